@@ -1,0 +1,1 @@
+"""Audio in, decisions out. Never imports relay/ or aiortc (see DESIGN.md)."""

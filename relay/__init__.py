@@ -1,0 +1,1 @@
+"""The call server: aiohttp + aiortc, delay line, accounts, web API."""

@@ -1,0 +1,63 @@
+"""The aiohttp application: services wired together, started and stopped with the server."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from . import api, pages
+from .accounts import Accounts
+from .calls import Calls
+from .config import Config
+from .database import open_database
+from .errors import json_errors
+from .ice import restrict_interfaces
+
+log = logging.getLogger(__name__)
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings: WebSocket URLs carry tokens there."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %d %.1fms", request.remote, request.method, request.path, response.status,
+                         time * 1000)
+
+
+def database_path(config: Config) -> Path:
+    return Path(config.server.data_dir) / "callguard.db"
+
+
+def build_app(config: Config) -> web.Application:
+    restrict_interfaces(config.webrtc.interfaces)
+    db = open_database(database_path(config))
+    accounts = Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
+    calls = Calls(db, config)
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
+    app[api.SERVICES] = api.Services(config, accounts, calls)
+    app.add_routes(api.routes())
+    app.add_routes(pages.routes())
+
+    async def start(_: web.Application) -> None:
+        accounts.purge_expired_sessions()
+        calls.start()
+
+    async def stop(_: web.Application) -> None:
+        await calls.stop()
+        db.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+    return app
+
+
+def ssl_context(config: Config) -> ssl.SSLContext | None:
+    if not config.server.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.server.tls_cert, config.server.tls_key)
+    return context

@@ -1,0 +1,158 @@
+"""One call: its two peers, the delay line between them, and its event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+from .config import Config
+from .delay_line import DelayLine
+from .events import EventBus
+from .peer import PeerLink, Side
+from .tracks import LiveBuffer
+from .watermark import ClearAll
+
+log = logging.getLogger(__name__)
+
+CallState = Literal["waiting", "active", "ended"]
+SIDES: tuple[Side, Side] = ("customer", "counselor")
+
+
+@dataclass
+class CallRecord:
+    call_id: str
+    counselor: str
+    created_at: float
+    delay_s: float
+    invite_expires_at: float
+    ended_at: float | None = None
+    end_reason: str | None = None
+
+
+class Call:
+    def __init__(self, record: CallRecord, config: Config, on_ended: Callable[["Call"], None]) -> None:
+        self.record = record
+        self._config = config
+        self._on_ended = on_ended
+        self.state: CallState = "waiting"
+        self.delay_line = DelayLine(config.delay, ClearAll())
+        self.live = LiveBuffer()
+        self.events = EventBus()
+        self.peers: dict[Side, PeerLink | None] = {"customer": None, "counselor": None}
+        # Monotonic time a peer was last seen connected (or the call created): drives the
+        # idle timeout.
+        self.last_connected = time.monotonic()
+        self._stats_task = asyncio.ensure_future(self._publish_stats())
+
+    @property
+    def call_id(self) -> str:
+        return self.record.call_id
+
+    def peer_states(self) -> dict[str, str]:
+        return {side: (peer.state if peer else "none") for side, peer in self.peers.items()}
+
+    def any_connected(self) -> bool:
+        return any(p is not None and p.state == "connected" for p in self.peers.values())
+
+    async def accept_offer(self, side: Side, offer_sdp: str) -> str:
+        """Answer a side's offer; a side that offers again replaces its old connection."""
+        old = self.peers[side]
+        if side == "customer":
+            link = PeerLink(side, self._ice(), self.live, self._customer_frame, self._peer_changed,
+                            self._config.calls.connect_timeout_s)
+        else:
+            link = PeerLink(side, self._ice(), self.delay_line, self._counselor_frame, self._peer_changed,
+                            self._config.calls.connect_timeout_s)
+        self.peers[side] = link
+        if old is not None:
+            await old.close()
+        try:
+            answer = await link.answer(offer_sdp)
+        except Exception:
+            self.peers[side] = None
+            await link.close()
+            raise
+        self._publish_state()
+        return answer
+
+    def add_mute(self, start: float, end: float, reason: str) -> dict[str, Any]:
+        span, late_s = self.delay_line.add_mute(start, end, reason=reason)
+        if late_s > 0:
+            log.warning("call %s: mute %.2f-%.2f arrived %.3f s late", self.call_id, start, end, late_s)
+        event = {"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end}
+        self.events.publish(event, staff_only=True)
+        return {**event, "late_s": late_s}
+
+    async def end(self, reason: str) -> None:
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        self.record.ended_at = time.time()
+        self.record.end_reason = reason
+        self._stats_task.cancel()
+        for side in SIDES:
+            peer, self.peers[side] = self.peers[side], None
+            if peer is not None:
+                await peer.close()
+        self.events.publish({"type": "ended", "reason": reason})
+        self.events.close()
+        self._on_ended(self)
+
+    def info(self, staff: bool) -> dict[str, Any]:
+        view: dict[str, Any] = {"call_id": self.call_id, "state": self.state, "peers": self.peer_states()}
+        if not staff:
+            return view
+        r = self.record
+        stats = self.delay_line.stats()
+        cleared = self.delay_line.watermark.cleared_until()
+        return {
+            **view,
+            "counselor": r.counselor,
+            "created_at": r.created_at,
+            "ended_at": r.ended_at,
+            "end_reason": r.end_reason,
+            "delay_s": r.delay_s,
+            "undecided_policy": self._config.delay.undecided_policy,
+            "stats": {
+                **{k: _rounded(v) for k, v in vars(stats).items()},
+                "cleared_until_s": None if cleared == float("inf") else cleared,
+            },
+        }
+
+    def _ice(self) -> list:
+        return self._config.webrtc.ice_servers
+
+    def _customer_frame(self, pts: int, samples: np.ndarray, arrival: float, peer_id: int) -> None:
+        self.delay_line.push(pts, samples, arrival, source=peer_id)
+        if self.state == "waiting":
+            self.state = "active"
+            self._publish_state()
+
+    def _counselor_frame(self, pts: int, samples: np.ndarray, arrival: float, peer_id: int) -> None:
+        self.live.push(samples)
+
+    def _peer_changed(self, peer: PeerLink) -> None:
+        if self.peers.get(peer.side) is not peer:
+            return  # a replaced connection winding down
+        if peer.state == "connected" or self.any_connected():
+            self.last_connected = time.monotonic()
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        self.events.publish({"type": "state", "state": self.state, "peers": self.peer_states()})
+
+    async def _publish_stats(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if len(self.events):
+                self.events.publish({"type": "stats", "stats": self.info(staff=True)["stats"]},
+                                    staff_only=True, droppable=True)
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value

@@ -1,0 +1,100 @@
+"""`callguard`: run the server and administer it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .accounts import ROLES, AccountError, Accounts
+from .app import PathOnlyAccessLogger, build_app, database_path, ssl_context
+from .config import Config, ConfigError, load_config
+from .database import open_database
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callguard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the call server")
+    _config_arg(serve)
+    serve.add_argument("--host", help="listen address (overrides server.host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    serve.add_argument("--delay", type=float, help="customer-to-counselor delay in seconds (overrides delay.delay_s)")
+
+    users = sub.add_parser("users", help="staff accounts")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="create an account and print its password")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _config_arg(add)
+    listing = users_sub.add_parser("list", help="list accounts")
+    _config_arg(listing)
+
+    check = sub.add_parser("config", help="check a config file and print the result")
+    _config_arg(check)
+
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.command == "serve":
+            config = config.with_overrides(args.host, args.port, args.delay)
+    except ConfigError as exc:
+        print(f"callguard: config error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "serve":
+        return _serve(config)
+    if args.command == "config":
+        print(f"config OK: {args.config or 'embedded defaults'}")
+        return 0
+    accounts = _accounts(config)
+    if args.users_command == "add":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        try:
+            password = accounts.add_user(args.name, args.role, password)
+        except AccountError as exc:
+            print(f"callguard: {exc}", file=sys.stderr)
+            return 2
+        print(f"created {args.role} {args.name}" + ("" if args.password_stdin else f"; password: {password}"))
+        return 0
+    for user in accounts.users():
+        print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML file over the embedded defaults (see configs/default.toml)")
+
+
+def _accounts(config: Config) -> Accounts:
+    return Accounts(open_database(database_path(config)), config.auth.scrypt_n, config.auth.session_ttl_s)
+
+
+def _serve(config: Config) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aioice").setLevel(logging.WARNING)  # one line per ICE check otherwise
+    accounts = _accounts(config)
+    if accounts.count() == 0:
+        password = accounts.add_user("supervisor", "supervisor")
+        print(
+            "No accounts yet: created user 'supervisor' (role supervisor) with password\n"
+            f"    {password}\n"
+            "It is shown only this once. Add counselors with: callguard users add NAME --role counselor",
+            flush=True,
+        )
+    context = ssl_context(config)
+    scheme = "https" if context else "http"
+    print(f"callguard listening on {scheme}://{config.server.host}:{config.server.port}/  "
+          f"(delay {config.delay.delay_s} s)", flush=True)
+    web.run_app(build_app(config), host=config.server.host, port=config.server.port, ssl_context=context,
+                access_log_class=PathOnlyAccessLogger, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Typed configuration: embedded defaults, a TOML file over them, CLI overrides on top.
+
+The dataclass defaults are the embedded defaults, so the server starts with no file at
+all; configs/default.toml spells the same values out for a supervisor to copy and edit
+(a test keeps the two equal). Validation names the offending key, because a supervisor
+editing a file needs to know which line to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Base URL for invite links handed to customers; empty derives it from the request.
+    public_url: str = ""
+    data_dir: str = "callguard-data"
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_body_bytes: int = 262144
+
+    def validate(self) -> None:
+        _check_range("server.port", self.port, 0, 65535)
+        _check_range("server.max_body_bytes", self.max_body_bytes, 1024, 16 * 1024 * 1024)
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("server.tls_cert and server.tls_key must be set together")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("server.public_url must start with http:// or https://")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    session_ttl_s: int = 12 * 3600
+    # scrypt cost; 2**14 takes ~50 ms here, slow enough against guessing, fast for sign-in.
+    scrypt_n: int = 2**14
+
+    def validate(self) -> None:
+        _check_range("auth.session_ttl_s", self.session_ttl_s, 60, 30 * 24 * 3600)
+        if self.scrypt_n < 2**10 or self.scrypt_n & (self.scrypt_n - 1):
+            raise ConfigError("auth.scrypt_n must be a power of two >= 1024")
+
+
+@dataclass(frozen=True)
+class CallsConfig:
+    max_concurrent: int = 32
+    invite_ttl_s: int = 3600
+    # A peer that has not reached 'connected' this long after its offer is closed.
+    connect_timeout_s: float = 20.0
+    # A call with no connected peer for this long is ended.
+    idle_timeout_s: float = 120.0
+
+    def validate(self) -> None:
+        _check_range("calls.max_concurrent", self.max_concurrent, 1, 1000)
+        _check_range("calls.invite_ttl_s", self.invite_ttl_s, 5, 7 * 24 * 3600)
+        _check_range("calls.connect_timeout_s", self.connect_timeout_s, 1.0, 300.0)
+        _check_range("calls.idle_timeout_s", self.idle_timeout_s, 1.0, 24 * 3600.0)
+
+
+@dataclass(frozen=True)
+class DelayConfig:
+    delay_s: float = 1.5
+    # What plays when audio reaches playout before moderation has cleared it.
+    undecided_policy: Literal["play", "mute"] = "play"
+    mute_sound: Literal["silence", "beep"] = "silence"
+    fade_ms: float = 5.0
+    # Room in the buffer beyond the delay, for jitter and bursts.
+    jitter_margin_s: float = 1.0
+    # A pts step this far from where the stream should be is a new timeline, not loss.
+    reanchor_threshold_s: float = 2.0
+    # Largest playout rate correction for sender clock drift (parts per million).
+    drift_max_ppm: float = 2000.0
+
+    def validate(self) -> None:
+        _check_range("delay.delay_s", self.delay_s, 0.0, 30.0)
+        _check_range("delay.fade_ms", self.fade_ms, 0.0, 50.0)
+        _check_range("delay.jitter_margin_s", self.jitter_margin_s, 0.1, 10.0)
+        _check_range("delay.reanchor_threshold_s", self.reanchor_threshold_s, 0.2, 60.0)
+        _check_range("delay.drift_max_ppm", self.drift_max_ppm, 0.0, 20000.0)
+
+
+@dataclass(frozen=True)
+class IceServer:
+    urls: list[str] = field(default_factory=list)
+    username: str = ""
+    credential: str = ""
+
+    def validate(self, key: str) -> None:
+        if not self.urls:
+            raise ConfigError(f"{key}.urls must name at least one stun: or turn: URL")
+        for url in self.urls:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ConfigError(f"{key}.urls: {url!r} is not a stun:, turn: or turns: URL")
+
+
+@dataclass(frozen=True)
+class WebRTCConfig:
+    ice_servers: list[IceServer] = field(default_factory=list)
+    # Local addresses the server gathers ICE candidates on; empty means every
+    # non-loopback interface (aioice's default). Tests set ["127.0.0.1"].
+    interfaces: list[str] = field(default_factory=list)
+    # Remote ICE candidates outside these networks are dropped; empty keeps all.
+    remote_networks: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        for i, server in enumerate(self.ice_servers):
+            server.validate(f"webrtc.ice_servers[{i}]")
+        for address in self.interfaces:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(f"webrtc.interfaces: {address!r} is not an IP address") from None
+        for network in self.remote_networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ConfigError(f"webrtc.remote_networks: {network!r} is not a network") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    delay: DelayConfig = field(default_factory=DelayConfig)
+    webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
+
+    def validate(self) -> "Config":
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate()
+        return self
+
+    def with_overrides(
+        self, host: str | None = None, port: int | None = None, delay: float | None = None
+    ) -> "Config":
+        server = self.server
+        if host is not None:
+            server = dataclasses.replace(server, host=host)
+        if port is not None:
+            server = dataclasses.replace(server, port=port)
+        delay_cfg = self.delay if delay is None else dataclasses.replace(self.delay, delay_s=delay)
+        return dataclasses.replace(self, server=server, delay=delay_cfg).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Embedded defaults, overlaid by the TOML file at `path` if given."""
+    if path is None:
+        return Config().validate()
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    return _build(Config, raw, "").validate()
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in names:
+            raise ConfigError(f"unknown key {prefix}{key}")
+    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}") for name in names if name in raw}
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+        return value
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list")
+        return [_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{key}: unsupported type")  # no optional fields by design
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, not {type(value).__name__}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, not {type(value).__name__}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, not {type(value).__name__}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false")
+        return value
+    raise ConfigError(f"{key}: unsupported type {hint!r}")
+
+
+def _check_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key} = {value} is out of range [{low}, {high}]")

@@ -1,0 +1,55 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from relay.client import ApiClient
+
+from .conftest import ROOT, start_server
+
+
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "relay.cli", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+
+
+async def test_first_start_creates_a_supervisor_and_prints_its_password(tmp_path: Path) -> None:
+    server = start_server(tmp_path, users=False)
+    try:
+        printed = re.search(r"with password\n\s+(\S+)", server.log())
+        assert printed, server.log()
+        async with aiohttp.ClientSession() as http:
+            api = ApiClient(server.base_url, http)
+            assert (await api.login("supervisor", printed.group(1)))["user"]["role"] == "supervisor"
+            assert (await api.create_call())["state"] == "waiting"  # a newcomer can try a call at once
+    finally:
+        server.stop()
+    again = start_server(tmp_path, users=False)  # same data folder
+    assert "with password" not in again.stop()
+
+
+def test_corrupt_config_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[delay]\ndelay_s = 45\n")
+    result = _cli("serve", "--config", str(bad))
+    assert result.returncode == 2 and "delay.delay_s" in result.stderr
+    bad.write_text("[server]\nprot = 80\n")
+    result = _cli("config", "--config", str(bad))
+    assert result.returncode == 2 and "unknown key server.prot" in result.stderr
+    result = _cli("serve", "--delay", "-1")
+    assert result.returncode == 2 and "delay.delay_s" in result.stderr
+    assert _cli("config", "--config", str(ROOT / "configs" / "default.toml")).returncode == 0
+
+
+def test_users_add_and_list(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n[auth]\nscrypt_n = 1024\n')
+    added = _cli("users", "add", "mia", "--role", "qa", "--config", str(config))
+    assert added.returncode == 0 and re.search(r"password: \S{12,}", added.stdout)
+    assert _cli("users", "add", "mia", "--role", "qa", "--config", str(config)).returncode == 2
+    assert _cli("users", "add", "leo", "--role", "counselor", "--password-stdin", "--config", str(config),
+                stdin="short\n").returncode == 2
+    listed = _cli("users", "list", "--config", str(config))
+    assert listed.stdout.split() == ["mia", "qa"]

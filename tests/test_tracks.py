@@ -1,0 +1,61 @@
+import asyncio
+import time
+
+import numpy as np
+from av import AudioFrame
+
+from relay.tracks import FRAME_SAMPLES, LiveBuffer, PacedTrack, mono_frame, to_mono
+
+
+class CountingSource:
+    """Test double: frame n is filled with the value n; records the wall times asked for."""
+
+    def __init__(self) -> None:
+        self.walls: list[float] = []
+
+    def pull(self, wall: float) -> np.ndarray:
+        self.walls.append(wall)
+        return np.full(FRAME_SAMPLES, len(self.walls), dtype=np.int16)
+
+
+async def test_paced_track_keeps_real_time_and_monotonic_pts() -> None:
+    source = CountingSource()
+    track = PacedTrack(source)
+    start = time.monotonic()
+    frames = [await track.recv() for _ in range(25)]
+    elapsed = time.monotonic() - start
+    assert 0.46 <= elapsed <= 0.6  # 24 intervals of 20 ms after the first frame
+    assert [f.pts for f in frames] == [i * FRAME_SAMPLES for i in range(25)]
+    assert np.allclose(np.diff(source.walls), 0.02)
+    assert frames[3].to_ndarray()[0, 0] == 4 and frames[0].sample_rate == 48000
+
+
+async def test_paced_track_skips_ahead_after_a_stall() -> None:
+    source = CountingSource()
+    track = PacedTrack(source)
+    await track.recv()
+    time.sleep(0.5)  # the event loop stalls
+    frame = await track.recv()
+    assert frame.pts >= 20 * FRAME_SAMPLES  # no burst of 25 catch-up frames
+    started = time.monotonic()
+    await asyncio.wait_for(track.recv(), 1.0)
+    assert time.monotonic() - started < 0.05
+
+
+def test_to_mono_averages_stereo_and_keeps_mono() -> None:
+    stereo = AudioFrame.from_ndarray(np.array([[100, 300, -50, -150]], dtype=np.int16), format="s16", layout="stereo")
+    assert to_mono(stereo).tolist() == [200, -100]
+    mono = mono_frame(np.arange(FRAME_SAMPLES, dtype=np.int16), 0)
+    assert np.array_equal(to_mono(mono), np.arange(FRAME_SAMPLES))
+
+
+def test_live_buffer_passes_frames_and_bounds_its_delay() -> None:
+    live = LiveBuffer(max_frames=4)
+    assert not live.pull(0.0).any()  # nothing yet: silence
+    for n in range(10):  # a burst: only the newest 4 frames are kept
+        live.push(np.full(FRAME_SAMPLES, n, dtype=np.int16))
+    assert [int(live.pull(0.0)[0]) for _ in range(5)] == [6, 7, 8, 9, 0]
+    # Frames of another size are re-cut into 960-sample frames.
+    live.push(np.arange(600, dtype=np.int16))
+    live.push(np.arange(600, 1200, dtype=np.int16))
+    assert np.array_equal(live.pull(0.0), np.arange(960))
