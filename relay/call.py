@@ -20,7 +20,7 @@ from .watermark import ClearAll
 log = logging.getLogger(__name__)
 
 CallState = Literal["waiting", "active", "ended"]
-SIDES: tuple[Side, Side] = ("customer", "counselor")
+PEER_CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -95,10 +95,13 @@ class Call:
         self.record.ended_at = time.time()
         self.record.end_reason = reason
         self._stats_task.cancel()
-        for side in SIDES:
-            peer, self.peers[side] = self.peers[side], None
-            if peer is not None:
-                await peer.close()
+        peers = [p for p in self.peers.values() if p is not None]
+        self.peers = {"customer": None, "counselor": None}
+        try:
+            # A peer stuck closing must not keep the call (and the reaper) from ending.
+            await asyncio.wait_for(asyncio.gather(*(p.close() for p in peers)), PEER_CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.error("call %s: peer connections did not close within %.0f s", self.call_id, PEER_CLOSE_TIMEOUT_S)
         self.events.publish({"type": "ended", "reason": reason})
         self.events.close()
         self._on_ended(self)

@@ -114,7 +114,9 @@ class Calls:
     async def reap(self) -> None:
         now_wall, now_mono = time.time(), time.monotonic()
         for call in list(self._calls.values()):
-            if call.state == "waiting" and now_wall > call.record.invite_expires_at:
-                await call.end("expired")
+            # A waiting call lives as long as its invite: the customer may open it late.
+            if call.state == "waiting":
+                if now_wall > call.record.invite_expires_at:
+                    await call.end("expired")
             elif not call.any_connected() and now_mono - call.last_connected > self._config.calls.idle_timeout_s:
                 await call.end("idle")

@@ -55,6 +55,7 @@ class PeerLink:
         self._sink = sink
         self._on_state = on_state
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: asyncio.Future[None] | None = None
         self.state = "connecting"
         self.pc.addTrack(PacedTrack(outgoing))
         self.pc.on("track", self._on_track)
@@ -67,9 +68,19 @@ class PeerLink:
         return self.pc.localDescription.sdp
 
     async def close(self) -> None:
+        """Close once; every caller waits for that one close.
+
+        Closing the connection fires its 'closed' state change, which calls close() again
+        from inside the first close: running the body twice, or cancelling the first
+        while aiortc is mid-close, leaves aiortc waiting forever on later closes.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
         for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+            task.cancel()
         await self.pc.close()
         self._set_state("closed")
 

@@ -144,9 +144,11 @@ class LiveCall:
     customer_source: MarkerSource
     counselor_source: MarkerSource
 
-    async def close(self) -> None:
+    async def close(self, hangup: bool = True) -> None:
         await self.customer.close()
         await self.counselor.close()
+        if hangup:
+            await self.counselor_api.hangup(self.call_id)
 
 
 async def open_call(server: RunningServer, http: aiohttp.ClientSession, counselor: str = "anna",
@@ -161,6 +163,10 @@ async def open_call(server: RunningServer, http: aiohttp.ClientSession, counselo
     await customer.join(ApiClient(server.base_url, http, token), created["call_id"], "customer")
     await counselor_peer.join(api, created["call_id"], "counselor")
     await asyncio.gather(customer.wait_connected(), counselor_peer.wait_connected())
+    for _ in range(50):  # active once the customer's first frame reached the server
+        if (await api.call(created["call_id"]))["state"] == "active":
+            break
+        await asyncio.sleep(0.1)
     return LiveCall(created["call_id"], token, api, customer, counselor_peer, customer_source, counselor_source)
 
 

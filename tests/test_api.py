@@ -208,3 +208,15 @@ async def test_call_limit_peer_timeout_expiry_and_idle(tight: RunningServer, htt
     assert (await api.request("GET", "/api/calls"))["calls"] == []
     await api.create_call()  # room again
     await assert_flowing(live)
+
+
+async def test_call_with_both_sides_gone_ends_as_idle(tight: RunningServer, http: aiohttp.ClientSession,
+                                                      live: LiveCall) -> None:
+    call = await open_call(tight, http)
+    assert (await call.counselor_api.call(call.call_id))["state"] == "active"
+    await call.close(hangup=False)
+    await asyncio.sleep(5.0)  # idle_timeout_s = 3
+    listed = await call.counselor_api.request("GET", "/api/calls")
+    assert call.call_id not in [c["call_id"] for c in listed["calls"]]
+    await _fails(404, "unknown_call", call.counselor_api.call(call.call_id))
+    await assert_flowing(live)

@@ -1,0 +1,218 @@
+import {
+  $, api, CallLink, debug, ensurePlayback, formatSeconds, measuring, note, openEvents, openMicrophone, sentence,
+  setStatus, startMeasuring,
+} from "/static/app.js";
+
+const audio = $("remote");
+audio.muted = measuring; // measurement listens through WebAudio instead
+ensurePlayback(audio, $("sound"));
+
+const status = $("call-status");
+const PEER_WORDS = {
+  none: "not connected", new: "starting", connecting: "connecting", connected: "connected",
+  disconnected: "connection lost", failed: "connection failed", closed: "left",
+};
+const ENDED_WORDS = {
+  hangup: "Call ended.",
+  idle: "Call ended: no one was connected for a while.",
+  expired: "Call ended: the customer did not join before the invite expired.",
+  shutdown: "Call ended: the server was stopped.",
+};
+const STATE_WORDS = {
+  waiting: ["Waiting for the customer to join", "busy"],
+  active: ["Call in progress", "ok"],
+};
+
+let call = null; // {id, link, events, mic, spans}
+debug.role = "counselor";
+
+function showError(message) {
+  $("page-error").textContent = message;
+  $("page-error").hidden = !message;
+}
+
+function setPill(id, state) {
+  const el = $(id);
+  el.textContent = PEER_WORDS[state] || state;
+  el.dataset.state = state;
+}
+
+function showCallState(state, peers) {
+  debug.callState = state;
+  document.body.dataset.callState = state;
+  const [text, tone] = STATE_WORDS[state] || [state, ""];
+  setStatus(status, text, tone);
+  if (peers) {
+    debug.peers = peers;
+    setPill("peer-customer", peers.customer);
+    setPill("peer-counselor", peers.counselor);
+  }
+}
+
+function showStats(s) {
+  debug.stats = s;
+  $("stat-buffered").textContent = formatSeconds(s.buffered_s, 2);
+  const lag = s.cleared_until_s == null ? null : Math.max(0, s.received_media_s - s.cleared_until_s);
+  $("stat-lag").textContent = lag == null ? "none, all checked" : formatSeconds(lag, 2);
+  $("stat-undecided").textContent = formatSeconds(s.undecided_s, 1);
+  $("stat-muted").textContent = `${formatSeconds(s.muted_s, 1)}${s.late_mutes ? ` (${s.late_mutes} late)` : ""}`;
+  $("stat-lost").textContent = formatSeconds(s.lost_s, 2);
+}
+
+function onEvent(event) {
+  if (!call) return;
+  if (event.type === "state") showCallState(event.state, event.peers);
+  else if (event.type === "stats") showStats(event.stats);
+  else if (event.type === "mute") $("stat-spans").textContent = String(++call.spans);
+  else if (event.type === "ended") finish(ENDED_WORDS[event.reason] || "Call ended.");
+}
+
+async function join(info, { fresh }) {
+  showError("");
+  $("start").hidden = true;
+  $("live").hidden = false;
+  $("stats-card").hidden = false;
+  $("invite").hidden = !fresh;
+  $("invite-note").hidden = fresh;
+  if (fresh) $("invite-url").value = info.invite.url;
+  $("delay").textContent = `Customer audio reaches you ${info.delay_s} s late, so that abusive words can be silenced first.`;
+  $("stat-spans").textContent = "0";
+  debug.callId = info.call_id;
+  debug.delayS = info.delay_s;
+  showCallState(info.state, info.peers);
+  if (info.stats) showStats(info.stats);
+
+  const current = { id: info.call_id, spans: 0, link: null, events: null, mic: null };
+  call = current;
+  current.events = openEvents(info.call_id, {
+    onEvent,
+    onLost: async () => {
+      try {
+        await api(`/api/calls/${encodeURIComponent(current.id)}`);
+        return false;
+      } catch (err) {
+        if ([404, 409].includes(err.status)) { if (call === current) finish("Call ended."); return true; }
+        return false;
+      }
+    },
+  });
+  try {
+    const meters = await startMeasuring();
+    current.mic = await openMicrophone();
+    if (meters) await meters.attach("local", current.mic);
+    current.link = new CallLink({
+      callId: info.call_id, role: "counselor", audio, mic: current.mic,
+      onChange: (state) => { setPill("peer-local", state); debug.peer = state; document.body.dataset.peer = state; },
+      onEnded: (err) => finish(err.code === "call_ended" ? "Call ended." : sentence(err.message)),
+      onRemoteStream: (stream) => meters && meters.attach("remote", stream),
+    });
+    if (call !== current) return;
+    await current.link.start();
+  } catch (err) {
+    note(`join failed: ${err.message}`);
+    if (call === current) finish(err.code === "call_ended" ? "Call ended." : sentence(err.message), true);
+  }
+}
+
+function finish(message, failed = false) {
+  if (!call) return;
+  const ending = call;
+  call = null;
+  if (ending.link) ending.link.close();
+  if (ending.events) ending.events.close();
+  if (ending.mic) ending.mic.getTracks().forEach((t) => t.stop());
+  audio.srcObject = null;
+  debug.callState = "ended";
+  document.body.dataset.callState = "ended";
+  setStatus(status, message, failed ? "bad" : "warn");
+  $("live").hidden = true;
+  $("invite").hidden = true;
+  $("invite-note").hidden = true;
+  $("start").textContent = "Start a new call";
+  $("start").hidden = false;
+}
+
+async function startCall() {
+  $("start").disabled = true;
+  showError("");
+  try {
+    const created = await api("/api/calls", { method: "POST", body: {} });
+    await join(created, { fresh: true });
+  } catch (err) {
+    showError(sentence(err.message));
+  } finally {
+    $("start").disabled = false;
+  }
+}
+
+async function hangUp() {
+  if (!call) return;
+  const id = call.id;
+  $("hangup").disabled = true;
+  try {
+    await api(`/api/calls/${encodeURIComponent(id)}/hangup`, { method: "POST", body: {} });
+    finish("Call ended.");
+  } catch (err) {
+    showError(sentence(err.message));
+  } finally {
+    $("hangup").disabled = false;
+  }
+}
+
+async function copyInvite() {
+  const input = $("invite-url");
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.select();
+    document.execCommand("copy");
+  }
+  $("copied").textContent = "Link copied.";
+  setTimeout(() => { $("copied").textContent = ""; }, 3000);
+}
+
+async function signOut() {
+  if (call) await hangUp();
+  await api("/api/logout", { method: "POST", body: {} }).catch(() => {});
+  location.replace("/login");
+}
+
+async function main() {
+  let me;
+  try {
+    me = await api("/api/me");
+  } catch (err) {
+    if ([401, 403].includes(err.status)) { location.replace("/login"); return; }
+    setStatus(status, sentence(err.message), "bad");
+    return;
+  }
+  debug.user = me;
+  $("who").textContent = `Signed in as ${me.name} (${me.role})`;
+  $("signout").hidden = false;
+  $("signout").addEventListener("click", signOut);
+  if (!["counselor", "supervisor"].includes(me.role)) {
+    setStatus(status, "This page is for counselors. Your account cannot take calls.", "warn");
+    return;
+  }
+  $("start").addEventListener("click", startCall);
+  $("hangup").addEventListener("click", hangUp);
+  $("copy").addEventListener("click", copyInvite);
+
+  // After a reload, rejoin this counselor's running call instead of starting another.
+  let running = [];
+  try {
+    ({ calls: running } = await api("/api/calls"));
+  } catch (err) {
+    showError(sentence(err.message));
+  }
+  const mine = running.filter((c) => c.counselor === me.name && c.state !== "ended")
+    .sort((a, b) => b.created_at - a.created_at);
+  if (mine.length) {
+    await join(mine[0], { fresh: false });
+  } else {
+    setStatus(status, "No call yet. Start one, then send the invite link to the customer.", "");
+    $("start").hidden = false;
+  }
+}
+
+main();
