@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -63,12 +62,14 @@ class RunningServer:
         return self.log()
 
 
-def write_config(path: Path, data_dir: Path, port: int, delay_s: float, extra: str = "") -> None:
+def write_config(path: Path, data_dir: Path, port: int, delay_s: float, extra: str = "",
+                 server_extra: str = "") -> None:
     path.write_text(
         f"""
 [server]
 port = {port}
 data_dir = "{data_dir}"
+{server_extra}
 [auth]
 scrypt_n = 1024
 [delay]
@@ -81,13 +82,15 @@ remote_networks = ["127.0.0.0/8"]
     )
 
 
-def start_server(workdir: Path, delay_s: float = 1.5, extra: str = "", users: bool = True) -> RunningServer:
+def start_server(workdir: Path, delay_s: float = 1.5, extra: str = "", users: bool = True,
+                 server_extra: str = "", tls: bool = False) -> RunningServer:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = workdir / "callguard.toml"
-    write_config(config_path, workdir / "data", port, delay_s, extra)
+    write_config(config_path, workdir / "data", port, delay_s, extra, server_extra)
     log_path = workdir / "server.log"
-    server = RunningServer(f"http://127.0.0.1:{port}", workdir / "data", config_path, None,  # type: ignore[arg-type]
+    scheme, host = ("https", "localhost") if tls else ("http", "127.0.0.1")
+    server = RunningServer(f"{scheme}://{host}:{port}", workdir / "data", config_path, None,  # type: ignore[arg-type]
                            delay_s, log_path)
     if users:
         server.add_user("anna", "counselor")
@@ -104,8 +107,8 @@ def start_server(workdir: Path, delay_s: float = 1.5, extra: str = "", users: bo
         if server.process.poll() is not None:
             raise RuntimeError("server exited:\n" + server.log())
         try:
-            urllib.request.urlopen(server.base_url + "/login", timeout=1).close()
-            return server
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
         except OSError:
             time.sleep(0.2)
     server.stop()
