@@ -7,6 +7,7 @@ Used by the tests and the benchmark; also a worked example for third-party clien
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from typing import Any
 
@@ -74,6 +75,7 @@ class Recorder:
         self.length = 0
         # (index of the frame's first sample, arrival time) per frame
         self.frames: list[tuple[int, float]] = []
+        self._starts: list[int] = []
 
     def add(self, samples: np.ndarray, arrival: float) -> None:
         room = len(self._samples) - self.length
@@ -82,6 +84,7 @@ class Recorder:
         samples = samples[:room]
         self._samples[self.length:self.length + len(samples)] = samples
         self.frames.append((self.length, arrival))
+        self._starts.append(self.length)
         self.length += len(samples)
 
     @property
@@ -90,8 +93,7 @@ class Recorder:
 
     def arrival_of(self, index: int) -> float:
         """Arrival time of sample `index`: its frame's arrival plus its offset in the frame."""
-        starts = [f[0] for f in self.frames]
-        k = int(np.searchsorted(starts, index, side="right")) - 1
+        k = bisect.bisect_right(self._starts, index) - 1
         start, arrival = self.frames[max(k, 0)]
         return arrival + (index - start) / self.rate
 

@@ -82,7 +82,10 @@ class Marker:
 def find_markers(source: MarkerSource, recorder: Recorder, expected_delay_s: float) -> list[Marker]:
     """Pair each notch received with the notch sent; `expected_delay_s` within +-period/2."""
     markers = []
-    for start, _ in quiet_runs(recorder.samples, min_s=source.notch_s * 0.5, max_s=source.notch_s * 2.5):
+    # Voice-mode Opus fills a 10 ms notch's edges: it comes out 5-8 ms long, with up to
+    # 10 % of the tone left at its start. A lost or skipped 20 ms frame is a longer gap.
+    for start, _ in quiet_runs(recorder.samples, min_s=source.notch_s * 0.4, max_s=source.notch_s * 1.6,
+                               threshold=0.15):
         arrival = recorder.arrival_of(start)
         first_sent = source.sent_walls[0] if source.sent_walls else None
         if first_sent is None:

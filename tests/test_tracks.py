@@ -2,9 +2,10 @@ import asyncio
 import time
 
 import numpy as np
-from av import AudioFrame
+from av import AudioFrame, CodecContext
 
-from relay.tracks import FRAME_SAMPLES, LiveBuffer, PacedTrack, mono_frame, to_mono
+from relay.probe import MarkerSource
+from relay.tracks import FRAME_SAMPLES, TIME_BASE, LiveBuffer, PacedTrack, mono_frame, to_mono
 
 
 class CountingSource:
@@ -20,7 +21,7 @@ class CountingSource:
 
 async def test_paced_track_keeps_real_time_and_monotonic_pts() -> None:
     source = CountingSource()
-    track = PacedTrack(source)
+    track = PacedTrack(source, encode=False)
     start = time.monotonic()
     frames = [await track.recv() for _ in range(25)]
     elapsed = time.monotonic() - start
@@ -32,7 +33,7 @@ async def test_paced_track_keeps_real_time_and_monotonic_pts() -> None:
 
 async def test_paced_track_skips_ahead_after_a_stall() -> None:
     source = CountingSource()
-    track = PacedTrack(source)
+    track = PacedTrack(source, encode=False)
     await track.recv()
     time.sleep(0.5)  # the event loop stalls
     frame = await track.recv()
@@ -40,6 +41,22 @@ async def test_paced_track_skips_ahead_after_a_stall() -> None:
     started = time.monotonic()
     await asyncio.wait_for(track.recv(), 1.0)
     assert time.monotonic() - started < 0.05
+
+
+async def test_paced_track_sends_opus_that_decodes_to_the_source() -> None:
+    source = MarkerSource(freq=600.0)
+    track = PacedTrack(source)
+    packets = [await track.recv() for _ in range(30)]
+    assert [p.pts for p in packets] == [i * FRAME_SAMPLES for i in range(30)]
+    assert all(p.time_base == TIME_BASE and p.size < 200 for p in packets)  # ~32 kb/s, not 96
+    decoder = CodecContext.create("libopus", "r")
+    decoded = np.concatenate([to_mono(f) for p in packets for f in decoder.decode(p)])
+    reference = MarkerSource(freq=600.0)
+    sent = np.concatenate([reference.pull(0.0) for _ in range(30)])
+    # Opus is lossy and delays by its look-ahead: compare levels and the dominant frequency.
+    spectrum = np.abs(np.fft.rfft(decoded[4800:]))
+    assert abs(np.argmax(spectrum) * 48000 / len(decoded[4800:]) - 600) < 10
+    assert 0.7 < decoded[4800:].std() / sent[4800:].std() < 1.3
 
 
 def test_to_mono_averages_stereo_and_keeps_mono() -> None:
@@ -59,3 +76,14 @@ def test_live_buffer_passes_frames_and_bounds_its_delay() -> None:
     live.push(np.arange(600, dtype=np.int16))
     live.push(np.arange(600, 1200, dtype=np.int16))
     assert np.array_equal(live.pull(0.0), np.arange(960))
+
+
+def test_live_buffer_drains_a_standing_backlog() -> None:
+    live = LiveBuffer(max_frames=4)
+    live.push(np.full(FRAME_SAMPLES, -1, dtype=np.int16))  # one frame of standing latency
+    for n in range(120):  # then one frame in, one frame out: the backlog would stay forever
+        live.push(np.full(FRAME_SAMPLES, n, dtype=np.int16))
+        live.pull(0.0)
+    assert live.trimmed == 1 and live.queued() == 0
+    live.push(np.full(FRAME_SAMPLES, 7, dtype=np.int16))
+    assert live.pull(0.0)[0] == 7  # now played as soon as it arrives
