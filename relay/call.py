@@ -8,13 +8,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-import numpy as np
+import av
 
-from .config import Config
+from .config import Config, IceServer
 from .delay_line import DelayLine
 from .events import EventBus
+from .passthrough import ForwardedTrack, PacketForwarder
 from .peer import PeerLink, Side
-from .tracks import LiveBuffer
+from .tracks import OpusVoiceDecoder, PacedTrack
 from .watermark import ClearAll
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ class Call:
         self._on_ended = on_ended
         self.state: CallState = "waiting"
         self.delay_line = DelayLine(config.delay, ClearAll())
-        self.live = LiveBuffer()
+        self.forwarder = PacketForwarder()
+        self._decoder = OpusVoiceDecoder()
+        self._decoder_peer = 0
         self.events = EventBus()
         self.peers: dict[Side, PeerLink | None] = {"customer": None, "counselor": None}
         # Monotonic time a peer was last seen connected (or the call created): drives the
@@ -63,11 +66,10 @@ class Call:
         """Answer a side's offer; a side that offers again replaces its old connection."""
         old = self.peers[side]
         if side == "customer":
-            link = PeerLink(side, self._ice(), self.live, self._customer_frame, self._peer_changed,
-                            self._config.calls.connect_timeout_s)
+            outgoing, sink = ForwardedTrack(self.forwarder), self._customer_frame
         else:
-            link = PeerLink(side, self._ice(), self.delay_line, self._counselor_frame, self._peer_changed,
-                            self._config.calls.connect_timeout_s)
+            outgoing, sink = PacedTrack(self.delay_line), self._counselor_frame
+        link = PeerLink(side, self._ice(), outgoing, sink, self._peer_changed, self._config.calls.connect_timeout_s)
         self.peers[side] = link
         if old is not None:
             await old.close()
@@ -127,17 +129,24 @@ class Call:
             },
         }
 
-    def _ice(self) -> list:
+    def _ice(self) -> list[IceServer]:
         return self._config.webrtc.ice_servers
 
-    def _customer_frame(self, pts: int, samples: np.ndarray, arrival: float, peer_id: int) -> None:
+    def _customer_frame(self, pts: int, payload: bytes, arrival: float, peer_id: int) -> None:
+        if peer_id != self._decoder_peer:  # a new connection is a new Opus stream
+            self._decoder, self._decoder_peer = OpusVoiceDecoder(), peer_id
+        try:
+            samples = self._decoder.decode(payload)
+        except av.FFmpegError as exc:
+            log.warning("call %s: undecodable customer frame: %s", self.call_id, exc)
+            return
         self.delay_line.push(pts, samples, arrival, source=peer_id)
         if self.state == "waiting":
             self.state = "active"
             self._publish_state()
 
-    def _counselor_frame(self, pts: int, samples: np.ndarray, arrival: float, peer_id: int) -> None:
-        self.live.push(samples)
+    def _counselor_frame(self, pts: int, payload: bytes, arrival: float, peer_id: int) -> None:
+        self.forwarder.push(pts, payload, source=peer_id)
 
     def _peer_changed(self, peer: PeerLink) -> None:
         if self.peers.get(peer.side) is not peer:

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any, Callable, Coroutine, Literal
 
-import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .config import IceServer
-from .tracks import AudioSource, PacedTrack, to_mono
+from .rtp_tap import tap_receiver
 
 log = logging.getLogger(__name__)
 
 Side = Literal["customer", "counselor"]
-# Receives (pts, mono samples, arrival time, peer id) for every decoded incoming frame.
-FrameSink = Callable[[int, np.ndarray, float, int], None]
+# Receives (pts, encoded Opus frame, arrival time, peer id) for every incoming frame.
+FrameSink = Callable[[int, bytes, float, int], None]
 
 
 def rtc_configuration(ice_servers: list[IceServer]) -> RTCConfiguration:
@@ -31,10 +29,11 @@ def rtc_configuration(ice_servers: list[IceServer]) -> RTCConfiguration:
 
 
 class PeerLink:
-    """A peer connection that sends `outgoing` and feeds received audio to `sink`.
+    """A peer connection that sends `outgoing` and hands received audio frames to `sink`.
 
-    Exactly one reader per remote track, always reading: aiortc queues decoded frames
-    without bound, so an unread track leaks memory.
+    Audio arrives encoded, through a tap on the receiver (relay/rtp_tap.py). Any other
+    remote track is read and dropped: aiortc queues decoded frames without bound, so an
+    unread track leaks memory.
     """
 
     _next_id = 0
@@ -43,7 +42,7 @@ class PeerLink:
         self,
         side: Side,
         ice_servers: list[IceServer],
-        outgoing: AudioSource,
+        outgoing: MediaStreamTrack,
         sink: FrameSink,
         on_state: Callable[["PeerLink"], None],
         connect_timeout_s: float,
@@ -57,13 +56,16 @@ class PeerLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
         self.state = "connecting"
-        self.pc.addTrack(PacedTrack(outgoing))
+        self.pc.addTrack(outgoing)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state)
         self._spawn(self._close_unless_connected(connect_timeout_s))
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                tap_receiver(transceiver.receiver, self._frame)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
 
@@ -84,19 +86,12 @@ class PeerLink:
         await self.pc.close()
         self._set_state("closed")
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
-            self._spawn(self._read(track))
-        else:
-            self._spawn(self._drain(track))
+    def _frame(self, pts: int, payload: bytes, arrival: float) -> None:
+        self._sink(pts, payload, arrival, self.peer_id)
 
-    async def _read(self, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                self._sink(int(frame.pts or 0), to_mono(frame), time.monotonic(), self.peer_id)
-        except MediaStreamError:
-            pass
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio":  # audio is tapped before decoding; its track stays empty
+            self._spawn(self._drain(track))
 
     async def _drain(self, track: MediaStreamTrack) -> None:
         try:

@@ -32,6 +32,8 @@ def check_offer(sdp: object, remote_networks: list[str]) -> str:
     audio = [m for m in parsed.media if m.kind == "audio"]
     if not audio:
         raise BadSdp("sdp offers no audio")
+    if len(audio) > 1:
+        raise BadSdp("sdp offers more than one audio track")
     if not any(codec.mimeType.lower() == "audio/opus" for m in audio for codec in m.rtp.codecs):
         raise BadSdp("sdp offers no Opus audio")
     if any(m.ice.usernameFragment is None or m.dtls is None for m in audio):

@@ -1,9 +1,9 @@
-"""Outgoing audio tracks and the live (undelayed) buffer.
+"""The paced outgoing track, and the Opus voice encoder and decoder it and the call use.
 
 aiortc's sender calls recv() as fast as it returns, so an outgoing track must pace
 itself and keep its own monotonic pts. Each peer connection gets its own PacedTrack over
-a call-owned source (the delay line, or the live buffer), so a side that reconnects gets
-a fresh track while the source and its state live on with the call.
+a call-owned source (the delay line), so a side that reconnects gets a fresh track while
+the source and its state live on with the call.
 
 The track hands aiortc Opus packets, not frames. Given a frame, aiortc's sender resamples
 it to stereo, encodes at 96 kb/s on a thread-pool worker and measures its level, per
@@ -15,7 +15,6 @@ packet as it is.
 from __future__ import annotations
 
 import asyncio
-import collections
 import fractions
 import time
 from typing import Callable, Protocol
@@ -109,52 +108,17 @@ def to_mono(frame: AudioFrame) -> np.ndarray:
     return (interleaved.sum(axis=1) // channels).astype(np.int16)
 
 
-class LiveBuffer:
-    """The counselor's voice on its way to the customer: as little delay as pacing allows.
+class OpusVoiceDecoder:
+    """One stream's Opus frames to int16 mono at 48 kHz (libopus downmixes a stereo stream)."""
 
-    A few frames of slack absorb arrival jitter; beyond that the oldest frame goes. A
-    backlog that never drains (the phase of arrivals against pulls, or the two clocks
-    differing slightly) would be latency for the rest of the call: when a whole second
-    passes without the buffer dropping below one frame, one frame is skipped.
-    """
+    def __init__(self) -> None:
+        self._codec = CodecContext.create("libopus", "r")
+        self._codec.format = "s16"
+        self._codec.layout = "mono"
+        self._codec.sample_rate = RATE
 
-    TRIM_EVERY = 50  # pulls: one second
-
-    def __init__(self, max_frames: int = 4) -> None:
-        self._frames: collections.deque[np.ndarray] = collections.deque(maxlen=max_frames)
-        self._pending = np.zeros(0, dtype=np.int16)
-        self._pulls = 0
-        self._low_water = 0
-        self.underruns = 0
-        self.trimmed = 0
-
-    def push(self, samples: np.ndarray) -> None:
-        self._frames.append(samples)
-
-    def queued(self) -> int:
-        return len(self._pending) + sum(len(f) for f in self._frames)
-
-    def pull(self, wall: float) -> np.ndarray:
-        out = self._take(FRAME_SAMPLES)
-        if out is None:
-            if self.queued():
-                self.underruns += 1
-            out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        self._low_water = min(self._low_water, self.queued()) if self._pulls else self.queued()
-        self._pulls += 1
-        if self._pulls == self.TRIM_EVERY:
-            if self._low_water >= FRAME_SAMPLES:
-                self._take(FRAME_SAMPLES)
-                self.trimmed += 1
-            self._pulls = 0
-        return out
-
-    def _take(self, count: int) -> np.ndarray | None:
-        if not len(self._pending) and self._frames and len(self._frames[0]) == count:
-            return self._frames.popleft()  # the usual case: whole 20 ms frames
-        while len(self._pending) < count and self._frames:
-            self._pending = np.concatenate([self._pending, self._frames.popleft()])
-        if len(self._pending) < count:
-            return None
-        out, self._pending = self._pending[:count], self._pending[count:]
-        return out
+    def decode(self, payload: bytes) -> np.ndarray:
+        frames = self._codec.decode(Packet(payload))
+        if len(frames) == 1:
+            return frames[0].to_ndarray().reshape(-1)
+        return np.concatenate([f.to_ndarray().reshape(-1) for f in frames] or [np.zeros(0, np.int16)])

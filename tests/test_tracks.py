@@ -5,7 +5,8 @@ import numpy as np
 from av import AudioFrame, CodecContext
 
 from relay.probe import MarkerSource
-from relay.tracks import FRAME_SAMPLES, TIME_BASE, LiveBuffer, PacedTrack, mono_frame, to_mono
+from relay.tracks import (FRAME_SAMPLES, TIME_BASE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack, mono_frame,
+                          to_mono)
 
 
 class CountingSource:
@@ -66,24 +67,10 @@ def test_to_mono_averages_stereo_and_keeps_mono() -> None:
     assert np.array_equal(to_mono(mono), np.arange(FRAME_SAMPLES))
 
 
-def test_live_buffer_passes_frames_and_bounds_its_delay() -> None:
-    live = LiveBuffer(max_frames=4)
-    assert not live.pull(0.0).any()  # nothing yet: silence
-    for n in range(10):  # a burst: only the newest 4 frames are kept
-        live.push(np.full(FRAME_SAMPLES, n, dtype=np.int16))
-    assert [int(live.pull(0.0)[0]) for _ in range(5)] == [6, 7, 8, 9, 0]
-    # Frames of another size are re-cut into 960-sample frames.
-    live.push(np.arange(600, dtype=np.int16))
-    live.push(np.arange(600, 1200, dtype=np.int16))
-    assert np.array_equal(live.pull(0.0), np.arange(960))
-
-
-def test_live_buffer_drains_a_standing_backlog() -> None:
-    live = LiveBuffer(max_frames=4)
-    live.push(np.full(FRAME_SAMPLES, -1, dtype=np.int16))  # one frame of standing latency
-    for n in range(120):  # then one frame in, one frame out: the backlog would stay forever
-        live.push(np.full(FRAME_SAMPLES, n, dtype=np.int16))
-        live.pull(0.0)
-    assert live.trimmed == 1 and live.queued() == 0
-    live.push(np.full(FRAME_SAMPLES, 7, dtype=np.int16))
-    assert live.pull(0.0)[0] == 7  # now played as soon as it arrives
+def test_voice_decoder_gives_mono_from_each_frame() -> None:
+    encoder, decoder = OpusVoiceEncoder(), OpusVoiceDecoder()
+    source = MarkerSource(freq=600.0)
+    decoded = [decoder.decode(bytes(encoder.encode(mono_frame(source.pull(0.0), i * FRAME_SAMPLES))))
+               for i in range(25)]
+    assert all(d.dtype == np.int16 and d.shape == (FRAME_SAMPLES,) for d in decoded)
+    assert np.concatenate(decoded[5:]).std() > 4000  # the tone, not silence
