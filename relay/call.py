@@ -43,7 +43,8 @@ class Call:
         self.state: CallState = "waiting"
         self.delay_line = DelayLine(config.delay, ClearAll())
         self.forwarder = PacketForwarder()
-        self._decoder = OpusVoiceDecoder()
+        # Decodes the customer's current connection (each connection is its own Opus stream).
+        self._decoder: OpusVoiceDecoder | None = None
         self._decoder_peer = 0
         self.events = EventBus()
         self.peers: dict[Side, PeerLink | None] = {"customer": None, "counselor": None}
@@ -126,6 +127,8 @@ class Call:
             "stats": {
                 **{k: _rounded(v) for k, v in vars(stats).items()},
                 "cleared_until_s": None if cleared == float("inf") else cleared,
+                "counselor_packets_forwarded": self.forwarder.forwarded,
+                "counselor_packets_dropped": self.forwarder.dropped,
             },
         }
 
@@ -133,7 +136,7 @@ class Call:
         return self._config.webrtc.ice_servers
 
     def _customer_frame(self, pts: int, payload: bytes, arrival: float, peer_id: int) -> None:
-        if peer_id != self._decoder_peer:  # a new connection is a new Opus stream
+        if self._decoder is None or peer_id != self._decoder_peer:
             self._decoder, self._decoder_peer = OpusVoiceDecoder(), peer_id
         try:
             samples = self._decoder.decode(payload)

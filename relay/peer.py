@@ -102,10 +102,9 @@ class PeerLink:
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState
+        self._set_state(state)  # 'failed' and 'closed' are final: close() keeps them
         if state in ("failed", "closed"):
             await self.close()
-            state = "failed" if state == "failed" else "closed"
-        self._set_state(state)
 
     async def _close_unless_connected(self, timeout_s: float) -> None:
         await asyncio.sleep(timeout_s)

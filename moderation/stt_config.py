@@ -1,0 +1,71 @@
+"""Settings of the streaming transcription ([stt] in the server's config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Whisper's well-known inventions on silence and noise, Korean first (subtitle credits
+# and sign-offs it learned from video captions). Matched after normalising spaces.
+DEFAULT_HALLUCINATIONS = [
+    "시청해주셔서 감사합니다",
+    "시청해 주셔서 감사합니다",
+    "구독과 좋아요 부탁드립니다",
+    "구독과 좋아요",
+    "다음 영상에서 만나요",
+    "MBC 뉴스",
+    "자막 제공",
+    "한글자막 by",
+    "감사합니다",
+    "Thank you for watching",
+]
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    enabled: bool = True
+    # A model name faster-whisper knows (tiny, base, small, medium, large-v3, ...), a
+    # folder under models_dir where `callguard models pull` put one, or a path.
+    model: str = "base"
+    models_dir: str = "models"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "int8"
+    beam_size: int = 1
+    language: str = "ko"
+    # Threads running inference, shared by every call (one loaded model serves all).
+    workers: int = 2
+    # New audio that triggers a transcription pass.
+    chunk_s: float = 0.5
+    # The re-transcribed buffer is cut at a confirmed segment end; past this it is cut anyway.
+    buffer_max_s: float = 15.0
+    # Confirmed text handed back to Whisper as context.
+    prompt_chars: int = 200
+    # When transcription falls this far behind, skip ahead: the skipped audio is played
+    # under the delay line's undecided policy rather than making every later word late.
+    max_lag_s: float = 1.0
+    # webrtcvad's 0 (least) .. 3 (most aggressive at calling audio non-speech).
+    vad_aggressiveness: int = 2
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    hallucinations: list[str] = field(default_factory=lambda: list(DEFAULT_HALLUCINATIONS))
+
+    def validate(self) -> None:
+        """Raises ValueError naming the key (relative to [stt])."""
+        _range("stt.beam_size", self.beam_size, 1, 10)
+        _range("stt.workers", self.workers, 1, 64)
+        _range("stt.chunk_s", self.chunk_s, 0.1, 5.0)
+        _range("stt.buffer_max_s", self.buffer_max_s, 2.0, 30.0)
+        _range("stt.prompt_chars", self.prompt_chars, 0, 1000)
+        _range("stt.max_lag_s", self.max_lag_s, 0.1, 30.0)
+        _range("stt.vad_aggressiveness", self.vad_aggressiveness, 0, 3)
+        _range("stt.no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
+        _range("stt.logprob_threshold", self.logprob_threshold, -10.0, 0.0)
+        if not self.model:
+            raise ValueError("stt.model must name a model or a folder")
+        if len(self.language) not in (2, 3):
+            raise ValueError(f"stt.language must be a language code such as 'ko', not {self.language!r}")
+
+
+def _range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{key} = {value} is out of range [{low}, {high}]")
