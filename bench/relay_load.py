@@ -33,19 +33,19 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # also in the spawned client processes, which re-import this file
+
+from relay.local_server import prepare_server, stop_process  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
 MARKER_PERIOD_S = 0.5
@@ -62,71 +62,6 @@ RESULT_TIMEOUT_S = 90.0
 
 
 # ------------------------------------------------------------------------------ server side
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_config(path: Path, data_dir: Path, port: int, delay_s: float, max_calls: int) -> None:
-    path.write_text(
-        f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-data_dir = "{data_dir}"
-[auth]
-scrypt_n = 1024
-[calls]
-max_concurrent = {max_calls}
-connect_timeout_s = {CONNECT_TIMEOUT_S}
-[delay]
-delay_s = {delay_s}
-[webrtc]
-interfaces = ["127.0.0.1"]
-remote_networks = ["127.0.0.0/8"]
-"""
-    )
-
-
-def add_user(config_path: Path, name: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "relay.cli", "users", "add", name, "--role", "counselor", "--password-stdin",
-         "--config", str(config_path)],
-        input=PASSWORD + "\n", check=True, capture_output=True, text=True, cwd=ROOT, timeout=60,
-    )
-
-
-def start_server(config_path: Path, log_path: Path, base_url: str) -> subprocess.Popen[bytes]:
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", "serve", "--config", str(config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited:\n" + log_path.read_text(errors="replace")[-3000:])
-        try:
-            urllib.request.urlopen(base_url + "/login", timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    stop_process(process)
-    raise RuntimeError("server did not start within 30 s")
-
-
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
 
 
 class CpuMeter:
@@ -364,14 +299,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pipes: list[Any] = []
     log_path = tmp / "server.log"
     try:
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        config_path = tmp / "callguard.toml"
-        write_config(config_path, tmp / "data", port, args.delay, max(32, n))
+        local = prepare_server(tmp, args.delay, extra=f"[calls]\nmax_concurrent = {max(32, n)}\n"
+                                                      f"connect_timeout_s = {CONNECT_TIMEOUT_S}\n")
+        base_url = local.base_url
         users = [f"bench{i}" for i in range(procs)]
         for user in users:
-            add_user(config_path, user)
-        server = start_server(config_path, log_path, base_url)
+            local.add_user(user, "counselor", PASSWORD)
+        server = local.start().process
+        assert server is not None
         server_meter = CpuMeter(server.pid, children=True)
 
         # Idle figures: the started server with no call.

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,104 +14,28 @@ import pytest
 from relay.client import ApiClient, CallPeer, Recorder
 from relay.probe import MarkerSource
 from relay.ice import restrict_interfaces
+from relay.local_server import LocalServer, prepare_server
 
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery"
+# Test accounts on every server the tests start.
+USERS = {"anna": "counselor", "ben": "counselor", "sue": "supervisor", "quinn": "qa"}
 
 # The test process's own aiortc peers: loopback candidates only, never another interface.
 restrict_interfaces(["127.0.0.1"])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class RunningServer:
-    base_url: str
-    data_dir: Path
-    config_path: Path
-    process: subprocess.Popen[bytes]
-    delay_s: float
-    log_path: Path
-
-    def add_user(self, name: str, role: str, password: str = "correct-horse-battery") -> str:
-        subprocess.run(
-            [sys.executable, "-m", "relay.cli", "users", "add", name, "--role", role, "--password-stdin",
-             "--config", str(self.config_path)],
-            input=password + "\n", check=True, capture_output=True, text=True, cwd=ROOT,
-        )
-        return password
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        return self.log()
-
-
-def write_config(path: Path, data_dir: Path, port: int, delay_s: float, extra: str = "",
-                 server_extra: str = "") -> None:
-    path.write_text(
-        f"""
-[server]
-port = {port}
-data_dir = "{data_dir}"
-{server_extra}
-[auth]
-scrypt_n = 1024
-[delay]
-delay_s = {delay_s}
-[webrtc]
-interfaces = ["127.0.0.1"]
-remote_networks = ["127.0.0.0/8"]
-{extra}
-"""
-    )
-
-
 def start_server(workdir: Path, delay_s: float = 1.5, extra: str = "", users: bool = True,
-                 server_extra: str = "", tls: bool = False) -> RunningServer:
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config_path = workdir / "callguard.toml"
-    write_config(config_path, workdir / "data", port, delay_s, extra, server_extra)
-    log_path = workdir / "server.log"
-    scheme, host = ("https", "localhost") if tls else ("http", "127.0.0.1")
-    server = RunningServer(f"{scheme}://{host}:{port}", workdir / "data", config_path, None,  # type: ignore[arg-type]
-                           delay_s, log_path)
+                 server_extra: str = "", tls: bool = False) -> LocalServer:
+    server = prepare_server(workdir, delay_s, extra, server_extra, tls)
     if users:
-        server.add_user("anna", "counselor")
-        server.add_user("ben", "counselor")
-        server.add_user("sue", "supervisor")
-        server.add_user("quinn", "qa")
-    with open(log_path, "wb") as log:
-        server.process = subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", "serve", "--config", str(config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError("server exited:\n" + server.log())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("server did not start within 30 s")
+        for name, role in USERS.items():
+            server.add_user(name, role, PASSWORD)
+    return server.start()
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running = start_server(tmp_path_factory.mktemp("server"))
     yield running
     running.stop()
@@ -129,9 +48,9 @@ async def http() -> aiohttp.ClientSession:
 
 
 @pytest.fixture
-async def anna(server: RunningServer, http: aiohttp.ClientSession) -> ApiClient:
+async def anna(server: LocalServer, http: aiohttp.ClientSession) -> ApiClient:
     api = ApiClient(server.base_url, http)
-    await api.login("anna", "correct-horse-battery")
+    await api.login("anna", PASSWORD)
     return api
 
 
@@ -154,10 +73,10 @@ class LiveCall:
             await self.counselor_api.hangup(self.call_id)
 
 
-async def open_call(server: RunningServer, http: aiohttp.ClientSession, counselor: str = "anna",
+async def open_call(server: LocalServer, http: aiohttp.ClientSession, counselor: str = "anna",
                     record_s: float = 90.0) -> LiveCall:
     api = ApiClient(server.base_url, http)
-    await api.login(counselor, "correct-horse-battery")
+    await api.login(counselor, PASSWORD)
     created = await api.create_call()
     customer_source, counselor_source = MarkerSource(freq=600.0), MarkerSource(freq=900.0)
     customer = CallPeer(customer_source, Recorder(record_s))

@@ -15,13 +15,13 @@ from aiortc import RTCPeerConnection
 
 from relay.client import ApiClient, ApiFailure
 
-from .conftest import LiveCall, RunningServer, assert_flowing, open_call, start_server
+from relay.local_server import LocalServer
 
-PASSWORD = "correct-horse-battery"
+from .conftest import PASSWORD, LiveCall, assert_flowing, open_call, start_server
 
 
 @pytest.fixture(scope="module")
-async def live(server: RunningServer) -> AsyncIterator[LiveCall]:
+async def live(server: LocalServer) -> AsyncIterator[LiveCall]:
     async with aiohttp.ClientSession() as session:
         call = await open_call(server, session, counselor="sue")
         await asyncio.sleep(server.delay_s + 0.5)  # the delayed tone has reached the counselor
@@ -46,7 +46,7 @@ async def _offer_sdp() -> str:
     return sdp
 
 
-async def test_sign_in_and_out(server: RunningServer, http: aiohttp.ClientSession, live: LiveCall) -> None:
+async def test_sign_in_and_out(server: LocalServer, http: aiohttp.ClientSession, live: LiveCall) -> None:
     api = ApiClient(server.base_url, http)
     await _fails(401, "bad_credentials", api.login("anna", "wrong-password"))
     await _fails(401, "bad_credentials", api.login("nobody", PASSWORD))
@@ -58,7 +58,7 @@ async def test_sign_in_and_out(server: RunningServer, http: aiohttp.ClientSessio
     await assert_flowing(live)
 
 
-async def test_unauthenticated_and_wrong_tokens(server: RunningServer, http: aiohttp.ClientSession,
+async def test_unauthenticated_and_wrong_tokens(server: LocalServer, http: aiohttp.ClientSession,
                                                 live: LiveCall) -> None:
     anon = ApiClient(server.base_url, http)
     await _fails(401, "unauthenticated", anon.create_call())
@@ -69,7 +69,7 @@ async def test_unauthenticated_and_wrong_tokens(server: RunningServer, http: aio
     await assert_flowing(live)
 
 
-async def test_roles_and_parties(server: RunningServer, http: aiohttp.ClientSession, anna: ApiClient,
+async def test_roles_and_parties(server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient,
                                  live: LiveCall) -> None:
     qa = ApiClient(server.base_url, http)
     await qa.login("quinn", PASSWORD)
@@ -85,7 +85,7 @@ async def test_roles_and_parties(server: RunningServer, http: aiohttp.ClientSess
     await assert_flowing(live)
 
 
-async def test_customer_token_is_limited_to_its_call_and_role(server: RunningServer, http: aiohttp.ClientSession,
+async def test_customer_token_is_limited_to_its_call_and_role(server: LocalServer, http: aiohttp.ClientSession,
                                                              anna: ApiClient, live: LiveCall) -> None:
     customer = ApiClient(server.base_url, http, token=live.invite_token)
     view = await customer.call(live.call_id)
@@ -125,7 +125,7 @@ async def test_malformed_sdp(anna: ApiClient, live: LiveCall, sdp: str | None) -
     await assert_flowing(live)
 
 
-async def test_malformed_bodies(server: RunningServer, http: aiohttp.ClientSession, anna: ApiClient,
+async def test_malformed_bodies(server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient,
                                 live: LiveCall) -> None:
     headers = {"Authorization": f"Bearer {anna.token}", "Content-Type": "application/json"}
     url = f"{server.base_url}/api/calls/{live.call_id}/mutes"
@@ -141,7 +141,7 @@ async def test_malformed_bodies(server: RunningServer, http: aiohttp.ClientSessi
     await assert_flowing(live)
 
 
-async def test_ended_call_refuses_rejoin(server: RunningServer, http: aiohttp.ClientSession, anna: ApiClient,
+async def test_ended_call_refuses_rejoin(server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient,
                                          live: LiveCall) -> None:
     created = await anna.create_call()
     customer = ApiClient(server.base_url, http, token=created["invite"]["token"])
@@ -152,7 +152,7 @@ async def test_ended_call_refuses_rejoin(server: RunningServer, http: aiohttp.Cl
     await assert_flowing(live)
 
 
-async def test_events_socket_streams_state_and_stats(server: RunningServer, http: aiohttp.ClientSession,
+async def test_events_socket_streams_state_and_stats(server: LocalServer, http: aiohttp.ClientSession,
                                                      live: LiveCall) -> None:
     url = f"{server.base_url}/api/calls/{live.call_id}/events"
     async with http.ws_connect(url, headers={"Authorization": f"Bearer {live.counselor_api.token}"}) as ws:
@@ -178,7 +178,7 @@ async def test_events_socket_streams_state_and_stats(server: RunningServer, http
 
 
 @pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running = start_server(
         Path(tmp_path_factory.mktemp("tight")), delay_s=0.5,
         extra="[calls]\nmax_concurrent = 2\nconnect_timeout_s = 2.0\ninvite_ttl_s = 5\nidle_timeout_s = 3.0\n",
@@ -187,8 +187,8 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-async def test_call_limit_peer_timeout_expiry_and_idle(tight: RunningServer, http: aiohttp.ClientSession,
-                                                      server: RunningServer, live: LiveCall) -> None:
+async def test_call_limit_peer_timeout_expiry_and_idle(tight: LocalServer, http: aiohttp.ClientSession,
+                                                      server: LocalServer, live: LiveCall) -> None:
     api = ApiClient(tight.base_url, http)
     await api.login("anna", PASSWORD)
     first, second = await api.create_call(), await api.create_call()
@@ -210,7 +210,7 @@ async def test_call_limit_peer_timeout_expiry_and_idle(tight: RunningServer, htt
     await assert_flowing(live)
 
 
-async def test_call_with_both_sides_gone_ends_as_idle(tight: RunningServer, http: aiohttp.ClientSession,
+async def test_call_with_both_sides_gone_ends_as_idle(tight: LocalServer, http: aiohttp.ClientSession,
                                                       live: LiveCall) -> None:
     call = await open_call(tight, http)
     assert (await call.counselor_api.call(call.call_id))["state"] == "active"

@@ -18,22 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import async_playwright, expect
 
+from tests.conftest import PASSWORD
 from tests.wav import tone_bursts, write_wav
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct-horse-battery"
 LOOP_S = 3.0
 CUSTOMER_TONE, CUSTOMER_ONSETS = 600.0, (0.0, 0.35, 1.0, 2.1)
 COUNSELOR_TONE, COUNSELOR_ONSETS = 900.0, (0.0, 0.6, 1.1, 2.3)
 MEASURE_S = 8.0
 SCREENSHOTS = Path("/tmp")
 
-playwright_api = pytest.importorskip("playwright.async_api")
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
 
 
 def chromium_args(mic_wav: Path) -> list[str]:
@@ -72,14 +71,15 @@ def tone_levels(levels: list[dict[str, Any]], since_ms: float) -> tuple[float, f
 
 
 async def test_two_browsers_call(server, tmp_path: Path) -> None:
+    # Never skipped: a CI machine without the browser must fail, not pass quietly.
+    assert os.path.exists(CHROMIUM), "Debian's chromium is missing: run scripts/install-test-deps"
     await asyncio.wait_for(_call_flow(server, tmp_path), timeout=80)
 
 
 async def _call_flow(server, tmp_path: Path) -> None:
     customer_wav = write_wav(tmp_path / "customer.wav", tone_bursts(CUSTOMER_TONE, CUSTOMER_ONSETS, LOOP_S))
     counselor_wav = write_wav(tmp_path / "counselor.wav", tone_bursts(COUNSELOR_TONE, COUNSELOR_ONSETS, LOOP_S))
-    expect = playwright_api.expect
-    async with playwright_api.async_playwright() as pw:
+    async with async_playwright() as pw:
         counselor_browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                      args=chromium_args(counselor_wav))
         customer_browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,

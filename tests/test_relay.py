@@ -10,13 +10,15 @@ import pytest
 
 from relay.probe import find_markers, media_time_of, quiet_runs
 
-from .conftest import RunningServer, open_call
+from relay.local_server import LocalServer
+
+from .conftest import open_call
 
 CALL_S = 60.0
 
 
 @pytest.mark.slow
-async def test_sixty_second_call_delay_stability_and_mute(server: RunningServer, http: aiohttp.ClientSession) -> None:
+async def test_sixty_second_call_delay_stability_and_mute(server: LocalServer, http: aiohttp.ClientSession) -> None:
     call = await open_call(server, http, counselor="anna", record_s=CALL_S + 10)
     try:
         await asyncio.sleep(20.0)
