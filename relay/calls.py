@@ -87,15 +87,14 @@ class Calls:
         rejoin (page reload, network change) for as long as the call lasts.
         """
         row = self._db.execute(
-            "SELECT call_id, invite_expires_at, ended_at, end_reason FROM calls WHERE invite_hash = ?",
-            (token_digest(token),),
+            "SELECT call_id, end_reason FROM calls WHERE invite_hash = ?", (token_digest(token),)
         ).fetchone()
         if row is None:
             raise InviteRefused("unknown")
         call = self._calls.get(row["call_id"])
-        if row["ended_at"] is not None or call is None:
+        if call is None:
             raise InviteRefused("expired" if row["end_reason"] == "expired" else "ended")
-        if call.state == "waiting" and time.time() > row["invite_expires_at"]:
+        if call.state == "waiting" and time.time() > call.record.invite_expires_at:
             raise InviteRefused("expired")
         return call
 
