@@ -111,14 +111,18 @@ class DelayLine:
 
     # ----------------------------------------------------------------- receiving side
 
-    def push(self, pts: int, samples: np.ndarray, arrival: float, source: Hashable = 0) -> None:
-        """Place one decoded frame (int16 mono, any length) by its pts."""
+    def push(self, pts: int, samples: np.ndarray, arrival: float, source: Hashable = 0) -> float | None:
+        """Place one decoded frame (int16 mono, any length) by its pts.
+
+        Returns the frame's start in call media time (seconds), the clock every other part
+        (transcription, mutes, recordings) must use for it; None for an empty frame.
+        """
         data = np.asarray(samples)
         if data.dtype != np.int16:
             data = data.astype(np.int16)
         data = data.reshape(-1)
         if data.size == 0:
-            return
+            return None
         pts = int(pts)
         arrival = float(arrival)
         self._frames_in += 1
@@ -137,6 +141,7 @@ class DelayLine:
         if media < self._head:
             self._reorders += 1
         self._write(media, data)
+        return media / self.rate
 
     def _is_free(self, now: float) -> bool:
         # The anchor may jump freely while nothing is being played: before the call's

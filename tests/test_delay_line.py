@@ -542,3 +542,14 @@ def test_pull_cost_is_small() -> None:
     # Worst path (resampling, envelopes, beep): under 10 % of the 20 ms it renders, which
     # leaves a busy CI machine room; measured here it is about 0.1 ms.
     assert per_frame < 0.002
+
+
+def test_push_returns_the_media_time_every_other_part_must_use() -> None:
+    line = new_line()
+    pts0 = 123_456
+    assert line.push(pts0, np.zeros(FS, np.int16), START) == 0.0
+    assert line.push(pts0 + 2 * FS, np.zeros(FS, np.int16), START + 0.04) == pytest.approx(0.04)  # after a loss
+    assert line.push(pts0 + FS, np.zeros(FS, np.int16), START + 0.045) == pytest.approx(0.02)  # reordered
+    # A reconnected sender starts its pts over: media time follows the wall clock instead.
+    assert line.push(7, np.zeros(FS, np.int16), START + 3.0, source="again") == pytest.approx(3.0, abs=0.01)
+    assert line.push(7, np.zeros(0, np.int16), START + 3.1, source="again") is None
