@@ -1,0 +1,117 @@
+"""Guard against Whisper's inventions on silence and noise.
+
+Whisper trained on captioned video: on silence, hum or line noise it writes subtitle
+credits and sign-offs ("시청해주셔서 감사합니다"), and on hard audio it can loop one phrase
+over and over. A segment is dropped when:
+- Whisper itself doubts there was speech: no_speech_prob > no_speech_threshold and
+  avg_logprob < logprob_threshold (Whisper's own rule, both conditions together);
+- its normalised text is one of the configured phrases (config.hallucinations), whole;
+- it is a repeat loop: one unit (a word n-gram, or a run of characters for Korean
+  written without spaces) repeated LOOP_MIN_REPEATS times or more and making up nearly
+  all of the text;
+- (when the caller says so) it lies wholly outside audio the VAD called speech.
+
+Dropping only ever removes text that is not a word the customer said, as far as can be
+told; a real "감사합니다" alone is dropped too, which costs the moderation nothing (it is not
+abuse). The repeat rule needs many repeats, so a customer repeating a swear word three or
+four times is still heard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from moderation.agreement import normalise
+from moderation.speech import EngineSegment
+from moderation.stt_config import SttConfig
+
+LOOP_MIN_REPEATS = 5
+LOOP_MIN_COVER = 0.8  # share of the segment's text the repeated unit must make up
+
+
+@dataclass(frozen=True)
+class Dropped:
+    segment: EngineSegment
+    reason: str  # "no_speech" | "blocklist" | "repeat_loop" | "outside_speech"
+
+
+def segment_text(segment: EngineSegment) -> str:
+    if segment.text.strip():
+        return segment.text
+    return " ".join(w.text.strip() for w in segment.words)
+
+
+def is_repeat_loop(text: str, min_repeats: int = LOOP_MIN_REPEATS, min_cover: float = LOOP_MIN_COVER) -> bool:
+    """True for text that is mostly one unit said min_repeats times or more in a row."""
+    tokens = [normalise(t) for t in text.split()]
+    tokens = [t for t in tokens if t]
+    # Word level: an n-gram (n <= 4) repeated back to back.
+    for n in range(1, 5):
+        # The loop must cover min_cover of the text, so it starts near the beginning.
+        for i in range(0, min(len(tokens) - n * min_repeats, int(len(tokens) * (1 - min_cover))) + 1):
+            unit = tokens[i:i + n]
+            k = 1
+            while tokens[i + k * n:i + (k + 1) * n] == unit:
+                k += 1
+            if k >= min_repeats and k * n >= min_cover * len(tokens):
+                return True
+    # Character level: the whole normalised text is a short unit repeated.
+    s = normalise(text)
+    for size in range(1, len(s) // min_repeats + 1):
+        for i in range(0, min(len(s) - size * min_repeats, int(len(s) * (1 - min_cover))) + 1):
+            unit = s[i:i + size]
+            k = 1
+            while s[i + k * size:i + (k + 1) * size] == unit:
+                k += 1
+            if k >= min_repeats and k * size >= min_cover * len(s):
+                return True
+    return False
+
+
+class HallucinationGuard:
+    def __init__(self, config: SttConfig) -> None:
+        self.no_speech_threshold = config.no_speech_threshold
+        self.logprob_threshold = config.logprob_threshold
+        self.phrases = frozenset(p for p in (normalise(h) for h in config.hallucinations) if p)
+
+    def reason(self, segment: EngineSegment) -> str | None:
+        """Why the segment should be dropped, or None to keep it."""
+        if segment.no_speech_prob > self.no_speech_threshold and segment.avg_logprob < self.logprob_threshold:
+            return "no_speech"
+        text = segment_text(segment)
+        norm = normalise(text)
+        if not norm:
+            return None
+        if norm in self.phrases:
+            return "blocklist"
+        if is_repeat_loop(text):
+            return "repeat_loop"
+        return None
+
+    def filter(self, segments: list[EngineSegment],
+               has_speech: Callable[[float, float], bool] | None = None,
+               ) -> tuple[list[EngineSegment], list[Dropped]]:
+        """Splits segments into kept and dropped. has_speech(start, end), in the segments'
+        own time base, says whether the VAD heard speech there; segments it rejects are
+        dropped as "outside_speech"."""
+        kept: list[EngineSegment] = []
+        dropped: list[Dropped] = []
+        for seg in segments:
+            why = self.reason(seg)
+            if why is None and has_speech is not None:
+                start, end = span(seg)
+                if not has_speech(start, end):
+                    why = "outside_speech"
+            if why is None:
+                kept.append(seg)
+            else:
+                dropped.append(Dropped(seg, why))
+        return kept, dropped
+
+
+def span(segment: EngineSegment) -> tuple[float, float]:
+    """The segment's time span, from its words where it has any."""
+    if segment.words:
+        return min(w.start for w in segment.words), max(w.end for w in segment.words)
+    return segment.start, segment.end
