@@ -16,8 +16,7 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def korean(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    if not shutil.which("espeak-ng") or not shutil.which("sox"):
-        pytest.skip("espeak-ng and sox are needed")
+    assert shutil.which("espeak-ng") and shutil.which("sox"), "run scripts/install-test-deps"
     d = tmp_path_factory.mktemp("ko")
     raw, out = d / "raw.wav", d / "ko16k.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), "안녕하세요 상담원입니다"], check=True)

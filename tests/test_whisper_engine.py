@@ -1,0 +1,309 @@
+"""WhisperEngine on the real faster-whisper path with a tiny random-weight Whisper.
+
+Random weights give garbage text: these tests check structure (segments, word times,
+language, caps, threads, errors), never content.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Never skipped: torch (the CPU wheel), transformers and espeak-ng come from
+# scripts/install-test-deps, and a machine without them must fail here, not pass quietly.
+assert shutil.which("espeak-ng"), "espeak-ng is missing: run scripts/install-test-deps"
+
+from moderation import model_store  # noqa: E402
+from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord, SpeechEngine  # noqa: E402
+from moderation.stt_config import SttConfig  # noqa: E402
+from moderation.whisper_engine import ModelUnavailable, WhisperEngine  # noqa: E402
+from tests import tiny_models  # noqa: E402
+
+# Session-scoped: the tiny model is built once (a few seconds). Move to conftest.py to share.
+tiny_whisper = pytest.fixture(scope="session")(tiny_models.tiny_whisper_fixture)
+
+KO_ID = 50264  # <|ko|>
+EN_ID = 50259  # <|en|>
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_whisper: Path) -> WhisperEngine:
+    return WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", workers=2))
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """About 8 s of Korean: two espeak-ng sentences with a pause."""
+    first = tiny_models.espeak_korean(tiny_models.KOREAN_LINES[0])
+    second = tiny_models.espeak_korean(tiny_models.KOREAN_LINES[1])
+    pause = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([pause, 0.6 * first, pause, 0.6 * second, pause]).astype(np.float32)
+
+
+class GenerateSpy:
+    """Stands in front of the CTranslate2 model and records what faster-whisper asks of it."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self.generate_calls: list[dict] = []
+        self.encode_calls = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def encode(self, *args, **kwargs):
+        with self._lock:
+            self.encode_calls += 1
+        return self._model.encode(*args, **kwargs)
+
+    def generate(self, encoder_output, prompts, **kwargs):
+        result = self._model.generate(encoder_output, prompts, **kwargs)
+        with self._lock:
+            self.generate_calls.append({
+                "prompt": list(prompts[0]),
+                "max_length": kwargs.get("max_length"),
+                "generated": len(result[0].sequences_ids[0]),
+                "beam_size": kwargs.get("beam_size"),
+            })
+        return result
+
+
+@pytest.fixture
+def spy(engine: WhisperEngine):
+    real = engine._model.model
+    spy = GenerateSpy(real)
+    engine._model.model = spy
+    yield spy
+    engine._model.model = real
+
+
+def all_words(segments: list[EngineSegment]) -> list[EngineWord]:
+    return [w for s in segments for w in s.words]
+
+
+def test_segments_and_words_have_monotonic_times_inside_the_audio(engine: WhisperEngine, speech: np.ndarray) -> None:
+    duration = len(speech) / SAMPLE_RATE
+    segments = engine.transcribe(speech, "", "ko")
+    assert segments, "the tiny model should produce some segments on 8 s of speech"
+    words = all_words(segments)
+    assert words, "word timestamps are on: some segment should carry words"
+    for seg in segments:
+        assert isinstance(seg, EngineSegment)
+        assert type(seg.start) is float and type(seg.end) is float
+        assert 0.0 <= seg.start <= seg.end <= duration
+        assert 0.0 <= seg.no_speech_prob <= 1.0
+        assert seg.avg_logprob <= 0.0
+        assert isinstance(seg.text, str)
+    previous_end = 0.0
+    for word in words:
+        assert isinstance(word, EngineWord)
+        assert word.text and word.text == word.text.strip()
+        assert type(word.start) is float and type(word.end) is float
+        assert previous_end <= word.start <= word.end <= duration
+        assert 0.0 <= word.probability <= 1.0
+        previous_end = word.end
+    starts = [s.start for s in segments]
+    assert starts == sorted(starts)
+
+
+def test_language_is_passed_through_not_detected(engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_detection(*args, **kwargs):
+        raise AssertionError("language detection must not run when a language is given")
+
+    monkeypatch.setattr(engine._model, "detect_language", no_detection)
+    engine.transcribe(speech[: 3 * SAMPLE_RATE], "", "ko")
+    assert spy.generate_calls
+    for call in spy.generate_calls:
+        sot = call["prompt"].index(tiny_models.SOT)
+        assert call["prompt"][sot: sot + 3] == [tiny_models.SOT, KO_ID, tiny_models.TRANSCRIBE]
+        assert call["beam_size"] == engine.config.beam_size
+    spy.generate_calls.clear()
+    engine.transcribe(speech[: 3 * SAMPLE_RATE], "", "en")
+    assert all(EN_ID in c["prompt"] and KO_ID not in c["prompt"] for c in spy.generate_calls)
+
+
+def test_prompt_goes_before_the_start_of_transcript(engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy) -> None:
+    prompt = "요금 청구 문의"
+    engine.transcribe(speech[: 3 * SAMPLE_RATE], prompt, "ko")
+    expected = engine._tokenizer.encode(" " + prompt, add_special_tokens=False).ids
+    first = spy.generate_calls[0]["prompt"]
+    assert first[0] == tiny_models.SOT_PREV
+    assert first[1: 1 + len(expected)] == expected
+    assert first[1 + len(expected)] == tiny_models.SOT
+
+
+def test_decoding_is_capped_by_audio_length(engine: WhisperEngine, spy: GenerateSpy) -> None:
+    assert engine.decode_cap_tokens(1.0) == 20  # 10 tokens/s + 10
+    assert engine.decode_cap_tokens(10.0) == 110
+    assert engine.decode_cap_tokens(60.0) == engine.decode_cap_tokens(25.0) == 224  # Whisper's own limit
+    # A long prompt (at most 223 tokens kept) leaves room in Whisper's 448 decoder positions.
+    assert engine.decode_cap_tokens(30.0, prompt_tokens=400) == 448 - (1 + 223 + 3)
+    rng = np.random.default_rng(1)
+    reached = 0
+    for seconds, prompt in ((2.0, ""), (9.0, "요금 청구 문의 " * 3), (25.0, "")):
+        noise = (0.1 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+        spy.generate_calls.clear()
+        spy.encode_calls = 0
+        started = time.monotonic()
+        engine.transcribe(noise, prompt, "ko")
+        elapsed = time.monotonic() - started
+        prompt_tokens = len(engine._tokenizer.encode(" " + prompt.strip()).ids) if prompt else 0
+        cap = engine.decode_cap_tokens(seconds, prompt_tokens)
+        assert spy.generate_calls
+        for call in spy.generate_calls:
+            assert call["generated"] <= cap
+            reached += call["generated"] == cap
+        # One window per 30 s plus one re-decode of an unfinished tail, never more.
+        assert spy.encode_calls <= math.ceil(seconds / 30) + 1
+        assert elapsed < 10.0
+    # The random model never says end-of-text on noise: the cap is what stopped it.
+    assert reached
+
+
+def test_window_budget_stops_a_runaway_pass(engine: WhisperEngine, speech: np.ndarray,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # faster-whisper re-decodes from the last timestamp when a window ends unfinished; make
+    # every window look unfinished and check the pass still ends after its budget.
+    import faster_whisper.transcribe as fwt
+
+    real_split = fwt.WhisperModel._split_segments_by_timestamps
+
+    def never_finished(self, tokenizer, tokens, time_offset, segment_size, segment_duration, seek):
+        segments, _seek, _single = real_split(self, tokenizer, tokens, time_offset, segment_size,
+                                              segment_duration, seek)
+        return segments, seek + 10, False  # advance 0.1 s only: an endless stream of windows
+
+    monkeypatch.setattr(fwt.WhisperModel, "_split_segments_by_timestamps", never_finished)
+    monkeypatch.setattr(fwt, "get_end", lambda segments: None)
+    encodes = []
+    real_encode = type(engine._model).__mro__[1].encode
+    monkeypatch.setattr(type(engine._model).__mro__[1], "encode",
+                        lambda self, features: encodes.append(1) or real_encode(self, features))
+    started = time.monotonic()
+    engine.transcribe(speech, "", "ko")
+    assert len(encodes) == 2
+    assert time.monotonic() - started < 5.0
+    assert engine._model._local.windows_left is None
+    assert engine.last_pass()["windows"] == 2
+    # Without the tail re-decode a pass under 30 s is one window.
+    encodes.clear()
+    engine.tail_redecode = False
+    try:
+        engine.transcribe(speech, "", "ko")
+    finally:
+        engine.tail_redecode = True
+    assert len(encodes) == 1 and engine.last_pass()["windows"] == 1
+
+
+def test_short_or_silent_audio(engine: WhisperEngine) -> None:
+    assert engine.transcribe(np.zeros(400, dtype=np.float32), "", "ko") == []
+    result = engine.transcribe(np.zeros(2 * SAMPLE_RATE, dtype=np.float32), "", "ko")
+    assert isinstance(result, list)
+    # int16-range or float64 input is accepted as samples (converted to float32).
+    assert isinstance(engine.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float64), "", "ko"), list)
+
+
+def test_concurrent_transcribe_from_two_threads(engine: WhisperEngine, speech: np.ndarray) -> None:
+    clips = [speech[: 4 * SAMPLE_RATE], speech[2 * SAMPLE_RATE:]]
+    expected = [engine.transcribe(c, "", "ko") for c in clips]
+    results: dict[int, list] = {0: [], 1: []}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(3):
+                results[i].append(engine.transcribe(clips[i], "", "ko"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    for i in (0, 1):
+        assert len(results[i]) == 3
+        for got in results[i]:
+            assert [w.text for w in all_words(got)] == [w.text for w in all_words(expected[i])]
+            assert [s.start for s in got] == pytest.approx([s.start for s in expected[i]], abs=0.05)
+
+
+def test_version_names_the_model_and_its_content(engine: WhisperEngine, tiny_whisper: Path, tmp_path: Path) -> None:
+    assert engine.version.startswith(str(tiny_whisper))
+    assert "#sha256:" in engine.version
+    # A folder pulled by `callguard models pull` carries its hub revision instead.
+    pulled = tmp_path / "models" / "tiny"
+    shutil.copytree(tiny_whisper, pulled)
+    (pulled / model_store.MARKER).write_text(json.dumps({"repo_id": "Systran/faster-whisper-tiny",
+                                                         "revision": "d90ca5fe260221311c53c58e660288d3deb8d356"}))
+    other = WhisperEngine(SttConfig(model="tiny", models_dir=str(tmp_path / "models"), device="cpu", workers=1),
+                          warmup=False)
+    assert other.version == "tiny@d90ca5fe2602"
+    assert other.model_path == str(pulled)
+
+
+def test_threads_are_sized_for_the_workers(tiny_whisper: Path) -> None:
+    one = WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", workers=1), warmup=False)
+    assert one.cpu_threads == max(1, len(os.sched_getaffinity(0)))
+    assert one._model.model.num_workers == 1
+    two = WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", workers=2), cpu_threads=3, warmup=False)
+    assert two.cpu_threads == 3
+    assert two._model.model.num_workers == 2
+
+
+def test_missing_folder_is_model_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        WhisperEngine(SttConfig(model=str(tmp_path / "no-such-model"), device="cpu"))
+
+
+def test_incomplete_folder_is_model_unavailable(tiny_whisper: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "small"
+    shutil.copytree(tiny_whisper, folder)
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(ModelUnavailable, match="incomplete: missing tokenizer.json"):
+        WhisperEngine(SttConfig(model="small", models_dir=str(tmp_path / "models"), device="cpu"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_model_bin_is_model_unavailable(tiny_whisper: Path, tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_whisper, folder)
+    data = (tiny_whisper / "model.bin").read_bytes()
+    (folder / "model.bin").write_bytes(data[: len(data) // 3] if damage == "truncated" else os.urandom(4096))
+    with pytest.raises(ModelUnavailable, match=r"cannot load model .*broken.*RuntimeError"):
+        WhisperEngine(SttConfig(model=str(folder), device="cpu"))
+
+
+def test_name_not_present_offline_is_model_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable, match=r"callguard models pull small"):
+        WhisperEngine(SttConfig(model="small", models_dir=str(tmp_path / "models"), device="cpu"))
+    with pytest.raises(ModelUnavailable, match="neither a folder"):
+        WhisperEngine(SttConfig(model="no-such-size", models_dir=str(tmp_path / "models"), device="cpu"))
+    assert time.monotonic() - started < 10
+
+
+def test_unknown_language_is_model_unavailable(tiny_whisper: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="stt.language"):
+        WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", language="xx"), warmup=False)
+
+
+def test_engine_fits_the_protocol(engine: WhisperEngine) -> None:
+    as_protocol: SpeechEngine = engine
+    assert isinstance(as_protocol.version, str) and as_protocol.version
+    assert callable(as_protocol.transcribe)
