@@ -16,6 +16,7 @@ from .config import Config
 from .database import open_database
 from .errors import json_errors
 from .ice import restrict_interfaces
+from .stt_service import SttService
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ def build_app(config: Config) -> web.Application:
     restrict_interfaces(config.webrtc.interfaces)
     db = open_database(database_path(config))
     accounts = Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
-    calls = Calls(db, config)
+    stt = SttService(config.stt)
+    calls = Calls(db, config, stt)
     app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
     app[api.SERVICES] = api.Services(config, accounts, calls)
     app.add_routes(api.routes())
@@ -44,10 +46,13 @@ def build_app(config: Config) -> web.Application:
 
     async def start(_: web.Application) -> None:
         accounts.purge_expired_sessions()
+        # Before the first call: every call knows from its start whether it is moderated.
+        await stt.load()
         calls.start()
 
     async def stop(_: web.Application) -> None:
         await calls.stop()
+        stt.close()
         db.close()
 
     app.on_startup.append(start)

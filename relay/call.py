@@ -10,13 +10,15 @@ from typing import Any, Callable, Literal
 
 import av
 
+from .call_transcription import CallTranscription
 from .config import Config, IceServer
 from .delay_line import DelayLine
 from .events import EventBus
 from .passthrough import ForwardedTrack, PacketForwarder
 from .peer import PeerLink, Side
+from .stt_service import SttService
 from .tracks import OpusVoiceDecoder, PacedTrack
-from .watermark import ClearAll
+from .watermark import ClearAll, ClearNothing
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +38,25 @@ class CallRecord:
 
 
 class Call:
-    def __init__(self, record: CallRecord, config: Config, on_ended: Callable[["Call"], None]) -> None:
+    def __init__(self, record: CallRecord, config: Config, stt: SttService,
+                 on_ended: Callable[["Call"], None]) -> None:
         self.record = record
         self._config = config
+        self._stt = stt
         self._on_ended = on_ended
         self.state: CallState = "waiting"
-        self.delay_line = DelayLine(config.delay, ClearAll())
+        self.events = EventBus()
+        # Switched off, everything is cleared; unavailable, nothing is, and the undecided
+        # policy decides; ready, the transcription moves the watermark.
+        self.delay_line = DelayLine(config.delay, ClearAll() if stt.state == "off" else ClearNothing())
+        self.transcription = (
+            CallTranscription(record.call_id, stt, self.delay_line, self.events, config.delay.undecided_policy)
+            if stt.state == "ready" else None
+        )
         self.forwarder = PacketForwarder()
         # Decodes the customer's current connection (each connection is its own Opus stream).
         self._decoder: OpusVoiceDecoder | None = None
         self._decoder_peer = 0
-        self.events = EventBus()
         self.peers: dict[Side, PeerLink | None] = {"customer": None, "counselor": None}
         # Monotonic time a peer was last seen connected (or the call created): drives the
         # idle timeout.
@@ -98,6 +108,8 @@ class Call:
         self.record.ended_at = time.time()
         self.record.end_reason = reason
         self._stats_task.cancel()
+        if self.transcription is not None:
+            await self.transcription.close()
         peers = [p for p in self.peers.values() if p is not None]
         self.peers = {"customer": None, "counselor": None}
         try:
@@ -124,6 +136,7 @@ class Call:
             "end_reason": r.end_reason,
             "delay_s": r.delay_s,
             "undecided_policy": self._config.delay.undecided_policy,
+            "moderation": {**self._stt.view(), **(self.transcription.view() if self.transcription else {})},
             "stats": {
                 **{k: _rounded(v) for k, v in vars(stats).items()},
                 "cleared_until_s": None if cleared == float("inf") else cleared,
@@ -143,7 +156,9 @@ class Call:
         except av.FFmpegError as exc:
             log.warning("call %s: undecodable customer frame: %s", self.call_id, exc)
             return
-        self.delay_line.push(pts, samples, arrival, source=peer_id)
+        media_start = self.delay_line.push(pts, samples, arrival, source=peer_id)
+        if self.transcription is not None and media_start is not None:
+            self.transcription.feed(samples, media_start)
         if self.state == "waiting":
             self.state = "active"
             self._publish_state()

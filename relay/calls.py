@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .accounts import token_digest
 from .call import Call, CallRecord
 from .config import Config
+from .stt_service import SttService
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ class Invite:
 
 
 class Calls:
-    def __init__(self, db: sqlite3.Connection, config: Config) -> None:
+    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService) -> None:
         self._db = db
         self._config = config
+        self._stt = stt
         self._calls: dict[str, Call] = {}
         self._reaper: asyncio.Task[None] | None = None
         # Calls left open by a server that stopped without ending them.
@@ -69,7 +71,7 @@ class Calls:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at),
         )
-        call = Call(record, self._config, self._ended)
+        call = Call(record, self._config, self._stt, self._ended)
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from moderation.stt_config import SttConfig
+
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key."""
@@ -137,10 +139,16 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     delay: DelayConfig = field(default_factory=DelayConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
 
     def validate(self) -> "Config":
         for f in dataclasses.fields(self):
-            getattr(self, f.name).validate()
+            try:
+                getattr(self, f.name).validate()
+            except ConfigError:
+                raise
+            except ValueError as exc:  # moderation/ reports with ValueError: it cannot import us
+                raise ConfigError(str(exc)) from None
         return self
 
     def with_overrides(

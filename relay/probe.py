@@ -20,24 +20,22 @@ FRAME_SAMPLES = 960
 
 
 @dataclass
-class MarkerSource:
-    """An AudioSource: tone at `freq` with a `notch_s` gap at every multiple of `period_s`."""
+class SentAudio:
+    """An AudioSource that notes the wall time each frame was handed out.
 
-    period_s: float = 0.5
-    notch_s: float = 0.01
-    freq: float = 600.0
-    amplitude: float = 0.3
-    # Wall time each frame was handed out (frame n starts at media sample n * 960).
+    Frame n starts at the sender's media sample n * 960, so a media time maps back to the
+    wall time it left (send_wall), which is what end-to-end delays are measured from.
+    """
+
     sent_walls: list[float] = field(default_factory=list)
 
     def pull(self, wall: float) -> np.ndarray:
         n = len(self.sent_walls)
         self.sent_walls.append(wall)
-        index = np.arange(n * FRAME_SAMPLES, (n + 1) * FRAME_SAMPLES)
-        tone = self.amplitude * np.sin(2 * np.pi * self.freq * index / RATE)
-        period = round(self.period_s * RATE)
-        tone[(index % period) < round(self.notch_s * RATE)] = 0.0
-        return (tone * 32767).astype(np.int16)
+        return self.frame(n)
+
+    def frame(self, n: int) -> np.ndarray:
+        raise NotImplementedError
 
     def send_wall(self, media_s: float) -> float | None:
         sample = round(media_s * RATE)
@@ -45,6 +43,36 @@ class MarkerSource:
         if n >= len(self.sent_walls):
             return None
         return self.sent_walls[n] + (sample - n * FRAME_SAMPLES) / RATE
+
+
+@dataclass
+class MarkerSource(SentAudio):
+    """Tone at `freq` with a `notch_s` gap at every multiple of `period_s`."""
+
+    period_s: float = 0.5
+    notch_s: float = 0.01
+    freq: float = 600.0
+    amplitude: float = 0.3
+
+    def frame(self, n: int) -> np.ndarray:
+        index = np.arange(n * FRAME_SAMPLES, (n + 1) * FRAME_SAMPLES)
+        tone = self.amplitude * np.sin(2 * np.pi * self.freq * index / RATE)
+        period = round(self.period_s * RATE)
+        tone[(index % period) < round(self.notch_s * RATE)] = 0.0
+        return (tone * 32767).astype(np.int16)
+
+
+@dataclass
+class RecordingSource(SentAudio):
+    """Plays `samples` (int16 mono, 48 kHz) once, then silence: speech for a call."""
+
+    samples: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+
+    def frame(self, n: int) -> np.ndarray:
+        out = np.zeros(FRAME_SAMPLES, np.int16)
+        chunk = self.samples[n * FRAME_SAMPLES:(n + 1) * FRAME_SAMPLES]
+        out[:len(chunk)] = chunk
+        return out
 
 
 def envelope(samples: np.ndarray, window: int = 48) -> np.ndarray:

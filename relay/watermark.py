@@ -22,3 +22,11 @@ class ClearAll:
 
     def cleared_until(self) -> float:
         return math.inf
+
+
+class ClearNothing:
+    """The watermark while moderation is unavailable: every sample is undecided, so the
+    delay line's undecided policy (play or mute) decides all of the call's audio."""
+
+    def cleared_until(self) -> float:
+        return 0.0

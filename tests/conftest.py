@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from relay.client import ApiClient, CallPeer, Recorder
-from relay.probe import MarkerSource
+from relay.probe import MarkerSource, SentAudio
+from tests import tiny_models
 from relay.ice import restrict_interfaces
 from relay.local_server import LocalServer, prepare_server
 
@@ -41,6 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running.stop()
 
 
+# A tiny random-weight Whisper of the real architecture, built once per session.
+tiny_whisper = pytest.fixture(scope="session")(tiny_models.tiny_whisper_fixture)
+
+
 @pytest.fixture
 async def http() -> aiohttp.ClientSession:
     async with aiohttp.ClientSession() as session:
@@ -63,7 +68,7 @@ class LiveCall:
     counselor_api: ApiClient
     customer: CallPeer
     counselor: CallPeer
-    customer_source: MarkerSource
+    customer_source: SentAudio
     counselor_source: MarkerSource
 
     async def close(self, hangup: bool = True) -> None:
@@ -74,11 +79,12 @@ class LiveCall:
 
 
 async def open_call(server: LocalServer, http: aiohttp.ClientSession, counselor: str = "anna",
-                    record_s: float = 90.0) -> LiveCall:
+                    record_s: float = 90.0, customer_source: SentAudio | None = None) -> LiveCall:
     api = ApiClient(server.base_url, http)
     await api.login(counselor, PASSWORD)
     created = await api.create_call()
-    customer_source, counselor_source = MarkerSource(freq=600.0), MarkerSource(freq=900.0)
+    customer_source = customer_source or MarkerSource(freq=600.0)
+    counselor_source = MarkerSource(freq=900.0)
     customer = CallPeer(customer_source, Recorder(record_s))
     counselor_peer = CallPeer(counselor_source, Recorder(record_s))
     token = created["invite"]["token"]

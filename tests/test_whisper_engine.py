@@ -28,7 +28,6 @@ from moderation.whisper_engine import ModelUnavailable, WhisperEngine  # noqa: E
 from tests import tiny_models  # noqa: E402
 
 # Session-scoped: the tiny model is built once (a few seconds). Move to conftest.py to share.
-tiny_whisper = pytest.fixture(scope="session")(tiny_models.tiny_whisper_fixture)
 
 KO_ID = 50264  # <|ko|>
 EN_ID = 50259  # <|en|>
