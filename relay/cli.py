@@ -38,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("config", help="check a config file and print the result")
     _config_arg(check)
 
+    models = sub.add_parser("models", help="speech models in stt.models_dir")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    pull = models_sub.add_parser("pull", help="fetch a model from the hub (on a connected machine)")
+    pull.add_argument("name", help="tiny, base, small, medium, large-v3, ... or a hub repository id")
+    pull.add_argument("--revision", help="a hub commit or tag (default: the newest)")
+    _config_arg(pull)
+    models_list = models_sub.add_parser("list", help="show the models in stt.models_dir")
+    _config_arg(models_list)
+
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -52,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         print(f"config OK: {args.config or 'embedded defaults'}")
         return 0
+    if args.command == "models":
+        return _models(args, config)
     accounts = _accounts(config)
     if args.users_command == "add":
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
@@ -64,6 +75,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for user in accounts.users():
         print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def _models(args: argparse.Namespace, config: Config) -> int:
+    from moderation import model_store
+
+    models_dir = config.stt.models_dir
+    if args.models_command == "pull":
+        try:
+            path = model_store.pull(args.name, models_dir, revision=args.revision)
+        except model_store.ModelUnavailable as exc:
+            print(f"callguard: {exc}", file=sys.stderr)
+            return 2
+        print(f"pulled {args.name} into {path}; use it with stt.model = \"{args.name}\"")
+        return 0
+    found = model_store.list_models(models_dir)
+    if not found:
+        print(f"no models in {models_dir}; fetch one with: callguard models pull base")
+    for info in found:
+        state = "complete" if info.complete else "INCOMPLETE, missing " + ", ".join(info.missing)
+        origin = f"  {info.repo_id}@{(info.revision or '')[:12]}" if info.repo_id else ""
+        print(f"{info.name}\t{info.size_bytes / 1e6:.0f} MB\t{state}{origin}")
     return 0
 
 

@@ -53,3 +53,22 @@ def test_users_add_and_list(tmp_path: Path) -> None:
                 stdin="short\n").returncode == 2
     listed = _cli("users", "list", "--config", str(config))
     assert listed.stdout.split() == ["mia", "qa"]
+
+
+def test_models_list_and_offline_pull(tmp_path: Path, tiny_whisper: Path) -> None:
+    import os
+    import shutil
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'[stt]\nmodels_dir = "{tmp_path / "models"}"\n')
+    assert "no models" in _cli("models", "list", "--config", str(config)).stdout
+    shutil.copytree(tiny_whisper, tmp_path / "models" / "tiny-test")
+    (tmp_path / "models" / "broken").mkdir()
+    (tmp_path / "models" / "broken" / "config.json").write_text("{}")
+    listed = _cli("models", "list", "--config", str(config)).stdout
+    assert re.search(r"tiny-test\t\d+ MB\tcomplete", listed), listed
+    assert re.search(r"broken\t0 MB\tINCOMPLETE, missing .*model.bin", listed), listed
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    pulled = subprocess.run([sys.executable, "-m", "relay.cli", "models", "pull", "tiny", "--config", str(config)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    assert pulled.returncode == 2 and "offline" in pulled.stderr
