@@ -180,7 +180,8 @@ class Call:
         while True:
             await asyncio.sleep(1.0)
             if len(self.events):
-                self.events.publish({"type": "stats", "stats": self.info(staff=True)["stats"]},
+                info = self.info(staff=True)
+                self.events.publish({"type": "stats", "stats": info["stats"], "moderation": info["moderation"]},
                                     staff_only=True, droppable=True)
 
 

@@ -49,11 +49,36 @@ function showCallState(state, peers) {
   }
 }
 
+const MODERATION_WORDS = {
+  ready: ["Moderation on: the customer's words are checked before you hear them.", "ok"],
+  loading: ["Moderation is starting.", "busy"],
+  off: ["Moderation is switched off: you hear the customer unchecked.", "busy"],
+  unavailable: ["Moderation unavailable: you hear the customer unchecked.", "bad"],
+};
+
+function showModeration(m) {
+  if (!m) return;
+  debug.moderation = m;
+  const [text, tone] = MODERATION_WORDS[m.state] || [`Moderation: ${m.state}`, ""];
+  setStatus($("moderation"), text, tone);
+  $("moderation").title = m.detail || "";
+  $("transcript-card").hidden = m.state !== "ready";
+}
+
+function showTranscript(event) {
+  const final = $("transcript-final");
+  for (const w of event.confirmed) final.textContent += (final.textContent ? " " : "") + w.text;
+  $("transcript-provisional").textContent = event.provisional.map((w) => w.text).join(" ");
+  $("transcript").scrollTop = $("transcript").scrollHeight;
+  debug.words = (debug.words || 0) + event.confirmed.length;
+}
+
 function showStats(s) {
   debug.stats = s;
   $("stat-buffered").textContent = formatSeconds(s.buffered_s, 2);
   const lag = s.cleared_until_s == null ? null : Math.max(0, s.received_media_s - s.cleared_until_s);
-  $("stat-lag").textContent = lag == null ? "none, all checked" : formatSeconds(lag, 2);
+  const checking = debug.moderation && debug.moderation.state === "ready";
+  $("stat-lag").textContent = lag == null ? "none, all checked" : checking ? formatSeconds(lag, 2) : "not checked";
   $("stat-undecided").textContent = formatSeconds(s.undecided_s, 1);
   $("stat-muted").textContent = `${formatSeconds(s.muted_s, 1)}${s.late_mutes ? ` (${s.late_mutes} late)` : ""}`;
   $("stat-lost").textContent = formatSeconds(s.lost_s, 2);
@@ -62,8 +87,12 @@ function showStats(s) {
 function onEvent(event) {
   if (!call) return;
   if (event.type === "state") showCallState(event.state, event.peers);
-  else if (event.type === "stats") showStats(event.stats);
+  else if (event.type === "stats") {
+    showModeration(event.moderation);
+    showStats(event.stats);
+  }
   else if (event.type === "mute") $("stat-spans").textContent = String(++call.spans);
+  else if (event.type === "transcript") showTranscript(event);
   else if (event.type === "ended") finish(ENDED_WORDS[event.reason] || "Call ended.");
 }
 
@@ -77,10 +106,13 @@ async function join(info, { fresh }) {
   if (fresh) $("invite-url").value = info.invite.url;
   $("delay").textContent = `Customer audio reaches you ${info.delay_s} s late, so that abusive words can be silenced first.`;
   $("stat-spans").textContent = "0";
+  $("transcript-final").textContent = "";
+  $("transcript-provisional").textContent = "";
   debug.callId = info.call_id;
   debug.delayS = info.delay_s;
   showCallState(info.state, info.peers);
   if (info.stats) showStats(info.stats);
+  showModeration(info.moderation);
 
   const current = { id: info.call_id, spans: 0, link: null, events: null, mic: null };
   call = current;

@@ -126,6 +126,11 @@ async def _call_flow(server, tmp_path: Path) -> None:
             heard_by_counselor = await counselor.evaluate("window.callguard.meters.snapshot()")
             heard_by_customer = await customer.evaluate("window.callguard.meters.snapshot()")
             await expect(counselor.locator("#stat-buffered")).to_contain_text(" s")
+            # This server has no speech model: the counselor is told, and nothing pretends to check.
+            await expect(counselor.locator("#moderation")).to_have_text(
+                "Moderation unavailable: you hear the customer unchecked.")
+            await expect(counselor.locator("#stat-lag")).to_have_text("not checked")
+            await expect(counselor.locator("#transcript-card")).to_be_hidden()
             await counselor.screenshot(path=str(SCREENSHOTS / "callguard-counselor.png"), full_page=True)
             await customer.screenshot(path=str(SCREENSHOTS / "callguard-customer.png"), full_page=True)
 
