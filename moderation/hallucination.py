@@ -19,8 +19,9 @@ four times is still heard.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from moderation.agreement import normalise
 from moderation.speech import EngineSegment
@@ -44,27 +45,23 @@ def segment_text(segment: EngineSegment) -> str:
 
 def is_repeat_loop(text: str, min_repeats: int = LOOP_MIN_REPEATS, min_cover: float = LOOP_MIN_COVER) -> bool:
     """True for text that is mostly one unit said min_repeats times or more in a row."""
-    tokens = [normalise(t) for t in text.split()]
-    tokens = [t for t in tokens if t]
-    # Word level: an n-gram (n <= 4) repeated back to back.
-    for n in range(1, 5):
-        # The loop must cover min_cover of the text, so it starts near the beginning.
-        for i in range(0, min(len(tokens) - n * min_repeats, int(len(tokens) * (1 - min_cover))) + 1):
-            unit = tokens[i:i + n]
+    words = [w for w in (normalise(t) for t in text.split()) if w]
+    chars = normalise(text)
+    # Word level: an n-gram (n <= 4) repeated; character level: a short unit repeated.
+    return (_repeated(words, range(1, 5), min_repeats, min_cover)
+            or _repeated(chars, range(1, len(chars) // min_repeats + 1), min_repeats, min_cover))
+
+
+def _repeated(seq: Sequence[Any], sizes: Iterable[int], min_repeats: int, min_cover: float) -> bool:
+    """Whether a unit of one of `sizes` repeats back to back over min_cover of `seq`."""
+    for size in sizes:
+        # The loop must cover min_cover of the sequence, so it starts near the beginning.
+        for i in range(0, min(len(seq) - size * min_repeats, int(len(seq) * (1 - min_cover))) + 1):
+            unit = seq[i:i + size]
             k = 1
-            while tokens[i + k * n:i + (k + 1) * n] == unit:
+            while seq[i + k * size:i + (k + 1) * size] == unit:
                 k += 1
-            if k >= min_repeats and k * n >= min_cover * len(tokens):
-                return True
-    # Character level: the whole normalised text is a short unit repeated.
-    s = normalise(text)
-    for size in range(1, len(s) // min_repeats + 1):
-        for i in range(0, min(len(s) - size * min_repeats, int(len(s) * (1 - min_cover))) + 1):
-            unit = s[i:i + size]
-            k = 1
-            while s[i + k * size:i + (k + 1) * size] == unit:
-                k += 1
-            if k >= min_repeats and k * size >= min_cover * len(s):
+            if k >= min_repeats and k * size >= min_cover * len(seq):
                 return True
     return False
 
