@@ -1,0 +1,24 @@
+"""Evidence that words are abusive, from any text check, for the policy to turn into mutes.
+
+Checks work on an utterance's words as the transcriber gave them; a hit names the words
+that carry it (by index), so the policy can mute those words' media time and nothing else,
+and records why, so QA can see what fired and at which threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Source = Literal["keyword", "classifier"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    words: tuple[int, ...]  # indices into the checked word list, ascending
+    source: Source
+    category: str  # keyword category (profanity, insult, threat, sexual_harassment) or classifier label
+    score: float  # 1.0 for a keyword; the classifier's probability for the label
+    threshold: float  # what the score had to reach
+    detail: str  # the list entry or label that fired: for QA, never shown to the counselor
+    version: str  # keyword lists' content hash, or the model's version
