@@ -1,0 +1,64 @@
+"""One call's moderation: which words to judge after each transcription pass, and the spans.
+
+Text checks judge sentences, not lone words (a classifier needs context; a phrase list
+needs the neighbours), so every pass judges a window: the recent confirmed words of the
+current stretch of speech plus the provisional tail. Hits on it go through the policy;
+the span book says what to add and what to lift. The live relay and the offline
+evaluation drive this the same way:
+
+    window = moderator.window(update)          # after each TranscriptUpdate
+    hits = keywords(texts) + classifier(texts)  # texts = [w.text for w in window]
+    changes = moderator.decide(window, hits)    # spans to add, spans to lift
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Callable
+
+from moderation.hits import Hit
+from moderation.policy import Changes, Decision, PolicyConfig, SpanBook, plan
+from moderation.speech import TranscriptUpdate, Word
+
+# Any text check: the words of a window in, hits with indices into them out.
+TextCheck = Callable[[list[str]], list[Hit]]
+
+# A pause this long ends a sentence: older words leave the judged window.
+SENTENCE_GAP_S = 1.0
+# At most this many confirmed words of context (a classifier's input stays short).
+CONTEXT_WORDS = 24
+
+
+class CallModerator:
+    def __init__(self, policy: PolicyConfig, clock: Callable[[], float] = time.time) -> None:
+        self._book = SpanBook(policy)
+        self._policy = policy
+        self._clock = clock
+        self._confirmed: deque[Word] = deque(maxlen=CONTEXT_WORDS)
+        self._provisional: list[Word] = []
+        self.decisions: list[Decision] = []  # every span added, in order: the call's record
+
+    def window(self, update: TranscriptUpdate) -> list[Word]:
+        """The words to judge after `update`: the current sentence's confirmed words and the tail."""
+        for word in update.confirmed:
+            if self._confirmed and word.start - self._confirmed[-1].end >= SENTENCE_GAP_S:
+                self._confirmed.clear()
+            self._confirmed.append(word)
+        self._provisional = list(update.provisional)
+        if self._provisional and self._confirmed and \
+                self._provisional[0].start - self._confirmed[-1].end >= SENTENCE_GAP_S:
+            self._confirmed.clear()
+        return list(self._confirmed) + self._provisional
+
+    def decide(self, window: list[Word], hits: list[Hit]) -> Changes:
+        changes = self._book.review(plan(window, hits, self._policy, now=self._clock()))
+        self.decisions.extend(changes.add)
+        return changes
+
+    def judge(self, update: TranscriptUpdate, checks: list[TextCheck]) -> Changes:
+        """window, checks and decide in one go, for callers whose checks are synchronous."""
+        window = self.window(update)
+        texts = [w.text for w in window]
+        hits = [hit for check in checks for hit in check(texts)] if texts else []
+        return self.decide(window, hits)
