@@ -97,7 +97,7 @@ class Call:
         span, late_s = self.delay_line.add_mute(start, end, reason=reason)
         if late_s > 0:
             log.warning("call %s: mute %.2f-%.2f arrived %.3f s late", self.call_id, start, end, late_s)
-        event = {"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end}
+        event = {"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end, "reason": "manual"}
         self.events.publish(event, staff_only=True)
         return {**event, "late_s": late_s}
 

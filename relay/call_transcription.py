@@ -1,9 +1,11 @@
 """One call's customer audio through streaming transcription, and back to the call.
 
 The customer's decoded audio is resampled and fed to the call's StreamingTranscriber as
-it arrives; passes run on the shared worker threads, one at a time per call. What comes
-back moves the delay line's watermark (this object is the call's Watermark), and the
-words reach the counselor's page as their audio is played, so text and sound agree.
+it arrives; passes run on the shared worker threads, one at a time per call. Each pass's
+words are judged (relay/call_moderation.py) before the pass counts: this object is the
+call's Watermark, and it moves only to what has been transcribed AND judged. The words
+reach the counselor's page as their audio is played, so text and sound agree, with muted
+words masked.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -34,14 +36,17 @@ FINISH_TIMEOUT_S = 10.0
 
 class CallTranscription:
     def __init__(self, call_id: str, service: SttService, delay_line: DelayLine, events: EventBus,
-                 undecided_policy: str, clock: Callable[[], float] = time.monotonic) -> None:
+                 undecided_policy: str, judge: Callable[[TranscriptUpdate], Awaitable[None]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         assert service.engine is not None
         self._call_id = call_id
         self._service = service
         self._delay_line = delay_line
         self._events = events
         self._policy = undecided_policy
+        self._judge = judge
         self._clock = clock
+        self._judged_until = 0.0
         self._transcriber = StreamingTranscriber(service.engine, service.config)
         self._resampler = Resampler48kTo16k()
         self._next_start: float | None = None
@@ -58,7 +63,7 @@ class CallTranscription:
         delay_line.watermark = self
 
     def cleared_until(self) -> float:
-        return self._transcriber.cleared_until
+        return self._judged_until
 
     def feed(self, samples_48k: np.ndarray, media_start: float) -> None:
         """Called on the event loop for every decoded customer frame."""
@@ -73,13 +78,19 @@ class CallTranscription:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                self._apply(await loop.run_in_executor(self._service.executor, self._transcriber.step))
+                await self._settle(await loop.run_in_executor(self._service.executor, self._transcriber.step))
                 if not self._transcriber.pending():
                     break
         except Exception:  # a failing pass must not end the call; the watermark just stops
             log.exception("call %s: transcription pass failed", self._call_id)
         finally:
             self._stepping = None
+
+    async def _settle(self, update: TranscriptUpdate) -> None:
+        self._apply(update)
+        if self._judge is not None:
+            await self._judge(update)
+        self._judged_until = max(self._judged_until, update.cleared_until)
 
     def _apply(self, update: TranscriptUpdate) -> None:
         self.passes += 1
@@ -109,8 +120,9 @@ class CallTranscription:
         provisional = [w for w in self._provisional if w.start <= playing]
         if confirmed or provisional != self._shown_provisional:
             self._shown_provisional = provisional
-            self._events.publish({"type": "transcript", "confirmed": [_word(w) for w in confirmed],
-                                  "provisional": [_word(w) for w in provisional]}, staff_only=True)
+            muted = [(m.start, m.end, m.reason) for m in self._delay_line.mutes.spans()]
+            self._events.publish({"type": "transcript", "confirmed": [_word(w, muted) for w in confirmed],
+                                  "provisional": [_word(w, muted) for w in provisional]}, staff_only=True)
 
     def view(self) -> dict[str, Any]:
         return {"lag_s": round(self.lag_s, 3), "skipped_s": round(self.skipped_s, 3), "passes": self.passes,
@@ -124,10 +136,14 @@ class CallTranscription:
             loop = asyncio.get_running_loop()
             update = await asyncio.wait_for(
                 loop.run_in_executor(self._service.executor, self._transcriber.finish), FINISH_TIMEOUT_S)
-            self._apply(update)
+            await self._settle(update)
         except Exception:
             log.exception("call %s: final transcription pass failed", self._call_id)
 
 
-def _word(w: Word) -> dict[str, Any]:
+def _word(w: Word, muted: list[tuple[float, float, str]]) -> dict[str, Any]:
+    """A word for the counselor's page: a muted word's text is never sent, only why."""
+    for start, end, reason in muted:
+        if start < w.end and w.start < end:
+            return {"text": None, "muted": reason, "start": round(w.start, 3), "end": round(w.end, 3)}
     return {"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from moderation.policy import PolicyConfig
 from moderation.stt_config import SttConfig
 
 
@@ -140,6 +141,7 @@ class Config:
     delay: DelayConfig = field(default_factory=DelayConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     stt: SttConfig = field(default_factory=SttConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def validate(self) -> "Config":
         for f in dataclasses.fields(self):
@@ -209,6 +211,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list")
         return [_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_type, item = typing.get_args(hint)
+        if key_type is not str or not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a table")
+        return {k: _convert(item, v, f'{key}."{k}"') for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         raise ConfigError(f"{key}: unsupported type")  # no optional fields by design
     if hint is float:

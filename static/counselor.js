@@ -65,16 +65,53 @@ function showModeration(m) {
   $("transcript-card").hidden = m.state !== "ready";
 }
 
+const CATEGORY_WORDS = {
+  profanity: "profanity", insult: "insult", threat: "threat", sexual_harassment: "sexual harassment",
+  manual: "by hand",
+};
+
+// "keyword:profanity,classifier:악플/욕설" -> "profanity, 악플/욕설": what kind, never the words.
+function categories(reason) {
+  const names = (reason || "").split(",").map((part) => part.split(":").pop()).filter(Boolean);
+  return [...new Set(names.map((n) => CATEGORY_WORDS[n] || n))].join(", ") || "abuse";
+}
+
+function wordElement(w) {
+  const el = document.createElement("span");
+  if (w.text == null) {
+    el.className = "muted-word";
+    el.textContent = `[muted: ${categories(w.muted)}]`;
+  } else {
+    el.textContent = w.text;
+  }
+  return el;
+}
+
 function showTranscript(event) {
   const final = $("transcript-final");
-  for (const w of event.confirmed) final.textContent += (final.textContent ? " " : "") + w.text;
-  $("transcript-provisional").textContent = event.provisional.map((w) => w.text).join(" ");
+  for (const w of event.confirmed) final.append(wordElement(w), " ");
+  $("transcript-provisional").replaceChildren(...event.provisional.flatMap((w) => [wordElement(w), " "]));
   $("transcript").scrollTop = $("transcript").scrollHeight;
   debug.words = (debug.words || 0) + event.confirmed.length;
 }
 
+// The notice shows when the muted audio is about to play, not when it was decided.
+function showMuteNotice(event) {
+  $("stat-spans").textContent = String(++call.spans);
+  const s = debug.stats;
+  const playing = s ? s.playout_media_s + (performance.now() - debug.statsAt) / 1000 : event.start;
+  setTimeout(() => {
+    const notice = $("mute-notice");
+    notice.textContent = `Muted: ${categories(event.reason)}`;
+    notice.hidden = false;
+    clearTimeout(debug.noticeTimer);
+    debug.noticeTimer = setTimeout(() => { notice.hidden = true; }, Math.max(2000, (event.end - event.start) * 1000 + 1500));
+  }, Math.max(0, (event.start - playing) * 1000));
+}
+
 function showStats(s) {
   debug.stats = s;
+  debug.statsAt = performance.now();
   $("stat-buffered").textContent = formatSeconds(s.buffered_s, 2);
   const lag = s.cleared_until_s == null ? null : Math.max(0, s.received_media_s - s.cleared_until_s);
   const checking = debug.moderation && debug.moderation.state === "ready";
@@ -91,7 +128,7 @@ function onEvent(event) {
     showModeration(event.moderation);
     showStats(event.stats);
   }
-  else if (event.type === "mute") $("stat-spans").textContent = String(++call.spans);
+  else if (event.type === "mute") showMuteNotice(event);
   else if (event.type === "transcript") showTranscript(event);
   else if (event.type === "ended") finish(ENDED_WORDS[event.reason] || "Call ended.");
 }
@@ -106,8 +143,8 @@ async function join(info, { fresh }) {
   if (fresh) $("invite-url").value = info.invite.url;
   $("delay").textContent = `Customer audio reaches you ${info.delay_s} s late, so that abusive words can be silenced first.`;
   $("stat-spans").textContent = "0";
-  $("transcript-final").textContent = "";
-  $("transcript-provisional").textContent = "";
+  $("transcript-final").replaceChildren();
+  $("transcript-provisional").replaceChildren();
   debug.callId = info.call_id;
   debug.delayS = info.delay_s;
   showCallState(info.state, info.peers);
