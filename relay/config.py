@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from moderation.classifier_config import ClassifierConfig
 from moderation.policy import PolicyConfig
 from moderation.stt_config import SttConfig
 
@@ -141,6 +142,7 @@ class Config:
     delay: DelayConfig = field(default_factory=DelayConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     stt: SttConfig = field(default_factory=SttConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def validate(self) -> "Config":
