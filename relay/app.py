@@ -17,6 +17,7 @@ from .database import open_database
 from .errors import json_errors
 from .ice import restrict_interfaces
 from .stt_service import SttService
+from .text_checks import TextChecks
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def build_app(config: Config) -> web.Application:
     db = open_database(database_path(config))
     accounts = Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
     stt = SttService(config.stt)
-    calls = Calls(db, config, stt)
+    checks = TextChecks(config)
+    calls = Calls(db, config, stt, checks)
     app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
     app[api.SERVICES] = api.Services(config, accounts, calls)
     app.add_routes(api.routes())
@@ -48,10 +50,12 @@ def build_app(config: Config) -> web.Application:
         accounts.purge_expired_sessions()
         # Before the first call: every call knows from its start whether it is moderated.
         await stt.load()
+        await checks.load()
         calls.start()
 
     async def stop(_: web.Application) -> None:
         await calls.stop()
+        await checks.close()
         stt.close()
         db.close()
 

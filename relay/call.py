@@ -10,6 +10,7 @@ from typing import Any, Callable, Literal
 
 import av
 
+from .call_moderation import CallModeration
 from .call_transcription import CallTranscription
 from .config import Config, IceServer
 from .delay_line import DelayLine
@@ -17,6 +18,7 @@ from .events import EventBus
 from .passthrough import ForwardedTrack, PacketForwarder
 from .peer import PeerLink, Side
 from .stt_service import SttService
+from .text_checks import TextChecks
 from .tracks import OpusVoiceDecoder, PacedTrack
 from .watermark import ClearAll, ClearNothing
 
@@ -38,21 +40,24 @@ class CallRecord:
 
 
 class Call:
-    def __init__(self, record: CallRecord, config: Config, stt: SttService,
+    def __init__(self, record: CallRecord, config: Config, stt: SttService, checks: TextChecks,
                  on_ended: Callable[["Call"], None]) -> None:
         self.record = record
         self._config = config
         self._stt = stt
+        self._checks = checks
         self._on_ended = on_ended
         self.state: CallState = "waiting"
         self.events = EventBus()
         # Switched off, everything is cleared; unavailable, nothing is, and the undecided
         # policy decides; ready, the transcription moves the watermark.
         self.delay_line = DelayLine(config.delay, ClearAll() if stt.state == "off" else ClearNothing())
-        self.transcription = (
-            CallTranscription(record.call_id, stt, self.delay_line, self.events, config.delay.undecided_policy)
-            if stt.state == "ready" else None
-        )
+        self.moderation: CallModeration | None = None
+        self.transcription: CallTranscription | None = None
+        if stt.state == "ready":
+            self.moderation = CallModeration(record.call_id, checks.check, config.policy, self.delay_line, self.events)
+            self.transcription = CallTranscription(record.call_id, stt, self.delay_line, self.events,
+                                                   config.delay.undecided_policy, judge=self.moderation.judge)
         self.forwarder = PacketForwarder()
         # Decodes the customer's current connection (each connection is its own Opus stream).
         self._decoder: OpusVoiceDecoder | None = None
@@ -136,7 +141,12 @@ class Call:
             "end_reason": r.end_reason,
             "delay_s": r.delay_s,
             "undecided_policy": self._config.delay.undecided_policy,
-            "moderation": {**self._stt.view(), **(self.transcription.view() if self.transcription else {})},
+            "moderation": {
+                **self._stt.view(),
+                **(self.transcription.view() if self.transcription else {}),
+                **(self.moderation.view() if self.moderation else {}),
+                **self._checks.view(),
+            },
             "stats": {
                 **{k: _rounded(v) for k, v in vars(stats).items()},
                 "cleared_until_s": None if cleared == float("inf") else cleared,

@@ -13,6 +13,7 @@ from .accounts import token_digest
 from .call import Call, CallRecord
 from .config import Config
 from .stt_service import SttService
+from .text_checks import TextChecks
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,11 @@ class Invite:
 
 
 class Calls:
-    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService) -> None:
+    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService, checks: TextChecks) -> None:
         self._db = db
         self._config = config
         self._stt = stt
+        self._checks = checks
         self._calls: dict[str, Call] = {}
         self._reaper: asyncio.Task[None] | None = None
         # Calls left open by a server that stopped without ending them.
@@ -71,7 +73,7 @@ class Calls:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at),
         )
-        call = Call(record, self._config, self._stt, self._ended)
+        call = Call(record, self._config, self._stt, self._checks, self._ended)
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)

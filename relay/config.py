@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from moderation.classifier_config import ClassifierConfig
+from moderation.keyword_config import KeywordConfig
 from moderation.policy import PolicyConfig
 from moderation.stt_config import SttConfig
 
@@ -142,6 +143,7 @@ class Config:
     delay: DelayConfig = field(default_factory=DelayConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     stt: SttConfig = field(default_factory=SttConfig)
+    keywords: KeywordConfig = field(default_factory=KeywordConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 

@@ -60,6 +60,11 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
     moderation = final["moderation"]
     assert moderation["passes"] >= 5 and moderation["lag_s"] < 3.0
     assert str(tiny_whisper) in moderation["detail"]  # the model version, recorded for QA
+    # The keyword lists judge every pass; kor_unsmile's weights cannot be had here, which
+    # is reported while the keywords carry on.
+    assert moderation["keywords"]["state"] == "ready"
+    assert moderation["classifier"]["state"] == "unavailable" and moderation["classifier"]["detail"]
+    assert moderation["check_errors"] == 0
 
     transcript = [(at, m) for at, m in events if m["type"] == "transcript"]
     words = [(at, w) for at, m in transcript for w in m["confirmed"] + m["provisional"]]

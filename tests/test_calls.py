@@ -9,10 +9,12 @@ from relay.calls import Calls, InviteRefused, TooManyCalls
 from relay.config import parse_config
 from relay.database import open_database
 from relay.stt_service import SttService
+from relay.text_checks import TextChecks
 
 CONFIG = parse_config({"calls": {"max_concurrent": 2, "invite_ttl_s": 60, "idle_timeout_s": 5.0},
                        "stt": {"enabled": False}})
 STT_OFF = SttService(CONFIG.stt)
+CHECKS = TextChecks(CONFIG)
 
 
 @pytest.fixture
@@ -21,7 +23,7 @@ def db(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 async def test_limit_and_invites(db) -> None:  # type: ignore[no-untyped-def]
-    calls = Calls(db, CONFIG, STT_OFF)
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
     first, invite = calls.create("anna")
     calls.create("ben")
     with pytest.raises(TooManyCalls):
@@ -40,7 +42,7 @@ async def test_limit_and_invites(db) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_unused_invite_expires_but_a_joined_customer_may_rejoin(db) -> None:  # type: ignore[no-untyped-def]
-    calls = Calls(db, CONFIG, STT_OFF)
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
     waiting, unused = calls.create("anna")
     joined, used = calls.create("ben")
     joined.state = "active"  # the customer's audio arrived
@@ -58,7 +60,7 @@ async def test_unused_invite_expires_but_a_joined_customer_may_rejoin(db) -> Non
 
 
 async def test_idle_applies_to_active_calls_only(db) -> None:  # type: ignore[no-untyped-def]
-    calls = Calls(db, CONFIG, STT_OFF)
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
     waiting, _ = calls.create("anna")
     active, _ = calls.create("ben")
     active.state = "active"
@@ -73,9 +75,9 @@ async def test_idle_applies_to_active_calls_only(db) -> None:  # type: ignore[no
 
 
 async def test_restart_closes_calls_a_crash_left_open(db) -> None:  # type: ignore[no-untyped-def]
-    calls = Calls(db, CONFIG, STT_OFF)
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
     left_open, _ = calls.create("anna")
-    Calls(db, CONFIG, STT_OFF)  # the next start
+    Calls(db, CONFIG, STT_OFF, CHECKS)  # the next start
     row = db.execute("SELECT end_reason FROM calls WHERE call_id = ?", (left_open.call_id,)).fetchone()
     assert row["end_reason"] == "server_restart"
     await calls.stop()
