@@ -25,18 +25,15 @@ in 20 ms chunks at real-time pace (the main thread plays the event loop: feed() 
 passes run in one worker thread as the relay runs them, on 2 CPU threads (one engine
 worker, cpu_threads=2), beam 1.
 
-Driver (--driver auto): moderation.transcriber.StreamingTranscriber when it imports: the
-real streaming logic (webrtcvad gate, LocalAgreement-2, trimming, final pass at each
-utterance end, skip-ahead past max_lag_s). Otherwise (or --driver direct) a miniature of
-it over WhisperEngine: a pass whenever >= chunk_s of new audio has arrived, over a buffer
-trimmed at the last finished utterance (known spans stand in for VAD and agreement).
+The driver is the real moderation.transcriber.StreamingTranscriber: webrtcvad gate,
+LocalAgreement-2, trimming, a final pass at each utterance end, skip-ahead past max_lag_s.
 
 Figures:
 - lag_p50_s / lag_p95_s, per engine pass: wall time the pass finished minus wall time
   the newest audio it covered arrived. With random weights the words are garbage, so this
   is "word end to word known" for a word ending at the newest audio (earlier words waited
   longer; LocalAgreement-2 confirms one pass later, or at the utterance's final pass).
-- watermark_lag_p50_s / _p95_s / _max_s (transcriber driver): sampled every 50 ms, wall
+- watermark_lag_p50_s / _p95_s / _max_s: sampled every 50 ms, wall
   "now" minus cleared_until; the delay line's D must exceed it, or audio plays undecided.
 - skipped_s: audio dropped unheard by skip-ahead (played under the undecided policy).
 - rtf: engine compute seconds / audio seconds; cpu_pct: this process, % of one core.
@@ -78,7 +75,7 @@ def cpu_seconds() -> float:
 
 
 def run(size: str, seconds: float, chunk_s: float, buffer_max_s: float, threads: int, quiet: bool,
-        tail_redecode: bool = True, tokens_per_s: float = 6.0, tokens_base: int = 4, driver: str = "auto",
+        tail_redecode: bool = True, tokens_per_s: float = 6.0, tokens_base: int = 4,
         max_lag_s: float = SttConfig.max_lag_s) -> dict:
     built = time.monotonic()
     model_dir = tiny_models.cached_whisper_ct2(CACHE, size, "int8")
@@ -88,20 +85,11 @@ def run(size: str, seconds: float, chunk_s: float, buffer_max_s: float, threads:
                        chunk_s=chunk_s, buffer_max_s=buffer_max_s, max_lag_s=max_lag_s)
     engine = WhisperEngine(config, cpu_threads=threads, tail_redecode=tail_redecode, tokens_per_s=tokens_per_s,
                            tokens_base=tokens_base)
-    if driver == "auto":
-        try:
-            import moderation.transcriber  # noqa: F401
-            driver = "transcriber"
-        except Exception as exc:  # noqa: BLE001
-            print(f"StreamingTranscriber unavailable ({type(exc).__name__}: {exc}); driving the engine directly",
-                  file=sys.stderr)
-            driver = "direct"
     if not quiet:
         print(f"model {engine.version} ({'built' if build_s > 2 else 'cached'} in {build_s:.1f} s), "
-              f"{len(spans)} utterances in {seconds:.0f} s, driver {driver}", file=sys.stderr)
-    drive = drive_transcriber if driver == "transcriber" else drive_direct
+              f"{len(spans)} utterances in {seconds:.0f} s", file=sys.stderr)
     cpu0 = cpu_seconds()
-    result = drive(engine, config, audio, spans)
+    result = drive_transcriber(engine, config, audio, spans)
     cpu = cpu_seconds() - cpu0
     passes = result.pop("passes")
     lags = [p["lag_s"] for p in passes]
@@ -109,7 +97,6 @@ def run(size: str, seconds: float, chunk_s: float, buffer_max_s: float, threads:
     out = {
         "model_size": size,
         "seconds": seconds,
-        "driver": driver,
         "rtf": round(sum(compute) / seconds, 3),
         "lag_p50_s": percentile(lags, 50),
         "lag_p95_s": percentile(lags, 95),
@@ -221,47 +208,6 @@ def drive_transcriber(engine: WhisperEngine, config: SttConfig, audio: np.ndarra
     }
 
 
-def drive_direct(engine: WhisperEngine, config: SttConfig, audio: np.ndarray, spans) -> dict:
-    """No transcriber: the same cost model over the engine (see the module docstring)."""
-    cond = threading.Condition()
-    state = {"received": 0.0, "done": False}
-    timed = TimedEngine(engine, lambda: state["buf_start"])
-
-    def has_speech(start_s: float, end_s: float) -> bool:
-        return any(s < end_s and e > start_s for s, e, _ in spans)
-
-    def worker() -> None:
-        covered = 0.0
-        state["buf_start"] = 0.0
-        while True:
-            with cond:
-                cond.wait_for(lambda: state["done"] or state["received"] - covered >= config.chunk_s)
-                end = state["received"]
-                if state["done"] and end - covered < 0.05:
-                    return
-            finished = [e for s, e, _ in spans if e <= covered]
-            buf_start = max(state["buf_start"], finished[-1] if finished else 0.0, end - config.buffer_max_s)
-            state["buf_start"] = buf_start
-            if has_speech(buf_start, end):
-                timed.transcribe(audio[int(buf_start * SAMPLE_RATE): int(end * SAMPLE_RATE)], "", "ko")
-            covered = end
-
-    def on_frame(i: int, chunk: np.ndarray) -> None:
-        with cond:
-            state["received"] = (i + 1) * FRAME_S
-            cond.notify_all()
-
-    thread = threading.Thread(target=worker, daemon=True)
-    timed.t0 = t0 = time.monotonic()
-    thread.start()
-    feed_real_time(audio, t0, on_frame)
-    with cond:
-        state["done"] = True
-        cond.notify_all()
-    thread.join()
-    return {"passes": timed.passes, "wall_s": round(time.monotonic() - t0, 2)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-size", choices=["tiny", "base", "small"], default="base")
@@ -274,14 +220,13 @@ def main() -> None:
     parser.add_argument("--tokens-base", type=int, default=4, help="decoding cap, fixed part (default 4)")
     parser.add_argument("--no-tail-redecode", action="store_true",
                         help="one encoder window per pass (WhisperEngine(tail_redecode=False))")
-    parser.add_argument("--driver", choices=["auto", "transcriber", "direct"], default="auto")
     parser.add_argument("--max-lag-s", type=float, default=SttConfig.max_lag_s,
                         help="transcriber skips ahead past this lag (default: SttConfig's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     result = run(args.model_size, args.seconds, args.chunk_s, args.buffer_max_s, args.threads, quiet=args.json,
                  tail_redecode=not args.no_tail_redecode, tokens_per_s=args.tokens_per_s,
-                 tokens_base=args.tokens_base, driver=args.driver, max_lag_s=args.max_lag_s)
+                 tokens_base=args.tokens_base, max_lag_s=args.max_lag_s)
     if args.json:
         print(json.dumps(result))
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import eval_calls, eval_text
 from .accounts import ROLES, AccountError, Accounts
 from .app import PathOnlyAccessLogger, build_app, database_path, ssl_context
 from .config import Config, ConfigError, load_config
@@ -38,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("config", help="check a config file and print the result")
     _config_arg(check)
 
+    text_eval = sub.add_parser("eval-text", help="precision/recall of the text checks on labelled sentences")
+    eval_text.add_arguments(text_eval)
+    _config_arg(text_eval)
+    calls_eval = sub.add_parser("eval-calls", help="muting figures on recorded calls, in simulated time")
+    eval_calls.add_arguments(calls_eval)
+    _config_arg(calls_eval)
+
     models = sub.add_parser("models", help="speech models in stt.models_dir")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     pull = models_sub.add_parser("pull", help="fetch a model from the hub (on a connected machine)")
@@ -63,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "models":
         return _models(args, config)
+    if args.command == "eval-text":
+        return eval_text.main(args, config)
+    if args.command == "eval-calls":
+        return eval_calls.main(args, config)
     accounts = _accounts(config)
     if args.users_command == "add":
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None

@@ -1,0 +1,141 @@
+"""`callguard eval-calls` on Korean calls synthesised word by word (tests/korean_calls.py).
+
+The issue's targets, reference transcriber with lag 0.8 s and delay 1.5 s: at least 99 %
+of abusive words fully muted, at most 1 % of clean speech muted. A word released at its
+end + lag is decided before its start plays only if end + lag <= start + D, i.e. for words
+up to D - lag = 0.7 s long (0.62 s with the policy's 0.08 s of padding before it): the
+calls of the target hold abusive words of 0.43-0.59 s, espeak-ng's lengths for two- and
+three-syllable words; test_words_longer_than_the_margin_are_muted_from_the_decision pins
+down what happens to longer ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from relay import eval_calls
+from relay.config import Config, DelayConfig
+from relay.eval_calls import EvalError, evaluate_calls, read_manifest
+from relay.eval_text import load_checks
+from tests import korean_calls
+
+pytestmark = pytest.mark.skipif(not korean_calls.espeak_available(), reason="espeak-ng is not installed")
+
+KEYS = ("calls", "toxic_words", "toxic_fully_muted_pct", "toxic_partly_muted_pct", "toxic_missed_pct",
+        "clean_speech_muted_pct", "decision_lag_p50_s", "decision_lag_p95_s", "undecided_playout_pct")
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return korean_calls.write_calls(tmp_path_factory.mktemp("calls"))
+
+
+@pytest.fixture(scope="module")
+def keywords():  # type: ignore[no-untyped-def]
+    checks = load_checks(Config(), classifier=False)
+    assert checks.keywords is not None, checks.info
+    return checks
+
+
+def test_manifest_holds_the_true_word_times(manifest: Path) -> None:
+    calls = read_manifest(manifest)
+    assert [c.id for c in calls] == list(korean_calls.CALLS)
+    toxic = [w for c in calls for w in c.words if w.toxic]
+    assert len(toxic) == 15 and max(w.end - w.start for w in toxic) < 0.62
+    # Abuse opens, sits inside and closes utterances, and comes back to back.
+    texts = [u.split() for u in sum(korean_calls.CALLS.values(), [])]
+    assert any(u[0].startswith("!") for u in texts) and any(u[-1].startswith("!") for u in texts)
+    assert any(any(w.startswith("!") for w in u[1:-1]) for u in texts)
+    assert any(a.startswith("!") and b.startswith("!") for u in texts for a, b in zip(u, u[1:]))
+
+
+def test_reference_transcriber_meets_the_targets(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    report = evaluate_calls(manifest, Config(), delay_s=1.5, transcriber="reference", reference_lag_s=0.8,
+                            checks=keywords)
+    summary = {k: report[k] for k in KEYS}
+    print("eval-calls reference lag 0.8 s, delay 1.5 s:", json.dumps(summary, ensure_ascii=False))
+    assert report["calls"] == 4 and report["toxic_words"] == 15
+    assert report["toxic_fully_muted_pct"] >= 99, report["per_call"]
+    assert report["clean_speech_muted_pct"] <= 1, report["per_call"]
+    assert report["decision_lag_p50_s"] == pytest.approx(0.8) and report["decision_lag_p95_s"] == pytest.approx(0.8)
+    # What the delay line played agrees with the silenced record sample for sample.
+    assert report["playout_check"]["mismatches"] == 0 and report["playout_check"]["samples"] > 0.9 * 48000 * 160
+    assert report["speed_x"] > 5 and report["checks"]["keywords"]["available"]
+
+
+def test_control_lag_beyond_the_delay_misses(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """The same calls with words released after their audio played: the figures must show it."""
+    report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=1.7, checks=keywords)
+    assert report["toxic_missed_pct"] == 100 and report["toxic_fully_muted_pct"] == 0
+    assert report["late_mutes"] == report["spans_added"] > 0
+    assert report["undecided_playout_pct"] == 100 and report["clean_speech_muted_pct"] == 0
+    assert report["decision_lag_p50_s"] == pytest.approx(1.7)
+
+
+def test_words_longer_than_the_margin_are_muted_from_the_decision(tmp_path: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """A word decided at end + lag plays unmuted up to end + lag - D; the rest is silenced.
+    With undecided_policy = "mute" the unjudged head is silenced too, at a cost in clean speech."""
+    manifest = korean_calls.write_calls(tmp_path, korean_calls.LONG_CALLS)
+    report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    (call,) = report["per_call"]
+    assert report["toxic_words"] == 4 and report["toxic_fully_muted_pct"] == 0 and report["toxic_partly_muted_pct"] == 100
+    for w in call["toxic_not_fully_muted"]:
+        assert w["muted_fraction"] == pytest.approx((1.5 - 0.8) / (w["end"] - w["start"]), abs=0.03), w
+    muted = Config(delay=dataclasses.replace(DelayConfig(), undecided_policy="mute"))
+    strict = evaluate_calls(manifest, muted, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    assert strict["toxic_fully_muted_pct"] == 100 and strict["playout_check"]["mismatches"] == 0
+    assert strict["clean_speech_muted_pct"] > report["clean_speech_muted_pct"]
+
+
+def test_whisper_transcriber_runs_on_simulated_time(tmp_path: Path, tiny_whisper: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """The real StreamingTranscriber and WhisperEngine (tiny random weights): structure only."""
+    from moderation.stt_config import SttConfig
+
+    short = [korean_calls.CALLS["billing"][0], korean_calls.CALLS["billing"][3]]  # the second ends in abuse
+    manifest = korean_calls.write_calls(tmp_path, {"short": short})
+    config = Config(stt=SttConfig(model=str(tiny_whisper), device="cpu", workers=1))
+    report = evaluate_calls(manifest, config, delay_s=1.5, transcriber="whisper", checks=keywords)
+    for key in KEYS:
+        assert key in report
+    assert report["transcriber"] == "whisper" and report["calls"] == 1 and report["toxic_words"] == 2
+    assert report["whisper"]["passes"] > 0 and report["whisper"]["compute_s"] > 0
+    assert report["speed_x"] > 1  # simulated time runs faster than real time
+    assert report["playout_check"]["mismatches"] == 0
+
+
+def test_whisper_without_a_model_is_a_clear_error(manifest: Path, tmp_path: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    from moderation.stt_config import SttConfig
+
+    config = Config(stt=SttConfig(model=str(tmp_path / "no-such-model")))
+    with pytest.raises(EvalError, match="no speech model could be loaded"):
+        evaluate_calls(manifest, config, delay_s=1.5, transcriber="whisper", checks=keywords)
+
+
+def test_command_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = korean_calls.write_calls(tmp_path, {"short": korean_calls.CALLS["delivery"][:3]})
+    parser = argparse.ArgumentParser()
+    eval_calls.add_arguments(parser)
+    args = parser.parse_args([str(manifest), "--delay", "1.5", "--transcriber", "reference",
+                              "--reference-lag", "0.8", "--json", "--no-classifier"])
+    assert eval_calls.main(args, Config()) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {*KEYS} <= set(report) and report["toxic_fully_muted_pct"] == 100
+    assert report["checks"]["classifier"]["available"] is False
+    assert eval_calls.main(parser.parse_args([str(manifest), "--no-classifier"]), Config()) == 0
+    assert "toxic_fully_muted_pct" in capsys.readouterr().out
+
+
+def test_manifest_errors_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "m.jsonl"
+    bad.write_text('{"id": "a", "audio": "a.wav", "words": []}\n{"id": "b", "audio": "b.wav", '
+                   '"words": [{"text": "x", "start": 1.0, "end": 0.5, "toxic": false}]}\n', encoding="utf-8")
+    with pytest.raises(EvalError, match=r"m.jsonl:2: word 0 \('x'\) has bad times"):
+        read_manifest(bad)
+    bad.write_text('{"id": "a", "audio": "a.wav", "words": [{"text": "x", "start": 0, "end": 1, "toxic": "yes"}]}\n')
+    with pytest.raises(EvalError, match=r"m.jsonl:1: word 0: toxic must be true or false"):
+        read_manifest(bad)

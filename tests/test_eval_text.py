@@ -1,0 +1,161 @@
+"""`callguard eval-text`: figures checked by hand on small files, and a run on UnSmile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moderation.classifier import AbuseClassifier
+from moderation.classifier_config import UNSMILE_LABELS
+from moderation.hits import Hit
+from relay import eval_text
+from relay.config import Config
+from relay.eval_text import Checks, EvalError, evaluate_text, load_checks, read_labelled
+
+UNSMILE_VALID = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "unsmile" / "unsmile_valid_v1.0.tsv"
+HEADER = ["문장", *UNSMILE_LABELS, "개인지칭"]
+
+# (sentence, its labels). Keyword double flags 1 5 7; classifier double flags 1 2 4.
+ROWS = [
+    ("너 진짜 씨발 바보", {"악플/욕설"}),  # 1
+    ("여자는 집에나 있어", {"여성/가족"}),  # 2
+    ("배송 언제 와요", {"clean"}),  # 3
+    ("바보 같은 날씨네", {"clean"}),  # 4
+    ("멍청이 같은 놈", {"악플/욕설", "개인지칭"}),  # 5
+    ("그 지역 사람들은 다 그래", {"지역"}),  # 6
+    ("씨발 오늘 날씨 좋다", {"clean"}),  # 7
+    ("남자들은 다 똑같아", {"남성"}),  # 8
+]
+
+
+def keyword_double(words: list[str]) -> list[Hit]:
+    """Test double for the keyword matcher: a hit on 멍청이 and on any word holding 씨발."""
+    return [Hit((i,), "keyword", "insult", 1.0, 1.0, w, "double") for i, w in enumerate(words)
+            if w == "멍청이" or "씨발" in w]
+
+
+def scorer_double(texts: list[str]) -> np.ndarray:
+    """Test double for kor_unsmile: 악플/욕설 0.9 when 바보 is said, 여성/가족 0.8 when 여자
+    is, clean 0.9 when neither; every other label 0."""
+    out = np.zeros((len(texts), len(UNSMILE_LABELS)), dtype=np.float32)
+    col = {label: i for i, label in enumerate(UNSMILE_LABELS)}
+    for r, text in enumerate(texts):
+        out[r, col["악플/욕설"]] = 0.9 if "바보" in text else 0.1
+        out[r, col["여성/가족"]] = 0.8 if "여자" in text else 0.0
+        out[r, col["clean"]] = 0.9 if "바보" not in text and "여자" not in text else 0.1
+    return out
+
+
+def double_checks(keywords: bool = True, classifier: bool = True) -> Checks:
+    checks = Checks(info={})
+    if keywords:
+        checks.keywords = keyword_double
+        checks.info["keywords"] = {"available": True, "version": "double"}
+    if classifier:
+        checks.classifier = AbuseClassifier(scorer_double, UNSMILE_LABELS, version="double")
+        checks.info["classifier"] = {"available": True, "version": "double"}
+    return checks
+
+
+def write_unsmile(path: Path) -> Path:
+    lines = ["\t".join(HEADER)]
+    for text, labels in ROWS:
+        lines.append("\t".join([text] + ["1" if h in labels else "0" for h in HEADER[1:]]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_binary(path: Path, header: bool) -> Path:
+    lines = ["text\tlabel"] if header else []
+    lines += [f"{text}\t{0 if labels == {'clean'} else 1}" for text, labels in ROWS]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def figures(m: dict) -> tuple:
+    return m["tp"], m["fp"], m["fn"], m["precision"], m["recall"], m["f1"]
+
+
+def test_unsmile_figures_are_the_hand_computed_ones(tmp_path: Path) -> None:
+    data = read_labelled(write_unsmile(tmp_path / "small.tsv"))
+    assert data.format == "unsmile" and data.labels == HEADER[1:]
+    assert data.abusive.tolist() == [True, True, False, False, True, True, False, True]
+    report = evaluate_text(data, double_checks())
+    res = report["results"]
+    assert report["sentences"] == 8 and report["abusive"] == 5 and report["classifier_available"]
+    # Binary: truth 1 2 5 6 8. Keywords flag 1 5 7, the classifier 1 2 4, together 1 2 4 5 7.
+    assert figures(res["keywords"]["binary"]) == (2, 1, 3, 0.6667, 0.4, 0.5)
+    assert figures(res["classifier"]["binary"]) == (2, 1, 3, 0.6667, 0.4, 0.5)
+    assert figures(res["combined"]["binary"]) == (3, 2, 2, 0.6, 0.6, 0.6)
+    assert res["combined"]["binary"]["tn"] == 1 and res["combined"]["checks"] == ["keywords", "classifier"]
+    # Keywords predict 악플/욕설 (truth 1 5) and nothing else.
+    assert list(res["keywords"]["labels"]) == ["악플/욕설"]
+    assert figures(res["keywords"]["labels"]["악플/욕설"]) == (2, 1, 0, 0.6667, 1.0, 0.8)
+    # The classifier, per label at threshold 0.5: 악플/욕설 on 1 4, 여성/가족 on 2, clean on 3 5 6 7 8.
+    cls = res["classifier"]["labels"]
+    assert list(cls) == list(UNSMILE_LABELS)  # 개인지칭 is not a label of the model
+    assert figures(cls["악플/욕설"]) == (1, 1, 1, 0.5, 0.5, 0.5)
+    assert figures(cls["여성/가족"]) == (1, 0, 0, 1.0, 1.0, 1.0)
+    assert figures(cls["clean"]) == (2, 3, 1, 0.4, 0.6667, 0.5)  # 2*0.4*(2/3) / (0.4 + 2/3)
+    assert figures(cls["남성"]) == (0, 0, 1, None, 0.0, None) and cls["남성"]["support"] == 1
+    assert figures(cls["종교"]) == (0, 0, 0, None, None, None)
+    # Together, 악플/욕설 is the classifier's 1 4 or a keyword hit 1 5 7.
+    assert figures(res["combined"]["labels"]["악플/욕설"]) == (2, 2, 0, 0.5, 1.0, 0.6667)
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_binary_file_figures(tmp_path: Path, header: bool) -> None:
+    data = read_labelled(write_binary(tmp_path / "bin.tsv", header))
+    assert data.format == "binary" and len(data.texts) == 8 and data.texts[0] == "너 진짜 씨발 바보"
+    report = evaluate_text(data, double_checks())
+    assert figures(report["results"]["combined"]["binary"]) == (3, 2, 2, 0.6, 0.6, 0.6)
+    assert figures(report["results"]["keywords"]["binary"]) == (2, 1, 3, 0.6667, 0.4, 0.5)
+    assert "labels" not in report["results"]["keywords"]
+
+
+def test_without_classifier_the_combined_figures_are_the_keywords(tmp_path: Path) -> None:
+    report = evaluate_text(read_labelled(write_unsmile(tmp_path / "small.tsv")), double_checks(classifier=False))
+    res = report["results"]
+    assert res["classifier"] is None and not report["classifier_available"]
+    assert res["combined"]["checks"] == ["keywords"] and res["combined"]["binary"] == res["keywords"]["binary"]
+
+
+def test_bad_files_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("좋은 말\t0\n나쁜 말\t2\n", encoding="utf-8")
+    with pytest.raises(EvalError, match=r"bad.tsv:2: the label must be 0 or 1"):
+        read_labelled(bad)
+    bad.write_text("문장\t악플/욕설\tclean\n문장 하나\t1\n", encoding="utf-8")
+    with pytest.raises(EvalError, match=r"bad.tsv:2: 2 columns"):
+        read_labelled(bad)
+
+
+def test_command_prints_json_and_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    eval_text.add_arguments(parser)
+    path = write_unsmile(tmp_path / "small.tsv")
+    assert eval_text.main(parser.parse_args([str(path), "--json", "--no-classifier"]), Config()) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checks"]["keywords"]["available"] and report["results"]["keywords"]["binary"]["tp"] >= 1
+    assert report["checks"]["classifier"] == {"available": False, "reason": "left out (--no-classifier)"}
+    assert eval_text.main(parser.parse_args([str(path), "--no-classifier"]), Config()) == 0
+    assert "악플/욕설" in capsys.readouterr().out
+    assert eval_text.main(parser.parse_args([str(tmp_path / "missing.tsv")]), Config()) == 2
+
+
+@pytest.mark.skipif(not UNSMILE_VALID.is_file(), reason="UnSmile validation set not in ../shared/data")
+def test_unsmile_validation_set_with_the_keyword_lists() -> None:
+    checks = load_checks(Config(), classifier=False)
+    assert checks.keywords is not None, checks.info
+    report = evaluate_text(read_labelled(UNSMILE_VALID), checks)
+    assert report["sentences"] == 3737 and report["abusive"] == 2802
+    binary = report["results"]["keywords"]["binary"]
+    label = report["results"]["keywords"]["labels"]["악플/욕설"]
+    print("keywords on unsmile_valid_v1.0:", binary, label)
+    # Keywords are precise and miss what needs context (hate without swear words).
+    assert binary["precision"] >= 0.8 and 0.1 <= binary["recall"] <= 0.9
+    assert 0.1 <= label["recall"] <= 1.0 and label["support"] == 786
