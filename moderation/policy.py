@@ -13,6 +13,7 @@ after, the miss is the delay line's to count). A span whose words are confirmed 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -119,8 +120,10 @@ class SpanBook:
             if not decision.provisional:
                 if key in self.provisional:
                     changes.lift.append(self.provisional.pop(key))
+                uncovered = self._beyond_confirmed(decision)
                 self.confirmed[key] = decision
-                changes.add.append(decision)
+                if uncovered is not None:
+                    changes.add.append(uncovered)
             elif key in self.provisional:
                 current_provisional[key] = self.provisional.pop(key)
             else:
@@ -130,3 +133,17 @@ class SpanBook:
         changes.lift.extend(self.provisional.values())
         self.provisional = current_provisional
         return changes
+
+    def _beyond_confirmed(self, decision: Decision) -> Decision | None:
+        """The part of `decision` not already muted by a confirmed span, or None.
+
+        A sentence judged again as it grows merges a new word into an earlier span; only the
+        new stretch is new, and re-adding the old one would count as a late mute.
+        """
+        start = decision.start
+        for span in sorted(self.confirmed.values(), key=lambda d: d.start):
+            if span.start <= start < span.end:
+                start = span.end
+        if start >= decision.end:
+            return None
+        return decision if start == decision.start else dataclasses.replace(decision, start=start)

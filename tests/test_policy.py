@@ -79,3 +79,15 @@ def test_provisional_muting_can_be_switched_off() -> None:
 def test_config_validation_names_the_key() -> None:
     with pytest.raises(ValueError, match="policy.pad_after_s"):
         PolicyConfig(pad_after_s=3.0).validate()
+
+
+def test_a_word_joining_a_confirmed_span_adds_only_the_new_stretch() -> None:
+    book = SpanBook(CONFIG)
+    (first,) = book.review(plan(SENTENCE[:3], [hit(2)], CONFIG)).add
+    assert (first.start, first.end) == pytest.approx((1.45, 2.0))
+    # The sentence grows: 새끼야 follows back to back and the policy merges the two words.
+    (added,) = book.review(plan(SENTENCE, [hit(2), hit(3)], CONFIG)).add
+    assert (added.start, added.end) == pytest.approx((2.0, 2.5))  # not 1.45: that part is muted
+    assert [w.text for w in added.words] == ["씨발", "새끼야"]
+    # Judged once more, nothing is added again.
+    assert not book.review(plan(SENTENCE, [hit(2), hit(3)], CONFIG)).add
