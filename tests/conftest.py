@@ -13,7 +13,7 @@ import pytest
 
 from relay.client import ApiClient, CallPeer, Recorder
 from relay.probe import MarkerSource, SentAudio
-from tests import tiny_models
+from tests import tiny_bert, tiny_models
 from relay.ice import restrict_interfaces
 from relay.local_server import LocalServer, prepare_server
 
@@ -42,8 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running.stop()
 
 
-# A tiny random-weight Whisper of the real architecture, built once per session.
+# Tiny random-weight models of the real architectures with the real tokenizers, built
+# once per session: Whisper (faster-whisper) and kor_unsmile's BertForSequenceClassification.
 tiny_whisper = pytest.fixture(scope="session")(tiny_models.tiny_whisper_fixture)
+tiny_bert_model = pytest.fixture(scope="session", name="tiny_bert_model")(tiny_bert.tiny_bert_fixture)
 
 
 @pytest.fixture

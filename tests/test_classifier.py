@@ -25,7 +25,6 @@ from moderation.hits import Hit
 from tests import tiny_bert
 from tests.tiny_bert import KeywordKeyedScorer
 
-tiny_bert_model = pytest.fixture(scope="session", name="tiny_bert_model")(tiny_bert.tiny_bert_fixture)
 
 ABUSE = "악플/욕설"
 SENTENCES = ["안녕하세요 고객님 무엇을 도와드릴까요", "요금이 이중으로 청구된 것 같은데요", "네", ""]
