@@ -72,7 +72,9 @@ const CATEGORY_WORDS = {
 
 // "keyword:profanity,classifier:악플/욕설" -> "profanity, 악플/욕설": what kind, never the words.
 function categories(reason) {
-  const names = (reason || "").split(",").map((part) => part.split(":").pop()).filter(Boolean);
+  // "source:category" parts; a hand-made span is "manual:<who>".
+  const names = (reason || "").split(",")
+    .map((part) => (part.startsWith("manual") ? "manual" : part.split(":").pop())).filter(Boolean);
   return [...new Set(names.map((n) => CATEGORY_WORDS[n] || n))].join(", ") || "abuse";
 }
 

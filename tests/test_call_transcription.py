@@ -40,6 +40,10 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
     try:
         info = await call.counselor_api.call(call.call_id)
         assert info["moderation"]["state"] == "ready", info["moderation"]
+        # Silence a stretch of the customer's speech by hand before it plays: its words must
+        # reach the counselor masked.
+        muted = await call.counselor_api.mute(call.call_id, 1.5, 5.0)
+        assert muted["late_s"] == 0.0
         async with http.ws_connect(url, headers={"Authorization": f"Bearer {call.counselor_api.token}"}) as ws:
             deadline = time.monotonic() + CALL_S
             while (left := deadline - time.monotonic()) > 0:
@@ -75,6 +79,10 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
         # send_wall and plays DELAY_S later (the release ticks every 0.1 s).
         sent = speech.send_wall(word["start"])
         assert sent is not None and received_at >= sent + DELAY_S - 0.05, (word, received_at - sent)
+    under_mute = [w for _, w in words if w["start"] < 5.0 and w["end"] > 1.5]
+    assert under_mute, "no word fell under the mute span"
+    assert all(w["text"] is None and w["muted"] == "manual:anna" for w in under_mute), under_mute
+    assert all(w["text"] for _, w in words if w not in under_mute)
     # Random weights make garbage words, but only where there was speech.
     in_speech = [w for _, w in words if any(s - 0.5 <= w["start"] <= e + 0.5 for s, e, _ in utterances)]
     assert len(in_speech) >= 0.8 * len(words)
