@@ -31,7 +31,6 @@ loaded, not at import time: the relay can catch ModelUnavailable without them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -287,7 +286,7 @@ class AbuseClassifier:
         if missing:
             raise ModelUnavailable(f"model {config.model!r} ({path}) has no label(s) {', '.join(missing)} named "
                                    f"in classifier.abusive_labels; its labels: {', '.join(scorer.labels)}")
-        version = _make_version(config.model, path) + ("+int8" if getattr(scorer, "int8", False) else "")
+        version = model_store.model_version(config.model, path, WEIGHT_FILES) + ("+int8" if getattr(scorer, "int8", False) else "")
         classifier = cls(scorer, scorer.labels, config, version=version)
         if warmup:
             try:
@@ -424,20 +423,3 @@ def _locate(config: ClassifierConfig, allow_download: bool) -> str:
     return str(path)
 
 
-def _make_version(model: str, path: str) -> str:
-    """`model` as configured + the hub revision when known, else a hash of the weights."""
-    folder = Path(path)
-    revision = model_store.read_marker(folder).get("revision")
-    if not revision and folder.parent.name == "snapshots":  # Hugging Face cache layout
-        revision = folder.name
-    if revision:
-        return f"{model}@{str(revision)[:12]}"
-    digest = hashlib.sha256()
-    for name in WEIGHT_FILES:
-        file = folder / name
-        if file.is_file():
-            with open(file, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            break
-    return f"{model}#sha256:{digest.hexdigest()[:12]}"

@@ -14,8 +14,10 @@ loading faster-whisper.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,3 +198,25 @@ def pull(name: str, models_dir: str | os.PathLike, revision: str | None = None) 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "no detail"
+
+
+def model_version(model: str, path: str | os.PathLike, weight_files: Sequence[str]) -> str:
+    """`model` as configured + the hub revision when known, else a hash of its weights.
+
+    Recorded with every decision, so QA can tell which model said what.
+    """
+    folder = Path(path)
+    revision = read_marker(folder).get("revision")
+    if not revision and folder.parent.name == "snapshots":  # Hugging Face cache layout
+        revision = folder.name
+    if revision:
+        return f"{model}@{str(revision)[:12]}"
+    digest = hashlib.sha256()
+    for name in weight_files:
+        file = folder / name
+        if file.is_file():
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            break
+    return f"{model}#sha256:{digest.hexdigest()[:12]}"

@@ -15,13 +15,11 @@ import ModelUnavailable from here cheaply and keep relaying when loading fails.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import math
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -144,7 +142,7 @@ class WhisperEngine:
         self._tokenizer = self._model.hf_tokenizer
         self.device = str(getattr(self._model.model, "device", config.device))
         self._check_language(config.language)
-        self._version = self._make_version(config.model, self.model_path)
+        self._version = model_store.model_version(config.model, self.model_path, ["model.bin"])
         if warmup:
             try:
                 self.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32), "", config.language)
@@ -284,21 +282,6 @@ class WhisperEngine:
                                    f"{language!r} needs a multilingual model")
         if language not in self._model.supported_languages:
             raise ModelUnavailable(f"stt.language = {language!r} is not a language Whisper knows")
-
-    @staticmethod
-    def _make_version(model: str, path: str) -> str:
-        """`model` as configured + the hub revision when known, else a hash of model.bin."""
-        folder = Path(path)
-        revision = model_store.read_marker(folder).get("revision")
-        if not revision and folder.parent.name == "snapshots":  # Hugging Face cache layout
-            revision = folder.name
-        if revision:
-            return f"{model}@{str(revision)[:12]}"
-        digest = hashlib.sha256()
-        with open(folder / "model.bin", "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        return f"{model}#sha256:{digest.hexdigest()[:12]}"
 
     # --- conversion --------------------------------------------------------------------
 
