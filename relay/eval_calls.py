@@ -56,10 +56,11 @@ from typing import Any, Callable
 import numpy as np
 
 from moderation.call_moderator import CallModerator
-from moderation.policy import Changes, Decision, PolicyConfig
+from moderation.policy import Changes, PolicyConfig
 from moderation.resample import Resampler48kTo16k
 from moderation.speech import TranscriptUpdate, Word
 
+from .call_moderation import reason_of
 from .config import Config
 from .delay_line import DelayLine
 from .eval_text import Checks, TextCheck, load_checks
@@ -369,7 +370,7 @@ def simulate_call(call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: l
                 lifted += 1
         for decision in changes.add:
             span, _ = line.add_mute(decision.start, decision.end, provisional=decision.provisional,
-                                    reason=_reason(decision))
+                                    reason=reason_of(decision))
             span_ids[decision.key] = span.span_id
             spans.append((at, decision.words[0].start, decision.words[-1].end, decision.provisional))
         for a, b in update.skipped:
@@ -414,10 +415,6 @@ def simulate_call(call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: l
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))
     return CallOutcome(call.id, pcm48.size / RATE, silenced, undecided, spans, lifted, stats.late_mutes,
                        mismatches, checked, transcriber.view())
-
-
-def _reason(decision: Decision) -> str:
-    return ",".join(sorted({f"{h.source}:{h.category}" for h in decision.hits}))
 
 
 def _check_playout(audio: np.ndarray, played: np.ndarray, silenced: np.ndarray, seen: np.ndarray,

@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from relay.eval_calls import to_int16
+from tests.wav import write_wav
+
 RATE = 22050  # espeak-ng's output rate
 GAP_S = (0.06, 0.12)  # between words of one utterance
 PAUSE_S = (0.5, 1.4)  # between utterances
@@ -173,15 +176,6 @@ def render_call(utterances: list[str], seed: int = 0) -> tuple[np.ndarray, list[
     return np.concatenate(pieces), words
 
 
-def write_wav(path: Path, audio: np.ndarray, rate: int = RATE) -> None:
-    pcm = np.clip(np.rint(audio * 32767.0), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm.tobytes())
-
-
 def write_calls(out_dir: str | Path, calls: dict[str, list[str]] | None = None, seed: int = 0) -> Path:
     """WAVs and a manifest.jsonl for eval-calls in out_dir; returns the manifest's path."""
     out = Path(out_dir)
@@ -189,7 +183,7 @@ def write_calls(out_dir: str | Path, calls: dict[str, list[str]] | None = None, 
     lines = []
     for k, (call_id, utterances) in enumerate((calls or CALLS).items()):
         audio, words = render_call(utterances, seed=seed + k)
-        write_wav(out / f"{call_id}.wav", audio)
+        write_wav(out / f"{call_id}.wav", to_int16(audio), RATE)
         lines.append(json.dumps({
             "id": call_id,
             "audio": f"{call_id}.wav",
