@@ -113,8 +113,6 @@ class Call:
         self.record.ended_at = time.time()
         self.record.end_reason = reason
         self._stats_task.cancel()
-        if self.transcription is not None:
-            await self.transcription.close()
         peers = [p for p in self.peers.values() if p is not None]
         self.peers = {"customer": None, "counselor": None}
         try:
@@ -124,6 +122,9 @@ class Call:
             log.error("call %s: peer connections did not close within %.0f s", self.call_id, PEER_CLOSE_TIMEOUT_S)
         self.events.publish({"type": "ended", "reason": reason})
         self.events.close()
+        # Both sides have gone by now; the last words are only for the call's record.
+        if self.transcription is not None:
+            await self.transcription.close()
         self._on_ended(self)
 
     def info(self, staff: bool) -> dict[str, Any]:
