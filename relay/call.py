@@ -10,6 +10,9 @@ from typing import Any, Callable, Literal
 
 import av
 
+from moderation.speech import Word
+
+from .call_log import CallLog
 from .call_moderation import CallModeration
 from .call_transcription import CallTranscription
 from .config import Config, IceServer
@@ -41,7 +44,7 @@ class CallRecord:
 
 class Call:
     def __init__(self, record: CallRecord, config: Config, stt: SttService, checks: TextChecks,
-                 on_ended: Callable[["Call"], None]) -> None:
+                 on_ended: Callable[["Call"], None], call_log: CallLog | None = None) -> None:
         self.record = record
         self._config = config
         self._stt = stt
@@ -67,6 +70,14 @@ class Call:
         # idle timeout.
         self.last_connected = time.monotonic()
         self._stats_task = asyncio.ensure_future(self._publish_stats())
+        # The call log sees the audio, the words, the decisions and the events; it lives
+        # in relay/call_log.py, the call only hands it things.
+        self.log = call_log
+        if call_log is not None:
+            self.events.observers.append(call_log.on_bus_event)
+            if self.moderation is not None:
+                self.moderation.on_decision = call_log.decision
+            call_log.start(self.delay_line, config.delay.delay_s, self._log_stats, self._words)
 
     @property
     def call_id(self) -> str:
@@ -84,7 +95,8 @@ class Call:
         if side == "customer":
             outgoing, sink = ForwardedTrack(self.forwarder), self._customer_frame
         else:
-            outgoing, sink = PacedTrack(self.delay_line), self._counselor_frame
+            on_packet = None if self.log is None else self._delivered_packet
+            outgoing, sink = PacedTrack(self.delay_line, on_packet=on_packet), self._counselor_frame
         link = PeerLink(side, self._ice(), outgoing, sink, self._peer_changed, self._config.calls.connect_timeout_s)
         self.peers[side] = link
         if old is not None:
@@ -125,6 +137,8 @@ class Call:
         # Both sides have gone by now; the last words are only for the call's record.
         if self.transcription is not None:
             await self.transcription.close()
+        if self.log is not None:  # after the final pass: its words and decisions are logged too
+            self.log.close(self._log_stats(), self._words())
         self._on_ended(self)
 
     def info(self, staff: bool) -> dict[str, Any]:
@@ -166,8 +180,12 @@ class Call:
             samples = self._decoder.decode(payload)
         except av.FFmpegError as exc:
             log.warning("call %s: undecodable customer frame: %s", self.call_id, exc)
+            if self.log is not None:
+                self.log.error("undecodable_customer_frame", str(exc))
             return
         media_start = self.delay_line.push(pts, samples, arrival, source=peer_id)
+        if self.log is not None and media_start is not None:
+            self.log.customer_packet(payload, media_start)
         if self.transcription is not None and media_start is not None:
             self.transcription.feed(samples, media_start)
         if self.state == "waiting":
@@ -175,7 +193,20 @@ class Call:
             self._publish_state()
 
     def _counselor_frame(self, pts: int, payload: bytes, arrival: float, peer_id: int) -> None:
-        self.forwarder.push(pts, payload, source=peer_id)
+        out_pts = self.forwarder.push(pts, payload, source=peer_id)
+        if self.log is not None:
+            self.log.counselor_packet(payload, out_pts, arrival)
+
+    def _delivered_packet(self, packet: av.Packet, due: float) -> None:
+        assert self.log is not None
+        self.log.delivered_packet(bytes(packet), due)
+
+    def _words(self) -> list[Word] | None:
+        return None if self.transcription is None else self.transcription.words
+
+    def _log_stats(self) -> dict[str, Any]:
+        info = self.info(staff=True)
+        return {"stats": info["stats"], "moderation": info["moderation"], "peers": info["peers"]}
 
     def _peer_changed(self, peer: PeerLink) -> None:
         if self.peers.get(peer.side) is not peer:

@@ -46,6 +46,8 @@ class CallModeration:
         self._decision_lags: list[float] = []
         self.late_s = 0.0
         self.check_errors = 0
+        # Sees every span added, with its id and how late it came (the call log).
+        self.on_decision: Callable[[Decision, int, float], None] | None = None
 
     async def judge(self, update: TranscriptUpdate) -> None:
         window = self.moderator.window(update)
@@ -66,6 +68,8 @@ class CallModeration:
             span, late_s = self._delay_line.add_mute(decision.start, decision.end, provisional=decision.provisional,
                                                      reason=reason_of(decision))
             self._span_ids[decision.key] = span.span_id
+            if self.on_decision is not None:
+                self.on_decision(decision, span.span_id, late_s)
             self._decision_lags.append(max(0.0, newest - decision.words[-1].end))
             if late_s > 0:
                 self.late_s += late_s

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .accounts import token_digest
 from .call import Call, CallRecord
+from .call_log import CallLog
 from .config import Config
 from .stt_service import SttService
 from .text_checks import TextChecks
@@ -73,7 +74,9 @@ class Calls:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at),
         )
-        call = Call(record, self._config, self._stt, self._checks, self._ended)
+        call_log = CallLog(self._db, self._config.server.data_dir, record.call_id)
+        call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})
+        call = Call(record, self._config, self._stt, self._checks, self._ended, call_log)
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)

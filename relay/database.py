@@ -36,6 +36,61 @@ CREATE TABLE IF NOT EXISTS calls (
     invite_expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_open ON calls(ended_at);
+
+-- The call log (relay/call_log.py), written as the call runs. Times: `at` is wall clock
+-- (time.time()), `media_s` and word/span times are call media seconds.
+CREATE TABLE IF NOT EXISTS call_config (
+    call_id     TEXT PRIMARY KEY REFERENCES calls(call_id) ON DELETE CASCADE,
+    at          REAL NOT NULL,
+    config      TEXT NOT NULL,  -- JSON: the config in force, secrets left out
+    versions    TEXT NOT NULL   -- JSON: speech model, keyword lists, classifier
+);
+CREATE TABLE IF NOT EXISTS call_recordings (
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    stream      TEXT NOT NULL CHECK (stream IN ('customer', 'delivered', 'counselor')),
+    path        TEXT NOT NULL,  -- relative to the data folder
+    channels    INTEGER NOT NULL,
+    started_at  REAL NOT NULL,  -- wall clock of the first packet
+    media_s     REAL,           -- call media time at the file's sample 0
+    duration_s  REAL,           -- set when the call ends
+    packets     INTEGER,
+    filled_s    REAL,           -- gaps filled with concealment
+    PRIMARY KEY (call_id, stream)
+);
+CREATE TABLE IF NOT EXISTS call_words (
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    start       REAL NOT NULL,
+    end         REAL NOT NULL,
+    text        TEXT NOT NULL,
+    confirmed   INTEGER NOT NULL,
+    probability REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_words_call ON call_words(call_id, start);
+CREATE TABLE IF NOT EXISTS call_decisions (
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    span_id     INTEGER NOT NULL,
+    start       REAL NOT NULL,  -- the muted span, padded
+    end         REAL NOT NULL,
+    word_start  REAL NOT NULL,  -- the words that carried the hits
+    word_end    REAL NOT NULL,
+    words       TEXT NOT NULL,  -- JSON list of the words' text
+    provisional INTEGER NOT NULL,
+    categories  TEXT NOT NULL,  -- JSON list
+    hits        TEXT NOT NULL,  -- JSON: source, category, score, threshold, detail, version
+    decided_at  REAL NOT NULL,
+    late_s      REAL NOT NULL DEFAULT 0,
+    lifted_at   REAL,
+    PRIMARY KEY (call_id, span_id)
+);
+CREATE TABLE IF NOT EXISTS call_events (
+    id          INTEGER PRIMARY KEY,
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    at          REAL NOT NULL,
+    media_s     REAL,
+    kind        TEXT NOT NULL,
+    detail      TEXT NOT NULL   -- JSON
+);
+CREATE INDEX IF NOT EXISTS call_events_call ON call_events(call_id, at);
 """
 
 

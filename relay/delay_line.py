@@ -376,6 +376,11 @@ class DelayLine:
     def lift_mute(self, span_id: int) -> bool:
         return self.mutes.lift(span_id) is not None
 
+    @property
+    def anchored(self) -> bool:
+        """A first frame has arrived: media time means something."""
+        return self._t0 is not None
+
     def media_time_at(self, wall: float) -> float:
         """Media seconds that play at this wall time (0.0 before the first frame)."""
         if self._t0 is None:

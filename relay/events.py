@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 Event = dict[str, Any]
 
@@ -21,6 +21,8 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        # Called with every event, subscribers or not (the call log).
+        self.observers: list[Callable[[Event], None]] = []
 
     def subscribe(self, staff: bool) -> Subscription:
         sub = Subscription(staff)
@@ -31,6 +33,8 @@ class EventBus:
         self._subs.discard(sub)
 
     def publish(self, event: Event, staff_only: bool = False, droppable: bool = False) -> None:
+        for observer in self.observers:
+            observer(event)
         for sub in list(self._subs):
             if staff_only and not sub.staff:
                 continue

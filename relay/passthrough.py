@@ -36,7 +36,8 @@ class PacketForwarder:
         self.forwarded = 0
         self.dropped = 0
 
-    def push(self, pts: int, payload: bytes, source: Hashable) -> None:
+    def push(self, pts: int, payload: bytes, source: Hashable) -> int:
+        """Queue a packet; returns its pts on our continuous timeline."""
         now = self._clock()
         if source != self._source:
             # Continue our timeline from the last packet, moved on by the time since.
@@ -52,6 +53,7 @@ class PacketForwarder:
             self.dropped += 1
         self._queue.append((out, payload))
         self._ready.set()
+        return out
 
     async def next(self) -> tuple[int, bytes]:
         while not self._queue:

@@ -63,8 +63,10 @@ class PacedTrack(MediaStreamTrack):
     kind = "audio"
 
     def __init__(self, source: AudioSource, clock: Callable[[], float] = time.monotonic,
-                 encode: bool = True) -> None:
+                 encode: bool = True, on_packet: Callable[[Packet, float], None] | None = None) -> None:
         super().__init__()
+        # Sees each encoded packet with the monotonic time it is due to play (the call log).
+        self._on_packet = on_packet
         self._source = source
         self._clock = clock
         self._encoder = OpusVoiceEncoder() if encode else None
@@ -85,7 +87,12 @@ class PacedTrack(MediaStreamTrack):
             due = self._start + self._index * FRAME_S
         frame = mono_frame(self._source.pull(due), self._index * FRAME_SAMPLES)
         self._index += 1
-        return frame if self._encoder is None else self._encoder.encode(frame)
+        if self._encoder is None:
+            return frame
+        packet = self._encoder.encode(frame)
+        if self._on_packet is not None:
+            self._on_packet(packet, due)
+        return packet
 
 
 def mono_frame(samples: np.ndarray, pts: int) -> AudioFrame:

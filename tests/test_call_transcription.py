@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -86,3 +88,16 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
     # Random weights make garbage words, but only where there was speech.
     in_speech = [w for _, w in words if any(s - 0.5 <= w["start"] <= e + 0.5 for s, e, _ in utterances)]
     assert len(in_speech) >= 0.8 * len(words)
+
+    # The call log holds every confirmed word, the manual mute and the model version.
+    with sqlite3.connect(f"file:{stt_server.data_dir / 'callguard.db'}?mode=ro", uri=True, timeout=10) as db:
+        logged = db.execute("SELECT start, text FROM call_words WHERE call_id = ?", (call.call_id,)).fetchall()
+        versions = json.loads(db.execute("SELECT versions FROM call_config WHERE call_id = ?",
+                                         (call.call_id,)).fetchone()[0])
+        mutes = [json.loads(d) for (d,) in db.execute(
+            "SELECT detail FROM call_events WHERE call_id = ? AND kind = 'mute'", (call.call_id,))]
+    shown = [w for _, m in transcript for w in m["confirmed"]]
+    assert len(logged) >= len(shown) > 0
+    assert {round(s, 3) for s, _ in logged} >= {w["start"] for w in shown}
+    assert str(tiny_whisper) in versions["stt"]["detail"]
+    assert any(m["start"] == 1.5 and m["end"] == 5.0 for m in mutes), mutes

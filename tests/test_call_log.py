@@ -1,0 +1,153 @@
+"""The call log of real calls through the server: complete after a hangup, readable after a kill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import aiohttp
+import av
+
+from relay.local_server import LocalServer
+
+from .conftest import LiveCall, open_call, start_server
+
+STREAMS = ("customer", "delivered", "counselor")
+
+
+def decoded_seconds(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return sum(frame.samples for frame in container.decode(audio=0)) / 48000
+
+
+def read_db(data_dir: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(f"file:{data_dir / 'callguard.db'}?mode=ro", uri=True, timeout=10)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def sent_s(call: LiveCall, side: str) -> float:
+    peer = call.customer if side == "customer" else call.counselor
+    return peer.sent._index * 0.02  # frames the peer's paced track has sent
+
+
+async def close_peers(call: LiveCall) -> None:
+    for peer in (call.customer, call.counselor):
+        try:
+            await asyncio.wait_for(peer.close(), 10)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def test_a_call_is_logged_completely(server: LocalServer, http: aiohttp.ClientSession) -> None:
+    call = await open_call(server, http, counselor="anna", record_s=30)
+    try:
+        await asyncio.sleep(6.0)
+        customer_s, counselor_s = sent_s(call, "customer"), sent_s(call, "counselor")
+        await close_peers(call)
+        delivered_s = call.counselor.recorder.length / 48000  # what the counselor heard
+    finally:
+        await call.counselor_api.hangup(call.call_id)
+
+    folder = server.data_dir / "calls" / call.call_id
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    durations = {}
+    for stream in STREAMS:
+        path = folder / f"{stream}.opus"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, stream
+        durations[stream] = decoded_seconds(path)
+    assert abs(durations["customer"] - customer_s) <= 0.5, (durations, customer_s)
+    assert abs(durations["counselor"] - counselor_s) <= 0.5, (durations, counselor_s)
+    assert abs(durations["delivered"] - delivered_s) <= 0.5, (durations, delivered_s)
+
+    with read_db(server.data_dir) as db:
+        row = db.execute("SELECT * FROM calls WHERE call_id = ?", (call.call_id,)).fetchone()
+        assert row["end_reason"] == "hangup" and row["ended_at"] is not None
+        config = db.execute("SELECT * FROM call_config WHERE call_id = ?", (call.call_id,)).fetchone()
+        assert json.loads(config["config"])["delay"]["delay_s"] == server.delay_s
+        assert "stt" in json.loads(config["versions"])
+        recordings = {r["stream"]: r for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ?",
+                                                         (call.call_id,))}
+        assert set(recordings) == set(STREAMS)
+        for stream in STREAMS:
+            assert abs(recordings[stream]["duration_s"] - durations[stream]) <= 0.03
+            assert recordings[stream]["path"] == f"calls/{call.call_id}/{stream}.opus"
+        # Customer audio starts the call's media clock; delivered audio plays D later.
+        assert abs(recordings["customer"]["media_s"]) < 0.1
+        kinds = [r["kind"] for r in db.execute("SELECT kind FROM call_events WHERE call_id = ? ORDER BY id",
+                                               (call.call_id,))]
+        assert "state" in kinds and "stats" in kinds
+        assert kinds[-2:] == ["ended", "summary"]
+        summary = json.loads(db.execute("SELECT detail FROM call_events WHERE call_id = ? AND kind = 'summary'",
+                                        (call.call_id,)).fetchone()[0])
+        assert "undecided_s" in summary["stats"]
+    assert "call log" not in server.log(), "the call log reported a failure"
+
+
+async def test_a_killed_server_leaves_a_readable_log(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    server = start_server(tmp_path)
+    call: LiveCall | None = None
+    try:
+        call = await open_call(server, http, counselor="anna", record_s=30)
+        await asyncio.sleep(5.0)
+        customer_s = sent_s(call, "customer")
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait(timeout=10)
+    finally:
+        if call is not None:
+            await close_peers(call)
+        server.stop()
+
+    with read_db(server.data_dir) as db:
+        row = db.execute("SELECT * FROM calls WHERE call_id = ?", (call.call_id,)).fetchone()
+        assert row is not None and row["ended_at"] is None  # killed: nobody ended it
+        assert db.execute("SELECT COUNT(*) FROM call_config WHERE call_id = ?", (call.call_id,)).fetchone()[0] == 1
+        kinds = {r[0] for r in db.execute("SELECT kind FROM call_events WHERE call_id = ?", (call.call_id,))}
+        assert "state" in kinds and "stats" in kinds
+        streams = {r[0] for r in db.execute("SELECT stream FROM call_recordings WHERE call_id = ?", (call.call_id,))}
+        assert streams == set(STREAMS)
+    folder = server.data_dir / "calls" / call.call_id
+    durations = {stream: decoded_seconds(folder / f"{stream}.opus") for stream in STREAMS}
+    assert customer_s - 1.5 <= durations["customer"] <= customer_s + 0.5, (durations, customer_s)
+    assert durations["counselor"] >= sent_s(call, "counselor") - 1.5, durations
+    assert durations["delivered"] >= customer_s - server.delay_s - 1.5, durations
+
+
+def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
+    from moderation.hits import Hit
+    from moderation.policy import Decision
+    from moderation.speech import Word
+    from relay.call_log import CallLog
+    from relay.database import open_database
+
+    db = open_database(tmp_path / "callguard.db")
+    db.execute("INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "
+               "VALUES ('c_1', 'anna', 0, 3, x'00', 0)")
+    log = CallLog(db, tmp_path, "c_1", wall=lambda: 100.0)
+    log.snapshot({"webrtc": {"ice_servers": [{"urls": ["turn:x"], "credential": "s3cret"}]}}, {"stt": "tiny"})
+    words = [Word("안녕", 0.1, 0.4, True, 0.9), Word("바보", 0.5, 0.8, True, 0.8)]
+    log.sync_words(words[:1])
+    log.sync_words(words)  # only the new word is added
+    hit = Hit((0,), "keyword", "insult", 1.0, 1.0, "바보", "kw:abc")
+    decision = Decision(0.42, 0.92, (words[1],), (hit,), True, 99.0, ("insult",))
+    log.decision(decision, 7, 0.0)
+    log.on_bus_event({"type": "unmute", "span_id": 7})
+    log.on_bus_event({"type": "transcript", "confirmed": []})  # words are logged on their own
+    log.close({"stats": {}}, words)
+    assert not (tmp_path / "calls").exists()  # no audio, no folder
+
+    assert [tuple(r) for r in db.execute("SELECT text, start, probability FROM call_words ORDER BY start")] == \
+        [("안녕", 0.1, 0.9), ("바보", 0.5, 0.8)]
+    row = db.execute("SELECT * FROM call_decisions").fetchone()
+    assert (row["span_id"], row["start"], row["word_start"], row["provisional"], row["lifted_at"]) == \
+        (7, 0.42, 0.5, 1, 100.0)
+    assert json.loads(row["hits"])[0] == {"source": "keyword", "category": "insult", "score": 1.0, "threshold": 1.0,
+                                          "detail": "바보", "version": "kw:abc", "words": [0]}
+    assert [r[0] for r in db.execute("SELECT kind FROM call_events ORDER BY id")] == ["unmute", "summary"]
+    config = db.execute("SELECT config FROM call_config").fetchone()[0]
+    assert "s3cret" not in config and "turn:x" in config
