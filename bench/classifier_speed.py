@@ -42,17 +42,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from tests.tiny_models import KOREAN_LINES  # noqa: E402
+
 SENTENCE = "정말 너무하시네요 몇 번을 전화했는지 아세요"  # 6 words, 10 WordPiece tokens + 2
-BATCH = [
-    "안녕하세요 고객님 무엇을 도와드릴까요",
-    "제가 지난달에 주문한 상품이 아직도 도착하지 않았어요",
-    "요금이 이중으로 청구된 것 같은데 확인 좀 해주시겠어요",
-    "정말 너무하시네요 몇 번을 전화했는지 아세요",
-    "담당자 바꿔주세요 지금 당장요",
-    "네 알겠습니다 잠시만 기다려 주세요",
-    "환불은 언제 되는 건가요",
-    "아니 그게 말이 되는 소리예요",
-]
+# The call-centre lines the tests speak, plus two short ones: 8 utterances.
+BATCH = [*KOREAN_LINES, "환불은 언제 되는 건가요", "아니 그게 말이 되는 소리예요"]
 
 
 def _system_busy_s() -> float:
