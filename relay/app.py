@@ -13,7 +13,7 @@ from . import api, pages
 from .accounts import Accounts
 from .calls import Calls
 from .config import Config
-from .database import open_database
+from .database import database_file, open_database
 from .errors import json_errors
 from .ice import restrict_interfaces
 from .stt_service import SttService
@@ -31,7 +31,7 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
 
 
 def database_path(config: Config) -> Path:
-    return Path(config.server.data_dir) / "callguard.db"
+    return database_file(config.server.data_dir)
 
 
 def build_app(config: Config) -> web.Application:

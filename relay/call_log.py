@@ -105,8 +105,12 @@ class CallLog:
     def start(self, clock: MediaClock, delay_s: float, stats: Callable[[], dict[str, Any]],
               words: Callable[[], list[Word] | None]) -> None:
         """Flush pages and new words every FLUSH_INTERVAL_S, stats every STATS_INTERVAL_S."""
-        self._clock, self._delay_s = clock, delay_s
+        self.set_clock(clock, delay_s)
         self._task = asyncio.ensure_future(self._run(stats, words))
+
+    def set_clock(self, clock: MediaClock, delay_s: float) -> None:
+        """The clock that places delivered and counselor audio on the call's media timeline."""
+        self._clock, self._delay_s = clock, delay_s
 
     async def _run(self, stats: Callable[[], dict[str, Any]], words: Callable[[], list[Word] | None]) -> None:
         next_stats = self._monotonic() + STATS_INTERVAL_S

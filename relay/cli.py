@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import eval_calls, eval_text
+from . import call_export, eval_calls, eval_text, replay, retention
 from .accounts import ROLES, AccountError, Accounts
 from .app import PathOnlyAccessLogger, build_app, database_path, ssl_context
 from .config import Config, ConfigError, load_config
@@ -46,6 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     eval_calls.add_arguments(calls_eval)
     _config_arg(calls_eval)
 
+    logged = sub.add_parser("calls", help="logged calls: purge past retention, export one as evidence")
+    logged_sub = logged.add_subparsers(dest="calls_command", required=True)
+    purge = logged_sub.add_parser("purge", help="delete calls older than retention.days with their recordings")
+    retention.add_arguments(purge)
+    _config_arg(purge)
+    _data_dir_arg(purge)
+    export = logged_sub.add_parser("export", help="write one call's audio, transcript and decisions as a zip")
+    call_export.add_arguments(export)
+    _config_arg(export)
+    _data_dir_arg(export)
+    replay_cmd = sub.add_parser("replay", help="re-run moderation over a logged call under another config")
+    replay.add_arguments(replay_cmd)
+    _config_arg(replay_cmd)
+    _data_dir_arg(replay_cmd)
+
     models = sub.add_parser("models", help="speech models in stt.models_dir")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     pull = models_sub.add_parser("pull", help="fetch a model from the hub (on a connected machine)")
@@ -75,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         return eval_text.main(args, config)
     if args.command == "eval-calls":
         return eval_calls.main(args, config)
+    if args.command == "calls":
+        return (retention.main if args.calls_command == "purge" else call_export.main)(args, config)
+    if args.command == "replay":
+        return replay.main(args, config)
     accounts = _accounts(config)
     if args.users_command == "add":
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
@@ -114,6 +133,11 @@ def _models(args: argparse.Namespace, config: Config) -> int:
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file over the embedded defaults (see configs/default.toml)")
+
+
+def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path,
+                        help="the server's data folder, where the calls are logged (default: server.data_dir)")
 
 
 def _accounts(config: Config) -> Accounts:

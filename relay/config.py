@@ -98,6 +98,19 @@ class DelayConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    # Calls that ended longer ago than this are purged with their recordings, words,
+    # decisions, marks and replays (0 keeps them for ever). The access log stays.
+    days: int = 90
+    # How often the server purges (0: only `callguard calls purge` does).
+    purge_interval_s: float = 3600.0
+
+    def validate(self) -> None:
+        _check_range("retention.days", self.days, 0, 36500)
+        _check_range("retention.purge_interval_s", self.purge_interval_s, 0.0, 7 * 24 * 3600.0)
+
+
+@dataclass(frozen=True)
 class IceServer:
     urls: list[str] = field(default_factory=list)
     username: str = ""
@@ -142,6 +155,7 @@ class Config:
     calls: CallsConfig = field(default_factory=CallsConfig)
     delay: DelayConfig = field(default_factory=DelayConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     keywords: KeywordConfig = field(default_factory=KeywordConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)

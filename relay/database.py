@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS calls (
     invite_expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_open ON calls(ended_at);
+CREATE INDEX IF NOT EXISTS calls_created ON calls(created_at);
 
 -- The call log (relay/call_log.py), written as the call runs. Times: `at` is wall clock
 -- (time.time()), `media_s` and word/span times are call media seconds.
@@ -91,7 +92,56 @@ CREATE TABLE IF NOT EXISTS call_events (
     detail      TEXT NOT NULL   -- JSON
 );
 CREATE INDEX IF NOT EXISTS call_events_call ON call_events(call_id, at);
+
+-- QA (relay/qa_api.py): marks on a logged call, and replays under another config
+-- (relay/replay.py). Both go with the call when retention purges it.
+CREATE TABLE IF NOT EXISTS qa_marks (
+    mark_id     INTEGER PRIMARY KEY,
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('false_positive', 'missed_abuse')),
+    start       REAL NOT NULL,  -- media seconds
+    end         REAL NOT NULL,
+    span_id     INTEGER,        -- the decision marked a false positive
+    text        TEXT NOT NULL,  -- the logged words under [start, end] when marked
+    note        TEXT NOT NULL DEFAULT '',
+    by_user     TEXT NOT NULL,
+    at          REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS qa_marks_call ON qa_marks(call_id, start);
+CREATE TABLE IF NOT EXISTS call_replays (
+    replay_id   INTEGER PRIMARY KEY,
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    at          REAL NOT NULL,
+    by_user     TEXT NOT NULL,
+    mode        TEXT NOT NULL CHECK (mode IN ('audio', 'transcript')),
+    config      TEXT NOT NULL,  -- JSON: the replay's config, secrets left out
+    versions    TEXT NOT NULL,  -- JSON: the checks (and speech model) it ran
+    words       TEXT NOT NULL,  -- JSON [{text, start, end}]: the words it judged
+    spans       TEXT NOT NULL,  -- JSON: its final mute spans, shaped as call_decisions rows
+    diff        TEXT NOT NULL   -- JSON {added, removed, changed} against the call's own spans
+);
+CREATE INDEX IF NOT EXISTS call_replays_call ON call_replays(call_id, at);
+
+-- Every QA or supervisor access to a call (view, play, export, ...), and the CLI's.
+-- No foreign key: the audit trail outlives the call it names.
+CREATE TABLE IF NOT EXISTS access_log (
+    id          INTEGER PRIMARY KEY,
+    at          REAL NOT NULL,
+    user_name   TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    call_id     TEXT,
+    action      TEXT NOT NULL,
+    detail      TEXT NOT NULL   -- JSON
+);
+CREATE INDEX IF NOT EXISTS access_log_call ON access_log(call_id, at);
 """
+
+
+DATABASE_NAME = "callguard.db"
+
+
+def database_file(data_dir: str | Path) -> Path:
+    return Path(data_dir) / DATABASE_NAME
 
 
 def open_database(path: str | Path) -> sqlite3.Connection:

@@ -189,3 +189,34 @@ class OggOpusWriter:
         self.flush()
         os.close(self._fd)
         self._fd = None
+
+
+def read_duration_s(path: str | Path) -> float | None:
+    """The duration of an Ogg/Opus file from its last complete page's granule position.
+
+    For a file whose writer never closed (a killed server): the database does not have
+    the duration then, the file does. None when no audio page is found."""
+    tail = 65536
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        while True:
+            start = max(0, size - tail)
+            f.seek(start)
+            data = f.read(size - start)
+            at = len(data)
+            while (at := data.rfind(b"OggS", 0, at)) >= 0:
+                if at + 27 <= len(data):
+                    granule, = struct.unpack_from("<q", data, at + 6)
+                    segments = data[at + 26]
+                    end = at + 27 + segments + sum(data[at + 27: at + 27 + segments])
+                    # A page cut short by a kill is not a page: look further back.
+                    if end <= len(data) and granule > 0 and _crc_ok(data[at:end]):
+                        return granule / RATE
+            if start == 0:
+                return None
+            tail *= 4
+
+
+def _crc_ok(page_bytes: bytes) -> bool:
+    stored, = struct.unpack_from("<I", page_bytes, 22)
+    return ogg_crc(page_bytes[:22] + b"\0\0\0\0" + page_bytes[26:]) == stored

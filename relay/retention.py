@@ -1,0 +1,15 @@
+"""Retention: ended calls older than retention.days are deleted with everything logged."""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import Config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    raise NotImplementedError("being written")

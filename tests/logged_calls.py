@@ -1,0 +1,119 @@
+"""Logged calls for the QA tests, written by the product's own CallLog and moderation.
+
+The one test double here stands in for a call's *transcription*: the words are given, as
+a scripted transcriber would give them (each confirmed at its end). Everything after
+that is the product's: CallModerator with the project's keyword lists decides the spans,
+CallLog writes the rows and the three Ogg/Opus files from packets of the relay's own
+Opus encoder. The customer says each word as a tone (so the waveform shows it), the
+delivered stream is that audio with the mute spans silenced, the counselor answers with
+a tone after the customer's last word.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from av import AudioFrame
+
+from moderation.call_moderator import CallModerator
+from moderation.policy import Decision, PolicyConfig
+from moderation.speech import TranscriptUpdate, Word
+from relay.call_log import CallLog
+from relay.config import Config
+from relay.eval_text import load_checks
+from relay.tracks import OpusVoiceEncoder
+
+RATE = 48000
+FRAME = 960
+
+# A call with three listed words (profanity 씨발, insults 멍청이 and 개새끼) among clean ones.
+ABUSIVE_CALL = [("안녕하세요", 0.5, 1.1), ("씨발", 1.4, 1.8), ("환불", 2.4, 2.9), ("해주세요", 3.0, 3.6),
+                ("멍청이", 4.2, 4.7), ("같으니", 4.8, 5.2), ("고맙습니다", 6.0, 6.8), ("개새끼", 7.4, 7.9)]
+CLEAN_CALL = [("안녕하세요", 0.5, 1.1), ("배송", 1.5, 1.9), ("문의", 2.0, 2.4), ("드립니다", 2.5, 3.1)]
+
+
+@dataclass
+class LoggedCall:
+    call_id: str
+    counselor: str
+    created_at: float
+    words: list[tuple[str, float, float]]
+    duration_s: float = 9.0
+    delay_s: float = 1.5
+    decisions: list[Decision] = field(default_factory=list)  # filled by write_logged_call
+
+
+class _FixedClock:
+    """The call's media clock: playout of media time t happens at wall t + delay."""
+
+    anchored = True
+
+    def __init__(self, delay_s: float) -> None:
+        self._delay_s = delay_s
+
+    def media_time_at(self, wall: float) -> float:
+        return wall - self._delay_s
+
+
+def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
+                      config: Config | None = None) -> LoggedCall:
+    """Writes `call` into the database and data folder as the server would have logged it."""
+    config = config or Config()
+    db.execute("INSERT INTO calls (call_id, counselor, created_at, ended_at, end_reason, delay_s, invite_hash, "
+               "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', ?, ?, ?)",
+               (call.call_id, call.counselor, call.created_at, call.created_at + call.duration_s + call.delay_s,
+                call.delay_s, os.urandom(16), call.created_at + 3600))
+    log = CallLog(db, data_dir, call.call_id, wall=lambda: call.created_at)
+    checks = load_checks(config, classifier=False)
+    log.snapshot(config.to_dict(), {"stt": {"state": "test double: scripted words"}, "checks": checks.info})
+    log.set_clock(_FixedClock(call.delay_s), call.delay_s)
+
+    moderator = CallModerator(PolicyConfig(), clock=lambda: call.created_at)
+    words = [Word(text, start, end, True, 0.9) for text, start, end in sorted(call.words, key=lambda w: w[1])]
+    span_ids: dict[tuple[float, float], int] = {}
+    for word in words:
+        changes = moderator.judge(TranscriptUpdate(confirmed=[word], cleared_until=word.end), checks.as_list())
+        for decision in changes.lift:
+            log.on_bus_event({"type": "unmute", "span_id": span_ids.pop(decision.key)})
+        for decision in changes.add:
+            span_ids[decision.key] = len(span_ids) + 1
+            log.decision(decision, span_ids[decision.key], 0.0)
+    call.decisions = list(moderator.decisions)
+
+    customer = tones([(w.start, w.end) for w in words], call.duration_s)
+    delivered = customer.copy()
+    for d in call.decisions:
+        delivered[int(d.start * RATE): int(d.end * RATE)] = 0
+    last = max(w.end for w in words)
+    counselor = tones([(last + 0.3, min(last + 1.0, call.duration_s))], call.duration_s, freq=330.0)
+    for k, (c, d, s) in enumerate(zip(*(opus_packets(x) for x in (customer, delivered, counselor)))):
+        t = k * FRAME / RATE
+        log.customer_packet(c, t)
+        log.delivered_packet(d, t + call.delay_s)
+        log.counselor_packet(s, k * FRAME, t)
+    log.close({"stats": {}}, words)
+    return call
+
+
+def tones(spans: list[tuple[float, float]], duration_s: float, freq: float = 440.0) -> np.ndarray:
+    """int16 mono at 48 kHz: a tone over each span, silence elsewhere."""
+    out = np.zeros(int(duration_s * RATE) // FRAME * FRAME, dtype=np.float64)
+    for start, end in spans:
+        i0, i1 = int(start * RATE), min(int(end * RATE), out.size)
+        out[i0:i1] = 0.3 * np.sin(2 * np.pi * freq * np.arange(i1 - i0) / RATE)
+    return (out * 32767).astype(np.int16)
+
+
+def opus_packets(pcm: np.ndarray) -> list[bytes]:
+    encoder = OpusVoiceEncoder()
+    packets = []
+    for k in range(pcm.size // FRAME):
+        frame = AudioFrame.from_ndarray(pcm[k * FRAME:(k + 1) * FRAME].reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, k * FRAME, Fraction(1, RATE)
+        packets.append(bytes(encoder.encode(frame)))
+    return packets
