@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import math
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     config: Config
+    db: sqlite3.Connection
     accounts: Accounts
     calls: Calls
 
@@ -52,12 +54,12 @@ def _services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
-def _who(request: web.Request) -> Principal:
+def who_is(request: web.Request) -> Principal:
     s = _services(request)
     return principal(request, s.accounts, s.calls)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json() if request.can_read_body else {}
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -67,7 +69,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+def body_field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     value = body.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ApiError(400, "bad_request", f"field {name!r} is missing or of the wrong type")
@@ -92,8 +94,8 @@ def _call_for(request: web.Request, who: Principal, *, customer_ok: bool, superv
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await _body(request)
-    name, password = _field(body, "username", str), _field(body, "password", str)
+    body = await json_body(request)
+    name, password = body_field(body, "username", str), body_field(body, "password", str)
     s = _services(request)
     user = await s.accounts.verify(name, password)
     if user is None:
@@ -110,7 +112,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    who = require_staff(_who(request))
+    who = require_staff(who_is(request))
     _services(request).accounts.close_session(who.token)
     response = web.json_response({})
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -118,12 +120,12 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    who = require_staff(_who(request))
+    who = require_staff(who_is(request))
     return web.json_response({"name": who.user.name, "role": who.user.role})
 
 
 async def rtc_config(request: web.Request) -> web.Response:
-    _who(request)
+    who_is(request)
     return web.json_response({"ice_servers": _ice_servers(_services(request).config)})
 
 
@@ -139,8 +141,8 @@ def _ice_servers(config: Config) -> list[dict[str, Any]]:
 
 async def create_call(request: web.Request) -> web.Response:
     # Supervisors may take calls too (and a newcomer's first account is a supervisor).
-    who = require_staff(_who(request), "counselor", "supervisor")
-    await _body(request)
+    who = require_staff(who_is(request), "counselor", "supervisor")
+    await json_body(request)
     s = _services(request)
     try:
         call, invite = s.calls.create(who.user.name)
@@ -158,7 +160,7 @@ async def create_call(request: web.Request) -> web.Response:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    who = require_staff(_who(request), "counselor", "supervisor")
+    who = require_staff(who_is(request), "counselor", "supervisor")
     calls = _services(request).calls.all()
     if who.user.role != "supervisor":
         calls = [c for c in calls if c.record.counselor == who.user.name]
@@ -166,7 +168,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    who = _who(request)
+    who = who_is(request)
     call = _call_for(request, who, customer_ok=True)
     view = call.info(staff=isinstance(who, Staff))
     if isinstance(who, Customer):
@@ -175,10 +177,10 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 async def offer(request: web.Request) -> web.Response:
-    who = _who(request)
+    who = who_is(request)
     call = _call_for(request, who, customer_ok=True, supervisor_ok=False)
-    body = await _body(request)
-    role = _field(body, "role", str)
+    body = await json_body(request)
+    role = body_field(body, "role", str)
     if body.get("type", "offer") != "offer":
         raise ApiError(400, "bad_request", "type must be 'offer'")
     expected = "customer" if isinstance(who, Customer) else "counselor"
@@ -199,16 +201,16 @@ async def offer(request: web.Request) -> web.Response:
 
 
 async def hangup(request: web.Request) -> web.Response:
-    call = _call_for(request, _who(request), customer_ok=True)
+    call = _call_for(request, who_is(request), customer_ok=True)
     await call.end("hangup")
     return web.json_response({"state": "ended"})
 
 
 async def add_mute(request: web.Request) -> web.Response:
-    who = _who(request)
+    who = who_is(request)
     call = _call_for(request, who, customer_ok=False)
-    body = await _body(request)
-    start, end = _field(body, "start", (int, float)), _field(body, "end", (int, float))
+    body = await json_body(request)
+    start, end = body_field(body, "start", (int, float)), body_field(body, "end", (int, float))
     if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
         raise ApiError(400, "bad_request", "need 0 <= start < end, in media seconds")
     assert isinstance(who, Staff)
@@ -216,7 +218,7 @@ async def add_mute(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    who = _who(request)
+    who = who_is(request)
     call = _call_for(request, who, customer_ok=True)
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)

@@ -146,10 +146,17 @@ def database_file(data_dir: str | Path) -> Path:
 
 def open_database(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The database holds password hashes and (later) call records: owner-only.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    # A new data folder is the server's alone: it holds recordings and the call log.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The database holds password hashes and call records: owner-only (SQLite gives its
+    # -wal and -shm files the database's mode). Only a new file is created here: closing
+    # a descriptor of a file this process already has open in SQLite would drop SQLite's
+    # POSIX locks on it (a second connection, e.g. an export's thread, breaks the first).
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
