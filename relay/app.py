@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from . import api, pages
+from . import api, pages, qa_api, retention
 from .accounts import Accounts
 from .calls import Calls
 from .config import Config
@@ -42,9 +42,12 @@ def build_app(config: Config) -> web.Application:
     checks = TextChecks(config)
     calls = Calls(db, config, stt, checks)
     app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
-    app[api.SERVICES] = api.Services(config, accounts, calls)
+    app[api.SERVICES] = api.Services(config, db, accounts, calls)
     app.add_routes(api.routes())
+    app.add_routes(qa_api.routes())
     app.add_routes(pages.routes())
+
+    purger = retention.PeriodicPurge(config, running=lambda: [call.call_id for call in calls.all()])
 
     async def start(_: web.Application) -> None:
         accounts.purge_expired_sessions()
@@ -52,8 +55,10 @@ def build_app(config: Config) -> web.Application:
         await stt.load()
         await checks.load()
         calls.start()
+        purger.start()
 
     async def stop(_: web.Application) -> None:
+        await purger.stop()
         await calls.stop()
         await checks.close()
         stt.close()
