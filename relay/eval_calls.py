@@ -568,7 +568,8 @@ def evaluate_calls(manifest: str | Path, config: Config, *, delay_s: float, tran
     return {**head, **report}
 
 
-def load_engine(config: Config) -> Any:
+def load_engine(config: Config, purpose: str = "for --transcriber whisper") -> Any:
+    """The WhisperEngine of config.stt (no download); an EvalError saying why not, `purpose` in it."""
     from moderation.model_store import ModelUnavailable
 
     try:
@@ -576,9 +577,9 @@ def load_engine(config: Config) -> Any:
 
         return WhisperEngine(config.stt, allow_download=False)
     except ModelUnavailable as exc:
-        raise EvalError(f"no speech model could be loaded for --transcriber whisper: {exc}") from None
+        raise EvalError(f"no speech model could be loaded {purpose}: {exc}") from None
     except ImportError as exc:
-        raise EvalError(f"faster-whisper cannot be imported for --transcriber whisper: {exc}") from None
+        raise EvalError(f"faster-whisper cannot be imported {purpose}: {exc}") from None
 
 
 SUMMARY_KEYS = ("calls", "toxic_words", "toxic_fully_muted_pct", "toxic_partly_muted_pct", "toxic_missed_pct",

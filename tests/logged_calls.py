@@ -46,6 +46,9 @@ class LoggedCall:
     duration_s: float = 9.0
     delay_s: float = 1.5
     decisions: list[Decision] = field(default_factory=list)  # filled by write_logged_call
+    # Each word's tone in Hz (e.g. stt_doubles.vocab(...), so a ScriptedEngine hears the
+    # words again); words not named, and every word when None, are 440 Hz.
+    tone_freqs: dict[str, float] | None = None
 
 
 class _FixedClock:
@@ -70,7 +73,13 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
                 call.delay_s, os.urandom(16), call.created_at + 3600))
     log = CallLog(db, data_dir, call.call_id, wall=lambda: call.created_at)
     checks = load_checks(config, classifier=False)
-    log.snapshot(config.to_dict(), {"stt": {"state": "test double: scripted words"}, "checks": checks.info})
+    # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
+    keywords = checks.info["keywords"]
+    log.snapshot(config.to_dict(), {
+        "stt": {"state": "unavailable", "detail": "test double: scripted words"},
+        "keywords": {"state": "ready", "detail": keywords["version"]} if keywords["available"]
+        else {"state": "off", "detail": keywords["reason"]},
+        "classifier": {"state": "off", "detail": "left out", "overloaded": 0}})
     log.set_clock(_FixedClock(call.delay_s), call.delay_s)
 
     moderator = CallModerator(PolicyConfig(), clock=lambda: call.created_at)
@@ -85,7 +94,9 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
             log.decision(decision, span_ids[decision.key], 0.0)
     call.decisions = list(moderator.decisions)
 
-    customer = tones([(w.start, w.end) for w in words], call.duration_s)
+    freqs = call.tone_freqs or {}
+    customer = tones([(w.start, w.end) for w in words], call.duration_s,
+                     freqs=[freqs.get(w.text, 440.0) for w in words])
     delivered = customer.copy()
     for d in call.decisions:
         delivered[int(d.start * RATE): int(d.end * RATE)] = 0
@@ -100,12 +111,14 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
     return call
 
 
-def tones(spans: list[tuple[float, float]], duration_s: float, freq: float = 440.0) -> np.ndarray:
-    """int16 mono at 48 kHz: a tone over each span, silence elsewhere."""
+def tones(spans: list[tuple[float, float]], duration_s: float, freq: float = 440.0,
+          freqs: list[float] | None = None) -> np.ndarray:
+    """int16 mono at 48 kHz: a tone over each span (at freqs[k] for span k, if given), silence elsewhere."""
     out = np.zeros(int(duration_s * RATE) // FRAME * FRAME, dtype=np.float64)
-    for start, end in spans:
+    for k, (start, end) in enumerate(spans):
+        f = freqs[k] if freqs is not None else freq
         i0, i1 = int(start * RATE), min(int(end * RATE), out.size)
-        out[i0:i1] = 0.3 * np.sin(2 * np.pi * freq * np.arange(i1 - i0) / RATE)
+        out[i0:i1] = 0.3 * np.sin(2 * np.pi * f * np.arange(i1 - i0) / RATE)
     return (out * 32767).astype(np.int16)
 
 
