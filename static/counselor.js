@@ -261,6 +261,7 @@ async function main() {
   $("who").textContent = `Signed in as ${me.name} (${me.role})`;
   $("signout").hidden = false;
   $("signout").addEventListener("click", signOut);
+  $("qa-link").hidden = !["supervisor", "qa"].includes(me.role);
   if (!["counselor", "supervisor"].includes(me.role)) {
     setStatus(status, "This page is for counselors. Your account cannot take calls.", "warn");
     return;

@@ -8,8 +8,21 @@ function showError(message) {
   error.hidden = false;
 }
 
+// Where a page sent us back from (?next=/qa#c_...), if it is one of ours: never another site.
+const SAFE_NEXT = /^\/(qa|counselor)(?=$|[?#])/;
+
+/** The page for this role (QA staff review calls; everyone else takes them), keeping ?measure=1 and the like. */
+function destination(role) {
+  const params = new URLSearchParams(location.search);
+  const next = params.get("next");
+  params.delete("next");
+  if (next && SAFE_NEXT.test(next)) return next;
+  const query = params.toString() ? `?${params}` : "";
+  return `${role === "qa" ? "/qa" : "/counselor"}${query}`;
+}
+
 // Already signed in: go straight on.
-api("/api/me").then(() => location.replace(`/counselor${location.search}`), () => {});
+api("/api/me").then((me) => location.replace(destination(me.role)), () => {});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -22,8 +35,8 @@ form.addEventListener("submit", async (event) => {
   }
   $("submit").disabled = true;
   try {
-    await api("/api/login", { method: "POST", body: { username, password } });
-    location.replace(`/counselor${location.search}`);
+    const { user } = await api("/api/login", { method: "POST", body: { username, password } });
+    location.replace(destination(user.role));
   } catch (err) {
     showError(sentence(err.message));
     $("password").select();

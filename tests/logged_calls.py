@@ -71,7 +71,9 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
                "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', ?, ?, ?)",
                (call.call_id, call.counselor, call.created_at, call.created_at + call.duration_s + call.delay_s,
                 call.delay_s, os.urandom(16), call.created_at + 3600))
-    log = CallLog(db, data_dir, call.call_id, wall=lambda: call.created_at)
+    # Events (lifts, the summary) are logged as if at the call's end, on its clock.
+    log = CallLog(db, data_dir, call.call_id, wall=lambda: call.created_at,
+                  monotonic=lambda: call.duration_s)
     checks = load_checks(config, classifier=False)
     # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
     keywords = checks.info["keywords"]

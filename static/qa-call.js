@@ -1,0 +1,405 @@
+// One logged call for review: facts, the timeline with A/B playback, the mute spans with
+// their reasons, the QA marks, and the replays beside the original.
+
+import { $, debug, sentence } from "/static/app.js";
+import { ABPlayer, decodeMono } from "/static/qa-player.js";
+import { STREAMS, Timeline } from "/static/qa-timeline.js";
+import { Peaks } from "/static/qa-waveform.js";
+import {
+  categoryName, el, formatDuration, formatMedia, formatSpan, formatWhen, versionLine,
+} from "/static/qa-util.js";
+
+const KIND_WORDS = { false_positive: "False positive", missed_abuse: "Missed abuse" };
+const LEAD_IN_S = 0.5; // jumping to a span starts a little before it, so the reviewer hears the context
+const MIN_SELECTION_S = 0.05;
+const FIT_UP_TO_S = 90; // shorter calls open zoomed to fit; longer ones at a readable 50 px/s
+
+const enc = encodeURIComponent;
+const categories = (list) => (list || []).map(categoryName).join(", ") || "–";
+
+/** The last media second anything of the call reaches: the timeline's length. */
+function timelineEnd(record) {
+  const ends = [record.summary.duration_s || 0];
+  for (const r of record.recordings) ends.push((r.media_s || 0) + (r.duration_s || 0));
+  for (const w of record.words) ends.push(w.end);
+  for (const d of record.decisions) ends.push(d.end);
+  return Math.max(...ends, 1);
+}
+
+export class CallView {
+  constructor({ api, showError }) {
+    this.api = api;
+    this.showError = showError;
+    this.call = null;
+    this.wire();
+  }
+
+  // Controls live in qa.html once; they act on whichever call is open.
+  wire() {
+    $("play").addEventListener("click", () => this.call?.player.toggle());
+    for (const { stream } of STREAMS) $(`use-${stream}`).addEventListener("click", () => this.call?.player.use(stream));
+    $("zoom").addEventListener("change", () => this.call?.timeline.zoom(this.zoomValue()));
+    $("play-selection").addEventListener("click", () => this.playSelection());
+    $("mark-missed").addEventListener("click", () => this.markMissed());
+    $("clear-selection").addEventListener("click", () => this.select(null));
+    document.addEventListener("keydown", (event) => this.onKey(event));
+  }
+
+  zoomValue() {
+    const v = $("zoom").value;
+    return v === "fit" ? "fit" : Number(v);
+  }
+
+  close() {
+    const call = this.call;
+    this.call = null;
+    if (!call) return;
+    cancelAnimationFrame(call.frame);
+    if (call.player) call.player.close();
+  }
+
+  async open(callId) {
+    this.close();
+    const call = { id: callId, record: null, marks: [], selection: null, frame: 0, stopAt: null };
+    this.call = call;
+    debug.qa.call = call;
+    this.reset(callId);
+    let record;
+    try {
+      record = await this.api(`/api/qa/calls/${enc(callId)}`);
+    } catch (err) {
+      if (this.call === call) $("call-facts").replaceChildren(el("dd", { class: "error" }, sentence(err.message)));
+      return;
+    }
+    if (this.call !== call) return; // the reviewer moved on meanwhile
+    call.record = record;
+    call.marks = [...record.marks];
+    const end = timelineEnd(record);
+    call.player = new ABPlayer({ end, onChange: () => this.showPlayer() });
+    call.timeline = new Timeline($("timeline"), {
+      end, onSeek: (t) => this.seek(t), onSelect: (s) => this.select(s),
+    });
+    $("zoom").value = end <= FIT_UP_TO_S ? "fit" : "50";
+    call.timeline.zoom(this.zoomValue());
+    call.timeline.setData({ spans: record.decisions, words: record.words, marks: call.marks, replays: record.replays });
+    this.renderFacts(record);
+    this.renderSpans();
+    this.renderMarks();
+    this.renderReplays(record);
+    this.showPlayer();
+    await this.loadAudio(call);
+  }
+
+  reset(callId) {
+    $("call-title").textContent = `Call ${callId}`;
+    $("call-facts").replaceChildren(el("dd", {}, "Loading…"));
+    $("call-more").replaceChildren();
+    $("timeline").replaceChildren();
+    $("spans").tBodies[0].replaceChildren();
+    $("marks").replaceChildren();
+    $("replays").replaceChildren();
+    $("export-link").href = `/api/qa/calls/${enc(callId)}/export`;
+    $("mark-note").value = "";
+    $("mark-error").hidden = true;
+    $("play").disabled = true;
+    $("clock").textContent = formatMedia(0);
+    this.showSelection(null);
+  }
+
+  // --- audio ---------------------------------------------------------------------------
+
+  async loadAudio(call) {
+    await Promise.all(STREAMS.map(async ({ stream }) => {
+      const recording = call.record.recordings.find((r) => r.stream === stream);
+      if (!recording) {
+        call.timeline.setWave(stream, null, "No recording");
+        return;
+      }
+      try {
+        const response = await fetch(`/api/qa/calls/${enc(call.id)}/audio/${stream}`,
+          { credentials: "same-origin", cache: "no-store" });
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          throw new Error(body.message || `HTTP ${response.status}`);
+        }
+        const buffer = await decodeMono(await response.arrayBuffer());
+        if (this.call !== call) return;
+        const mediaS = recording.media_s || 0;
+        call.timeline.setWave(stream, new Peaks(buffer.getChannelData(0), buffer.sampleRate, mediaS));
+        call.player.add(stream, buffer, mediaS);
+        // With no original (a damaged log) the delivered audio is still worth hearing.
+        if (!call.player.tracks[call.player.stream]) call.player.use(stream);
+        this.showPlayer();
+      } catch (err) {
+        if (this.call === call) call.timeline.setWave(stream, null, `Cannot play: ${sentence(err.message)}`);
+      }
+    }));
+  }
+
+  showPlayer() {
+    const call = this.call;
+    if (!call || !call.player) return;
+    const { player, timeline } = call;
+    $("play").disabled = !Object.keys(player.tracks).length;
+    $("play").textContent = player.playing ? "Pause" : "Play";
+    for (const { stream } of STREAMS) {
+      const button = $(`use-${stream}`);
+      button.setAttribute("aria-pressed", String(player.stream === stream));
+      button.disabled = !player.tracks[stream];
+    }
+    timeline.setActive(player.stream);
+    this.tick();
+    if (player.playing && !call.frame) call.frame = requestAnimationFrame(() => this.frame());
+  }
+
+  /** While playing: the playhead follows the sound, and a played selection stops at its end. */
+  frame() {
+    const call = this.call;
+    if (!call) return;
+    call.frame = 0;
+    if (!call.player.playing) return;
+    if (call.stopAt != null && call.player.now() >= call.stopAt) {
+      call.stopAt = null;
+      call.player.pause();
+      return;
+    }
+    this.tick(true);
+    call.frame = requestAnimationFrame(() => this.frame());
+  }
+
+  tick(follow = false) {
+    const { player, timeline } = this.call;
+    const t = player.now();
+    timeline.setPlayhead(t, follow);
+    $("clock").textContent = `${formatMedia(t)} / ${formatMedia(player.end)}`;
+  }
+
+  seek(t) {
+    const call = this.call;
+    if (!call?.player) return;
+    call.stopAt = null;
+    call.player.seek(t);
+    this.tick();
+  }
+
+  onKey(event) {
+    if (!this.call?.player || $("call-view").hidden) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, select, textarea")) return;
+    if (event.key === " " && !event.target.closest("button, a, summary")) {
+      event.preventDefault();
+      this.call.player.toggle();
+    } else if (event.key === "a" || event.key === "A") {
+      this.call.player.use("customer");
+    } else if (event.key === "b" || event.key === "B") {
+      this.call.player.use("delivered");
+    }
+  }
+
+  // --- selection and marks ---------------------------------------------------------------
+
+  select(selection) {
+    const call = this.call;
+    if (!call) return;
+    const s = selection && selection.end - selection.start >= MIN_SELECTION_S ? selection : null;
+    call.selection = s;
+    call.timeline?.setSelection(s);
+    this.showSelection(s);
+  }
+
+  showSelection(s) {
+    $("play-selection").disabled = !s;
+    $("mark-missed").disabled = !s;
+    $("clear-selection").hidden = !s;
+    if (!s) {
+      $("selection-text").textContent = "No stretch selected.";
+      return;
+    }
+    const words = (this.call?.record?.words || []).filter((w) => w.end > s.start && w.start < s.end).map((w) => w.text);
+    $("selection-text").textContent = `Selected ${formatSpan(s.start, s.end)} (${(s.end - s.start).toFixed(2)} s)${
+      words.length ? `: ${words.join(" ")}` : ", no words logged there"}`;
+  }
+
+  async playSelection() {
+    const call = this.call;
+    if (!call?.selection) return;
+    call.player.seek(call.selection.start);
+    await call.player.play();
+    call.stopAt = call.selection.end;
+    this.tick();
+  }
+
+  async addMark(body) {
+    const call = this.call;
+    $("mark-error").hidden = true;
+    const note = $("mark-note").value.trim();
+    try {
+      const mark = await this.api(`/api/qa/calls/${enc(call.id)}/marks`,
+        { method: "POST", body: note ? { ...body, note } : body });
+      if (this.call !== call) return null;
+      $("mark-note").value = "";
+      call.marks.push(mark);
+      call.marks.sort((a, b) => a.start - b.start || a.mark_id - b.mark_id);
+      this.marksChanged();
+      return mark;
+    } catch (err) {
+      $("mark-error").textContent = `The mark was not saved: ${sentence(err.message)}`;
+      $("mark-error").hidden = false;
+      return null;
+    }
+  }
+
+  async markMissed() {
+    const s = this.call?.selection;
+    if (!s) return;
+    const mark = await this.addMark({ kind: "missed_abuse", start: s.start, end: s.end });
+    if (mark) this.select(null);
+  }
+
+  markFalsePositive(span) {
+    return this.addMark({ kind: "false_positive", span_id: span.span_id });
+  }
+
+  async deleteMark(mark) {
+    const call = this.call;
+    $("mark-error").hidden = true;
+    try {
+      await this.api(`/api/qa/calls/${enc(call.id)}/marks/${mark.mark_id}`, { method: "DELETE" });
+    } catch (err) {
+      if (err.status !== 404) { // 404: already gone (another reviewer), so drop it here too
+        $("mark-error").textContent = `The mark was not deleted: ${sentence(err.message)}`;
+        $("mark-error").hidden = false;
+        return;
+      }
+    }
+    if (this.call !== call) return;
+    call.marks = call.marks.filter((m) => m.mark_id !== mark.mark_id);
+    this.marksChanged();
+  }
+
+  marksChanged() {
+    this.call.timeline.setData({ marks: this.call.marks });
+    this.renderSpans();
+    this.renderMarks();
+  }
+
+  // --- rendering -------------------------------------------------------------------------
+
+  renderFacts(record) {
+    const s = record.summary;
+    const facts = [
+      ["Counselor", s.counselor],
+      ["Started", formatWhen(s.created_at)],
+      ["Length", formatDuration(s.duration_s)],
+      ["Delay", `${s.delay_s} s`],
+      ["Ended", s.ended_at ? `${formatWhen(s.ended_at)} (${s.end_reason || "unknown"})` : "not logged (server stopped?)"],
+      ["Mutes", `${s.mutes} stood${s.lifted ? `, ${s.lifted} lifted` : ""}`],
+      ["Words", String(s.words)],
+      ["Checks", versionLine(record.versions) || "–"],
+    ];
+    $("call-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    const json = (value) => el("pre", { class: "qa-json" }, JSON.stringify(value, null, 2));
+    $("call-more").replaceChildren(
+      el("h3", {}, "Versions"), json(record.versions),
+      el("h3", {}, "Config in force"), json(record.config),
+      el("h3", {}, `Events (${record.events.length})`),
+      el("div", { class: "qa-table-wrap" }, el("table", { class: "qa-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "At"), el("th", {}, "Media time"), el("th", {}, "Kind"), el("th", {}, "Detail"))),
+        el("tbody", {}, record.events.map((e) => el("tr", {},
+          el("td", {}, new Date(e.at * 1000).toLocaleTimeString()), el("td", {}, formatMedia(e.media_s)),
+          el("td", {}, e.kind), el("td", {}, el("code", {}, JSON.stringify(e.detail)))))))),
+    );
+  }
+
+  renderSpans() {
+    const call = this.call;
+    const spans = call.record.decisions;
+    $("spans-empty").hidden = spans.length > 0;
+    $("spans").hidden = !spans.length;
+    $("spans").tBodies[0].replaceChildren(...spans.map((d) => {
+      const state = d.lifted_at != null ? "lifted" : d.provisional ? "provisional" : "stood";
+      const stateText = { lifted: "Lifted: words revised before playout", provisional: "Provisional, stood", stood: "Muted" }[state];
+      const mark = call.marks.find((m) => m.kind === "false_positive" && m.span_id === d.span_id);
+      let qa;
+      if (state === "lifted") qa = el("span", { class: "hint" }, "nothing muted");
+      else if (mark) {
+        qa = el("span", { class: "qa-marked" }, "Marked false positive ",
+          el("button", { type: "button", class: "link", onclick: () => this.deleteMark(mark) }, "Undo"));
+      } else {
+        qa = el("button", { type: "button", class: "secondary qa-small", onclick: () => this.markFalsePositive(d) },
+          "False positive");
+      }
+      return el("tr", { dataset: { spanId: d.span_id, state }, class: state },
+        el("td", {}, `#${d.span_id}`),
+        el("td", {}, el("button", {
+          type: "button", class: "link", title: "Move the playhead to just before this span",
+          onclick: () => { call.timeline.reveal(d.start, d.end); this.seek(Math.max(0, d.start - LEAD_IN_S)); },
+        }, formatSpan(d.start, d.end))),
+        el("td", { class: "qa-words-cell" }, d.words.join(" ") || "–"),
+        el("td", {}, categories(d.categories)),
+        el("td", {}, el("ul", { class: "qa-hits" }, d.hits.map((h) => el("li", {},
+          `${h.source} · ${categoryName(h.category)} · ${num(h.score)} / ${num(h.threshold)}`,
+          h.detail ? ` · “${h.detail}”` : "",
+          h.version ? el("span", { class: "hint", title: h.version }, ` · ${h.version}`) : "")))),
+        el("td", {}, stateText),
+        el("td", { class: "num", title: d.late_s > 0 ? "audio of this span played before the mute arrived" : "" },
+          d.late_s > 0 ? `${d.late_s.toFixed(2)} s` : "–"),
+        el("td", {}, qa));
+    }));
+  }
+
+  renderMarks() {
+    const call = this.call;
+    $("marks-empty").hidden = call.marks.length > 0;
+    $("marks").replaceChildren(...call.marks.map((m) => el("li", { dataset: { markId: m.mark_id, kind: m.kind } },
+      el("strong", {}, KIND_WORDS[m.kind] || m.kind), " ",
+      el("button", { type: "button", class: "link", onclick: () => { call.timeline.reveal(m.start, m.end); this.seek(m.start); } },
+        formatSpan(m.start, m.end)),
+      m.span_id != null ? ` span #${m.span_id}` : "",
+      el("span", { class: "qa-mark-text" }, m.text ? ` “${m.text}”` : " (no words logged there)"),
+      m.note ? el("span", { class: "qa-mark-note" }, ` — ${m.note}`) : "",
+      el("span", { class: "hint" }, ` by ${m.by_user}, ${formatWhen(m.at)} `),
+      el("button", { type: "button", class: "link", "aria-label": `Delete mark ${m.mark_id}`, onclick: () => this.deleteMark(m) },
+        "Delete"))));
+  }
+
+  renderReplays(record) {
+    const box = $("replays");
+    if (!record.replays.length) {
+      box.replaceChildren(el("p", { class: "hint" },
+        "No replays of this call. ", el("code", {}, `callguard replay ${record.summary.call_id}`),
+        " re-runs the moderation under another config; its spans then show here and as a lane under the timeline."));
+      return;
+    }
+    box.replaceChildren(...record.replays.map((r) => {
+      const diff = r.diff || {};
+      const items = ["added", "removed", "changed"].flatMap((kind) => (diff[kind] || []).map((i) => ({ ...i, kind })))
+        .sort((a, b) => a.start - b.start);
+      const counts = `${(diff.added || []).length} added, ${(diff.removed || []).length} removed, ${
+        (diff.changed || []).length} changed${diff.unchanged != null ? `, ${diff.unchanged} the same` : ""}`;
+      return el("article", { class: "qa-replay", dataset: { replayId: r.replay_id } },
+        el("h3", {}, `Replay #${r.replay_id} · ${r.mode} · ${r.by_user} · ${formatWhen(r.at)}`),
+        el("p", { class: "hint" }, versionLine(r.versions) || "versions not recorded"),
+        el("p", {}, `${(r.spans || []).length} mute spans against the call's ${
+          record.decisions.filter((d) => d.lifted_at == null).length}: ${counts}.`),
+        items.length ? el("ul", { class: "qa-diff" }, items.map((i) => el("li", { class: i.kind },
+          el("strong", {}, { added: "+ mutes", removed: "− no longer mutes", changed: "~ changed" }[i.kind]), " ",
+          el("button", { type: "button", class: "link", onclick: () => { this.call.timeline.reveal(i.start, i.end); this.seek(Math.max(0, i.start - LEAD_IN_S)); } },
+            formatSpan(i.start, i.end)),
+          ` ${(i.words || []).join(" ")} (${categories(i.categories)})`,
+          i.kind === "changed" ? el("span", { class: "hint" }, ` was ${describe(i.before)}; now ${describe(i.after)}`) : ""))) : "",
+        el("details", { class: "qa-details" }, el("summary", {}, "Replay config and versions"),
+          el("pre", { class: "qa-json" }, JSON.stringify({ versions: r.versions, config: r.config }, null, 2))));
+    }));
+  }
+}
+
+function num(value) {
+  return typeof value === "number" ? value.toFixed(2) : "–";
+}
+
+/** Spans of one side of a changed diff item, in a few words. */
+function describe(spans) {
+  if (!spans || !spans.length) return "nothing";
+  return spans.map((s) => `${formatSpan(s.start, s.end)} ${categories(s.categories)}`).join(", ");
+}

@@ -1,0 +1,140 @@
+// A/B playback of a logged call: the customer's original (A) and what the counselor heard
+// (B), switched at the same media time so the reviewer hears exactly what a mute took out.
+
+// Decoded audio is kept as mono at 24 kHz: plenty for speech, and a quarter of the memory
+// of the browser's default 48 kHz stereo (a 30-minute call is ~170 MB per stream at 48 kHz
+// stereo float, ~43 MB this way).
+export const DECODE_RATE = 24000;
+const FADE_S = 0.012; // a short crossfade on A/B switches and stops: no click
+
+/** Ogg/Opus bytes -> a mono AudioBuffer. Decoded offline: no audio device needed, no autoplay prompt. */
+export async function decodeMono(bytes) {
+  const offline = new OfflineAudioContext(1, 1, DECODE_RATE);
+  const decoded = await offline.decodeAudioData(bytes);
+  if (decoded.numberOfChannels === 1) return decoded;
+  const mono = new Float32Array(decoded.length);
+  for (let c = 0; c < decoded.numberOfChannels; c++) {
+    const data = decoded.getChannelData(c);
+    for (let i = 0; i < data.length; i++) mono[i] += data[i];
+  }
+  const scale = 1 / decoded.numberOfChannels;
+  for (let i = 0; i < mono.length; i++) mono[i] *= scale;
+  const buffer = new AudioBuffer({ length: decoded.length, numberOfChannels: 1, sampleRate: decoded.sampleRate });
+  buffer.copyToChannel(mono, 0);
+  return buffer;
+}
+
+export class ABPlayer {
+  /** end: the timeline's last media second; onChange(): play state or stream changed. */
+  constructor({ end, onChange }) {
+    this.end = end;
+    this.onChange = onChange || (() => {});
+    this.ctx = null; // made on the first Play (a user gesture), not at page load
+    this.tracks = {}; // stream -> {buffer, mediaS}
+    this.stream = "customer";
+    this.position = 0; // media time while paused
+    this.voice = null; // {source, gain, origin}: origin = ctx time at media time 0
+  }
+
+  add(stream, buffer, mediaS) {
+    this.tracks[stream] = { buffer, mediaS };
+  }
+
+  get playing() {
+    return this.voice !== null;
+  }
+
+  /** Media time now. */
+  now() {
+    if (!this.voice) return this.position;
+    return Math.min(this.end, this.ctx.currentTime - this.voice.origin);
+  }
+
+  async play() {
+    if (this.voice || this.starting || !this.tracks[this.stream]) return;
+    this.starting = true; // a double click must not start two voices while the context wakes up
+    try {
+      if (!this.ctx) this.ctx = new AudioContext({ latencyHint: "playback" });
+      if (this.ctx.state !== "running") await this.ctx.resume();
+    } finally {
+      this.starting = false;
+    }
+    if (this.voice || this.closed) return;
+    if (this.position >= this.end - 0.05) this.position = 0; // Play at the end starts over
+    this.voice = this.start(this.stream, this.position, false);
+    this.onChange();
+  }
+
+  pause() {
+    if (!this.voice) return;
+    this.position = this.now();
+    this.stop(this.voice);
+    this.voice = null;
+    this.onChange();
+  }
+
+  toggle() {
+    return this.playing ? this.pause() : this.play();
+  }
+
+  seek(t) {
+    const to = Math.max(0, Math.min(this.end, t));
+    if (!this.voice) {
+      this.position = to;
+      return;
+    }
+    this.stop(this.voice);
+    this.voice = this.start(this.stream, to, true);
+  }
+
+  /** A <-> B without losing the place: the other stream goes on from the same media time. */
+  use(stream) {
+    if (stream === this.stream || !this.tracks[stream]) return;
+    this.stream = stream;
+    if (this.voice) {
+      const at = this.now();
+      this.stop(this.voice);
+      this.voice = this.start(stream, at, true);
+    }
+    this.onChange();
+  }
+
+  start(stream, at, fadeIn) {
+    const { buffer, mediaS } = this.tracks[stream];
+    const ctx = this.ctx;
+    const source = new AudioBufferSourceNode(ctx, { buffer });
+    const gain = new GainNode(ctx, { gain: fadeIn ? 0 : 1 });
+    source.connect(gain).connect(ctx.destination);
+    const now = ctx.currentTime;
+    if (fadeIn) gain.gain.linearRampToValueAtTime(1, now + FADE_S);
+    // The recording may start after media time 0 (its media_s): wait for it, then play.
+    const offset = at - mediaS;
+    source.start(now + Math.max(0, -offset), Math.max(0, offset));
+    const voice = { source, gain, origin: now - at };
+    source.onended = () => {
+      // Ran off the end of this recording (not stopped by us): playback is over.
+      if (this.voice === voice) {
+        this.voice = null;
+        this.position = Math.min(this.end, ctx.currentTime - voice.origin);
+        this.onChange();
+      }
+    };
+    return voice;
+  }
+
+  stop(voice) {
+    const t = this.ctx.currentTime;
+    voice.source.onended = null;
+    voice.gain.gain.cancelScheduledValues(t);
+    voice.gain.gain.setValueAtTime(voice.gain.gain.value, t);
+    voice.gain.gain.linearRampToValueAtTime(0, t + FADE_S);
+    voice.source.stop(t + FADE_S);
+  }
+
+  close() {
+    this.closed = true;
+    if (this.voice) this.stop(this.voice);
+    this.voice = null;
+    if (this.ctx) this.ctx.close();
+  }
+}

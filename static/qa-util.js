@@ -1,0 +1,83 @@
+// Small helpers for the QA page: building DOM and writing times the way reviewers read them.
+
+/** el("td", {class: "num", title: "…"}, "text", child…): one element, children appended. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value == null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "style") Object.assign(node.style, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children.flat().filter((c) => c != null && c !== false));
+  return node;
+}
+
+const pad = (n, width = 2) => String(n).padStart(width, "0");
+
+/** Unix seconds -> "2025-11-21 14:03" in the reviewer's local time. */
+export function formatWhen(unix) {
+  if (typeof unix !== "number") return "–";
+  const d = new Date(unix * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A call's length: "0:42", "12:05", "1:02:05". */
+export function formatDuration(seconds) {
+  if (typeof seconds !== "number" || !isFinite(seconds)) return "–";
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
+
+/** A point on the call's media clock: "0:04.32" (minutes so long calls stay readable). */
+export function formatMedia(seconds, digits = 2) {
+  if (typeof seconds !== "number" || !isFinite(seconds)) return "–";
+  const sign = seconds < 0 ? "-" : "";
+  const abs = Math.abs(seconds);
+  const m = Math.floor(abs / 60);
+  const rest = (abs - m * 60).toFixed(digits);
+  return `${sign}${m}:${rest.padStart(digits ? 3 + digits : 2, "0")}`;
+}
+
+export function formatSpan(start, end) {
+  return `${formatMedia(start)}–${formatMedia(end)}`;
+}
+
+/** A date input's "2025-11-21" -> Unix seconds at that local midnight (plus `days`). */
+export function localMidnight(dateValue, days = 0) {
+  if (!dateValue) return null;
+  const [y, m, d] = dateValue.split("-").map(Number);
+  return new Date(y, m - 1, d + days).getTime() / 1000;
+}
+
+const CATEGORY_WORDS = { sexual_harassment: "sexual harassment" };
+
+export function categoryName(category) {
+  return CATEGORY_WORDS[category] || category;
+}
+
+/**
+ * One line naming what judged a call: {stt: {state, detail}, keywords: {state, detail: "kw-…"}, …}
+ * -> "stt: base@5f3b2c1a · keywords: kw-197d6245 · classifier: left out (off)". Any object with a
+ * version, model, detail, source or state names one component (replays store the checks' info:
+ * {checks: {keywords: {version}, classifier: {available, reason}}}); a state other than "ready" is shown.
+ */
+export function versionLine(versions) {
+  const parts = [];
+  (function walk(value, name) {
+    if (!value || typeof value !== "object") return;
+    const id = [value.version, value.model_version, value.model, value.detail, value.source, value.reason]
+      .find((v) => v != null && typeof v !== "object");
+    const state = typeof value.state === "string" ? value.state : value.available === false ? "unavailable" : "";
+    if (id != null || state) {
+      parts.push(`${name || "version"}: ${[id, state && state !== "ready" ? `(${state})` : ""].filter(Boolean).join(" ")}`);
+      return;
+    }
+    for (const [key, child] of Object.entries(value)) walk(child, key);
+  })(versions, "");
+  return parts.join(" · ");
+}

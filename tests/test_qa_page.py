@@ -1,0 +1,162 @@
+"""The QA page in headless Chromium: open a logged call, its spans and words are shown,
+both recordings decode, A/B playback runs, marks are saved (and land in qa_marks), and a
+counselor gets the refusal and nothing else.
+
+The call is written by the product's own CallLog (tests/logged_calls.py) into the data
+folder of a running server, as if the server had logged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from relay.database import database_file, open_database
+from tests.conftest import PASSWORD, start_server
+from tests.logged_calls import ABUSIVE_CALL, LoggedCall, write_logged_call
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CALL_ID = "c_qapage1"
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+async def test_qa_page(tmp_path: Path) -> None:
+    assert os.path.exists(CHROMIUM), "Debian's chromium is missing: run scripts/install-test-deps"
+    server = start_server(tmp_path)
+    # The server's own database (WAL: this connection and the server's work side by side).
+    db = open_database(database_file(server.data_dir))
+    try:
+        write_logged_call(db, server.data_dir, LoggedCall(CALL_ID, "anna", time.time() - 60, ABUSIVE_CALL))
+        await asyncio.wait_for(_review(server.base_url, db), timeout=60)
+    finally:
+        db.close()
+        server.stop()
+
+
+async def _sign_in(page: Page, base_url: str, user: str, lands_on: str) -> None:
+    await page.goto(f"{base_url}/login")
+    await page.get_by_label("User name").fill(user)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"**{lands_on}")
+
+
+async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+            page.set_default_timeout(10000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            # QA staff land on /qa after sign-in; the logged call is in the list.
+            await _sign_in(page, base_url, "quinn", "/qa")
+            row = page.locator(f'#calls tr[data-call-id="{CALL_ID}"]')
+            await expect(row).to_contain_text("anna")
+            await expect(row.locator("td").nth(2)).to_have_text("0:09")
+            await expect(row.locator("td").nth(3)).to_have_text("3")
+            # The filters ask the server: no calls without mutes here.
+            await page.get_by_label("Mutes").select_option("0")
+            await expect(page.locator("#list-status")).to_have_text("No logged calls match these filters.")
+            await page.get_by_label("Mutes").select_option("1")
+            await row.click()
+            await page.wait_for_url(f"**/qa#{CALL_ID}")
+
+            # The three spans with their reasons, the words under the timeline.
+            spans = page.locator("#spans tbody tr")
+            await expect(spans).to_have_count(3)
+            await expect(spans.nth(0)).to_contain_text("씨발")
+            await expect(spans.nth(0)).to_contain_text("profanity")
+            await expect(spans.nth(1)).to_contain_text("insult")
+            await expect(spans.nth(2)).to_contain_text("개새끼")
+            await expect(spans.nth(0)).to_contain_text("keyword · profanity · 1.00 / 1.00")
+            await expect(page.locator(".qa-span-layer .qa-span")).to_have_count(3)
+            words = page.locator(".qa-word-lane .qa-word")
+            await expect(words).to_have_count(len(ABUSIVE_CALL))
+            await expect(words.first).to_have_text("안녕하세요")
+            await expect(page.locator(".qa-word.muted")).to_have_count(3)
+
+            # Both recordings were fetched and decoded: ~9 s each on the timeline.
+            for stream in ("customer", "delivered"):
+                wave = page.locator(f'.qa-wave[data-stream="{stream}"]')
+                await expect(wave).to_have_attribute("data-decoded-s", re.compile(r"^\d+\.\d+$"))
+                decoded = float(await wave.get_attribute("data-decoded-s") or "nan")
+                assert abs(decoded - 9.0) < 0.2, (stream, decoded)
+
+            # A/B playback: Play runs, B takes over at the same place, Pause stops.
+            await page.get_by_role("button", name="Play", exact=True).click()
+            await expect(page.get_by_role("button", name="Pause")).to_be_visible()
+            await page.wait_for_function("window.callguard.qa.call.player.now() > 0.2")
+            await page.get_by_role("button", name="B · Delivered").click()
+            await expect(page.get_by_role("button", name="B · Delivered")).to_have_attribute("aria-pressed", "true")
+            assert await page.evaluate("window.callguard.qa.call.player.stream") == "delivered"
+            await page.get_by_role("button", name="Pause").click()
+            await expect(page.get_by_role("button", name="Play", exact=True)).to_be_visible()
+
+            # A false positive on span #1: shown on the page, and a row in qa_marks.
+            await page.get_by_label("Note for the next mark (optional)").fill("a test note")
+            await spans.nth(0).get_by_role("button", name="False positive").click()
+            await expect(spans.nth(0)).to_contain_text("Marked false positive")
+            marks = page.locator("#marks li")
+            await expect(marks).to_have_count(1)
+            await expect(marks.first).to_contain_text("False positive")
+            await expect(marks.first).to_contain_text("씨발")
+            await expect(page.locator(".qa-mark-lane .qa-mark.false_positive")).to_have_count(1)
+            rows = db.execute("SELECT kind, span_id, text, note, by_user FROM qa_marks WHERE call_id = ?",
+                              (CALL_ID,)).fetchall()
+            assert [tuple(r) for r in rows] == [("false_positive", 1, "씨발", "a test note", "quinn")]
+
+            # Missed abuse: drag across 2.3..3.7 s of the waveform, then mark it.
+            await page.locator(".qa-timeline").scroll_into_view_if_needed()
+            box = await page.locator('.qa-wave[data-stream="customer"]').bounding_box()
+            track = await page.locator(".qa-track").bounding_box()
+            assert box and track
+            pps = track["width"] / await page.evaluate("window.callguard.qa.call.player.end")
+            y = box["y"] + box["height"] / 2
+            await page.mouse.move(track["x"] + 2.3 * pps, y)
+            await page.mouse.down()
+            await page.mouse.move(track["x"] + 3.0 * pps, y, steps=4)
+            await page.mouse.move(track["x"] + 3.7 * pps, y, steps=4)
+            await page.mouse.up()
+            await expect(page.locator("#selection-text")).to_contain_text("환불 해주세요")
+            await page.get_by_role("button", name="Mark missed abuse").click()
+            await expect(marks).to_have_count(2)
+            await expect(page.locator("#marks li[data-kind=missed_abuse]")).to_contain_text("환불 해주세요")
+            missed = db.execute("SELECT start, end, text FROM qa_marks WHERE kind = 'missed_abuse'").fetchone()
+            assert abs(missed["start"] - 2.3) < 0.1 and abs(missed["end"] - 3.7) < 0.1
+            assert missed["text"] == "환불 해주세요"
+
+            # Undo the false positive: gone from the page and the database.
+            await spans.nth(0).get_by_role("button", name="Undo").click()
+            await expect(marks).to_have_count(1)
+            await expect(spans.nth(0).get_by_role("button", name="False positive")).to_be_visible()
+            assert db.execute("SELECT COUNT(*) FROM qa_marks WHERE kind = 'false_positive'").fetchone()[0] == 0
+            await expect(page.get_by_role("link", name="Export evidence (zip)")).to_have_attribute(
+                "href", f"/api/qa/calls/{CALL_ID}/export")
+            await page.screenshot(path="/tmp/callguard-qa.png", full_page=True)
+            assert not errors, errors
+
+            # A counselor (even the call's own) gets the refusal, and no call data.
+            counselor = await (await browser.new_context()).new_page()
+            counselor.set_default_timeout(10000)
+            asked: list[str] = []
+            counselor.on("request", lambda request: asked.append(request.url))
+            await _sign_in(counselor, base_url, "anna", "/counselor")
+            await counselor.goto(f"{base_url}/qa#{CALL_ID}")
+            await expect(counselor.locator("#page-status")).to_have_text("QA pages are for QA staff and supervisors.")
+            await expect(counselor.locator("#list-view")).to_be_hidden()
+            await expect(counselor.locator("#call-view")).to_be_hidden()
+            assert await counselor.locator("#spans tbody tr").count() == 0
+            assert not [url for url in asked if "/api/qa/" in url], asked
+        finally:
+            await browser.close()
