@@ -144,6 +144,19 @@ def database_file(data_dir: str | Path) -> Path:
     return Path(data_dir) / DATABASE_NAME
 
 
+class NoCallLog(Exception):
+    """A data folder without a database: a mistyped --data-dir, not a log to start afresh."""
+
+
+def open_call_log(data_dir: str | Path) -> sqlite3.Connection:
+    """The existing database of a server's data folder, for the commands that read the call
+    log (export, purge, replay); unlike open_database it never creates one."""
+    path = database_file(data_dir)
+    if not path.is_file():
+        raise NoCallLog(f"no call log in {data_dir} (no {path.name}; --data-dir names the server's data folder)")
+    return open_database(path)
+
+
 def open_database(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     # A new data folder is the server's alone: it holds recordings and the call log.

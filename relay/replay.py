@@ -44,7 +44,7 @@ from .access_log import cli_user, record_access
 from .call_log import redacted
 from .call_records import CallRecord, LoggedDecision, LoggedWord, UnknownCall, load_call, recording_file
 from .config import Config
-from .database import database_file, open_database
+from .database import NoCallLog, database_file, open_call_log
 from .eval_text import Checks, load_checks
 
 Mode = Literal["audio", "transcript"]
@@ -441,11 +441,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int:
     data_dir = Path(args.data_dir or config.server.data_dir)
-    if not database_file(data_dir).is_file():
-        print(f"callguard replay: no call log in {data_dir} (--data-dir names the server's data folder)",
-              file=sys.stderr)
+    try:
+        db = open_call_log(data_dir)
+    except NoCallLog as exc:
+        print(f"callguard replay: {exc}", file=sys.stderr)
         return 2
-    db = open_database(database_file(data_dir))
     try:
         result = run_replay(db, data_dir, args.call_id, config, mode="transcript" if args.transcript_only else "audio",
                             classifier=not args.no_classifier, engine=engine,
