@@ -44,7 +44,7 @@ def build_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
     app[api.SERVICES] = api.Services(config, db, accounts, calls)
     app.add_routes(api.routes())
-    app.add_routes(qa_api.routes())
+    qa_api.install(app, Path(config.server.data_dir))
     app.add_routes(pages.routes())
 
     purger = retention.PeriodicPurge(config, running=lambda: [call.call_id for call in calls.all()])

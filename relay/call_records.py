@@ -178,8 +178,7 @@ def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> Cal
     if row is None:
         return None
     snapshot = db.execute("SELECT config, versions FROM call_config WHERE call_id = ?", (call_id,)).fetchone()
-    recordings = [_recording(data_dir, r) for r in
-                  db.execute("SELECT * FROM call_recordings WHERE call_id = ? ORDER BY stream", (call_id,))]
+    recordings = call_recordings(db, data_dir, call_id)
     summary = _summary(row)
     if summary.duration_s is None:
         customer = next((r for r in recordings if r.stream == "customer"), None)
@@ -198,6 +197,11 @@ def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> Cal
         marks=marks(db, call_id),
         replays=replays(db, call_id),
     )
+
+
+def call_recordings(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> list[Recording]:
+    return [_recording(data_dir, r) for r in
+            db.execute("SELECT * FROM call_recordings WHERE call_id = ? ORDER BY stream", (call_id,))]
 
 
 def logged_words(db: sqlite3.Connection, call_id: str) -> list[LoggedWord]:

@@ -4,19 +4,26 @@ Only the roles qa and supervisor get anything here: a counselor (even of that ca
 customer's invite token is refused before a row is read. Each access to a call (view,
 audio, export, marks) is written to the access log *before* the data goes out; when the
 log cannot be written the request fails rather than hand out unlogged personal data.
+
+The reads run on a thread of their own with a connection of its own (QaReads): a long
+call's view is tens of milliseconds of SQLite and JSON (bench/qa_load.py), and the event
+loop that would otherwise wait for it paces every live call's audio. The access log and
+marks are single-row writes and stay on the loop's connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import math
 import shutil
 import sqlite3
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from aiohttp import web
 
@@ -24,7 +31,8 @@ from . import qa_marks
 from .access_log import accesses, record_access
 from .api import SERVICES, Services, body_field, json_body, who_is
 from .call_export import export_call
-from .call_records import STREAMS, CallFilter, UnknownCall, list_calls, load_call, marks, recording_file
+from .call_records import (STREAMS, CallFilter, UnknownCall, call_recordings, list_calls, load_call,
+                           LoggedDecision, logged_decisions, logged_words, marks, recording_file)
 from .database import database_file, open_database
 from .errors import ApiError
 from .principals import Staff, require_staff
@@ -33,6 +41,44 @@ log = logging.getLogger(__name__)
 
 QA_ROLES = ("qa", "supervisor")
 MAX_LIST = 1000
+T = TypeVar("T")
+
+
+class QaReads:
+    """One thread and one connection for the QA side's reads of the call log."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-reads")
+        self._db: sqlite3.Connection | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(db, data_dir, *args) on the reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn, args)
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._db is None:
+            self._db = open_database(database_file(self.data_dir))
+        return fn(self._db, self.data_dir, *args)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._db.close)
+        self._executor.shutdown(wait=False)
+
+
+QA_READS = web.AppKey("qa_reads", QaReads)
+
+
+def install(app: web.Application, data_dir: Path) -> None:
+    """The QA routes and their reader thread, closed with the app."""
+    reads = app[QA_READS] = QaReads(data_dir)
+    app.add_routes(routes())
+
+    async def close(_: web.Application) -> None:
+        await reads.close()
+
+    app.on_cleanup.append(close)
 
 
 def routes() -> list[web.RouteDef]:
@@ -52,8 +98,8 @@ def _qa(request: web.Request, *roles: str) -> tuple[Staff, Services]:
     return require_staff(who_is(request), *(roles or QA_ROLES)), request.app[SERVICES]
 
 
-def _data_dir(s: Services) -> Path:
-    return Path(s.config.server.data_dir)
+def _reads(request: web.Request) -> QaReads:
+    return request.app[QA_READS]
 
 
 def _log(s: Services, who: Staff, call_id: str | None, action: str, detail: dict[str, Any] | None = None) -> None:
@@ -88,10 +134,15 @@ async def view_call(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     _known_call(s, call_id)
     _log(s, who, call_id, "view")
-    record = load_call(s.db, _data_dir(s), call_id)
-    if record is None:  # purged between the two reads
+    body = await _reads(request).run(_call_json, call_id)
+    if body is None:  # purged between the two reads
         raise ApiError(404, "unknown_call", f"no logged call {call_id!r}")
-    return web.json_response(dataclasses.asdict(record))
+    return web.Response(text=body, content_type="application/json")
+
+
+def _call_json(db: sqlite3.Connection, data_dir: Path, call_id: str) -> str | None:
+    record = load_call(db, data_dir, call_id)
+    return None if record is None else json.dumps(dataclasses.asdict(record))
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
@@ -100,13 +151,16 @@ async def audio(request: web.Request) -> web.StreamResponse:
     if stream not in STREAMS:
         raise ApiError(404, "unknown_stream", f"streams are {', '.join(STREAMS)}")
     _known_call(s, call_id)
-    record = load_call(s.db, _data_dir(s), call_id)
-    recording = next((r for r in record.recordings if r.stream == stream), None) if record else None
-    path = recording_file(_data_dir(s), recording) if recording else None
+    path = await _reads(request).run(_recording_path, call_id, stream)
     if path is None:
         raise ApiError(404, "no_recording", f"call {call_id} has no {stream} recording")
     _log(s, who, call_id, "audio", {"stream": stream, "range": request.headers.get("Range")})
     return web.FileResponse(path, headers={"Content-Type": "audio/ogg", "Cache-Control": "private, no-store"})
+
+
+def _recording_path(db: sqlite3.Connection, data_dir: Path, call_id: str, stream: str) -> Path | None:
+    recording = next((r for r in call_recordings(db, data_dir, call_id) if r.stream == stream), None)
+    return recording_file(data_dir, recording) if recording is not None else None
 
 
 async def export(request: web.Request) -> web.StreamResponse:
@@ -115,8 +169,10 @@ async def export(request: web.Request) -> web.StreamResponse:
     _known_call(s, call_id)
     folder = Path(tempfile.mkdtemp(prefix="callguard-export-"))
     try:
-        # Zipping is file work: off the event loop, on a connection of its own.
-        summary = await asyncio.to_thread(_export_in_thread, _data_dir(s), call_id, folder / f"{call_id}.zip")
+        try:
+            summary = await _reads(request).run(export_call, call_id, folder / f"{call_id}.zip")
+        except UnknownCall:
+            raise ApiError(404, "unknown_call", f"no logged call {call_id!r}") from None
         _log(s, who, call_id, "export", {"sha256": summary.sha256, "via": "api"})
         response = web.StreamResponse(headers={
             "Content-Type": "application/zip", "Cache-Control": "private, no-store",
@@ -132,16 +188,6 @@ async def export(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(shutil.rmtree, folder, True)
 
 
-def _export_in_thread(data_dir: Path, call_id: str, destination: Path) -> Any:
-    db = open_database(database_file(data_dir))
-    try:
-        return export_call(db, data_dir, call_id, destination)
-    except UnknownCall:
-        raise ApiError(404, "unknown_call", f"no logged call {call_id!r}") from None
-    finally:
-        db.close()
-
-
 async def add_mark(request: web.Request) -> web.Response:
     who, s = _qa(request)
     call_id = request.match_info["call_id"]
@@ -153,13 +199,11 @@ async def add_mark(request: web.Request) -> web.Response:
     note = body.get("note", "")
     if not isinstance(note, str) or len(note) > qa_marks.MAX_NOTE_CHARS:
         raise ApiError(400, "bad_request", f"note must be text of at most {qa_marks.MAX_NOTE_CHARS} characters")
-    record = load_call(s.db, _data_dir(s), call_id)
-    assert record is not None
     span_id = body.get("span_id")
     if kind == "false_positive":
         if not isinstance(span_id, int) or isinstance(span_id, bool):
             raise ApiError(400, "bad_request", "a false positive names the mute span: field 'span_id'")
-        span = next((d for d in record.decisions if d.span_id == span_id), None)
+        span = await _reads(request).run(_span, call_id, span_id)
         if span is None:
             raise ApiError(400, "bad_request", f"call {call_id} has no mute span {span_id}")
         # The words that carried the hits: what the checks judged abusive.
@@ -170,10 +214,18 @@ async def add_mark(request: web.Request) -> web.Response:
         start, end = float(body_field(body, "start", (int, float))), float(body_field(body, "end", (int, float)))
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             raise ApiError(400, "bad_request", "need 0 <= start < end, in media seconds")
-        text = qa_marks.words_under(record.words, start, end)
+        text = await _reads(request).run(_words_under, call_id, start, end)
     _log(s, who, call_id, "mark", {"kind": kind, "start": start, "end": end, "span_id": span_id})
     mark = qa_marks.add_mark(s.db, call_id, kind, start, end, span_id, text, note, who.user.name)
     return web.json_response(dataclasses.asdict(mark), status=201)
+
+
+def _span(db: sqlite3.Connection, data_dir: Path, call_id: str, span_id: int) -> LoggedDecision | None:
+    return next((d for d in logged_decisions(db, call_id) if d.span_id == span_id), None)
+
+
+def _words_under(db: sqlite3.Connection, data_dir: Path, call_id: str, start: float, end: float) -> str:
+    return qa_marks.words_under(logged_words(db, call_id), start, end)
 
 
 async def delete_mark(request: web.Request) -> web.Response:
