@@ -10,10 +10,13 @@ from pathlib import Path
 
 import aiohttp
 import av
+import pytest
 
+from relay.call_records import load_call
+from relay.client import ApiClient
 from relay.local_server import LocalServer
 
-from .conftest import LiveCall, open_call, start_server
+from .conftest import PASSWORD, LiveCall, open_call, start_server
 
 STREAMS = ("customer", "delivered", "counselor")
 
@@ -87,6 +90,15 @@ async def test_a_call_is_logged_completely(server: LocalServer, http: aiohttp.Cl
         assert "undecided_s" in summary["stats"]
     assert "call log" not in server.log(), "the call log reported a failure"
 
+    # QA gets the same call through its API: the view, and the recording byte for byte.
+    qa = {"Authorization": f"Bearer {(await ApiClient(server.base_url, http).login('quinn', PASSWORD))['token']}"}
+    async with http.get(f"{server.base_url}/api/qa/calls/{call.call_id}", headers=qa) as r:
+        view = await r.json()
+    assert {r["stream"]: r["duration_s"] for r in view["recordings"]} == \
+        {stream: recordings[stream]["duration_s"] for stream in STREAMS}
+    async with http.get(f"{server.base_url}/api/qa/calls/{call.call_id}/audio/customer", headers=qa) as r:
+        assert await r.read() == (folder / "customer.opus").read_bytes()
+
 
 async def test_a_killed_server_leaves_a_readable_log(tmp_path: Path, http: aiohttp.ClientSession) -> None:
     server = start_server(tmp_path)
@@ -116,6 +128,15 @@ async def test_a_killed_server_leaves_a_readable_log(tmp_path: Path, http: aioht
     assert customer_s - 1.5 <= durations["customer"] <= customer_s + 0.5, (durations, customer_s)
     assert durations["counselor"] >= sent_s(call, "counselor") - 1.5, durations
     assert durations["delivered"] >= customer_s - server.delay_s - 1.5, durations
+    # The server never wrote the durations; the QA side reads them from the files.
+    with read_db(server.data_dir) as db:
+        assert all(r[0] is None for r in db.execute("SELECT duration_s FROM call_recordings WHERE call_id = ?",
+                                                    (call.call_id,)))
+        record = load_call(db, server.data_dir, call.call_id)
+    assert record is not None
+    for rec in record.recordings:
+        assert rec.duration_s == pytest.approx(durations[rec.stream], abs=0.03), rec
+    assert record.summary.duration_s == pytest.approx(durations["customer"], abs=0.03)
 
 
 def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
