@@ -29,6 +29,7 @@ import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal
 
@@ -42,7 +43,8 @@ from moderation.speech import TranscriptUpdate, Word
 
 from .access_log import cli_user, record_access
 from .call_log import redacted
-from .call_records import CallRecord, LoggedDecision, LoggedWord, UnknownCall, load_call, recording_file
+from .call_records import (CallFilter, CallRecord, LoggedDecision, LoggedWord, UnknownCall, list_calls,
+                           load_call, recording_file)
 from .config import Config
 from .database import NoCallLog, database_file, open_call_log
 from .eval_text import Checks, load_checks
@@ -431,7 +433,13 @@ def _check_text(name: str, info: dict[str, Any], call_info: dict[str, Any] | Non
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("call_id", metavar="CALL_ID", help="the logged call to replay")
+    parser.add_argument("call_id", metavar="CALL_ID", nargs="?",
+                        help="the logged call to replay; or every call chosen by --since/--until/--counselor")
+    parser.add_argument("--since", type=_when, help="replay the calls created from this date or time "
+                        "(2026-11-20, 2026-11-20T14:00; local time unless it says otherwise)")
+    parser.add_argument("--until", type=_when, help="... and created before this one")
+    parser.add_argument("--counselor", help="... and taken by this counselor")
+    parser.add_argument("--limit", type=int, default=1000, help="at most this many calls, newest first (1000)")
     parser.add_argument("--transcript-only", action="store_true",
                         help="judge the call's logged words instead of transcribing its recording again "
                              "(no speech model needed)")
@@ -440,6 +448,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int:
+    if (args.call_id is None) == (args.since is None and args.until is None and args.counselor is None):
+        print("callguard replay: name one CALL_ID, or choose calls with --since/--until/--counselor",
+              file=sys.stderr)
+        return 2
     data_dir = Path(args.data_dir or config.server.data_dir)
     try:
         db = open_call_log(data_dir)
@@ -447,14 +459,13 @@ def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int
         print(f"callguard replay: {exc}", file=sys.stderr)
         return 2
     try:
-        result = run_replay(db, data_dir, args.call_id, config, mode="transcript" if args.transcript_only else "audio",
-                            classifier=not args.no_classifier, engine=engine,
-                            config_file=str(args.config) if args.config else None)
-        user, role = cli_user()
-        store_replay(db, result, user, role)
-    except (UnknownCall, ReplayError) as exc:
-        print(f"callguard replay: {exc}", file=sys.stderr)
-        return 2
+        if args.call_id is None:
+            return _replay_many(db, data_dir, args, config, engine)
+        try:
+            result = _replay_one(db, data_dir, args.call_id, args, config, engine=engine)
+        except (UnknownCall, ReplayError) as exc:
+            print(f"callguard replay: {exc}", file=sys.stderr)
+            return 2
     except sqlite3.Error as exc:
         print(f"callguard replay: cannot store the replay in {database_file(data_dir)}: {exc}", file=sys.stderr)
         return 1
@@ -462,3 +473,63 @@ def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int
         db.close()
     print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if args.json else format_text(result))
     return 0
+
+
+def _replay_one(db: sqlite3.Connection, data_dir: Path, call_id: str, args: argparse.Namespace, config: Config,
+                *, engine: Any = None, checks: Checks | None = None) -> ReplayResult:
+    result = run_replay(db, data_dir, call_id, config, mode="transcript" if args.transcript_only else "audio",
+                        checks=checks, classifier=not args.no_classifier, engine=engine,
+                        config_file=str(args.config) if args.config else None)
+    store_replay(db, result, *cli_user())
+    return result
+
+
+def _replay_many(db: sqlite3.Connection, data_dir: Path, args: argparse.Namespace, config: Config,
+                 engine: Any) -> int:
+    """QA's "what would the new list have done to yesterday's calls": every chosen call
+    replayed and stored, a line each, then the totals. The checks and the speech model
+    are loaded once for all of them."""
+    calls = list_calls(db, CallFilter(since=args.since, until=args.until, counselor=args.counselor,
+                                      limit=args.limit))
+    if not calls:
+        print("callguard replay: no logged call matches", file=sys.stderr)
+        return 2
+    checks = load_checks(config, classifier=not args.no_classifier)
+    if not args.transcript_only and engine is None:
+        try:
+            engine = load_speech_engine(config)
+        except ReplayError as exc:
+            print(f"callguard replay: {exc}", file=sys.stderr)
+            return 2
+    results: list[ReplayResult] = []
+    failed: dict[str, str] = {}
+    for call in reversed(calls):  # oldest first, as they happened
+        try:
+            results.append(_replay_one(db, data_dir, call.call_id, args, config, engine=engine, checks=checks))
+        except (UnknownCall, ReplayError) as exc:  # one call's missing file does not stop the rest
+            failed[call.call_id] = str(exc)
+    totals = {key: sum(len(getattr(r.diff, key)) for r in results) for key in ("added", "removed", "changed")}
+    totals.update(calls=len(results), failed=len(failed), unchanged=sum(r.diff.unchanged for r in results),
+                  calls_with_differences=sum(not r.diff.empty for r in results))
+    if args.json:
+        print(json.dumps({"totals": totals, "failed": failed, "replays": [r.to_dict() for r in results]},
+                         ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            d = r.diff
+            print(f"{r.call_id}\treplay {r.replay_id}\t+{len(d.added)} -{len(d.removed)} ~{len(d.changed)}"
+                  f"\t{r.call_spans} spans -> {len(r.judged.spans)}")
+        for call_id, reason in failed.items():
+            print(f"{call_id}\tnot replayed: {reason}")
+        print(f"{totals['calls']} calls replayed ({totals['calls_with_differences']} with differences, "
+              f"{totals['failed']} failed): {totals['added']} spans added, {totals['removed']} removed, "
+              f"{totals['changed']} changed, {totals['unchanged']} alike")
+    return 1 if failed else 0
+
+
+def _when(value: str) -> float:
+    """A date or date-time on the command line as Unix seconds (naive: local time)."""
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (2026-11-20) or time (2026-11-20T14:00)") from None

@@ -299,3 +299,34 @@ def test_diff_chains_spans_of_both_sides_into_one_change() -> None:
     assert (item.start, item.end) == (1.0, 3.0) and [s.span_id for s in item.before] == [1, 2]
     assert not diff.added and not diff.removed
     assert diff_spans([], []).empty
+
+
+# ------------------------------------------------------------------ many calls at once
+
+
+def test_yesterdays_calls_under_a_new_list(data_dir: Path, edited_config: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Every call in the window replayed with the lists loaded once; the totals add up."""
+    from datetime import datetime
+
+    db = open_database(database_file(data_dir))
+    day = 1_700_000_000.0  # CALL was logged at this time
+    write_logged_call(db, data_dir, LoggedCall("call-clean", "ben", day + 3600, CLEAN_CALL, duration_s=4.0))
+    write_logged_call(db, data_dir, LoggedCall("call-later", "anna", day + 3 * 86400, ABUSIVE_CALL))
+    window = ["--since", datetime.fromtimestamp(day - 60).isoformat(),
+              "--until", datetime.fromtimestamp(day + 86400).isoformat()]
+    common = ["--data-dir", str(data_dir), "--config", str(edited_config), "--transcript-only", "--no-classifier"]
+
+    assert cli.main(["replay", *window, *common, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["call_id"] for r in report["replays"]] == [CALL, "call-clean"]  # oldest first
+    assert report["totals"] == {"added": 1, "removed": 1, "changed": 0, "calls": 2, "failed": 0, "unchanged": 2,
+                                "calls_with_differences": 1}
+    assert [len(replays(db, c)) for c in (CALL, "call-clean", "call-later")] == [1, 1, 0]
+
+    assert cli.main(["replay", "--counselor", "ben", *common]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("1 calls replayed (0 with differences, 0 failed)")
+    assert cli.main(["replay", *common]) == 2  # neither a call nor a choice of calls
+    assert cli.main(["replay", CALL, "--counselor", "ben", *common]) == 2  # both
+    assert cli.main(["replay", "--counselor", "nobody", *common]) == 2
+    db.close()
