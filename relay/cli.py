@@ -13,7 +13,7 @@ from . import call_export, eval_calls, eval_text, replay, retention
 from .accounts import ROLES, AccountError, Accounts
 from .app import PathOnlyAccessLogger, build_app, database_path, ssl_context
 from .config import Config, ConfigError, load_config
-from .database import open_database
+from .database import NoCallLog, open_database
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         return eval_text.main(args, config)
     if args.command == "eval-calls":
         return eval_calls.main(args, config)
-    if args.command == "calls":
-        return (retention.main if args.calls_command == "purge" else call_export.main)(args, config)
-    if args.command == "replay":
-        return replay.main(args, config)
+    if args.command in ("calls", "replay"):
+        try:
+            if args.command == "replay":
+                return replay.main(args, config)
+            return (retention.main if args.calls_command == "purge" else call_export.main)(args, config)
+        except NoCallLog as exc:
+            print(f"callguard {args.command}: {exc}", file=sys.stderr)
+            return 2
     accounts = _accounts(config)
     if args.users_command == "add":
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None

@@ -46,7 +46,7 @@ from .call_log import redacted
 from .call_records import (CallFilter, CallRecord, LoggedDecision, LoggedWord, UnknownCall, list_calls,
                            load_call, recording_file)
 from .config import Config
-from .database import NoCallLog, database_file, open_call_log
+from .database import database_file, open_call_log
 from .eval_text import Checks, load_checks
 
 Mode = Literal["audio", "transcript"]
@@ -453,11 +453,7 @@ def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int
               file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir or config.server.data_dir)
-    try:
-        db = open_call_log(data_dir)
-    except NoCallLog as exc:
-        print(f"callguard replay: {exc}", file=sys.stderr)
-        return 2
+    db = open_call_log(data_dir)  # relay/cli.py reports a missing one
     try:
         if args.call_id is None:
             return _replay_many(db, data_dir, args, config, engine)
