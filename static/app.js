@@ -64,6 +64,31 @@ export function setStatus(el, text, tone = "") {
   el.dataset.tone = tone;
 }
 
+/**
+ * The signed-in staff member, named in the page header with a working Sign out button
+ * (`beforeSignOut` first: a call to hang up, a view to close). Null when there is none:
+ * `signedOut()` is called for a missing or expired session, any other failure is shown.
+ */
+export async function signedIn(status, { signedOut, beforeSignOut = async () => {} }) {
+  let me;
+  try {
+    me = await api("/api/me");
+  } catch (err) {
+    if ([401, 403].includes(err.status)) signedOut();
+    else setStatus(status, sentence(err.message), "bad");
+    return null;
+  }
+  debug.user = me;
+  $("who").textContent = `Signed in as ${me.name} (${me.role})`;
+  $("signout").hidden = false;
+  $("signout").addEventListener("click", async () => {
+    await beforeSignOut();
+    await api("/api/logout", { method: "POST", body: {} }).catch(() => {});
+    location.replace("/login");
+  });
+  return me;
+}
+
 export function formatSeconds(value, digits = 1) {
   return typeof value === "number" ? `${value.toFixed(digits)} s` : "–";
 }

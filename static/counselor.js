@@ -1,6 +1,6 @@
 import {
   $, api, CallLink, debug, ensurePlayback, formatSeconds, measuring, note, openEvents, openMicrophone, sentence,
-  setStatus, startMeasuring,
+  setStatus, signedIn, startMeasuring,
 } from "/static/app.js";
 
 const audio = $("remote");
@@ -242,25 +242,12 @@ async function copyInvite() {
   setTimeout(() => { $("copied").textContent = ""; }, 3000);
 }
 
-async function signOut() {
-  if (call) await hangUp();
-  await api("/api/logout", { method: "POST", body: {} }).catch(() => {});
-  location.replace("/login");
-}
-
 async function main() {
-  let me;
-  try {
-    me = await api("/api/me");
-  } catch (err) {
-    if ([401, 403].includes(err.status)) { location.replace("/login"); return; }
-    setStatus(status, sentence(err.message), "bad");
-    return;
-  }
-  debug.user = me;
-  $("who").textContent = `Signed in as ${me.name} (${me.role})`;
-  $("signout").hidden = false;
-  $("signout").addEventListener("click", signOut);
+  const me = await signedIn(status, {
+    signedOut: () => location.replace("/login"),
+    beforeSignOut: async () => { if (call) await hangUp(); },
+  });
+  if (!me) return;
   $("qa-link").hidden = !["supervisor", "qa"].includes(me.role);
   if (!["counselor", "supervisor"].includes(me.role)) {
     setStatus(status, "This page is for counselors. Your account cannot take calls.", "warn");

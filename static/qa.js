@@ -1,7 +1,7 @@
 // The QA page: who may see it, the list of logged calls, and routing to one call (/qa#<call_id>).
 // The call view itself is qa-call.js; the API is docs/API.md, "QA: logged calls".
 
-import { $, api, debug, sentence, setStatus } from "/static/app.js";
+import { $, api, debug, sentence, setStatus, signedIn } from "/static/app.js";
 import { CallView } from "/static/qa-call.js";
 import { el, formatDuration, formatWhen, localMidnight } from "/static/qa-util.js";
 
@@ -110,25 +110,9 @@ function route() {
   }
 }
 
-async function signOut() {
-  if (view) view.close();
-  await api("/api/logout", { method: "POST", body: {} }).catch(() => {});
-  location.replace("/login");
-}
-
 async function main() {
-  let me;
-  try {
-    me = await api("/api/me");
-  } catch (err) {
-    if (err.status === 401 || err.status === 403) { toLogin(); return; }
-    setStatus(status, sentence(err.message), "bad");
-    return;
-  }
-  debug.user = me;
-  $("who").textContent = `Signed in as ${me.name} (${me.role})`;
-  $("signout").hidden = false;
-  $("signout").addEventListener("click", signOut);
+  const me = await signedIn(status, { signedOut: toLogin, beforeSignOut: async () => { if (view) view.close(); } });
+  if (!me) return;
   if (!QA_ROLES.includes(me.role)) {
     // Nothing else is asked of the server: the refusal is all this page shows.
     setStatus(status, "QA pages are for QA staff and supervisors.", "warn");
