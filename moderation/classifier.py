@@ -135,7 +135,7 @@ class TransformersScorer:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - OSError, ValueError, JSON errors, tokenizers errors
             raise ModelUnavailable(f"cannot load the tokenizer of {where}: {type(exc).__name__}: "
-                                   f"{model_store._first_line(exc)}") from exc
+                                   f"{model_store.first_line(exc)}") from exc
         probe = tokenizer(_TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
         if not probe or all(i == tokenizer.unk_token_id for i in probe):
             raise ModelUnavailable(f"the tokenizer of {where} maps Korean to [UNK]: it must be KcBERT's "
@@ -147,7 +147,7 @@ class TransformersScorer:
                     path, local_files_only=True, output_loading_info=True)
         except Exception as exc:  # noqa: BLE001 - corrupt or truncated weights, bad config
             raise ModelUnavailable(f"cannot load {where}: {type(exc).__name__}: "
-                                   f"{model_store._first_line(exc)}") from exc
+                                   f"{model_store.first_line(exc)}") from exc
         missing = sorted(info.get("missing_keys") or [])
         if missing:
             # from_pretrained fills what the checkpoint lacks with random weights (e.g. a
@@ -389,16 +389,11 @@ def missing_files(path: str | os.PathLike) -> list[str]:
 
 def _locate(config: ClassifierConfig, allow_download: bool) -> str:
     model = config.model
-    resolved = model_store.resolve(model, config.models_dir)
-    if os.path.isdir(resolved):
-        missing = missing_files(resolved)
-        if missing:
-            raise ModelUnavailable(f"model folder {resolved} is incomplete: missing {', '.join(missing)} "
-                                   f"(a kor_unsmile folder holds config.json, the weights and the tokenizer "
-                                   f"files of smilegate-ai/kor_unsmile)")
-        return resolved
-    if model_store.looks_like_path(model):
-        raise ModelUnavailable(f"model folder {resolved} does not exist")
+    local = model_store.local_folder(model, config.models_dir, missing_files,
+                                     "a kor_unsmile folder holds config.json, the weights and the tokenizer "
+                                     "files of smilegate-ai/kor_unsmile")
+    if local is not None:
+        return local
     where = os.path.join(config.models_dir, model_store.folder_name(model))
     if "/" not in model:
         raise ModelUnavailable(f"model {model!r} is neither a folder under {config.models_dir} nor a hub repo "
@@ -416,7 +411,7 @@ def _locate(config: ClassifierConfig, allow_download: bool) -> str:
     except Exception as exc:  # noqa: BLE001 - hub errors come in many classes; all mean "not here"
         why = "offline mode is on (HF_HUB_OFFLINE); " if offline and allow_download else ""
         raise ModelUnavailable(f"model {model!r} is not in {where} nor in the Hugging Face cache "
-                               f"({why}{type(exc).__name__}: {model_store._first_line(exc)}); {hint}") from exc
+                               f"({why}{type(exc).__name__}: {model_store.first_line(exc)}); {hint}") from exc
     missing = missing_files(path)
     if missing:
         raise ModelUnavailable(f"model {model!r} in the Hugging Face cache ({path}) lacks {', '.join(missing)}; {hint}")

@@ -17,7 +17,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +132,25 @@ def resolve(model: str, models_dir: str | os.PathLike) -> str:
     return model
 
 
+def local_folder(model: str, models_dir: str | os.PathLike,
+                 missing: Callable[[str], list[str]], complete: str) -> str | None:
+    """The model's folder on this machine (`model` as a path, or a name under models_dir),
+    or None when it has none here (a hub name: the caller looks in the cache).
+
+    A folder lacking files (by `missing`) or a path that does not exist is a
+    ModelUnavailable naming what is wrong; `complete` says what a whole folder holds."""
+    resolved = resolve(model, models_dir)
+    if os.path.isdir(resolved):
+        lacking = missing(resolved)
+        if lacking:
+            raise ModelUnavailable(f"model folder {resolved} is incomplete: missing {', '.join(lacking)} "
+                                   f"({complete})")
+        return resolved
+    if looks_like_path(model):
+        raise ModelUnavailable(f"model folder {resolved} does not exist")
+    return None
+
+
 def list_models(models_dir: str | os.PathLike) -> list[ModelInfo]:
     """Model folders under models_dir (hidden and *.partial folders left out), by name."""
     root = Path(models_dir).expanduser()
@@ -183,7 +202,7 @@ def pull(name: str, models_dir: str | os.PathLike, revision: str | None = None) 
         raise
     except Exception as exc:  # noqa: BLE001 - hub errors come in many classes; all mean "not fetched"
         raise ModelUnavailable(f"cannot fetch model {name!r} ({repo_id}): {type(exc).__name__}: "
-                               f"{_first_line(exc)}; {hint}") from exc
+                               f"{first_line(exc)}; {hint}") from exc
     missing = missing_files(dest)
     if missing:
         raise ModelUnavailable(f"model {name!r} ({repo_id}) was fetched into {dest} but lacks "
@@ -195,7 +214,7 @@ def pull(name: str, models_dir: str | os.PathLike, revision: str | None = None) 
     return dest
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else "no detail"
 

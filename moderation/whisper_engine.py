@@ -233,16 +233,11 @@ class WhisperEngine:
     @staticmethod
     def _locate(config: SttConfig, allow_download: bool) -> str:
         model = config.model
-        resolved = model_store.resolve(model, config.models_dir)
-        if os.path.isdir(resolved):
-            missing = model_store.missing_files(resolved)
-            if missing:
-                raise ModelUnavailable(f"model folder {resolved} is incomplete: missing {', '.join(missing)} "
-                                       f"(a faster-whisper model needs model.bin, config.json, tokenizer.json "
-                                       f"and vocabulary.*; re-run `callguard models pull`)")
-            return resolved
-        if model_store.looks_like_path(model):
-            raise ModelUnavailable(f"model folder {resolved} does not exist")
+        local = model_store.local_folder(model, config.models_dir, model_store.missing_files,
+                                         "a faster-whisper model needs model.bin, config.json, tokenizer.json "
+                                         "and vocabulary.*; re-run `callguard models pull`")
+        if local is not None:
+            return local
         if "/" not in model and model not in model_store.known_repos():
             raise ModelUnavailable(f"model {model!r} is neither a folder under {config.models_dir} nor a "
                                    f"faster-whisper model name ({', '.join(model_store.known_repos())})")
@@ -256,7 +251,7 @@ class WhisperEngine:
             where = os.path.join(config.models_dir, model_store.folder_name(model))
             raise ModelUnavailable(
                 f"model {model!r} is not in {where} nor in the Hugging Face cache, and fetching it failed "
-                f"({type(exc).__name__}: {model_store._first_line(exc)}); run `callguard models pull {model}` "
+                f"({type(exc).__name__}: {model_store.first_line(exc)}); run `callguard models pull {model}` "
                 f"on a connected machine and copy the folder to {where}") from exc
 
     def _open(self, config: SttConfig, path: str) -> Any:
@@ -272,7 +267,7 @@ class WhisperEngine:
         except Exception as exc:  # noqa: BLE001 - CTranslate2 raises RuntimeError/ValueError/OSError
             raise ModelUnavailable(f"cannot load model {config.model!r} from {path} on device {config.device} "
                                    f"({config.compute_type}): {type(exc).__name__}: "
-                                   f"{model_store._first_line(exc)}") from exc
+                                   f"{model_store.first_line(exc)}") from exc
 
     def _check_language(self, language: str) -> None:
         if not language:
