@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from moderation.keyword_config import KeywordConfig  # noqa: E402
+from moderation.keyword_config import BUILTIN_LISTS, KeywordConfig  # noqa: E402
 from moderation.keywords import KeywordMatcher  # noqa: E402
 from moderation.normalise import normalise_word  # noqa: E402
 
@@ -98,7 +98,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="kwbench-") as tmp:
         folder = Path(tmp) / "keywords"
-        shutil.copytree(ROOT / "configs" / "keywords", folder)
+        shutil.copytree(BUILTIN_LISTS, folder)
         (folder / "synthetic.txt").write_text("\n".join(synthetic_entries(args.synthetic, rng)) + "\n")
         t0 = time.perf_counter()
         matcher = KeywordMatcher(KeywordConfig(lists_dir=str(folder)))

@@ -8,7 +8,7 @@ ICE on 127.0.0.1 only), opens N calls whose two parties are Python aiortc peers 
 over several client processes, and measures for `--seconds` of steady state (after every
 call has connected and the delay line has filled):
 
-- customer -> counselor delay of each 0.5 s marker (relay/probe.py). Measured end to end
+- customer -> counselor delay of each 0.5 s marker (testkit/probe.py). Measured end to end
   it is D plus a fixed transport overhead (Opus, two aiortc jitter buffers of 4 frames,
   the network): `transport_overhead_ms` is the median of (delay - D) over every marker
   of every call. The delay error of a marker is its distance from that common D +
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # also in the spawned client processes, which re-import this file
 
-from relay.local_server import prepare_server, stop_process  # noqa: E402
+from testkit.local_server import prepare_server, stop_process  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
 MARKER_PERIOD_S = 0.5
@@ -111,7 +111,7 @@ def client_main(index: int, base_url: str, username: str, n_calls: int, delay_s:
     try:
         if nice:
             os.nice(nice)
-        from relay.ice import restrict_interfaces
+        from relay.webrtc.ice import restrict_interfaces
 
         # Loopback only: these peers gather candidates on 127.0.0.1 and nothing else.
         restrict_interfaces(["127.0.0.1"])
@@ -124,8 +124,8 @@ async def _client(index: int, base_url: str, username: str, n_calls: int, delay_
                   deadline_s: float, conn: Any, results: Any) -> None:
     import aiohttp
 
-    from relay.client import ApiClient, CallPeer, Recorder
-    from relay.probe import MarkerSource
+    from testkit.client import ApiClient, CallPeer, Recorder
+    from testkit.probe import MarkerSource
 
     lags: list[tuple[float, float]] = []
 
@@ -205,7 +205,7 @@ async def _client(index: int, base_url: str, username: str, n_calls: int, delay_
 
 def analyse_call(c: dict[str, Any], delay_s: float, start: float, end: float) -> dict[str, Any]:
     """Markers of one call within the window [start, end] (monotonic seconds)."""
-    from relay.probe import find_markers
+    from testkit.probe import find_markers
 
     def path(source: Any, recorder: Any, expected_s: float, send_from: float, send_to: float) -> dict[str, Any]:
         # Notches sent within [send_from, send_to] should all have arrived inside the window.

@@ -269,11 +269,9 @@ class KeywordMatcher:
     new lists (each call uses one compiled set from start to end).
     """
 
-    def __init__(self, config: KeywordConfig, root: str | Path | None = None) -> None:
+    def __init__(self, config: KeywordConfig) -> None:
         """Loads the lists; raises KeywordListError if they cannot be used at all."""
-        folder = Path(config.lists_dir).expanduser()
-        if root is not None and not folder.is_absolute():
-            folder = Path(root) / folder
+        folder = config.folder()
         self.config = config
         self.folder = folder
         self._lock = threading.Lock()

@@ -1,6 +1,6 @@
 """Two sets of mute spans over one call, compared the way QA reads them: added, removed, changed.
 
-A replay (relay/replay.py) re-runs the moderation over a logged call with another config;
+A replay (offline/replay.py) re-runs the moderation over a logged call with another config;
 QA wants to know what it would have silenced differently. Span by span matching is
 fragile (a re-run may split one mute into two touching pieces, or merge two into one),
 so spans are grouped into connected components: spans of either side that overlap or
@@ -25,7 +25,7 @@ from typing import Any, Literal
 Kind = Literal["added", "removed", "changed"]
 
 # Transcript replays re-judge the very same words: edges agree to rounding. (Audio replays
-# re-time the words, so relay/replay.py passes a wider tolerance for them.)
+# re-time the words, so offline/replay.py passes a wider tolerance for them.)
 DEFAULT_TOLERANCE_S = 0.01
 # Spans this close count as touching (float noise on edges computed by different sums).
 _TOUCH_S = 1e-6

@@ -9,11 +9,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import call_export, eval_calls, eval_text, replay, retention
-from .accounts import ROLES, AccountError, Accounts
-from .app import PathOnlyAccessLogger, build_app, database_path, ssl_context
-from .config import Config, ConfigError, load_config
-from .database import NoCallLog, open_database
+from offline import eval_calls, eval_text, replay
+from relay.records import export as call_export
+from relay.records import retention
+from relay.web.accounts import ROLES, AccountError, Accounts
+from relay.web.app import PathOnlyAccessLogger, build_app, database_path, ssl_context
+from relay.config import Config, ConfigError, load_config
+from relay.records.database import NoCallLog, open_database
 
 
 def main(argv: list[str] | None = None) -> int:

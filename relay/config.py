@@ -1,7 +1,7 @@
 """Typed configuration: embedded defaults, a TOML file over them, CLI overrides on top.
 
 The dataclass defaults are the embedded defaults, so the server starts with no file at
-all; configs/default.toml spells the same values out for a supervisor to copy and edit
+all; relay/default.toml (`callguard config --default`) spells the same values out for a supervisor to copy and edit
 (a test keeps the two equal). Validation names the offending key, because a supervisor
 editing a file needs to know which line to fix.
 """
@@ -196,7 +196,13 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw)
+    config = parse_config(raw)
+    lists = Path(config.keywords.lists_dir).expanduser()
+    if config.keywords.lists_dir.strip() and not lists.is_absolute():
+        # Lists named beside the config file are found from any working directory.
+        lists = Path(path).resolve().parent / lists
+        config = dataclasses.replace(config, keywords=dataclasses.replace(config.keywords, lists_dir=str(lists)))
+    return config
 
 
 def parse_config(raw: dict[str, Any]) -> Config:
@@ -258,3 +264,6 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
 def _check_range(key: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise ConfigError(f"{key} = {value} is out of range [{low}, {high}]")
+
+
+DEFAULT_TOML = Path(__file__).resolve().parent / "default.toml"

@@ -11,11 +11,11 @@ import aiohttp
 import numpy as np
 import pytest
 
-from relay.client import ApiClient, CallPeer, Recorder
-from relay.probe import MarkerSource, SentAudio
+from testkit.client import ApiClient, CallPeer, Recorder
+from testkit.probe import MarkerSource, SentAudio
 from tests import tiny_bert, tiny_models
-from relay.ice import restrict_interfaces
-from relay.local_server import LocalServer, prepare_server
+from relay.webrtc.ice import restrict_interfaces
+from testkit.local_server import LocalServer, prepare_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relay.eval_calls import to_int16
+from offline.eval_calls import to_int16
 from tests.wav import write_wav
 
 RATE = 22050  # espeak-ng's output rate

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.accounts import AccountError, Accounts
-from relay.database import open_database
+from relay.web.accounts import AccountError, Accounts
+from relay.records.database import open_database
 
 
 @pytest.fixture

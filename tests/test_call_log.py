@@ -12,9 +12,9 @@ import aiohttp
 import av
 import pytest
 
-from relay.call_records import load_call
-from relay.client import ApiClient
-from relay.local_server import LocalServer
+from relay.records.logged_call import load_call
+from testkit.client import ApiClient
+from testkit.local_server import LocalServer
 
 from .conftest import PASSWORD, LiveCall, open_call, start_server
 
@@ -143,8 +143,8 @@ def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
     from moderation.hits import Hit
     from moderation.policy import Decision
     from moderation.speech import Word
-    from relay.call_log import CallLog
-    from relay.database import open_database
+    from relay.records.call_log import CallLog
+    from relay.records.database import open_database
 
     db = open_database(tmp_path / "callguard.db")
     db.execute("INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "

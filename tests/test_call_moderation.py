@@ -1,11 +1,11 @@
 from moderation.hits import Hit
 from moderation.policy import PolicyConfig
 from moderation.speech import TranscriptUpdate, Word
-from relay.call_moderation import CallModeration
+from relay.calls.moderation import CallModeration
 from relay.config import DelayConfig
-from relay.delay_line import DelayLine
-from relay.events import EventBus
-from relay.watermark import ClearAll
+from relay.media.delay_line import DelayLine
+from relay.calls.events import EventBus
+from relay.media.watermark import ClearAll
 
 
 async def planted_check(texts: list[str]) -> list[Hit]:

@@ -13,8 +13,8 @@ import aiohttp
 import numpy as np
 import pytest
 
-from relay.local_server import LocalServer
-from relay.probe import RecordingSource
+from testkit.local_server import LocalServer
+from testkit.probe import RecordingSource
 
 from . import tiny_models
 from .conftest import open_call, start_server

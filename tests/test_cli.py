@@ -5,7 +5,9 @@ from pathlib import Path
 
 import aiohttp
 
-from relay.client import ApiClient
+from testkit.client import ApiClient
+
+from relay.config import DEFAULT_TOML
 
 from .conftest import ROOT, start_server
 
@@ -40,7 +42,7 @@ def test_corrupt_config_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     assert result.returncode == 2 and "unknown key server.prot" in result.stderr
     result = _cli("serve", "--delay", "-1")
     assert result.returncode == 2 and "delay.delay_s" in result.stderr
-    assert _cli("config", "--config", str(ROOT / "configs" / "default.toml")).returncode == 0
+    assert _cli("config", "--config", str(DEFAULT_TOML)).returncode == 0
 
 
 def test_users_add_and_list(tmp_path: Path) -> None:

@@ -2,13 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from relay.config import Config, ConfigError, load_config, parse_config
+from moderation.keywords import KeywordMatcher
+
+from relay.config import DEFAULT_TOML, Config, ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_default_file_matches_embedded_defaults() -> None:
-    assert load_config(ROOT / "configs" / "default.toml") == Config()
+    assert load_config(DEFAULT_TOML) == Config()
 
 
 def test_no_file_gives_embedded_defaults() -> None:
@@ -62,3 +64,14 @@ def test_corrupt_or_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_a_relative_lists_dir_in_a_config_file_is_taken_from_its_folder(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "conf" / "keywords").mkdir(parents=True)
+    (tmp_path / "conf" / "keywords" / "profanity.txt").write_text("씨발\n", encoding="utf-8")
+    (tmp_path / "conf" / "callguard.toml").write_text('[keywords]\nlists_dir = "keywords"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("conf") / "callguard.toml")
+    assert config.keywords.folder() == tmp_path / "conf" / "keywords"
+    assert KeywordMatcher(config.keywords).match(["씨발"])

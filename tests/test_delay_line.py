@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from relay.config import DelayConfig
-from relay.delay_line import DelayLine
-from relay.fades import BEEP_AMPLITUDE, BEEP_HZ
-from relay.watermark import ClearAll
+from relay.media.delay_line import DelayLine
+from relay.media.fades import BEEP_AMPLITUDE, BEEP_HZ
+from relay.media.watermark import ClearAll
 
 RATE = 48000
 FS = 960

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from relay import eval_calls
+from offline import eval_calls
 from relay.config import Config, DelayConfig
-from relay.eval_calls import EvalError, evaluate_calls, read_manifest
-from relay.eval_text import load_checks
+from offline.eval_calls import EvalError, evaluate_calls, read_manifest
+from offline.eval_text import load_checks
 from tests import korean_calls
 
 pytestmark = pytest.mark.skipif(not korean_calls.espeak_available(), reason="espeak-ng is not installed")

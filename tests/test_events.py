@@ -1,4 +1,4 @@
-from relay.events import EventBus
+from relay.calls.events import EventBus
 
 
 def test_staff_only_events_skip_customers() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.media_clock import MediaClock, TransitEnvelope, pts_delta
+from relay.media.media_clock import MediaClock, TransitEnvelope, pts_delta
 
 RATE = 48000
 FS = 960

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from relay.mute_map import MuteMap, MuteSpan, sample_at
+from relay.media.mute_map import MuteMap, MuteSpan, sample_at
 
 RATE = 48000
 

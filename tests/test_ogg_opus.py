@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from relay.ogg_opus import EMPTY_20MS, OggOpusWriter, ogg_crc, packet_samples
-from relay.tracks import OpusVoiceEncoder, mono_frame
+from relay.records.ogg_opus import EMPTY_20MS, OggOpusWriter, ogg_crc, packet_samples
+from relay.webrtc.tracks import OpusVoiceEncoder, mono_frame
 
 
 def packets(count: int) -> list[bytes]:

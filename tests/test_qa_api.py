@@ -12,9 +12,9 @@ from typing import Any, Iterator
 import aiohttp
 import pytest
 
-from relay.database import database_file, open_database
-from relay.eval_text import read_labelled
-from relay.local_server import LocalServer
+from relay.records.database import database_file, open_database
+from offline.eval_text import read_labelled
+from testkit.local_server import LocalServer
 
 from .conftest import PASSWORD, start_server
 from .logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call

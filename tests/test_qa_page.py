@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from relay.database import database_file, open_database
+from relay.records.database import database_file, open_database
 from tests.conftest import PASSWORD, start_server
 from tests.logged_calls import ABUSIVE_CALL, LoggedCall, write_logged_call
 

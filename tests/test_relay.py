@@ -8,9 +8,9 @@ import statistics
 import aiohttp
 import pytest
 
-from relay.probe import find_markers, media_time_of, quiet_runs
+from testkit.probe import find_markers, media_time_of, quiet_runs
 
-from relay.local_server import LocalServer
+from testkit.local_server import LocalServer
 
 from .conftest import open_call
 

@@ -15,13 +15,14 @@ from typing import Iterator
 
 import pytest
 
+from moderation.keyword_config import BUILTIN_LISTS
 from moderation.span_diff import Span, diff_spans
 from relay import cli
-from relay.access_log import accesses, cli_user
-from relay.call_records import logged_decisions, logged_words, replays
+from relay.records.access_log import accesses, cli_user
+from relay.records.logged_call import logged_decisions, logged_words, replays
 from relay.config import Config, load_config
-from relay.database import database_file, open_database
-from relay.replay import ReplayError, run_replay, store_replay
+from relay.records.database import database_file, open_database
+from offline.replay import ReplayError, run_replay, store_replay
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
 from tests.stt_doubles import ScriptedEngine, vocab
 
@@ -55,7 +56,7 @@ def db(data_dir: Path) -> Iterator[sqlite3.Connection]:
 def edited_config(tmp_path: Path) -> Path:
     """A config whose keyword lists no longer have 멍청이 and newly list 환불 (a clean word of the call)."""
     lists = tmp_path / "keywords"
-    shutil.copytree(ROOT / "configs" / "keywords", lists)
+    shutil.copytree(BUILTIN_LISTS, lists)
     insult = lists / "insult.txt"
     kept = [line for line in insult.read_text(encoding="utf-8").splitlines() if line.strip() != "멍청이"]
     assert len(kept) == len(insult.read_text(encoding="utf-8").splitlines()) - 1
@@ -144,7 +145,7 @@ def test_the_replay_is_stored_for_the_qa_page(db: sqlite3.Connection, data_dir: 
 
 
 def test_unknown_call_and_missing_checks_are_errors(db: sqlite3.Connection, data_dir: Path, tmp_path: Path) -> None:
-    from relay.call_records import UnknownCall
+    from relay.records.logged_call import UnknownCall
 
     with pytest.raises(UnknownCall):
         run_replay(db, data_dir, "no-such-call", Config(), mode="transcript", classifier=False)

@@ -13,13 +13,15 @@ from typing import Any, Iterator
 
 import pytest
 
-from relay import cli, retention
-from relay.access_log import accesses
-from relay.call_log import call_dir
+from relay import cli
+
+from relay.records import retention
+from relay.records.access_log import accesses
+from relay.records.call_log import call_dir
 from relay.config import Config, RetentionConfig, ServerConfig
-from relay.database import database_file, open_database
-from relay.local_server import prepare_server
-from relay.retention import DAY_S, OPEN_CALL_GRACE_S, PeriodicPurge, purge
+from relay.records.database import database_file, open_database
+from testkit.local_server import prepare_server
+from relay.records.retention import DAY_S, OPEN_CALL_GRACE_S, PeriodicPurge, purge
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
 
 NOW = time.time()

@@ -1,7 +1,7 @@
 import pytest
 from aiortc import RTCPeerConnection
 
-from relay.sdp import BadSdp, check_offer
+from relay.webrtc.sdp import BadSdp, check_offer
 
 
 async def _offer(audio: bool = True) -> str:

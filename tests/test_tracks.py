@@ -4,8 +4,8 @@ import time
 import numpy as np
 from av import AudioFrame, CodecContext
 
-from relay.probe import MarkerSource
-from relay.tracks import (FRAME_SAMPLES, TIME_BASE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack, mono_frame,
+from testkit.probe import MarkerSource
+from relay.webrtc.tracks import (FRAME_SAMPLES, TIME_BASE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack, mono_frame,
                           to_mono)
 
 

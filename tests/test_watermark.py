@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from relay.watermark import ClearAll, Watermark
+from relay.media.watermark import ClearAll, Watermark
 
 
 def test_clear_all_clears_everything() -> None:

@@ -2,7 +2,7 @@
 
 The model is the real architecture (BertForSequenceClassification, multi-label, kor_unsmile's
 10 labels with their real id2label/label2id) on the real KcBERT WordPiece vocabulary
-(../shared/data/kcbert-vocab), with random weights: scores are noise, the code path
+(tests/data/kcbert-vocab), with random weights: scores are noise, the code path
 (from_pretrained, tokenizer, sigmoid, int8) is the real one.
 
 Pitfalls handled here:
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-KCBERT_DIR = ROOT.parent / "shared" / "data" / "kcbert-vocab"
+KCBERT_DIR = Path(__file__).resolve().parent / "data" / "kcbert-vocab"
 VOCAB_TXT = KCBERT_DIR / "vocab.txt"
 
 UNSMILE_LABELS = ("여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설", "clean")

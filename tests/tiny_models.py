@@ -1,7 +1,7 @@
 """Randomly-initialised Whisper models of the real architecture, built on the fly.
 
 No model weights can be downloaded here, so tests (and bench/stt_lag.py) build a Whisper
-with random weights, the real multilingual tokenizer from ../shared/data and the real
+with random weights, the real multilingual tokenizer from tests/data and the real
 special tokens, and convert it to CTranslate2 the way faster-whisper's published models
 were made. The text it produces is garbage; the code path (features, encoder, decoding
 with timestamp rules, word alignment, tokenizer) is the real one.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKENIZER_JSON = ROOT.parent / "shared" / "data" / "whisper-tokenizer" / "tokenizer.json"
+TOKENIZER_JSON = Path(__file__).resolve().parent / "data" / "whisper-tokenizer" / "tokenizer.json"
 
 VOCAB_SIZE = 51865  # multilingual Whisper (not large-v3): 50364 text/special + 1501 timestamps
 N_MELS = 80

@@ -1,0 +1,351 @@
+"""`callguard eval-text FILE`: how well the configured text checks find abuse in labelled text.
+
+FILE is UnSmile-format TSV (a header `문장` then label columns: 여성/가족 남성 성소수자
+인종/국적 연령 지역 종교 기타 혐오 악플/욕설 clean, maybe 개인지칭) or two columns
+`text<TAB>0|1` (1 = abusive; no header, or a header such as `text<TAB>label`).
+
+Every sentence is checked as the moderation checks an utterance: its words
+(sentence.split()) go to the keyword matcher and to the classifier; it is flagged when a
+check returns any hit. Figures, for the configured moderation (keywords and classifier
+together) and for each check alone:
+- binary: abusive (any label but clean, or 1) against clean: precision, recall, F1;
+- per label (UnSmile files): for the classifier, each of its labels the file has, a
+  label predicted when its score reaches its threshold (classifier.thresholds); the
+  keyword lists have categories of their own (profanity, insult, threat, sexual
+  harassment), all of which are UnSmile's 악플/욕설, so a keyword hit predicts 악플/욕설.
+When the classifier cannot be loaded (its weights are not on this machine), the figures
+are the keywords' alone and the output says why the classifier is missing.
+
+The check-loading helpers here (load_checks) are shared with `callguard eval-calls`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+from moderation.hits import Hit
+
+from relay.config import Config
+
+# The words of an utterance in, hits with indices into them out.
+TextCheck = Callable[[list[str]], list[Hit]]
+
+SENTENCE_COLUMN = "문장"
+CLEAN_LABEL = "clean"
+# UnSmile's label for insults and profanity: what every keyword category is.
+KEYWORD_LABEL = "악플/욕설"
+# Classifier sentences per judge_many() call.
+CLASSIFIER_CHUNK = 64
+
+
+class EvalError(Exception):
+    """A file or model the evaluation cannot use; the message says which and why."""
+
+
+# --------------------------------------------------------------------------- the data
+
+
+@dataclass
+class LabelledText:
+    format: Literal["unsmile", "binary"]
+    texts: list[str]
+    abusive: np.ndarray  # bool (n,): any label but clean, or 1
+    labels: list[str] = field(default_factory=list)  # label columns (UnSmile files)
+    truth: np.ndarray | None = None  # bool (n, len(labels))
+
+
+def read_labelled(path: str | Path) -> LabelledText:
+    """An UnSmile TSV or a `text<TAB>0|1` file; raises EvalError naming the line at fault."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise EvalError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise EvalError(f"{path}: not UTF-8 text ({exc})") from None
+    lines = [(n, line.rstrip("\r")) for n, line in enumerate(raw.split("\n"), 1) if line.strip()]
+    if not lines:
+        raise EvalError(f"{path}: empty file")
+    first = lines[0][1].split("\t")
+    if first[0].strip() == SENTENCE_COLUMN:
+        return _read_unsmile(path, first, lines[1:])
+    return _read_binary(path, lines)
+
+
+def _read_unsmile(path: str | Path, header: list[str], lines: list[tuple[int, str]]) -> LabelledText:
+    labels = [h.strip() for h in header[1:]]
+    if not labels:
+        raise EvalError(f"{path}: the header names no label columns after {SENTENCE_COLUMN}")
+    texts: list[str] = []
+    rows: list[list[bool]] = []
+    for n, line in lines:
+        parts = line.split("\t")
+        if len(parts) < len(labels) + 1:
+            raise EvalError(f"{path}:{n}: {len(parts)} columns, the header has {len(labels) + 1}")
+        values = parts[len(parts) - len(labels):]
+        try:
+            row = [_flag(v) for v in values]
+        except ValueError:
+            raise EvalError(f"{path}:{n}: label values must be 0 or 1, got {values}") from None
+        texts.append("\t".join(parts[: len(parts) - len(labels)]))
+        rows.append(row)
+    truth = np.array(rows, dtype=bool).reshape(len(rows), len(labels))
+    abusive_cols = [i for i, label in enumerate(labels) if label != CLEAN_LABEL]
+    abusive = truth[:, abusive_cols].any(axis=1)
+    return LabelledText("unsmile", texts, abusive, labels, truth)
+
+
+def _read_binary(path: str | Path, lines: list[tuple[int, str]]) -> LabelledText:
+    texts: list[str] = []
+    flags: list[bool] = []
+    for k, (n, line) in enumerate(lines):
+        if "\t" not in line:
+            raise EvalError(f"{path}:{n}: expected `text<TAB>0|1` (or an UnSmile header starting with "
+                            f"{SENTENCE_COLUMN})")
+        text, value = line.rsplit("\t", 1)
+        try:
+            flag = _flag(value)
+        except ValueError:
+            if k == 0:
+                continue  # a header such as text<TAB>label
+            raise EvalError(f"{path}:{n}: the label must be 0 or 1, got {value.strip()!r}") from None
+        texts.append(text)
+        flags.append(flag)
+    if not texts:
+        raise EvalError(f"{path}: no labelled lines")
+    return LabelledText("binary", texts, np.array(flags, dtype=bool))
+
+
+def _flag(value: str) -> bool:
+    v = value.strip()
+    if v in ("0", "1"):
+        return v == "1"
+    raise ValueError(v)
+
+
+# ------------------------------------------------------------------------- the checks
+
+
+@dataclass
+class Checks:
+    """The configured text checks, each None when it could not be loaded (info says why)."""
+
+    keywords: TextCheck | None = None
+    classifier: Any | None = None  # an AbuseClassifier (judge, judge_many, scores, labels, config)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def as_list(self) -> list[TextCheck]:
+        checks: list[TextCheck] = []
+        if self.keywords is not None:
+            checks.append(self.keywords)
+        if self.classifier is not None:
+            checks.append(self.classifier.judge)
+        return checks
+
+    def names(self) -> list[str]:
+        return [name for name, check in (("keywords", self.keywords), ("classifier", self.classifier))
+                if check is not None]
+
+
+def load_checks(config: Config, *, keywords: bool = True, classifier: bool = True) -> Checks:
+    """The keyword matcher and the classifier as the server would load them.
+
+    A check that cannot be loaded is left out, with the reason in info; the caller
+    decides whether that is fatal (no check at all is)."""
+    checks = Checks()
+    if keywords:
+        try:
+            checks.keywords, checks.info["keywords"] = _load_keywords(config)
+        except Exception as exc:  # noqa: BLE001 - any failure: report it, evaluate the rest
+            checks.info["keywords"] = {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    else:
+        checks.info["keywords"] = {"available": False, "reason": "left out (--no-keywords)"}
+    if classifier:
+        checks.classifier, checks.info["classifier"] = _load_classifier(config)
+    else:
+        checks.info["classifier"] = {"available": False, "reason": "left out (--no-classifier)"}
+    return checks
+
+
+def _load_keywords(config: Config) -> tuple[TextCheck | None, dict[str, Any]]:
+    from moderation.keyword_config import KeywordConfig
+    from moderation.keywords import KeywordMatcher
+
+    kw_config = getattr(config, "keywords", None) or KeywordConfig()
+    if not kw_config.enabled:
+        return None, {"available": False, "reason": "switched off in the config (keywords.enabled)"}
+    matcher = KeywordMatcher(kw_config)
+    return matcher.match, {"available": True, "version": matcher.version, "lists": str(matcher.folder),
+                           "entries": matcher.counts}
+
+
+def _load_classifier(config: Config) -> tuple[Any | None, dict[str, Any]]:
+    try:
+        from moderation.classifier import AbuseClassifier
+        from moderation.classifier_config import ClassifierConfig
+        from moderation.model_store import ModelUnavailable
+    except Exception as exc:  # noqa: BLE001
+        return None, {"available": False, "reason": f"classifier module unavailable: {type(exc).__name__}: {exc}"}
+    cls_config = getattr(config, "classifier", None) or ClassifierConfig()
+    if not cls_config.enabled:
+        return None, {"available": False, "reason": "switched off in the config (classifier.enabled)"}
+    try:
+        model = AbuseClassifier.load(cls_config)
+    except ModelUnavailable as exc:
+        return None, {"available": False, "reason": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - torch/transformers missing or broken: keywords go on
+        return None, {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    return model, {"available": True, "version": str(getattr(model, "version", ""))}
+
+
+# ------------------------------------------------------------------------ the figures
+
+
+def _metrics(pred: np.ndarray, truth: np.ndarray, with_tn: bool = False) -> dict[str, Any]:
+    tp = int(np.count_nonzero(pred & truth))
+    fp = int(np.count_nonzero(pred & ~truth))
+    fn = int(np.count_nonzero(~pred & truth))
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    if precision is None or recall is None:
+        f1 = None
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    out: dict[str, Any] = {"precision": _r(precision), "recall": _r(recall), "f1": _r(f1),
+                           "tp": tp, "fp": fp, "fn": fn}
+    if with_tn:
+        out["tn"] = int(np.count_nonzero(~pred & ~truth))
+    return out
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
+    """The figures as a JSON-able dict (see the module docstring)."""
+    started = time.perf_counter()
+    words = [text.split() for text in data.texts]
+    n = len(words)
+    kw_flag = cls_flag = None
+    cls_labels: dict[str, np.ndarray] = {}
+    if checks.keywords is not None:
+        kw_flag = np.array([bool(checks.keywords(w)) if w else False for w in words], dtype=bool)
+    if checks.classifier is not None:
+        model = checks.classifier
+        cls_flag = np.zeros(n, dtype=bool)
+        for begin in range(0, n, CLASSIFIER_CHUNK):
+            part = words[begin: begin + CLASSIFIER_CHUNK]
+            hits = model.judge_many(part)
+            cls_flag[begin: begin + len(part)] = [bool(h) for h in hits]
+        if data.format == "unsmile":
+            scores = np.concatenate([
+                model.scores([" ".join(w) for w in words[b: b + CLASSIFIER_CHUNK]])
+                for b in range(0, n, CLASSIFIER_CHUNK)]) if n else np.zeros((0, len(model.labels)))
+            for j, label in enumerate(model.labels):
+                cls_labels[label] = scores[:, j] >= model.config.threshold_for(label)
+
+    def result(names: list[str], flag: np.ndarray, label_pred: dict[str, np.ndarray]) -> dict[str, Any]:
+        out: dict[str, Any] = {"checks": names, "binary": _metrics(flag, data.abusive, with_tn=True)}
+        out["binary"]["flagged"] = int(np.count_nonzero(flag))
+        if data.format == "unsmile":
+            assert data.truth is not None
+            out["labels"] = {label: {**_metrics(label_pred[label], data.truth[:, i]),
+                                     "support": int(np.count_nonzero(data.truth[:, i]))}
+                             for i, label in enumerate(data.labels) if label in label_pred}
+        return out
+
+    results: dict[str, Any] = {"combined": None, "keywords": None, "classifier": None}
+    if kw_flag is not None:
+        results["keywords"] = result(["keywords"], kw_flag, {KEYWORD_LABEL: kw_flag})
+    if cls_flag is not None:
+        results["classifier"] = result(["classifier"], cls_flag, cls_labels)
+    if kw_flag is not None or cls_flag is not None:
+        combined_flag = np.zeros(n, dtype=bool)
+        combined_labels: dict[str, np.ndarray] = {k: v.copy() for k, v in cls_labels.items()}
+        if kw_flag is not None:
+            combined_flag |= kw_flag
+            combined_labels[KEYWORD_LABEL] = combined_labels.get(KEYWORD_LABEL, np.zeros(n, bool)) | kw_flag
+        if cls_flag is not None:
+            combined_flag |= cls_flag
+        results["combined"] = result(checks.names(), combined_flag, combined_labels)
+    return {
+        "format": data.format,
+        "sentences": n,
+        "abusive": int(np.count_nonzero(data.abusive)),
+        "labels": data.labels,
+        "checks": checks.info,
+        "classifier_available": checks.classifier is not None,
+        "results": results,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-aligned in `width` terminal columns (Hangul takes two)."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - used)
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines = [f"{report.get('file', '')}: {report['format']}, {report['sentences']} sentences, "
+             f"{report['abusive']} abusive"]
+    for name, info in report["checks"].items():
+        state = f"version {info.get('version') or '?'}" if info.get("available") else f"UNAVAILABLE: {info['reason']}"
+        lines.append(f"  {name}: {state}")
+    lines.append("")
+    lines.append(f"{_pad('checks', 30)} {_pad('figure', 12)} {'precision':>9} {'recall':>7} {'f1':>7} {'tp':>6} "
+                 f"{'fp':>6} {'fn':>6} {'support':>7}")
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    for key in ("combined", "keywords", "classifier"):
+        res = report["results"].get(key)
+        if res is None:
+            continue
+        name = key if key != "combined" else f"combined ({'+'.join(res['checks'])})"
+        rows = [("abusive", res["binary"], res["binary"]["tp"] + res["binary"]["fn"])]
+        rows += [(label, m, m["support"]) for label, m in res.get("labels", {}).items()]
+        for figure, m, support in rows:
+            lines.append(f"{_pad(name, 30)} {_pad(figure, 12)} {fmt(m['precision']):>9} {fmt(m['recall']):>7} "
+                         f"{fmt(m['f1']):>7} {m['tp']:>6} {m['fp']:>6} {m['fn']:>6} {support:>7}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="UnSmile TSV (문장 + label columns) or text<TAB>0|1 lines")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--no-classifier", action="store_true", help="keywords only, even if a classifier loads")
+    parser.add_argument("--no-keywords", action="store_true", help="the classifier only")
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    try:
+        data = read_labelled(args.file)
+    except EvalError as exc:
+        print(f"callguard eval-text: {exc}", file=sys.stderr)
+        return 2
+    checks = load_checks(config, keywords=not getattr(args, "no_keywords", False),
+                         classifier=not getattr(args, "no_classifier", False))
+    if not checks.names():
+        reasons = "; ".join(f"{k}: {v.get('reason')}" for k, v in checks.info.items())
+        print(f"callguard eval-text: no text check could be loaded ({reasons})", file=sys.stderr)
+        return 2
+    report = {"file": str(args.file), **evaluate_text(data, checks)}
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(report))
+    return 0

@@ -1,0 +1,1 @@
+"""One call's wiring (peers, delay line, transcription, moderation, log) and the running calls."""

@@ -1,0 +1,88 @@
+"""One call's decisions applied: mute spans into the delay line, notices to the counselor.
+
+After each transcription pass the call's moderator picks the words to judge, the text
+checks find hits, and the policy's changes land in the delay line as mute spans (or lift
+provisional ones). Only then is the pass's audio "judged": the watermark moves after
+this, never before (relay/calls/transcription.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from typing import Any, Awaitable, Callable
+
+from moderation.call_moderator import CallModerator
+from moderation.hits import Hit
+from moderation.policy import Decision, PolicyConfig
+from moderation.speech import TranscriptUpdate
+
+from relay.media.delay_line import DelayLine
+from relay.calls.events import EventBus
+
+log = logging.getLogger(__name__)
+
+# The checks the server runs on a window's words (keywords, classifier): hits out.
+Checks = Callable[[list[str]], Awaitable[list[Hit]]]
+
+
+def reason_of(decision: Decision) -> str:
+    """The mute span's reason as the delay line and the page see it: categories, no words."""
+    return ",".join(sorted({f"{h.source}:{h.category}" for h in decision.hits}))
+
+
+class CallModeration:
+    def __init__(self, call_id: str, checks: Checks, policy: PolicyConfig, delay_line: DelayLine,
+                 events: EventBus, clock: Callable[[], float] = time.monotonic) -> None:
+        self._call_id = call_id
+        self._checks = checks
+        self._delay_line = delay_line
+        self._events = events
+        self._clock = clock
+        self.moderator = CallModerator(policy)
+        self._span_ids: dict[tuple[float, float], int] = {}
+        # Seconds from a word's end reaching the server to its span being decided.
+        self._decision_lags: list[float] = []
+        self.late_s = 0.0
+        self.check_errors = 0
+        # Sees every span added, with its id and how late it came (the call log).
+        self.on_decision: Callable[[Decision, int, float], None] | None = None
+
+    async def judge(self, update: TranscriptUpdate) -> None:
+        window = self.moderator.window(update)
+        hits: list[Hit] = []
+        if window:
+            try:
+                hits = await self._checks([w.text for w in window])
+            except Exception:  # a failing check must not stop the call; the miss is counted
+                self.check_errors += 1
+                log.exception("call %s: text checks failed", self._call_id)
+        changes = self.moderator.decide(window, hits)
+        for decision in changes.lift:
+            span_id = self._span_ids.pop(decision.key, None)
+            if span_id is not None and self._delay_line.lift_mute(span_id):
+                self._events.publish({"type": "unmute", "span_id": span_id}, staff_only=True)
+        newest = self._delay_line.stats().received_media_s
+        for decision in changes.add:
+            span, late_s = self._delay_line.add_mute(decision.start, decision.end, provisional=decision.provisional,
+                                                     reason=reason_of(decision))
+            self._span_ids[decision.key] = span.span_id
+            if self.on_decision is not None:
+                self.on_decision(decision, span.span_id, late_s)
+            self._decision_lags.append(max(0.0, newest - decision.words[-1].end))
+            if late_s > 0:
+                self.late_s += late_s
+                log.warning("call %s: mute %.2f-%.2f decided %.3f s late", self._call_id, span.start, span.end, late_s)
+            self._events.publish({"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end,
+                                  "provisional": span.provisional, "reason": span.reason}, staff_only=True)
+
+    def view(self) -> dict[str, Any]:
+        lags = self._decision_lags
+        return {
+            "mute_decisions": len(self.moderator.decisions),
+            "decision_lag_p50_s": round(statistics.median(lags), 3) if lags else None,
+            "decision_lag_max_s": round(max(lags), 3) if lags else None,
+            "late_mute_s": round(self.late_s, 3),
+            "check_errors": self.check_errors,
+        }

@@ -1,0 +1,128 @@
+"""The running calls: creation under the concurrency limit, invites, ending, reaping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from relay.web.accounts import token_digest
+from relay.calls.call import Call, CallRecord
+from relay.records.call_log import CallLog
+from relay.config import Config
+from relay.calls.speech_service import SttService
+from relay.calls.text_service import TextChecks
+
+log = logging.getLogger(__name__)
+
+
+class TooManyCalls(RuntimeError):
+    pass
+
+
+class InviteRefused(LookupError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Invite:
+    call_id: str
+    token: str
+    expires_at: float
+
+
+class Calls:
+    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService, checks: TextChecks) -> None:
+        self._db = db
+        self._config = config
+        self._stt = stt
+        self._checks = checks
+        self._calls: dict[str, Call] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        # Calls left open by a server that stopped without ending them.
+        db.execute(
+            "UPDATE calls SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL", (time.time(),)
+        )
+
+    def start(self) -> None:
+        self._reaper = asyncio.ensure_future(self._reap_forever())
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        await asyncio.gather(*(call.end("shutdown") for call in list(self._calls.values())))
+
+    def create(self, counselor: str) -> tuple[Call, Invite]:
+        if len(self._calls) >= self._config.calls.max_concurrent:
+            raise TooManyCalls(f"{len(self._calls)} calls are running, the limit is {self._config.calls.max_concurrent}")
+        now = time.time()
+        token = secrets.token_urlsafe(32)
+        record = CallRecord(
+            call_id="c_" + secrets.token_urlsafe(12),
+            counselor=counselor,
+            created_at=now,
+            delay_s=self._config.delay.delay_s,
+            invite_expires_at=now + self._config.calls.invite_ttl_s,
+        )
+        self._db.execute(
+            "INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at),
+        )
+        call_log = CallLog(self._db, self._config.server.data_dir, record.call_id)
+        call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})
+        call = Call(record, self._config, self._stt, self._checks, self._ended, call_log)
+        self._calls[record.call_id] = call
+        log.info("call %s created by %s", record.call_id, counselor)
+        return call, Invite(record.call_id, token, record.invite_expires_at)
+
+    def get(self, call_id: str) -> Call | None:
+        return self._calls.get(call_id)
+
+    def all(self) -> list[Call]:
+        return list(self._calls.values())
+
+    def invited_call(self, token: str) -> Call:
+        """The running call this invite token admits to; InviteRefused says why not.
+
+        The expiry bounds how long an unused link works; a customer who has joined may
+        rejoin (page reload, network change) for as long as the call lasts.
+        """
+        row = self._db.execute(
+            "SELECT call_id, end_reason FROM calls WHERE invite_hash = ?", (token_digest(token),)
+        ).fetchone()
+        if row is None:
+            raise InviteRefused("unknown")
+        call = self._calls.get(row["call_id"])
+        if call is None:
+            raise InviteRefused("expired" if row["end_reason"] == "expired" else "ended")
+        if call.state == "waiting" and time.time() > call.record.invite_expires_at:
+            raise InviteRefused("expired")
+        return call
+
+    def _ended(self, call: Call) -> None:
+        self._calls.pop(call.call_id, None)
+        r = call.record
+        self._db.execute("UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ?",
+                         (r.ended_at, r.end_reason, r.call_id))
+        log.info("call %s ended: %s", r.call_id, r.end_reason)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.reap()
+
+    async def reap(self) -> None:
+        now_wall, now_mono = time.time(), time.monotonic()
+        for call in list(self._calls.values()):
+            # A waiting call lives as long as its invite: the customer may open it late.
+            if call.state == "waiting":
+                if now_wall > call.record.invite_expires_at:
+                    await call.end("expired")
+            elif not call.any_connected() and now_mono - call.last_connected > self._config.calls.idle_timeout_s:
+                await call.end("idle")

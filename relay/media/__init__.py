@@ -1,0 +1,1 @@
+"""The customer's audio on the call's one clock: media time, the delay line, mutes, fades, the watermark."""

@@ -1,0 +1,286 @@
+"""One call's log, written as the call runs: audio files under the data folder, rows in SQLite.
+
+Per call, under <data_dir>/calls/<call_id>/ (folder 0700, files 0600: recordings are
+personal data, for the server's user only):
+    customer.opus   the customer's audio as received (Opus packets as the browser sent them)
+    delivered.opus  what the delay line played to the counselor (the packets we sent)
+    counselor.opus  the counselor's voice as forwarded to the customer
+and in the database (relay/records/database.py): the config and model versions in force
+(call_config), each file's place on the call's media clock (call_recordings), every
+confirmed word (call_words), every decision with its hits (call_decisions), and the
+events (call_events: peers joining and leaving, mutes and lifts, stats with the STT lag
+and undecided playout every few seconds, errors, the end).
+
+Nothing here decodes or re-encodes: the relay already has every stream as Opus packets
+(relay/records/ogg_opus.py). Packets are buffered and their pages written every FLUSH_INTERVAL_S,
+rows are inserted as things happen (short statements, WAL): a killed server loses at
+most the last half second or so, and every file stays readable. A failing disk or
+database is logged and never ends the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Literal, Protocol
+
+from moderation.policy import Decision
+from moderation.speech import Word
+
+from relay.records.ogg_opus import RATE, OggOpusWriter
+
+log = logging.getLogger(__name__)
+
+Stream = Literal["customer", "delivered", "counselor"]
+# Browsers may send stereo Opus (decoders downmix as they need); our encoder is mono.
+CHANNELS: dict[Stream, int] = {"customer": 2, "delivered": 1, "counselor": 2}
+FLUSH_INTERVAL_S = 0.5
+STATS_INTERVAL_S = 5.0
+# Events the log keeps from the call's event bus; words and stats are logged on their own.
+BUS_EVENTS = {"state", "mute", "unmute", "ended"}
+# Undecodable frames and the like: the first few are logged, then only counted.
+MAX_ERROR_EVENTS = 20
+_SECRET_KEYS = ("credential", "password", "secret", "token")
+
+
+class MediaClock(Protocol):
+    """The call's clock (the delay line): monotonic wall time to playout media time."""
+
+    @property
+    def anchored(self) -> bool: ...
+
+    def media_time_at(self, wall: float) -> float: ...
+
+
+def call_dir(data_dir: str | Path, call_id: str) -> Path:
+    return Path(data_dir) / "calls" / call_id
+
+
+def redacted(value: Any) -> Any:
+    """The config without secrets (ICE credentials and the like), for the snapshot."""
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if any(s in k.lower() for s in _SECRET_KEYS) and v else redacted(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+class _Recording:
+    def __init__(self, writer: OggOpusWriter, origin: int) -> None:
+        self.writer = writer
+        self.origin = origin  # the stream position of the file's sample 0
+
+
+class CallLog:
+    def __init__(self, db: sqlite3.Connection, data_dir: str | Path, call_id: str,
+                 wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self._data_dir = Path(data_dir)
+        self.call_id = call_id
+        self.folder = call_dir(data_dir, call_id)
+        self._wall = wall
+        self._monotonic = monotonic
+        self._clock: MediaClock | None = None
+        self._delay_s = 0.0
+        self._recordings: dict[Stream, _Recording] = {}
+        self._failed: set[Stream] = set()
+        self._words_done = 0
+        self._errors = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ wiring
+
+    def snapshot(self, config: dict[str, Any], versions: dict[str, Any]) -> None:
+        self._execute("INSERT OR REPLACE INTO call_config (call_id, at, config, versions) VALUES (?, ?, ?, ?)",
+                      (self.call_id, self._wall(), _json(redacted(config)), _json(versions)))
+
+    def start(self, clock: MediaClock, delay_s: float, stats: Callable[[], dict[str, Any]],
+              words: Callable[[], list[Word] | None]) -> None:
+        """Flush pages and new words every FLUSH_INTERVAL_S, stats every STATS_INTERVAL_S."""
+        self.set_clock(clock, delay_s)
+        self._task = asyncio.ensure_future(self._run(stats, words))
+
+    def set_clock(self, clock: MediaClock, delay_s: float) -> None:
+        """The clock that places delivered and counselor audio on the call's media timeline."""
+        self._clock, self._delay_s = clock, delay_s
+
+    async def _run(self, stats: Callable[[], dict[str, Any]], words: Callable[[], list[Word] | None]) -> None:
+        next_stats = self._monotonic() + STATS_INTERVAL_S
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            try:
+                self.flush()
+                self.sync_words(words())
+                if self._monotonic() >= next_stats:
+                    next_stats += STATS_INTERVAL_S
+                    self.event("stats", stats())
+            except Exception:  # the log must never end the call
+                log.exception("call %s: call log tick failed", self.call_id)
+
+    # ------------------------------------------------------------------- audio
+
+    def customer_packet(self, payload: bytes, media_s: float) -> None:
+        """A customer packet as received, placed at its call media time."""
+        self._write("customer", payload, round(media_s * RATE), media_s)
+
+    def counselor_packet(self, payload: bytes, pts: int, arrival: float) -> None:
+        """A counselor packet on the forwarder's continuous timeline (48 kHz), arrived at `arrival`."""
+        self._write("counselor", payload, pts, lambda: self._received_media_at(arrival))
+
+    def delivered_packet(self, payload: bytes, due: float) -> None:
+        """A packet sent to the counselor, played from monotonic time `due`."""
+        self._write("delivered", payload, round(due * RATE), lambda: self._playout_media_at(due))
+
+    def _write(self, stream: Stream, payload: bytes, position: int, media_s: Any) -> None:
+        rec = self._recordings.get(stream)
+        if rec is None:
+            if stream in self._failed or self._closed:
+                return
+            rec = self._open(stream, position, media_s() if callable(media_s) else media_s)
+            if rec is None:
+                return
+        try:
+            rec.writer.write(payload, position - rec.origin)
+        except OSError as exc:
+            self._fail(stream, exc)
+
+    def _open(self, stream: Stream, origin: int, media_s: float | None) -> _Recording | None:
+        try:
+            for folder in (self.folder.parent, self.folder):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(folder, 0o700)
+            path = self.folder / f"{stream}.opus"
+            writer = OggOpusWriter(path, CHANNELS[stream], serial=zlib.crc32(f"{self.call_id}/{stream}".encode()))
+        except OSError as exc:
+            self._fail(stream, exc)
+            return None
+        rec = self._recordings[stream] = _Recording(writer, origin)
+        self._execute(
+            "INSERT OR REPLACE INTO call_recordings (call_id, stream, path, channels, started_at, media_s) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.call_id, stream, str(path.relative_to(self._data_dir)), writer.channels, self._wall(), media_s))
+        return rec
+
+    def _fail(self, stream: Stream, exc: OSError) -> None:
+        log.error("call %s: %s recording stopped: %s", self.call_id, stream, exc)
+        self._failed.add(stream)
+        rec = self._recordings.pop(stream, None)
+        if rec is not None:
+            try:
+                rec.writer.close()
+            except OSError:
+                pass
+        self.error("recording", f"{stream}: {exc}")
+
+    def flush(self) -> None:
+        for stream, rec in list(self._recordings.items()):
+            try:
+                rec.writer.flush()
+            except OSError as exc:
+                self._fail(stream, exc)
+
+    # ----------------------------------------------------------------- records
+
+    def sync_words(self, words: list[Word] | None) -> None:
+        """Insert the confirmed words not logged yet (`words` only ever grows; None: no transcription)."""
+        new = (words or [])[self._words_done:]
+        if not new:
+            return
+        self._words_done = len(words)
+        self._executemany(
+            "INSERT INTO call_words (call_id, start, end, text, confirmed, probability) VALUES (?, ?, ?, ?, ?, ?)",
+            [(self.call_id, w.start, w.end, w.text, int(w.confirmed), w.probability) for w in new])
+
+    def decision(self, decision: Decision, span_id: int, late_s: float) -> None:
+        hits = [{"source": h.source, "category": h.category, "score": h.score, "threshold": h.threshold,
+                 "detail": h.detail, "version": h.version, "words": list(h.words)} for h in decision.hits]
+        categories = decision.categories or tuple(sorted({h.category for h in decision.hits}))
+        self._execute(
+            "INSERT OR REPLACE INTO call_decisions (call_id, span_id, start, end, word_start, word_end, words, "
+            "provisional, categories, hits, decided_at, late_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.call_id, span_id, decision.start, decision.end, decision.key[0], decision.key[1],
+             _json([w.text for w in decision.words]), int(decision.provisional), _json(list(categories)),
+             _json(hits), decision.decided_at, late_s))
+
+    def on_bus_event(self, event: dict[str, Any]) -> None:
+        """The call's event bus, observed: peers, mutes and lifts, the end."""
+        kind = event.get("type")
+        if kind not in BUS_EVENTS:
+            return
+        if kind == "unmute":
+            self._execute("UPDATE call_decisions SET lifted_at = ? WHERE call_id = ? AND span_id = ?",
+                          (self._wall(), self.call_id, event.get("span_id")))
+        self.event(str(kind), {k: v for k, v in event.items() if k != "type"})
+
+    def error(self, kind: str, detail: str) -> None:
+        self._errors += 1
+        if self._errors <= MAX_ERROR_EVENTS:
+            self.event("error", {"kind": kind, "detail": detail, "count": self._errors})
+
+    def event(self, kind: str, detail: dict[str, Any]) -> None:
+        self._execute("INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                      (self.call_id, self._wall(), self._received_media_at(self._monotonic()), kind, _json(detail)))
+
+    # -------------------------------------------------------------------- end
+
+    def close(self, final_stats: dict[str, Any], words: list[Word] | None) -> None:
+        """The last words, the final stats, complete files with their durations."""
+        if self._closed:
+            return
+        if self._task is not None:
+            self._task.cancel()
+        self.sync_words(words)
+        self.event("summary", {**final_stats, "recording_errors": self._errors})
+        self._closed = True
+        for stream, rec in list(self._recordings.items()):
+            w = rec.writer
+            try:
+                w.close()
+            except OSError as exc:
+                log.error("call %s: closing %s recording: %s", self.call_id, stream, exc)
+            self._execute(
+                "UPDATE call_recordings SET duration_s = ?, packets = ?, filled_s = ? WHERE call_id = ? AND stream = ?",
+                (w.duration_s, w.packets, w.filled_s, self.call_id, stream))
+        self._recordings.clear()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _playout_media_at(self, wall: float) -> float | None:
+        return None if self._clock is None else self._clock.media_time_at(wall)
+
+    def _received_media_at(self, wall: float) -> float | None:
+        """Media time of the customer audio arriving at `wall` (None before the first frame)."""
+        media = self._playout_media_at(wall)
+        if media is None or self._clock is None or not self._clock.anchored:
+            return None
+        return round(media + self._delay_s, 4)
+
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error:
+            log.exception("call %s: call log write failed", self.call_id)
+
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            log.exception("call %s: call log write failed", self.call_id)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

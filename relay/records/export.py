@@ -1,0 +1,231 @@
+"""`callguard calls export CALL_ID`: one call as a zip of evidence with a SHA-256 manifest.
+
+The zip holds the recordings exactly as logged (the Opus packets the browsers sent and
+the relay played: never decoded or re-encoded), the transcript, every decision with its
+reasons, the events, the config and versions in force, QA marks and replays, a README
+and SHA256SUMS over all of them. It is written beside the destination under a temporary
+name (mode 0600: recordings are personal data) and renamed into place when complete, so
+a reader never finds half-written evidence. Entries carry the call's creation time as
+their date, so exporting an unchanged call twice gives the same bytes and the same hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from relay.records.access_log import cli_user, record_access
+from relay.records.logged_call import CallRecord, UnknownCall, load_call, recording_file
+from relay.config import Config
+from relay.records.database import open_call_log
+
+CHUNK = 1 << 16
+MANIFEST = "SHA256SUMS"
+# Owner read/write for the extracted files too (unzip applies the Unix mode it finds).
+_ENTRY_MODE = 0o100600 << 16
+
+README = """\
+Call {call_id}: evidence exported from callguard.
+
+Files
+  audio/customer.opus   the customer's voice as their browser sent it (Ogg/Opus)
+  audio/delivered.opus  what the counselor heard, moderation mutes included
+  audio/counselor.opus  the counselor's voice as forwarded to the customer
+  transcript.tsv        the confirmed words: start, end (call media seconds), text
+  transcript.json       the same words with the recogniser's probability
+  decisions.json        every mute decision: the span, the words, each hit with its
+                        source, category, score, threshold and list/model version,
+                        when it was decided, how late, and when it was lifted if it was
+  events.json           the call's events (peers, mutes and lifts, statistics, errors)
+  call.json             the call (counselor, times, end reason, delay), the config and
+                        versions in force, and where each recording sits on the call's
+                        media clock (media_s = media time of the file's first sample)
+  marks.json            QA marks (false positives, missed abuse)
+  replays.json          moderation re-runs of this call under other configs
+  SHA256SUMS            the SHA-256 of every other file
+
+Times: "media" times are seconds of customer audio since the call's first frame; all
+others are Unix time (seconds since 1970-01-01 UTC).
+{missing}
+Verify: in the extracted folder run `sha256sum -c SHA256SUMS` (macOS: `shasum -a 256 -c
+SHA256SUMS`); every line must say OK. The SHA-256 of the zip itself was printed when it
+was exported and is kept in the server's access log.
+"""
+
+
+class ExportedFile(NamedTuple):
+    name: str  # path inside the zip
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    sha256: str  # of the zip file
+    files: list[ExportedFile]  # every entry but SHA256SUMS itself, in zip order
+
+
+def export_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str, destination: Path) -> ExportSummary:
+    """Writes the call's evidence zip to `destination`; raises UnknownCall.
+
+    Synchronous file work, for a worker thread. It only reads, in plain statements (no
+    transaction), so it may share a connection opened with check_same_thread=False.
+    """
+    record = load_call(db, data_dir, call_id)
+    if record is None:
+        raise UnknownCall(call_id)
+    destination = Path(destination)
+    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    tmp = Path(tmp_name)  # mkstemp creates it 0600
+    try:
+        with os.fdopen(fd, "w+b") as out:
+            files = _write_zip(out, record, Path(data_dir))
+            out.flush()
+            os.fsync(out.fileno())
+            out.seek(0)
+            digest = _sha256(out)
+        os.replace(tmp, destination)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ExportSummary(destination, digest, files)
+
+
+def _write_zip(out: IO[bytes], record: CallRecord, data_dir: Path) -> list[ExportedFile]:
+    date = _zip_date(record.summary.created_at)
+    files: list[ExportedFile] = []
+    audio: dict[str, ExportedFile] = {}
+    with zipfile.ZipFile(out, "w") as zf:
+        def add_text(name: str, text: str) -> None:
+            data = text.encode("utf-8")
+            files.append(ExportedFile(name, len(data), hashlib.sha256(data).hexdigest()))
+            zf.writestr(_entry(name, date, zipfile.ZIP_DEFLATED), data)
+
+        for rec in record.recordings:
+            source = recording_file(data_dir, rec)
+            if source is not None:
+                # Opus does not compress: stored, byte for byte as logged.
+                audio[rec.stream] = _copy_into(zf, _entry(f"audio/{rec.stream}{source.suffix}", date,
+                                                          zipfile.ZIP_STORED), source)
+                files.append(audio[rec.stream])
+        missing = [r.stream for r in record.recordings if r.stream not in audio]
+        add_text("transcript.tsv", _transcript_tsv(record))
+        add_text("transcript.json", _json([dataclasses.asdict(w) for w in record.words]))
+        add_text("decisions.json", _json({"call_id": record.summary.call_id, "versions": record.versions,
+                                          "decisions": [dataclasses.asdict(d) for d in record.decisions]}))
+        add_text("events.json", _json([dataclasses.asdict(e) for e in record.events]))
+        add_text("call.json", _json(_call_json(record, audio)))
+        add_text("marks.json", _json([dataclasses.asdict(m) for m in record.marks]))
+        add_text("replays.json", _json([dataclasses.asdict(r) for r in record.replays]))
+        add_text("README.txt", README.format(
+            call_id=record.summary.call_id,
+            missing=f"\nMissing: the {', '.join(missing)} recording file(s) were not on disk at export.\n"
+            if missing else ""))
+        zf.writestr(_entry(MANIFEST, date, zipfile.ZIP_DEFLATED),
+                    "".join(f"{f.sha256}  {f.name}\n" for f in files))
+    return files
+
+
+def _copy_into(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, source: Path) -> ExportedFile:
+    """Streams `source` into the zip, hashing the very bytes written (a file may still grow)."""
+    sha, size = hashlib.sha256(), 0
+    with open(source, "rb") as src, zf.open(entry, "w") as dst:
+        while chunk := src.read(CHUNK):
+            sha.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+    return ExportedFile(entry.filename, size, sha.hexdigest())
+
+
+def _call_json(record: CallRecord, audio: dict[str, ExportedFile]) -> dict[str, Any]:
+    s = record.summary
+    return {
+        "call_id": s.call_id,
+        "summary": dataclasses.asdict(s),
+        "created_utc": _utc(s.created_at),
+        "ended_utc": _utc(s.ended_at) if s.ended_at is not None else None,  # None: still open when exported
+        "recordings": [{**dataclasses.asdict(r), "file": audio[r.stream].name if r.stream in audio else None}
+                       for r in record.recordings],
+        "config": record.config,
+        "versions": record.versions,
+    }
+
+
+def _transcript_tsv(record: CallRecord) -> str:
+    lines = ["start\tend\ttext"]
+    lines += [f"{w.start:.3f}\t{w.end:.3f}\t{' '.join(w.text.split())}" for w in record.words]
+    return "\n".join(lines) + "\n"
+
+
+def _entry(name: str, date: tuple[int, int, int, int, int, int], compression: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date)
+    info.compress_type = compression
+    info.external_attr = _ENTRY_MODE
+    return info
+
+
+def _zip_date(t: float) -> tuple[int, int, int, int, int, int]:
+    d = datetime.fromtimestamp(max(t, 315532800.0), timezone.utc)  # zip dates start in 1980
+    return d.year, d.month, d.day, d.hour, d.minute, d.second
+
+
+def _sha256(f: IO[bytes]) -> str:
+    sha = hashlib.sha256()
+    while chunk := f.read(CHUNK):
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=1) + "\n"
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+
+# ---------------------------------------------------------------------- the command
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("call_id", metavar="CALL_ID")
+    parser.add_argument("--out", type=Path, help="the zip to write (default: CALL_ID.zip in the working directory)")
+
+
+def main(args: argparse.Namespace, config: Config) -> int:
+    data_dir = Path(args.data_dir or config.server.data_dir)
+    out = args.out or Path(f"{args.call_id}.zip")
+    db = open_call_log(data_dir)  # relay/cli.py reports a missing one
+    try:
+        try:
+            summary = export_call(db, data_dir, args.call_id, out)
+        except UnknownCall as exc:
+            print(f"callguard: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"callguard: cannot write {out}: {exc}", file=sys.stderr)
+            return 1
+        try:
+            record_access(db, *cli_user(), args.call_id, "export",
+                          {"sha256": summary.sha256, "path": str(summary.path.resolve()), "via": "cli"})
+        except sqlite3.Error as exc:
+            # An access that cannot be logged is refused: no unlogged copy stays behind.
+            summary.path.unlink(missing_ok=True)
+            print(f"callguard: export not logged, zip removed: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        db.close()
+    print(summary.path)
+    print(f"SHA-256 {summary.sha256}")
+    return 0

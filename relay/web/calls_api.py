@@ -1,0 +1,251 @@
+"""The JSON and WebSocket API (docs/API.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from relay.web.accounts import Accounts
+from relay.calls.call import Call
+from relay.calls.registry import Calls, TooManyCalls
+from relay.config import Config
+from relay.web.errors import ApiError
+from relay.web.principals import SESSION_COOKIE, Customer, Principal, Staff, principal, require_staff
+from relay.webrtc.sdp import BadSdp, check_offer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: Config
+    db: sqlite3.Connection
+    accounts: Accounts
+    calls: Calls
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/api/login", login),
+        web.post("/api/logout", logout),
+        web.get("/api/me", me),
+        web.get("/api/rtc-config", rtc_config),
+        web.post("/api/calls", create_call),
+        web.get("/api/calls", list_calls),
+        web.get("/api/calls/{call_id}", get_call),
+        web.post("/api/calls/{call_id}/offer", offer),
+        web.post("/api/calls/{call_id}/hangup", hangup),
+        web.post("/api/calls/{call_id}/mutes", add_mute),
+        web.get("/api/calls/{call_id}/events", events),
+    ]
+
+
+def _services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def who_is(request: web.Request) -> Principal:
+    s = _services(request)
+    return principal(request, s.accounts, s.calls)
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+def body_field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ApiError(400, "bad_request", f"field {name!r} is missing or of the wrong type")
+    return value
+
+
+def _call_for(request: web.Request, who: Principal, *, customer_ok: bool, supervisor_ok: bool = True) -> Call:
+    """The call in the URL, if `who` is a party to it: its customer, its counselor, or a supervisor."""
+    call_id = request.match_info["call_id"]
+    call = _services(request).calls.get(call_id)
+    if isinstance(who, Customer):
+        if not customer_ok or who.call_id != call_id:
+            raise ApiError(403, "forbidden", "this invite is not for that call")
+        assert call is not None  # the invite lookup found it running
+        return call
+    if call is None:
+        raise ApiError(404, "unknown_call", f"no running call {call_id!r}")
+    user = who.user
+    if user.name == call.record.counselor or (supervisor_ok and user.role == "supervisor"):
+        return call
+    raise ApiError(403, "forbidden", "you are not a party to this call")
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    name, password = body_field(body, "username", str), body_field(body, "password", str)
+    s = _services(request)
+    user = await s.accounts.verify(name, password)
+    if user is None:
+        raise ApiError(401, "bad_credentials", "wrong user name or password")
+    session = s.accounts.open_session(user)
+    response = web.json_response(
+        {"token": session.token, "user": {"name": user.name, "role": user.role}, "expires_at": session.expires_at}
+    )
+    response.set_cookie(
+        SESSION_COOKIE, session.token, max_age=s.config.auth.session_ttl_s, httponly=True, samesite="Strict",
+        secure=request.secure, path="/",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    who = require_staff(who_is(request))
+    _services(request).accounts.close_session(who.token)
+    response = web.json_response({})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    who = require_staff(who_is(request))
+    return web.json_response({"name": who.user.name, "role": who.user.role})
+
+
+async def rtc_config(request: web.Request) -> web.Response:
+    who_is(request)
+    return web.json_response({"ice_servers": _ice_servers(_services(request).config)})
+
+
+def _ice_servers(config: Config) -> list[dict[str, Any]]:
+    out = []
+    for server in config.webrtc.ice_servers:
+        entry: dict[str, Any] = {"urls": server.urls}
+        if server.username:
+            entry.update(username=server.username, credential=server.credential)
+        out.append(entry)
+    return out
+
+
+async def create_call(request: web.Request) -> web.Response:
+    # Supervisors may take calls too (and a newcomer's first account is a supervisor).
+    who = require_staff(who_is(request), "counselor", "supervisor")
+    await json_body(request)
+    s = _services(request)
+    try:
+        call, invite = s.calls.create(who.user.name)
+    except TooManyCalls as exc:
+        raise ApiError(503, "too_many_calls", str(exc)) from None
+    base = s.config.server.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    return web.json_response(
+        {
+            **call.info(staff=True),
+            "invite": {"token": invite.token, "url": f"{base}/join/{call.call_id}#{invite.token}",
+                       "expires_at": invite.expires_at},
+        },
+        status=201,
+    )
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    who = require_staff(who_is(request), "counselor", "supervisor")
+    calls = _services(request).calls.all()
+    if who.user.role != "supervisor":
+        calls = [c for c in calls if c.record.counselor == who.user.name]
+    return web.json_response({"calls": [c.info(staff=True) for c in calls]})
+
+
+async def get_call(request: web.Request) -> web.Response:
+    who = who_is(request)
+    call = _call_for(request, who, customer_ok=True)
+    view = call.info(staff=isinstance(who, Staff))
+    if isinstance(who, Customer):
+        view["ice_servers"] = _ice_servers(_services(request).config)
+    return web.json_response(view)
+
+
+async def offer(request: web.Request) -> web.Response:
+    who = who_is(request)
+    call = _call_for(request, who, customer_ok=True, supervisor_ok=False)
+    body = await json_body(request)
+    role = body_field(body, "role", str)
+    if body.get("type", "offer") != "offer":
+        raise ApiError(400, "bad_request", "type must be 'offer'")
+    expected = "customer" if isinstance(who, Customer) else "counselor"
+    if role != expected:
+        raise ApiError(403, "forbidden", f"this token may only join as {expected}")
+    try:
+        sdp = check_offer(body.get("sdp"), _services(request).config.webrtc.remote_networks)
+    except BadSdp as exc:
+        raise ApiError(400, "bad_sdp", str(exc)) from None
+    if call.state == "ended":
+        raise ApiError(409, "call_ended", "this call has ended")
+    try:
+        answer = await call.accept_offer(expected, sdp)
+    except Exception as exc:
+        log.info("call %s: %s offer refused by the WebRTC stack: %r", call.call_id, expected, exc)
+        raise ApiError(400, "bad_sdp", f"the offer could not be negotiated: {exc.__class__.__name__}") from None
+    return web.json_response({"sdp": answer, "type": "answer"})
+
+
+async def hangup(request: web.Request) -> web.Response:
+    call = _call_for(request, who_is(request), customer_ok=True)
+    await call.end("hangup")
+    return web.json_response({"state": "ended"})
+
+
+async def add_mute(request: web.Request) -> web.Response:
+    who = who_is(request)
+    call = _call_for(request, who, customer_ok=False)
+    body = await json_body(request)
+    start, end = body_field(body, "start", (int, float)), body_field(body, "end", (int, float))
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+        raise ApiError(400, "bad_request", "need 0 <= start < end, in media seconds")
+    assert isinstance(who, Staff)
+    return web.json_response(call.add_mute(float(start), float(end), reason=f"manual:{who.user.name}"), status=201)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    who = who_is(request)
+    call = _call_for(request, who, customer_ok=True)
+    ws = web.WebSocketResponse(heartbeat=20.0)
+    await ws.prepare(request)
+    sub = call.events.subscribe(staff=isinstance(who, Staff))
+    reader = asyncio.ensure_future(_discard_incoming(ws))
+    try:
+        await ws.send_json({"type": "state", "state": call.state, "peers": call.peer_states()})
+        while True:
+            getter = asyncio.ensure_future(sub.queue.get())
+            await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():  # the client went away
+                getter.cancel()
+                break
+            if (event := getter.result()) is None:
+                break
+            await ws.send_json(event)
+    except ConnectionResetError:
+        pass
+    finally:
+        reader.cancel()
+        call.events.unsubscribe(sub)
+        await ws.close()
+    return ws
+
+
+async def _discard_incoming(ws: web.WebSocketResponse) -> None:
+    # Clients send nothing; reading keeps control frames (ping/close) flowing.
+    async for msg in ws:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break

@@ -1,0 +1,58 @@
+"""Who is asking: a signed-in staff member, or the customer holding a call's invite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from relay.web.accounts import Accounts, User
+from relay.calls.registry import Calls, InviteRefused
+from relay.web.errors import ApiError
+
+SESSION_COOKIE = "cg_session"
+
+
+@dataclass(frozen=True)
+class Staff:
+    user: User
+    token: str
+
+
+@dataclass(frozen=True)
+class Customer:
+    call_id: str
+
+
+Principal = Staff | Customer
+
+
+def request_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[len("Bearer "):].strip() or None
+    # Browsers cannot put headers on a WebSocket handshake.
+    if request.headers.get("Upgrade", "").lower() == "websocket" and request.query.get("token"):
+        return request.query["token"]
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def principal(request: web.Request, accounts: Accounts, calls: Calls) -> Principal:
+    token = request_token(request)
+    if token is None:
+        raise ApiError(401, "unauthenticated", "sign in, or use the invite link's token")
+    user = accounts.session_user(token)
+    if user is not None:
+        return Staff(user, token)
+    try:
+        return Customer(calls.invited_call(token).call_id)
+    except InviteRefused as refused:
+        if refused.reason == "ended":
+            raise ApiError(409, "call_ended", "this call has ended") from None
+        raise ApiError(401, "unauthenticated", f"the token is {refused.reason}") from None
+
+
+def require_staff(p: Principal, *roles: str) -> Staff:
+    if not isinstance(p, Staff) or (roles and p.user.role not in roles):
+        raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles) or 'staff'}")
+    return p

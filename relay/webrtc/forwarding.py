@@ -1,0 +1,88 @@
+"""The counselor's voice on its way to the customer: Opus packets as the browser sent them.
+
+No decode, no re-encode: nothing on this path needs the audio itself, and forwarding each
+packet as it arrives adds no delay of its own. Only the RTP timeline is ours: it stays
+continuous when the counselor reconnects (a new connection's timestamps start over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Hashable
+from typing import Callable
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import Packet
+
+from relay.webrtc.tracks import RATE, TIME_BASE
+
+# Packets kept while the customer's side is not reading (connecting, or reconnecting):
+# older ones would only arrive late.
+MAX_QUEUED = 5
+
+
+class PacketForwarder:
+    """A bounded hand-over point between the counselor's receiver and the customer's sender."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._queue: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=MAX_QUEUED)
+        self._ready = asyncio.Event()
+        self._source: Hashable = None
+        self._offset = 0  # added to the source's pts to get ours
+        self._last_out: tuple[int, float] | None = None  # (our pts, wall time) of the newest packet
+        self.forwarded = 0
+        self.dropped = 0
+
+    def push(self, pts: int, payload: bytes, source: Hashable) -> int:
+        """Queue a packet; returns its pts on our continuous timeline."""
+        now = self._clock()
+        if source != self._source:
+            # Continue our timeline from the last packet, moved on by the time since.
+            self._source = source
+            if self._last_out is None:
+                self._offset = -pts
+            else:
+                last_pts, last_wall = self._last_out
+                self._offset = last_pts + max(round((now - last_wall) * RATE), 960) - pts
+        out = pts + self._offset
+        self._last_out = (out, now)
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append((out, payload))
+        self._ready.set()
+        return out
+
+    async def next(self) -> tuple[int, bytes]:
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        self.forwarded += 1
+        return self._queue.popleft()
+
+    def discard_queued(self) -> None:
+        self.dropped += len(self._queue)
+        self._queue.clear()
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """One customer connection's outgoing audio: the forwarder's packets, as they come."""
+
+    kind = "audio"
+
+    def __init__(self, forwarder: PacketForwarder) -> None:
+        super().__init__()
+        self._forwarder = forwarder
+        # What queued up before this connection could send is stale by now.
+        forwarder.discard_queued()
+
+    async def recv(self) -> Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        pts, payload = await self._forwarder.next()
+        packet = Packet(payload)
+        packet.pts = pts
+        packet.time_base = TIME_BASE
+        return packet

@@ -1,0 +1,83 @@
+"""The running-calls registry on a real SQLite file: limits, invites, the reaper's rules."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from relay.calls.registry import Calls, InviteRefused, TooManyCalls
+from relay.config import parse_config
+from relay.records.database import open_database
+from relay.calls.speech_service import SttService
+from relay.calls.text_service import TextChecks
+
+CONFIG = parse_config({"calls": {"max_concurrent": 2, "invite_ttl_s": 60, "idle_timeout_s": 5.0},
+                       "stt": {"enabled": False}})
+STT_OFF = SttService(CONFIG.stt)
+CHECKS = TextChecks(CONFIG)
+
+
+@pytest.fixture
+def db(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return open_database(tmp_path / "calls.db")
+
+
+async def test_limit_and_invites(db) -> None:  # type: ignore[no-untyped-def]
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
+    first, invite = calls.create("anna")
+    calls.create("ben")
+    with pytest.raises(TooManyCalls):
+        calls.create("anna")
+    assert calls.invited_call(invite.token) is first
+    with pytest.raises(InviteRefused, match="unknown"):
+        calls.invited_call("not-a-token")
+    # Tokens are stored as hashes only.
+    stored = [bytes(r[0]) for r in db.execute("SELECT invite_hash FROM calls")]
+    assert invite.token.encode() not in b"".join(stored)
+    await first.end("hangup")
+    with pytest.raises(InviteRefused, match="ended"):
+        calls.invited_call(invite.token)
+    calls.create("anna")  # the ended call freed its place
+    await calls.stop()
+
+
+async def test_unused_invite_expires_but_a_joined_customer_may_rejoin(db) -> None:  # type: ignore[no-untyped-def]
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
+    waiting, unused = calls.create("anna")
+    joined, used = calls.create("ben")
+    joined.state = "active"  # the customer's audio arrived
+    for call in (waiting, joined):
+        call.record.invite_expires_at = time.time() - 1
+    with pytest.raises(InviteRefused, match="expired"):
+        calls.invited_call(unused.token)
+    assert calls.invited_call(used.token) is joined
+    await calls.reap()
+    assert waiting.state == "ended" and waiting.record.end_reason == "expired"
+    with pytest.raises(InviteRefused, match="expired"):  # still says why, after the call is gone
+        calls.invited_call(unused.token)
+    assert joined.state == "active"
+    await calls.stop()
+
+
+async def test_idle_applies_to_active_calls_only(db) -> None:  # type: ignore[no-untyped-def]
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
+    waiting, _ = calls.create("anna")
+    active, _ = calls.create("ben")
+    active.state = "active"
+    for call in (waiting, active):
+        call.last_connected -= 10.0  # nobody connected for longer than idle_timeout_s
+    await calls.reap()
+    assert active.state == "ended" and active.record.end_reason == "idle"
+    assert waiting.state == "waiting"  # its invite is still good: the customer may open it late
+    row = db.execute("SELECT end_reason, ended_at FROM calls WHERE call_id = ?", (active.call_id,)).fetchone()
+    assert row["end_reason"] == "idle" and row["ended_at"] is not None
+    await calls.stop()
+
+
+async def test_restart_closes_calls_a_crash_left_open(db) -> None:  # type: ignore[no-untyped-def]
+    calls = Calls(db, CONFIG, STT_OFF, CHECKS)
+    left_open, _ = calls.create("anna")
+    Calls(db, CONFIG, STT_OFF, CHECKS)  # the next start
+    row = db.execute("SELECT end_reason FROM calls WHERE call_id = ?", (left_open.call_id,)).fetchone()
+    assert row["end_reason"] == "server_restart"
+    await calls.stop()

@@ -1,0 +1,72 @@
+"""The server's text checks: live list reload, and each check failing alone."""
+
+import asyncio
+from pathlib import Path
+
+from relay.config import parse_config
+from relay.calls.text_service import TextChecks
+
+
+def config(lists_dir: Path, **classifier: object):  # type: ignore[no-untyped-def]
+    return parse_config({"keywords": {"lists_dir": str(lists_dir), "reload_interval_s": 0.1},
+                         "classifier": {"model": str(lists_dir / "no-model"), **classifier}})
+
+
+async def test_edited_lists_are_picked_up_without_a_restart(tmp_path: Path) -> None:
+    (tmp_path / "insult.txt").write_text("멍청이\n")
+    checks = TextChecks(config(tmp_path))
+    await checks.load()
+    try:
+        assert [h.category for h in await checks.check(["이", "멍청이"])] == ["insult"]
+        assert await checks.check(["바보", "같은"]) == []
+        before = checks.view()["keywords"]["detail"]
+        (tmp_path / "insult.txt").write_text("멍청이\n바보 같은\n")
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            if checks.view()["keywords"]["detail"] != before:
+                break
+        hits = await checks.check(["바보", "같은"])
+        assert [h.words for h in hits] == [(0, 1)]  # the phrase covers both words
+    finally:
+        await checks.close()
+
+
+async def test_no_classifier_model_keeps_the_keywords_working(tmp_path: Path) -> None:
+    (tmp_path / "profanity.txt").write_text("씨발\n")
+    checks = TextChecks(config(tmp_path))
+    await checks.load()
+    try:
+        view = checks.view()
+        assert view["classifier"]["state"] == "unavailable" and "no-model" in view["classifier"]["detail"]
+        assert view["keywords"]["state"] == "ready"
+        assert [h.source for h in await checks.check(["씨 발"])] == ["keyword"]
+    finally:
+        await checks.close()
+
+
+async def test_unreadable_lists_are_reported_not_fatal(tmp_path: Path) -> None:
+    checks = TextChecks(config(tmp_path / "missing-folder", enabled=False))
+    await checks.load()
+    try:
+        view = checks.view()
+        assert view["keywords"]["state"] == "unavailable" and view["keywords"]["detail"]
+        assert view["classifier"]["state"] == "off"
+        assert await checks.check(["씨발"]) == []
+    finally:
+        await checks.close()
+
+
+async def test_the_classifier_joins_the_keywords_when_it_loads(tmp_path: Path, tiny_bert_model: Path) -> None:
+    (tmp_path / "insult.txt").write_text("멍청이\n")
+    checks = TextChecks(parse_config({
+        "keywords": {"lists_dir": str(tmp_path)},
+        "classifier": {"model": str(tiny_bert_model), "device": "cpu", "thresholds": {"악플/욕설": 0.0},
+                       "abusive_labels": ["악플/욕설"]},
+    }))
+    await checks.load()
+    try:
+        assert checks.view()["classifier"]["state"] == "ready"
+        sources = {h.source for h in await checks.check(["이", "멍청이"])}
+        assert sources == {"keyword", "classifier"}  # a zero threshold makes the random model fire
+    finally:
+        await checks.close()
