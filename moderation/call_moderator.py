@@ -8,17 +8,22 @@ evaluation drive this the same way:
 
     window = moderator.window(update)          # after each TranscriptUpdate
     hits = keywords(texts) + classifier(texts)  # texts = [w.text for w in window]
-    changes = moderator.decide(window, hits)    # spans to add, spans to lift
+    changes = moderator.decide(window, hits, update.skipped)  # spans to add, spans to lift
+    ledger.apply(changes)                       # moderation/span_ledger.py: into the mute sink
+
+Audio the transcriber skipped (never transcribed, so never judged) is muted here too when
+the undecided policy is "mute" (mute_skipped), so those mutes are decisions like any other:
+published, logged, shown to QA.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Callable
+from typing import Callable, Sequence
 
 from moderation.hits import Hit
-from moderation.policy import Changes, Decision, PolicyConfig, SpanBook, plan
+from moderation.policy import Changes, Decision, PolicyConfig, SpanBook, plan, skipped_decision
 from moderation.speech import TranscriptUpdate, Word
 
 # Any text check: the words of a window in, hits with indices into them out.
@@ -31,8 +36,10 @@ CONTEXT_WORDS = 24
 
 
 class CallModerator:
-    def __init__(self, policy: PolicyConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, policy: PolicyConfig, clock: Callable[[], float] = time.time,
+                 mute_skipped: bool = False) -> None:
         self._book = SpanBook(policy)
+        self._mute_skipped = mute_skipped
         self._policy = policy
         self._clock = clock
         self._confirmed: deque[Word] = deque(maxlen=CONTEXT_WORDS)
@@ -51,8 +58,12 @@ class CallModerator:
             self._confirmed.clear()
         return list(self._confirmed) + self._provisional
 
-    def decide(self, window: list[Word], hits: list[Hit]) -> Changes:
-        changes = self._book.review(plan(window, hits, self._policy, now=self._clock()))
+    def decide(self, window: list[Word], hits: list[Hit],
+               skipped: Sequence[tuple[float, float]] = ()) -> Changes:
+        now = self._clock()
+        changes = self._book.review(plan(window, hits, self._policy, now=now))
+        if self._mute_skipped:
+            changes.add.extend(skipped_decision(a, b, now) for a, b in skipped if b > a)
         self.decisions.extend(changes.add)
         return changes
 
@@ -61,4 +72,4 @@ class CallModerator:
         window = self.window(update)
         texts = [w.text for w in window]
         hits = [hit for check in checks for hit in check(texts)] if texts else []
-        return self.decide(window, hits)
+        return self.decide(window, hits, update.skipped)

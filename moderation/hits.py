@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Source = Literal["keyword", "classifier"]
+# "undecided": audio the transcription never reached (skipped under load), muted by policy.
+Source = Literal["keyword", "classifier", "undecided"]
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,26 @@ class Decision:
 
     @property
     def key(self) -> tuple[float, float]:
-        """Identity across passes: the words' own extent (padding is config, not identity)."""
-        return (self.words[0].start, self.words[-1].end)
+        """Identity across passes: the words' own extent (padding is config, not identity);
+        a span over audio with no words (never transcribed) is its own extent."""
+        return (self.words[0].start, self.words[-1].end) if self.words else (self.start, self.end)
+
+    @property
+    def reason(self) -> str:
+        """The span's reason as the delay line and the pages see it: categories, no words."""
+        return ",".join(sorted({f"{h.source}:{h.category}" for h in self.hits}))
+
+
+SKIPPED_CATEGORY = "transcription_skipped"
+
+
+def skipped_decision(start: float, end: float, now: float) -> Decision:
+    """A mute for audio the transcription skipped (the machine fell behind): never heard by
+    the checks, so it is silenced under the undecided policy "mute", with the reason kept."""
+    hit = Hit(words=(), source="undecided", category=SKIPPED_CATEGORY, score=1.0, threshold=1.0,
+              detail="never transcribed: transcription fell behind", version="")
+    return Decision(start=max(0.0, start), end=end, words=(), hits=(hit,), provisional=False, decided_at=now,
+                    categories=(SKIPPED_CATEGORY,))
 
 
 @dataclass

@@ -22,12 +22,13 @@ Per call, the path a live call takes on the server, on a simulated clock (no sle
     time, while audio keeps arriving; one pass at a time, as on the server;
 - each update goes through CallModerator.judge with the configured checks (keywords, and
   the classifier when it loads); the policy's Changes become add_mute / lift_mute on the
-  delay line (provisional spans included), as relay/calls/moderation.py does; skipped
-  (never transcribed) audio is undecided, muted when delay.undecided_policy = "mute".
+  delay line through the same span ledger relay/calls/moderation.py uses (provisional
+  spans included); skipped (never transcribed) audio is undecided, muted when
+  delay.undecided_policy = "mute".
 
 What was silenced at playout is recorded per media sample when it is played: after each
-pull, the samples it consumed are judged exactly as the delay line judged them (its mute
-map, the watermark, the undecided policy) at that moment. The pulled audio is checked
+pull, the delay line's own judgement of the samples it consumed (DelayLine.played: mute
+spans, watermark, skipped audio, undecided policy) is read back. The pulled audio is checked
 against that record (silenced samples must come out as zeros, the rest as the source, a
 fade's width away from every edge), so the scoring cannot drift from what a counselor hears.
 
@@ -56,25 +57,19 @@ from typing import Any, Callable
 import numpy as np
 
 from moderation.call_moderator import CallModerator
-from moderation.policy import Changes, PolicyConfig
+from moderation.policy import Changes, Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
+from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate, Word
 
-from relay.calls.moderation import reason_of
 from relay.config import Config
+from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from relay.media.delay_line import DelayLine
-from offline.eval_text import Checks, TextCheck, load_checks
+from offline.eval_text import Checks, EvalError, TextCheck, load_checks
 from relay.media.mute_map import sample_at
 
-RATE = 48000
-FRAME = 960
-FRAME_S = FRAME / RATE
 # Fade context excluded from the playout check around every silenced edge (delay.fade_ms).
 _CHECK_MARGIN = 2
-
-
-class EvalError(Exception):
-    """A manifest, audio file or model the evaluation cannot use; says which and why."""
 
 
 # ------------------------------------------------------------------------ the manifest
@@ -336,84 +331,84 @@ class CallOutcome:
     transcriber: dict[str, Any]
 
 
+class _SimulatedMutes:
+    """The simulation's span sink: the delay line, with each span's simulated arrival kept."""
+
+    def __init__(self, line: DelayLine) -> None:
+        self._line = line
+        self.now = 0.0
+        # (applied at, its words' start, their end, provisional) for every span added.
+        self.spans: list[tuple[float, float, float, bool]] = []
+
+    def add_span(self, decision: Decision) -> int:
+        span, _ = self._line.add_mute(decision.start, decision.end, provisional=decision.provisional,
+                                      reason=decision.reason)
+        start, end = decision.key
+        self.spans.append((self.now, start, end, decision.provisional))
+        return span.span_id
+
+    def lift_span(self, span_id: int) -> bool:
+        return self._line.lift_mute(span_id)
+
+
 def simulate_call(call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: list[TextCheck],
                   config: Config, delay_s: float) -> CallOutcome:
     """Runs one call through the delay line, the transcriber and the moderation."""
     delay_cfg = dataclasses.replace(config.delay, delay_s=delay_s)
     policy: PolicyConfig = getattr(config, "policy", None) or PolicyConfig()
-    mute_undecided = delay_cfg.undecided_policy == "mute"
-    line = DelayLine(delay_cfg, _Watermark(transcriber.cleared_until), rate=RATE, frame_samples=FRAME)
-    frames = -(-pcm48.size // FRAME)
-    total = frames * FRAME
+    line = DelayLine(delay_cfg, _Watermark(transcriber.cleared_until), rate=RATE, frame_samples=FRAME_SAMPLES)
+    frames = -(-pcm48.size // FRAME_SAMPLES)
+    total = frames * FRAME_SAMPLES
     audio = np.zeros(total, dtype=np.int16)
     audio[: pcm48.size] = pcm48
     silenced = np.zeros(total, dtype=bool)
     undecided = np.zeros(total, dtype=bool)
     played = np.zeros(total, dtype=np.int16)
     seen = np.zeros(total, dtype=bool)
-    skipped: list[tuple[float, float]] = []
-    spans: list[tuple[float, float, float, bool]] = []
-    span_ids: dict[tuple[float, float], int] = {}
-    lifted = 0
+    sink = _SimulatedMutes(line)
+    ledger = SpanLedger(sink)
     sim_now = [0.0]
-    moderator = CallModerator(policy, clock=lambda: sim_now[0])
+    moderator = CallModerator(policy, clock=lambda: sim_now[0], mute_skipped=delay_cfg.undecided_policy == "mute")
 
     def judge(at: float, update: TranscriptUpdate) -> Changes:
         sim_now[0] = at  # the decisions' decided_at, in simulated seconds
         return moderator.judge(update, checks)
 
     def deliver(at: float, update: TranscriptUpdate, changes: Changes) -> None:
-        nonlocal lifted
-        for decision in changes.lift:
-            span_id = span_ids.pop(decision.key, None)
-            if span_id is not None and line.lift_mute(span_id):
-                lifted += 1
-        for decision in changes.add:
-            span, _ = line.add_mute(decision.start, decision.end, provisional=decision.provisional,
-                                    reason=reason_of(decision))
-            span_ids[decision.key] = span.span_id
-            spans.append((at, decision.words[0].start, decision.words[-1].end, decision.provisional))
+        # As relay/calls/moderation.py applies a pass: skipped audio marked, then the changes.
         for a, b in update.skipped:
-            skipped.append((a, b))
-            if mute_undecided and b > a:
-                line.add_mute(max(0.0, a), b, reason="undecided:transcription_skipped")
+            line.mark_unjudged(a, b)
+        sink.now = at
+        ledger.apply(changes)
 
     ticks = frames + math.ceil(delay_s / FRAME_S) + 2
     for k in range(ticks):
         wall = k * FRAME_S
         transcriber.run_until(wall, False, judge, deliver)
         if k < frames:
-            frame = audio[k * FRAME: (k + 1) * FRAME]
-            media = line.push(k * FRAME, frame, wall)
+            frame = audio[k * FRAME_SAMPLES: (k + 1) * FRAME_SAMPLES]
+            media = line.push(k * FRAME_SAMPLES, frame, wall)
             transcriber.feed(frame, media if media is not None else k * FRAME_S)
         elif k == frames:
             transcriber.end_of_audio()
         transcriber.run_until(wall, True, judge, deliver)
         out = line.pull(wall)
-        # What the pull just played, judged as the delay line judged it.
-        c0 = round(line.media_time_at(wall) * RATE)
-        lo, hi = max(c0, 0), min(c0 + FRAME, total)
+        # What the pull just played, as the delay line judged it.
+        heard = line.played
+        if heard is None:
+            continue
+        c0 = heard.start
+        lo, hi = max(c0, 0), min(c0 + heard.muted.size, total)
         if lo >= hi:
             continue
-        mask = line.mutes.mask(lo, hi - lo, RATE)
-        cleared = line.watermark.cleared_until()
-        past = np.zeros(hi - lo, dtype=bool)
-        if cleared != math.inf:
-            first = sample_at(cleared, RATE) if cleared > 0 else 0
-            past[min(max(first - lo, 0), hi - lo):] = True
-        silenced[lo:hi] = mask | (past & mute_undecided)
-        unjudged = past.copy()
-        for a, b in skipped:
-            s0, s1 = max(sample_at(a, RATE), lo), min(sample_at(b, RATE), hi)
-            if s1 > s0:
-                unjudged[s0 - lo: s1 - lo] = True
-        undecided[lo:hi] = unjudged & ~mask
+        silenced[lo:hi] = heard.silenced[lo - c0: hi - c0]
+        undecided[lo:hi] = heard.unjudged[lo - c0: hi - c0]
         played[lo:hi] = out[lo - c0: hi - c0]
         seen[lo:hi] = True
 
     stats = line.stats()
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))
-    return CallOutcome(call.id, pcm48.size / RATE, silenced, undecided, spans, lifted, stats.late_mutes,
+    return CallOutcome(call.id, pcm48.size / RATE, silenced, undecided, sink.spans, ledger.lifted, stats.late_mutes,
                        mismatches, checked, transcriber.view())
 
 

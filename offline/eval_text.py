@@ -32,15 +32,14 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from moderation.call_moderator import TextCheck
+from moderation.check_loading import load_classifier, load_keywords
+from moderation.classifier_config import CLEAN_LABEL
 from moderation.hits import Hit
 
 from relay.config import Config
 
-# The words of an utterance in, hits with indices into them out.
-TextCheck = Callable[[list[str]], list[Hit]]
-
 SENTENCE_COLUMN = "문장"
-CLEAN_LABEL = "clean"
 # UnSmile's label for insults and profanity: what every keyword category is.
 KEYWORD_LABEL = "악플/욕설"
 # Classifier sentences per judge_many() call.
@@ -48,7 +47,7 @@ CLASSIFIER_CHUNK = 64
 
 
 class EvalError(Exception):
-    """A file or model the evaluation cannot use; the message says which and why."""
+    """A file, manifest or model an evaluation cannot use; the message says which and why."""
 
 
 # --------------------------------------------------------------------------- the data
@@ -162,10 +161,7 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     decides whether that is fatal (no check at all is)."""
     checks = Checks()
     if keywords:
-        try:
-            checks.keywords, checks.info["keywords"] = _load_keywords(config)
-        except Exception as exc:  # noqa: BLE001 - any failure: report it, evaluate the rest
-            checks.info["keywords"] = {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+        checks.keywords, checks.info["keywords"] = _load_keywords(config)
     else:
         checks.info["keywords"] = {"available": False, "reason": "left out (--no-keywords)"}
     if classifier:
@@ -176,34 +172,19 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
 
 
 def _load_keywords(config: Config) -> tuple[TextCheck | None, dict[str, Any]]:
-    from moderation.keyword_config import KeywordConfig
-    from moderation.keywords import KeywordMatcher
-
-    kw_config = getattr(config, "keywords", None) or KeywordConfig()
-    if not kw_config.enabled:
-        return None, {"available": False, "reason": "switched off in the config (keywords.enabled)"}
-    matcher = KeywordMatcher(kw_config)
+    loaded = load_keywords(config.keywords)
+    if loaded.check is None:
+        return None, {"available": False, "reason": loaded.detail}
+    matcher = loaded.check
     return matcher.match, {"available": True, "version": matcher.version, "lists": str(matcher.folder),
                            "entries": matcher.counts}
 
 
 def _load_classifier(config: Config) -> tuple[Any | None, dict[str, Any]]:
-    try:
-        from moderation.classifier import AbuseClassifier
-        from moderation.classifier_config import ClassifierConfig
-        from moderation.model_store import ModelUnavailable
-    except Exception as exc:  # noqa: BLE001
-        return None, {"available": False, "reason": f"classifier module unavailable: {type(exc).__name__}: {exc}"}
-    cls_config = getattr(config, "classifier", None) or ClassifierConfig()
-    if not cls_config.enabled:
-        return None, {"available": False, "reason": "switched off in the config (classifier.enabled)"}
-    try:
-        model = AbuseClassifier.load(cls_config)
-    except ModelUnavailable as exc:
-        return None, {"available": False, "reason": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - torch/transformers missing or broken: keywords go on
-        return None, {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
-    return model, {"available": True, "version": str(getattr(model, "version", ""))}
+    loaded = load_classifier(config.classifier)
+    if loaded.check is None:
+        return None, {"available": False, "reason": loaded.detail}
+    return loaded.check, {"available": True, "version": loaded.detail}
 
 
 # ------------------------------------------------------------------------ the figures

@@ -38,21 +38,21 @@ import numpy as np
 from moderation.call_moderator import CallModerator, TextCheck
 from moderation.policy import Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
+from moderation.span_ledger import SpanLedger
 from moderation.span_diff import DEFAULT_TOLERANCE_S, Span, SpanDiff, diff_spans
 from moderation.speech import TranscriptUpdate, Word
 
 from relay.records.access_log import cli_user, record_access
 from relay.records.call_log import redacted
-from relay.records.logged_call import (CallFilter, CallRecord, LoggedDecision, LoggedWord, UnknownCall, list_calls,
+from relay.records.logged_call import (CallFilter, CallHistory, LoggedDecision, LoggedWord, UnknownCall, list_calls,
                            load_call, recording_file)
 from relay.config import Config
+from relay.media.audio_format import FRAME_SAMPLES, RATE
 from relay.records.database import database_file, open_call_log
 from offline.eval_text import Checks, load_checks
 
 Mode = Literal["audio", "transcript"]
 
-RATE = 48000
-FRAME = 960  # fed in 20 ms frames, as the relay feeds the live transcriber
 # An audio replay re-times every word (Whisper's word times are good to a few tens of
 # ms): a mute that moved less than the policy's padding still covers its word, so it is
 # no change for QA. Transcript replays judge the very same words: edges agree exactly.
@@ -107,30 +107,45 @@ class ReplayResult:
 # ------------------------------------------------------------------- the moderation
 
 
-class _SpanLedger:
-    """The spans one replay decides, kept as the live call keeps them: each added span under
-    its key until the policy lifts it (relay/calls/moderation.py does the same with the
-    delay line)."""
+class _ReplaySpans:
+    """A replay's span sink: ids handed out as the live delay line does, with the media time
+    of the newest audio heard when each span was decided."""
+
+    def __init__(self) -> None:
+        self._next_id = 1
+        self.media_now = 0.0
+        self.decided_media: dict[int, float] = {}
+
+    def add_span(self, decision: Decision) -> int:
+        span_id, self._next_id = self._next_id, self._next_id + 1
+        self.decided_media[span_id] = self.media_now
+        return span_id
+
+    def lift_span(self, span_id: int) -> bool:
+        return self.decided_media.pop(span_id, None) is not None
+
+
+class _Judging:
+    """One replay's moderation, kept as the live call keeps it: the call's moderator, its
+    checks, and the span ledger (moderation/span_ledger.py) over a replay sink."""
 
     def __init__(self, policy: PolicyConfig, checks: list[TextCheck], wall: Callable[[], float]) -> None:
         self.moderator = CallModerator(policy, clock=wall)
         self._checks = checks
-        self._active: dict[tuple[float, float], tuple[int, Decision, float]] = {}
-        self._next_id = 1
-        self.lifted = 0
+        self._sink = _ReplaySpans()
+        self.ledger = SpanLedger(self._sink)
 
     def judge(self, update: TranscriptUpdate, media_now: float) -> None:
         """`media_now`: the media time of the newest audio heard when this was decided."""
-        changes = self.moderator.judge(update, self._checks)
-        for decision in changes.lift:
-            if self._active.pop(decision.key, None) is not None:
-                self.lifted += 1
-        for decision in changes.add:
-            self._active[decision.key] = (self._next_id, decision, media_now)
-            self._next_id += 1
+        self._sink.media_now = media_now
+        self.ledger.apply(self.moderator.judge(update, self._checks))
+
+    @property
+    def lifted(self) -> int:
+        return self.ledger.lifted
 
     def spans(self) -> list[dict[str, Any]]:
-        rows = [_span_row(span_id, d, media_now) for span_id, d, media_now in self._active.values()]
+        rows = [_span_row(span_id, d, self._sink.decided_media[span_id]) for span_id, d in self.ledger.active()]
         return sorted(rows, key=lambda r: (r["start"], r["span_id"]))
 
 
@@ -150,11 +165,11 @@ def _span_row(span_id: int, d: Decision, media_now: float) -> dict[str, Any]:
 def judge_transcript(words: list[LoggedWord], checks: list[TextCheck], policy: PolicyConfig,
                      wall: Callable[[], float] = time.time) -> Judged:
     """The logged words, each confirmed at its end in the order the call confirmed them."""
-    ledger = _SpanLedger(policy, checks, wall)
+    judging = _Judging(policy, checks, wall)
     judged = [Word(w.text, w.start, w.end, True, w.probability) for w in words]
     for word in judged:
-        ledger.judge(TranscriptUpdate(confirmed=[word], cleared_until=word.end), media_now=word.end)
-    return Judged(judged, ledger.spans(), ledger.lifted, stt={"source": "the call's logged words"})
+        judging.judge(TranscriptUpdate(confirmed=[word], cleared_until=word.end), media_now=word.end)
+    return Judged(judged, judging.spans(), judging.lifted, stt={"source": "the call's logged words"})
 
 
 def judge_audio(pcm48: Iterable[np.ndarray], media_s: float, engine: Any, stt_config: Any,
@@ -167,14 +182,14 @@ def judge_audio(pcm48: Iterable[np.ndarray], media_s: float, engine: Any, stt_co
 
     transcriber = StreamingTranscriber(engine, stt_config)
     resampler = Resampler48kTo16k()
-    ledger = _SpanLedger(policy, checks, wall)
+    judging = _Judging(policy, checks, wall)
     words: list[Word] = []
     skipped: list[tuple[float, float]] = []
 
     def take(update: TranscriptUpdate) -> None:
         words.extend(update.confirmed)
         skipped.extend(update.skipped)
-        ledger.judge(update, media_now=transcriber.received_until)
+        judging.judge(update, media_now=transcriber.received_until)
 
     fed = 0
     for frame in _frames(pcm48):
@@ -187,19 +202,19 @@ def judge_audio(pcm48: Iterable[np.ndarray], media_s: float, engine: Any, stt_co
     # finish() confirms every word; a tail left provisional would still have been judged.
     words.extend(final.provisional)
     stats = transcriber.stats
-    return Judged(words, ledger.spans(), ledger.lifted, skipped,
+    return Judged(words, judging.spans(), judging.lifted, skipped,
                   stt={"model": str(getattr(engine, "version", type(engine).__name__)), "passes": stats.passes,
                        "engine_s": round(stats.engine_s, 3), "audio_s": round(fed / RATE, 3)})
 
 
 def _frames(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """The audio cut into FRAME-sample frames (the last one may be short)."""
+    """The audio cut into FRAME_SAMPLES-sample frames (the last one may be short)."""
     held = np.zeros(0, dtype=np.int16)
     for chunk in chunks:
         held = np.concatenate([held, chunk]) if held.size else chunk
-        whole = held.size - held.size % FRAME
-        for k in range(0, whole, FRAME):
-            yield held[k:k + FRAME]
+        whole = held.size - held.size % FRAME_SAMPLES
+        for k in range(0, whole, FRAME_SAMPLES):
+            yield held[k:k + FRAME_SAMPLES]
         held = held[whole:]
     if held.size:
         yield held
@@ -242,7 +257,7 @@ def _decoded(path: Path) -> Iterator[np.ndarray]:
         raise ReplayError(f"cannot decode {path}: {exc}") from None
 
 
-def customer_recording(call: CallRecord, data_dir: str | Path) -> tuple[Path, float, list[str]]:
+def customer_recording(call: CallHistory, data_dir: str | Path) -> tuple[Path, float, list[str]]:
     """The customer's recording file, the media time of its sample 0, and notes."""
     recording = next((r for r in call.recordings if r.stream == "customer"), None)
     path = recording_file(data_dir, recording) if recording is not None else None

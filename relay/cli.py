@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from aiohttp import web
 
-from offline import eval_calls, eval_text, replay
 from relay.records import export as call_export
 from relay.records import retention
 from relay.web.accounts import ROLES, AccountError, Accounts
 from relay.web.app import PathOnlyAccessLogger, build_app, database_path, ssl_context
-from relay.config import Config, ConfigError, load_config
+from moderation.keyword_config import BUILTIN_LISTS
+
+from relay.config import DEFAULT_TOML, Config, ConfigError, load_config
 from relay.records.database import NoCallLog, open_database
 
 
+# The offline tools' modules, loaded only for their own command: `callguard serve` (the
+# live path) never imports the offline package.
+OFFLINE_TOOLS = {"eval-text": "offline.eval_text", "eval-calls": "offline.eval_calls", "replay": "offline.replay"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    tools: dict[str, ModuleType] = {}
+
+    def offline_tool(parser: argparse.ArgumentParser, name: str) -> None:
+        if name == wanted:
+            tools[name] = importlib.import_module(OFFLINE_TOOLS[name])
+            tools[name].add_arguments(parser)
+
     parser = argparse.ArgumentParser(prog="callguard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -40,12 +58,16 @@ def main(argv: list[str] | None = None) -> int:
 
     check = sub.add_parser("config", help="check a config file and print the result")
     _config_arg(check)
+    check.add_argument("--default", action="store_true",
+                       help="print the default config, every setting commented, to start a file from")
+    check.add_argument("--lists", type=Path, metavar="DIR",
+                       help="copy the shipped keyword lists into DIR, to edit them (then keywords.lists_dir = DIR)")
 
     text_eval = sub.add_parser("eval-text", help="precision/recall of the text checks on labelled sentences")
-    eval_text.add_arguments(text_eval)
+    offline_tool(text_eval, "eval-text")
     _config_arg(text_eval)
     calls_eval = sub.add_parser("eval-calls", help="muting figures on recorded calls, in simulated time")
-    eval_calls.add_arguments(calls_eval)
+    offline_tool(calls_eval, "eval-calls")
     _config_arg(calls_eval)
 
     logged = sub.add_parser("calls", help="logged calls: purge past retention, export one as evidence")
@@ -59,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(export)
     _data_dir_arg(export)
     replay_cmd = sub.add_parser("replay", help="re-run moderation over a logged call under another config")
-    replay.add_arguments(replay_cmd)
+    offline_tool(replay_cmd, "replay")
     _config_arg(replay_cmd)
     _data_dir_arg(replay_cmd)
 
@@ -84,18 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(config)
     if args.command == "config":
-        print(f"config OK: {args.config or 'embedded defaults'}")
-        return 0
+        return _config(args)
     if args.command == "models":
         return _models(args, config)
-    if args.command == "eval-text":
-        return eval_text.main(args, config)
-    if args.command == "eval-calls":
-        return eval_calls.main(args, config)
+    if args.command in ("eval-text", "eval-calls"):
+        return int(tools[args.command].main(args, config))
     if args.command in ("calls", "replay"):
         try:
             if args.command == "replay":
-                return replay.main(args, config)
+                return int(tools["replay"].main(args, config))
             return (retention.main if args.calls_command == "purge" else call_export.main)(args, config)
         except NoCallLog as exc:
             print(f"callguard {args.command}: {exc}", file=sys.stderr)
@@ -112,6 +131,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for user in accounts.users():
         print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    if args.default:
+        sys.stdout.write(DEFAULT_TOML.read_text(encoding="utf-8"))
+        return 0
+    if args.lists is not None:
+        if args.lists.exists() and any(args.lists.iterdir()):
+            print(f"callguard: {args.lists} is not empty; name a new folder", file=sys.stderr)
+            return 2
+        shutil.copytree(BUILTIN_LISTS, args.lists, dirs_exist_ok=True)
+        print(f"copied the keyword lists into {args.lists}; set keywords.lists_dir = \"{args.lists.resolve()}\"")
+        return 0
+    print(f"config OK: {args.config or 'embedded defaults'}")
     return 0
 
 
@@ -138,7 +172,7 @@ def _models(args: argparse.Namespace, config: Config) -> int:
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="TOML file over the embedded defaults (see configs/default.toml)")
+    parser.add_argument("--config", type=Path, help="TOML file over the embedded defaults (callguard config --default prints them)")
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:

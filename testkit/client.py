@@ -18,6 +18,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from relay.config import IceServer
 from relay.webrtc.peer import rtc_configuration
+from relay.media.audio_format import RATE
 from relay.webrtc.tracks import AudioSource, PacedTrack, to_mono
 
 
@@ -69,7 +70,7 @@ class ApiClient:
 class Recorder:
     """Received audio with the monotonic arrival time of each frame, up to `max_s` seconds."""
 
-    def __init__(self, max_s: float, rate: int = 48000) -> None:
+    def __init__(self, max_s: float, rate: int = RATE) -> None:
         self.rate = rate
         self._samples = np.zeros(int(max_s * rate), dtype=np.int16)
         self.length = 0

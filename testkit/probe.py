@@ -15,8 +15,7 @@ import numpy as np
 
 from testkit.client import Recorder
 
-RATE = 48000
-FRAME_SAMPLES = 960
+from relay.media.audio_format import FRAME_SAMPLES, RATE
 
 
 @dataclass

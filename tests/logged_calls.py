@@ -23,6 +23,7 @@ from av import AudioFrame
 from moderation.call_moderator import CallModerator
 from moderation.policy import Decision, PolicyConfig
 from moderation.speech import TranscriptUpdate, Word
+from relay.media.clock import CallClock
 from relay.records.call_log import CallLog
 from relay.config import Config
 from offline.eval_text import load_checks
@@ -72,8 +73,8 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
                (call.call_id, call.counselor, call.created_at, call.created_at + call.duration_s + call.delay_s,
                 call.delay_s, os.urandom(16), call.created_at + 3600))
     # Events (lifts, the summary) are logged as if at the call's end, on its clock.
-    log = CallLog(db, data_dir, call.call_id, wall=lambda: call.created_at,
-                  monotonic=lambda: call.duration_s)
+    log = CallLog(db, data_dir, call.call_id, clock=CallClock(wall=lambda: call.created_at,
+                                                               monotonic=lambda: call.duration_s))
     checks = load_checks(config, classifier=False)
     # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
     keywords = checks.info["keywords"]
@@ -82,7 +83,7 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
         "keywords": {"state": "ready", "detail": keywords["version"]} if keywords["available"]
         else {"state": "off", "detail": keywords["reason"]},
         "classifier": {"state": "off", "detail": "left out", "overloaded": 0}})
-    log.set_clock(_FixedClock(call.delay_s), call.delay_s)
+    log.set_playout(_FixedClock(call.delay_s), call.delay_s)
 
     moderator = CallModerator(PolicyConfig(), clock=lambda: call.created_at)
     words = [Word(text, start, end, True, 0.9) for text, start, end in sorted(call.words, key=lambda w: w[1])]

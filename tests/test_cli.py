@@ -7,6 +7,7 @@ import aiohttp
 
 from testkit.client import ApiClient
 
+from moderation.keyword_config import BUILTIN_LISTS
 from relay.config import DEFAULT_TOML
 
 from .conftest import ROOT, start_server
@@ -43,6 +44,15 @@ def test_corrupt_config_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     result = _cli("serve", "--delay", "-1")
     assert result.returncode == 2 and "delay.delay_s" in result.stderr
     assert _cli("config", "--config", str(DEFAULT_TOML)).returncode == 0
+
+
+def test_the_default_config_and_the_lists_come_out_of_the_package(tmp_path: Path) -> None:
+    printed = _cli("config", "--default")
+    assert printed.returncode == 0 and printed.stdout == DEFAULT_TOML.read_text(encoding="utf-8")
+    copied = _cli("config", "--lists", str(tmp_path / "lists"))
+    assert copied.returncode == 0, copied.stderr
+    assert sorted(p.name for p in (tmp_path / "lists").iterdir()) == sorted(p.name for p in BUILTIN_LISTS.iterdir())
+    assert _cli("config", "--lists", str(tmp_path / "lists")).returncode == 2  # never over an edited folder
 
 
 def test_users_add_and_list(tmp_path: Path) -> None:

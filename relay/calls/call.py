@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -23,7 +22,8 @@ from relay.webrtc.peer import PeerLink, Side
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
-from relay.media.watermark import ClearAll, ClearNothing
+from relay.media.clock import CallClock
+from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ class CallRecord:
 
 class Call:
     def __init__(self, record: CallRecord, config: Config, stt: SttService, checks: TextChecks,
-                 on_ended: Callable[["Call"], None], call_log: CallLog | None = None) -> None:
+                 on_ended: Callable[["Call"], None], call_log: CallLog | None = None,
+                 clock: CallClock = CallClock()) -> None:
         self.record = record
+        self.clock = clock
         self._config = config
         self._stt = stt
         self._checks = checks
@@ -53,22 +55,25 @@ class Call:
         self.state: CallState = "waiting"
         self.events = EventBus()
         # Switched off, everything is cleared; unavailable, nothing is, and the undecided
-        # policy decides; ready, the transcription moves the watermark.
-        self.delay_line = DelayLine(config.delay, ClearAll() if stt.state == "off" else ClearNothing())
+        # policy decides; ready, the transcription moves the watermark as it judges.
+        judged = JudgedUntil()
+        watermark: Watermark = {"off": ClearAll(), "ready": judged}.get(stt.state, ClearNothing())
+        self.delay_line = DelayLine(config.delay, watermark)
         self.moderation: CallModeration | None = None
         self.transcription: CallTranscription | None = None
         if stt.state == "ready":
-            self.moderation = CallModeration(record.call_id, checks.check, config.policy, self.delay_line, self.events)
-            self.transcription = CallTranscription(record.call_id, stt, self.delay_line, self.events,
-                                                   config.delay.undecided_policy, judge=self.moderation.judge)
-        self.forwarder = PacketForwarder()
+            self.moderation = CallModeration(record.call_id, checks.check, config.policy, self.delay_line, self.events,
+                                             mute_skipped=config.delay.undecided_policy == "mute")
+            self.transcription = CallTranscription(record.call_id, stt, self.delay_line, judged, self.events,
+                                                   clock, judge=self.moderation.judge)
+        self.forwarder = PacketForwarder(clock.monotonic)
         # Decodes the customer's current connection (each connection is its own Opus stream).
         self._decoder: OpusVoiceDecoder | None = None
         self._decoder_peer = 0
         self.peers: dict[Side, PeerLink | None] = {"customer": None, "counselor": None}
         # Monotonic time a peer was last seen connected (or the call created): drives the
         # idle timeout.
-        self.last_connected = time.monotonic()
+        self.last_connected = clock.monotonic()
         self._stats_task = asyncio.ensure_future(self._publish_stats())
         # The call log sees the audio, the words, the decisions and the events; it lives
         # in relay/records/call_log.py, the call only hands it things.
@@ -96,8 +101,9 @@ class Call:
             outgoing, sink = ForwardedTrack(self.forwarder), self._customer_frame
         else:
             on_packet = None if self.log is None else self._delivered_packet
-            outgoing, sink = PacedTrack(self.delay_line, on_packet=on_packet), self._counselor_frame
-        link = PeerLink(side, self._ice(), outgoing, sink, self._peer_changed, self._config.calls.connect_timeout_s)
+            outgoing, sink = PacedTrack(self.delay_line, self.clock.monotonic, on_packet=on_packet), self._counselor_frame
+        link = PeerLink(side, self._ice(), outgoing, sink, self._peer_changed, self._config.calls.connect_timeout_s,
+                        self.clock.monotonic)
         self.peers[side] = link
         if old is not None:
             await old.close()
@@ -122,7 +128,7 @@ class Call:
         if self.state == "ended":
             return
         self.state = "ended"
-        self.record.ended_at = time.time()
+        self.record.ended_at = self.clock.wall()
         self.record.end_reason = reason
         self._stats_task.cancel()
         peers = [p for p in self.peers.values() if p is not None]
@@ -212,7 +218,7 @@ class Call:
         if self.peers.get(peer.side) is not peer:
             return  # a replaced connection winding down
         if peer.state == "connected" or self.any_connected():
-            self.last_connected = time.monotonic()
+            self.last_connected = self.clock.monotonic()
         self._publish_state()
 
     def _publish_state(self) -> None:

@@ -2,46 +2,43 @@
 
 After each transcription pass the call's moderator picks the words to judge, the text
 checks find hits, and the policy's changes land in the delay line as mute spans (or lift
-provisional ones). Only then is the pass's audio "judged": the watermark moves after
-this, never before (relay/calls/transcription.py).
+provisional ones) through the span ledger. Only then is the pass's audio "judged": the
+watermark moves after this, never before (relay/calls/transcription.py).
 """
 
 from __future__ import annotations
 
 import logging
 import statistics
-import time
 from typing import Any, Awaitable, Callable
 
 from moderation.call_moderator import CallModerator
 from moderation.hits import Hit
 from moderation.policy import Decision, PolicyConfig
+from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate
 
-from relay.media.delay_line import DelayLine
 from relay.calls.events import EventBus
+from relay.media.delay_line import DelayLine
 
 log = logging.getLogger(__name__)
 
 # The checks the server runs on a window's words (keywords, classifier): hits out.
-Checks = Callable[[list[str]], Awaitable[list[Hit]]]
-
-
-def reason_of(decision: Decision) -> str:
-    """The mute span's reason as the delay line and the page see it: categories, no words."""
-    return ",".join(sorted({f"{h.source}:{h.category}" for h in decision.hits}))
+AsyncTextCheck = Callable[[list[str]], Awaitable[list[Hit]]]
 
 
 class CallModeration:
-    def __init__(self, call_id: str, checks: Checks, policy: PolicyConfig, delay_line: DelayLine,
-                 events: EventBus, clock: Callable[[], float] = time.monotonic) -> None:
+    """The call's span sink: what the ledger adds or lifts reaches the delay line, the
+    counselor's page and the call log."""
+
+    def __init__(self, call_id: str, checks: AsyncTextCheck, policy: PolicyConfig, delay_line: DelayLine,
+                 events: EventBus, mute_skipped: bool = False) -> None:
         self._call_id = call_id
         self._checks = checks
         self._delay_line = delay_line
         self._events = events
-        self._clock = clock
-        self.moderator = CallModerator(policy)
-        self._span_ids: dict[tuple[float, float], int] = {}
+        self.moderator = CallModerator(policy, mute_skipped=mute_skipped)
+        self._ledger = SpanLedger(self)
         # Seconds from a word's end reaching the server to its span being decided.
         self._decision_lags: list[float] = []
         self.late_s = 0.0
@@ -50,6 +47,9 @@ class CallModeration:
         self.on_decision: Callable[[Decision, int, float], None] | None = None
 
     async def judge(self, update: TranscriptUpdate) -> None:
+        for start, end in update.skipped:
+            # Never transcribed: played (or muted) as undecided, and counted as such.
+            self._delay_line.mark_unjudged(start, end)
         window = self.moderator.window(update)
         hits: list[Hit] = []
         if window:
@@ -58,24 +58,28 @@ class CallModeration:
             except Exception:  # a failing check must not stop the call; the miss is counted
                 self.check_errors += 1
                 log.exception("call %s: text checks failed", self._call_id)
-        changes = self.moderator.decide(window, hits)
-        for decision in changes.lift:
-            span_id = self._span_ids.pop(decision.key, None)
-            if span_id is not None and self._delay_line.lift_mute(span_id):
-                self._events.publish({"type": "unmute", "span_id": span_id}, staff_only=True)
-        newest = self._delay_line.stats().received_media_s
-        for decision in changes.add:
-            span, late_s = self._delay_line.add_mute(decision.start, decision.end, provisional=decision.provisional,
-                                                     reason=reason_of(decision))
-            self._span_ids[decision.key] = span.span_id
-            if self.on_decision is not None:
-                self.on_decision(decision, span.span_id, late_s)
+        self._ledger.apply(self.moderator.decide(window, hits, update.skipped))
+
+    def add_span(self, decision: Decision) -> int:
+        span, late_s = self._delay_line.add_mute(decision.start, decision.end, provisional=decision.provisional,
+                                                 reason=decision.reason)
+        if self.on_decision is not None:
+            self.on_decision(decision, span.span_id, late_s)
+        if decision.words:
+            newest = self._delay_line.stats().received_media_s
             self._decision_lags.append(max(0.0, newest - decision.words[-1].end))
-            if late_s > 0:
-                self.late_s += late_s
-                log.warning("call %s: mute %.2f-%.2f decided %.3f s late", self._call_id, span.start, span.end, late_s)
-            self._events.publish({"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end,
-                                  "provisional": span.provisional, "reason": span.reason}, staff_only=True)
+        if late_s > 0:
+            self.late_s += late_s
+            log.warning("call %s: mute %.2f-%.2f decided %.3f s late", self._call_id, span.start, span.end, late_s)
+        self._events.publish({"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end,
+                              "provisional": span.provisional, "reason": span.reason}, staff_only=True)
+        return span.span_id
+
+    def lift_span(self, span_id: int) -> bool:
+        if not self._delay_line.lift_mute(span_id):
+            return False
+        self._events.publish({"type": "unmute", "span_id": span_id}, staff_only=True)
+        return True
 
     def view(self) -> dict[str, Any]:
         lags = self._decision_lags

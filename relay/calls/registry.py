@@ -6,11 +6,11 @@ import asyncio
 import logging
 import secrets
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from relay.web.accounts import token_digest
 from relay.calls.call import Call, CallRecord
+from relay.media.clock import CallClock
 from relay.records.call_log import CallLog
 from relay.config import Config
 from relay.calls.speech_service import SttService
@@ -37,8 +37,10 @@ class Invite:
 
 
 class Calls:
-    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService, checks: TextChecks) -> None:
+    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService, checks: TextChecks,
+                 clock: CallClock = CallClock()) -> None:
         self._db = db
+        self._clock = clock
         self._config = config
         self._stt = stt
         self._checks = checks
@@ -46,7 +48,7 @@ class Calls:
         self._reaper: asyncio.Task[None] | None = None
         # Calls left open by a server that stopped without ending them.
         db.execute(
-            "UPDATE calls SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL", (time.time(),)
+            "UPDATE calls SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL", (clock.wall(),)
         )
 
     def start(self) -> None:
@@ -60,7 +62,7 @@ class Calls:
     def create(self, counselor: str) -> tuple[Call, Invite]:
         if len(self._calls) >= self._config.calls.max_concurrent:
             raise TooManyCalls(f"{len(self._calls)} calls are running, the limit is {self._config.calls.max_concurrent}")
-        now = time.time()
+        now = self._clock.wall()
         token = secrets.token_urlsafe(32)
         record = CallRecord(
             call_id="c_" + secrets.token_urlsafe(12),
@@ -74,9 +76,9 @@ class Calls:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at),
         )
-        call_log = CallLog(self._db, self._config.server.data_dir, record.call_id)
+        call_log = CallLog(self._db, self._config.server.data_dir, record.call_id, self._clock)
         call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})
-        call = Call(record, self._config, self._stt, self._checks, self._ended, call_log)
+        call = Call(record, self._config, self._stt, self._checks, self._ended, call_log, self._clock)
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)
@@ -101,7 +103,7 @@ class Calls:
         call = self._calls.get(row["call_id"])
         if call is None:
             raise InviteRefused("expired" if row["end_reason"] == "expired" else "ended")
-        if call.state == "waiting" and time.time() > call.record.invite_expires_at:
+        if call.state == "waiting" and self._clock.wall() > call.record.invite_expires_at:
             raise InviteRefused("expired")
         return call
 
@@ -118,7 +120,7 @@ class Calls:
             await self.reap()
 
     async def reap(self) -> None:
-        now_wall, now_mono = time.time(), time.monotonic()
+        now_wall, now_mono = self._clock.wall(), self._clock.monotonic()
         for call in list(self._calls.values()):
             # A waiting call lives as long as its invite: the customer may open it late.
             if call.state == "waiting":

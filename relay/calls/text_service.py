@@ -13,11 +13,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from moderation.classifier import AbuseClassifier
 from moderation.classifier_batch import ClassifierBatcher, ClassifierOverloaded
+from moderation.check_loading import load_classifier, load_keywords
 from moderation.hits import Hit
 from moderation.keywords import KeywordMatcher
-from moderation.model_store import ModelUnavailable
 
 from relay.config import Config
 
@@ -36,27 +35,18 @@ class TextChecks:
         self.overloaded = 0
 
     async def load(self) -> None:
-        if self._config.keywords.enabled:
-            try:
-                self.keywords = KeywordMatcher(self._config.keywords)
-                self.keyword_state, self.keyword_detail = "ready", self.keywords.version
-                if self._config.keywords.reload_interval_s > 0:
-                    self._reloader = asyncio.ensure_future(self._reload_forever())
-            except Exception as exc:  # unreadable folder, broken lists: say so, keep relaying
-                self.keyword_state, self.keyword_detail = "unavailable", str(exc)
-                log.error("keyword lists unavailable: %s", exc)
+        keywords = load_keywords(self._config.keywords)
+        self.keywords, self.keyword_state, self.keyword_detail = keywords.check, keywords.state, keywords.detail
+        if self.keywords is not None and self._config.keywords.reload_interval_s > 0:
+            self._reloader = asyncio.ensure_future(self._reload_forever())
         if self._config.classifier.enabled:
             self.classifier_state, self.classifier_detail = "loading", ""
-            try:
-                classifier = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, lambda: AbuseClassifier.load(self._config.classifier))
-            except ModelUnavailable as exc:
-                self.classifier_state, self.classifier_detail = "unavailable", str(exc)
-                log.error("classifier unavailable (keywords keep working): %s", exc)
-                return
-            self._batcher = ClassifierBatcher.from_config(classifier, self._executor, self._config.classifier)
-            self.classifier_state, self.classifier_detail = "ready", classifier.version
-            log.info("classifier ready: %s", classifier.version)
+        loaded = await asyncio.get_running_loop().run_in_executor(
+            self._executor, load_classifier, self._config.classifier)
+        self.classifier_state, self.classifier_detail = loaded.state, loaded.detail
+        if loaded.check is not None:
+            self._batcher = ClassifierBatcher.from_config(loaded.check, self._executor, self._config.classifier)
+            log.info("classifier ready: %s", loaded.detail)
 
     async def check(self, words: list[str]) -> list[Hit]:
         hits = self.keywords.match(words) if self.keywords is not None else []

@@ -2,8 +2,8 @@
 
 The customer's decoded audio is resampled and fed to the call's StreamingTranscriber as
 it arrives; passes run on the shared worker threads, one at a time per call. Each pass's
-words are judged (relay/calls/moderation.py) before the pass counts: this object is the
-call's Watermark, and it moves only to what has been transcribed AND judged. The words
+words are judged (relay/calls/moderation.py) before the pass counts: it moves the call's
+watermark only to what has been transcribed AND judged. The words
 reach the counselor's page as their audio is played, so text and sound agree, with muted
 words masked.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
 from typing import Any, Awaitable, Callable
 
 import numpy as np
@@ -22,7 +21,10 @@ from moderation.resample import Resampler48kTo16k
 from moderation.speech import TranscriptUpdate, Word
 from moderation.transcriber import StreamingTranscriber
 
+from relay.media.audio_format import RATE
+from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
+from relay.media.watermark import JudgedUntil
 from relay.calls.events import EventBus
 from relay.calls.speech_service import SttService
 
@@ -35,18 +37,17 @@ FINISH_TIMEOUT_S = 10.0
 
 
 class CallTranscription:
-    def __init__(self, call_id: str, service: SttService, delay_line: DelayLine, events: EventBus,
-                 undecided_policy: str, judge: Callable[[TranscriptUpdate], Awaitable[None]] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, call_id: str, service: SttService, delay_line: DelayLine, watermark: JudgedUntil,
+                 events: EventBus, clock: CallClock,
+                 judge: Callable[[TranscriptUpdate], Awaitable[None]] | None = None) -> None:
         assert service.engine is not None
         self._call_id = call_id
         self._service = service
         self._delay_line = delay_line
         self._events = events
-        self._policy = undecided_policy
+        self._watermark = watermark
         self._judge = judge
         self._clock = clock
-        self._judged_until = 0.0
         self._transcriber = StreamingTranscriber(service.engine, service.config)
         self._resampler = Resampler48kTo16k()
         self._next_start: float | None = None
@@ -60,16 +61,12 @@ class CallTranscription:
         self.skipped_s = 0.0
         self.passes = 0
         self._release_task = asyncio.ensure_future(self._release_forever())
-        delay_line.watermark = self
-
-    def cleared_until(self) -> float:
-        return self._judged_until
 
     def feed(self, samples_48k: np.ndarray, media_start: float) -> None:
         """Called on the event loop for every decoded customer frame."""
         if self._next_start is None or abs(media_start - self._next_start) > 0.001:
             self._resampler.reset()  # a gap or a new timeline: no filter state across it
-        self._next_start = media_start + len(samples_48k) / 48000
+        self._next_start = media_start + len(samples_48k) / RATE
         self._transcriber.feed(self._resampler.process(samples_48k), media_start)
         if self._stepping is None and self._transcriber.pending():
             self._stepping = asyncio.ensure_future(self._step_while_pending())
@@ -90,7 +87,7 @@ class CallTranscription:
         self._apply(update)
         if self._judge is not None:
             await self._judge(update)
-        self._judged_until = max(self._judged_until, update.cleared_until)
+        self._watermark.advance(update.cleared_until)
 
     def _apply(self, update: TranscriptUpdate) -> None:
         self.passes += 1
@@ -98,11 +95,8 @@ class CallTranscription:
         self.words.extend(update.confirmed)
         self._unplayed.extend(update.confirmed)
         self._provisional = update.provisional
-        for start, end in update.skipped:
-            # Never transcribed, so never judged: the undecided policy decides it.
-            self.skipped_s += end - start
-            if self._policy == "mute":
-                self._delay_line.add_mute(start, end, reason="undecided:transcription_skipped")
+        # Never transcribed, so never judged: the moderation marks and (by policy) mutes it.
+        self.skipped_s += sum(end - start for start, end in update.skipped)
         if update.skipped:
             log.warning("call %s: transcription fell behind, skipped %.2f s", self._call_id,
                         sum(e - s for s, e in update.skipped))
@@ -110,7 +104,7 @@ class CallTranscription:
     async def _release_forever(self) -> None:
         while True:
             await asyncio.sleep(RELEASE_INTERVAL_S)
-            self.release(self._delay_line.media_time_at(self._clock()))
+            self.release(self._delay_line.media_time_at(self._clock.monotonic()))
 
     def release(self, playing: float) -> None:
         """Publish the words whose audio has started playing by media time `playing`."""

@@ -7,9 +7,11 @@ When the sender's clock runs fast or slow against ours, that envelope slopes; T0
 after it at no more than drift_max_ppm, and playout reads slightly more or fewer input
 samples per 20 ms frame, resampled linearly, so the correction never clicks.
 
-At playout every sample is judged in order: inside a mute span -> silence (or a beep);
-before the watermark -> play; otherwise undecided -> the configured policy. All silences
-(also loss and the replay guard) become one mask and one gain envelope (relay/media/fades.py).
+At playout every sample is judged (relay/media/playout.py): inside a mute span ->
+silence (or a beep); before the watermark and not skipped by the transcription -> play;
+otherwise undecided -> the configured policy. All silences (also loss and the replay
+guard) become one mask and one gain envelope (relay/media/fades.py). What each pull
+judged is kept in `played`, so an offline simulation scores exactly what was heard.
 
 Pure code: no asyncio, no aiortc. The server calls push() from its receiving task and
 pull() from its paced outgoing track, both on the event loop thread.
@@ -24,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from relay.config import DelayConfig
+from relay.media.audio_format import FRAME_SAMPLES, RATE
 from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
-from relay.media.mute_map import MuteMap, MuteSpan, sample_at
+from relay.media.mute_map import MuteMap, MuteSpan
+from relay.media.playout import Played, judge_samples
 from relay.media.watermark import Watermark
 
 # Anchor errors below this are left alone: the envelope of a jittery network wobbles by a
@@ -37,8 +41,10 @@ _DEADBAND_S = 0.002
 _SLEW_TAU_S = 1.0
 # Beyond this the anchor jumps instead of slewing: at 2000 ppm 100 ms would take 50 s.
 _JUMP_S = 0.1
-# A frame step this close to nominal is nominal: keeps playout bit-exact when on time.
+# A cursor this close to a whole sample is on it: keeps playout bit-exact when on time.
 _STEP_SNAP = 1e-3
+# A cursor within a sample of its ideal position is on time (a sample is 21 us).
+_ON_TIME_SAMPLES = 1.0
 # Spans this far behind playout can no longer affect a rendered frame.
 _SPAN_KEEP_S = 1.0
 
@@ -67,12 +73,15 @@ class DelayLine:
         self,
         config: DelayConfig,
         watermark: Watermark,
-        rate: int = 48000,
-        frame_samples: int = 960,
+        rate: int = RATE,
+        frame_samples: int = FRAME_SAMPLES,
     ) -> None:
         self.config = config
         self.watermark = watermark
         self.mutes = MuteMap()
+        # Audio the transcription skipped: never judged, so undecided even behind the watermark.
+        self.unjudged = MuteMap()
+        self.played: Played | None = None  # what the last pull consumed, as it was judged
         self.rate = rate
         self.frame_samples = frame_samples
         self._frame_s = frame_samples / rate
@@ -160,6 +169,7 @@ class DelayLine:
             self._fill_present(max(self._head, end - self._capacity), end, False)
             self._head = end
             self.mutes.forget_before((self._head - self._capacity) / self.rate)
+            self.unjudged.forget_before((self._head - self._capacity) / self.rate)
         # Played media is never rewritten; audio older than the ring cannot be kept.
         low = max(media, 0, self._hwm, self._head - self._capacity)
         if low >= end:
@@ -242,6 +252,7 @@ class DelayLine:
         self._cursor = start + step
         self._hwm = max(self._hwm, math.ceil(self._cursor - 1e-9))
         self.mutes.forget_before(self._hwm / self.rate - _SPAN_KEEP_S)
+        self.unjudged.forget_before(self._hwm / self.rate - _SPAN_KEEP_S)
         return out
 
     def _steer(self) -> bool:
@@ -273,9 +284,15 @@ class DelayLine:
         assert self._t0 is not None
         target_end = (wall + self._frame_s - self._t0 - self.config.delay_s) * self.rate
         step = target_end - start
-        if abs(step - fs) <= _STEP_SNAP:
-            return float(fs)
         limit = fs * self._max_slew
+        if abs(step - fs) < _ON_TIME_SAMPLES:
+            # On time. A cursor left between samples by an earlier slew is eased back onto
+            # a whole sample (within the slew limit), so that playout returns to the
+            # bit-exact copy instead of interpolating every frame for the rest of the call.
+            settle = round(start) - start
+            if abs(settle) <= _STEP_SNAP:
+                return float(fs)
+            return fs + min(max(settle, -limit), limit)
         if abs(step - fs) > _JUMP_S * self.rate:
             return None
         return min(max(step, fs - limit), fs + limit)
@@ -288,13 +305,7 @@ class DelayLine:
         w0 = first - fade
         count = last + 1 + fade - w0
         data, present = self._read(w0, count)
-        mute = self.mutes.mask(w0, count, rate)
-        cleared = self.watermark.cleared_until()
-        undecided = np.zeros(count, dtype=bool)
-        if cleared != math.inf:
-            # A watermark that is not a number yet (moderation starting up) clears nothing.
-            first_undecided = sample_at(cleared, rate) if cleared > 0 else 0
-            undecided[min(max(first_undecided - w0, 0), count) :] = True
+        mute, undecided = judge_samples(self.mutes, self.unjudged, self.watermark.cleared_until(), w0, count, rate)
         silence = ~present | mute
         if self.config.undecided_policy == "mute":
             silence |= undecided
@@ -307,6 +318,8 @@ class DelayLine:
         if guard_hi > c0:
             silence[c0 - w0 : guard_hi - w0] = True
         self._count(w0, max(c0, self._hwm, 0), c1, present, mute, undecided)
+        self.played = Played(c0, mute[c0 - w0 : c1 - w0], undecided[c0 - w0 : c1 - w0],
+                             self.config.undecided_policy == "mute")
 
         want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
         if exact and not want_beep and self._last_gain == 1.0 and not silence.any():
@@ -375,6 +388,17 @@ class DelayLine:
 
     def lift_mute(self, span_id: int) -> bool:
         return self.mutes.lift(span_id) is not None
+
+    def mark_unjudged(self, start: float, end: float) -> None:
+        """Audio the transcription skipped: it plays under the undecided policy and counts
+        as undecided, whatever the watermark says."""
+        if end > start:
+            self.unjudged.add(max(0.0, start), end, reason="transcription_skipped")
+
+    @property
+    def received_media_s(self) -> float:
+        """End of the newest media placed."""
+        return self._head / self.rate
 
     @property
     def anchored(self) -> bool:

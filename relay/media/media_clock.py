@@ -12,6 +12,8 @@ import math
 from collections import deque
 from collections.abc import Hashable
 
+from relay.media.audio_format import RATE
+
 _PTS_MODULUS = 1 << 32
 _PTS_HALF = 1 << 31
 
@@ -24,7 +26,7 @@ def pts_delta(pts: int, ref: int) -> int:
 class MediaClock:
     """Maps a sender's pts (48 kHz RTP units) to call media time: samples since the call's first frame."""
 
-    def __init__(self, rate: int = 48000, reanchor_threshold_s: float = 2.0) -> None:
+    def __init__(self, rate: int = RATE, reanchor_threshold_s: float = 2.0) -> None:
         self.rate = rate
         self.reanchor_threshold_s = reanchor_threshold_s
         self._threshold = round(reanchor_threshold_s * rate)

@@ -1,8 +1,9 @@
 """The moderation watermark: how far into the call's media every sample has been judged.
 
-The delay line asks it once per played frame. Until moderation lands the relay runs with
-ClearAll, so the undecided policy never fires; moderation later swaps in its own object
-(anything with `cleared_until`), which is why this is a Protocol and not a base class.
+The delay line asks it once per played frame. The call picks one when it is set up and
+hands the same object to the delay line and to whatever moves it: ClearAll when
+transcription is switched off, ClearNothing when it is unavailable (the undecided policy
+decides everything), JudgedUntil when the call's transcription and moderation run.
 """
 
 from __future__ import annotations
@@ -30,3 +31,17 @@ class ClearNothing:
 
     def cleared_until(self) -> float:
         return 0.0
+
+
+class JudgedUntil:
+    """The watermark of a moderated call: moved by its transcription, only forward, to
+    what has been transcribed AND judged."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def cleared_until(self) -> float:
+        return self._until
+
+    def advance(self, media_s: float) -> None:
+        self._until = max(self._until, media_s)

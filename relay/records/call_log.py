@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Literal, Protocol
@@ -33,6 +32,7 @@ from typing import Any, Callable, Literal, Protocol
 from moderation.policy import Decision
 from moderation.speech import Word
 
+from relay.media.clock import CallClock
 from relay.records.ogg_opus import RATE, OggOpusWriter
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ MAX_ERROR_EVENTS = 20
 _SECRET_KEYS = ("credential", "password", "secret", "token")
 
 
-class MediaClock(Protocol):
-    """The call's clock (the delay line): monotonic wall time to playout media time."""
+class Playout(Protocol):
+    """The delay line as the log sees it: monotonic time to the media time playing then."""
 
     @property
     def anchored(self) -> bool: ...
@@ -80,14 +80,14 @@ class _Recording:
 
 class CallLog:
     def __init__(self, db: sqlite3.Connection, data_dir: str | Path, call_id: str,
-                 wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: CallClock = CallClock()) -> None:
         self._db = db
         self._data_dir = Path(data_dir)
         self.call_id = call_id
         self.folder = call_dir(data_dir, call_id)
-        self._wall = wall
-        self._monotonic = monotonic
-        self._clock: MediaClock | None = None
+        self._wall = clock.wall
+        self._monotonic = clock.monotonic
+        self._playout: Playout | None = None
         self._delay_s = 0.0
         self._recordings: dict[Stream, _Recording] = {}
         self._failed: set[Stream] = set()
@@ -102,15 +102,15 @@ class CallLog:
         self._execute("INSERT OR REPLACE INTO call_config (call_id, at, config, versions) VALUES (?, ?, ?, ?)",
                       (self.call_id, self._wall(), _json(redacted(config)), _json(versions)))
 
-    def start(self, clock: MediaClock, delay_s: float, stats: Callable[[], dict[str, Any]],
+    def start(self, playout: Playout, delay_s: float, stats: Callable[[], dict[str, Any]],
               words: Callable[[], list[Word] | None]) -> None:
         """Flush pages and new words every FLUSH_INTERVAL_S, stats every STATS_INTERVAL_S."""
-        self.set_clock(clock, delay_s)
+        self.set_playout(playout, delay_s)
         self._task = asyncio.ensure_future(self._run(stats, words))
 
-    def set_clock(self, clock: MediaClock, delay_s: float) -> None:
-        """The clock that places delivered and counselor audio on the call's media timeline."""
-        self._clock, self._delay_s = clock, delay_s
+    def set_playout(self, playout: Playout, delay_s: float) -> None:
+        """What places delivered and counselor audio on the call's media timeline."""
+        self._playout, self._delay_s = playout, delay_s
 
     async def _run(self, stats: Callable[[], dict[str, Any]], words: Callable[[], list[Word] | None]) -> None:
         next_stats = self._monotonic() + STATS_INTERVAL_S
@@ -254,12 +254,12 @@ class CallLog:
     # ------------------------------------------------------------------ helpers
 
     def _playout_media_at(self, wall: float) -> float | None:
-        return None if self._clock is None else self._clock.media_time_at(wall)
+        return None if self._playout is None else self._playout.media_time_at(wall)
 
     def _received_media_at(self, wall: float) -> float | None:
         """Media time of the customer audio arriving at `wall` (None before the first frame)."""
         media = self._playout_media_at(wall)
-        if media is None or self._clock is None or not self._clock.anchored:
+        if media is None or self._playout is None or not self._playout.anchored:
             return None
         return round(media + self._delay_s, 4)
 

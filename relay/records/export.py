@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from relay.records.access_log import cli_user, record_access
-from relay.records.logged_call import CallRecord, UnknownCall, load_call, recording_file
+from relay.records.logged_call import CallHistory, UnknownCall, load_call, recording_file
 from relay.config import Config
 from relay.records.database import open_call_log
 
@@ -103,7 +103,7 @@ def export_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str, dest
     return ExportSummary(destination, digest, files)
 
 
-def _write_zip(out: IO[bytes], record: CallRecord, data_dir: Path) -> list[ExportedFile]:
+def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[ExportedFile]:
     date = _zip_date(record.summary.created_at)
     files: list[ExportedFile] = []
     audio: dict[str, ExportedFile] = {}
@@ -149,7 +149,7 @@ def _copy_into(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, source: Path) -> Exp
     return ExportedFile(entry.filename, size, sha.hexdigest())
 
 
-def _call_json(record: CallRecord, audio: dict[str, ExportedFile]) -> dict[str, Any]:
+def _call_json(record: CallHistory, audio: dict[str, ExportedFile]) -> dict[str, Any]:
     s = record.summary
     return {
         "call_id": s.call_id,
@@ -163,7 +163,7 @@ def _call_json(record: CallRecord, audio: dict[str, ExportedFile]) -> dict[str, 
     }
 
 
-def _transcript_tsv(record: CallRecord) -> str:
+def _transcript_tsv(record: CallHistory) -> str:
     lines = ["start\tend\ttext"]
     lines += [f"{w.start:.3f}\t{w.end:.3f}\t{' '.join(w.text.split())}" for w in record.words]
     return "\n".join(lines) + "\n"

@@ -129,7 +129,7 @@ class Replay:
 
 
 @dataclass(frozen=True)
-class CallRecord:
+class CallHistory:
     summary: CallSummary
     config: dict[str, Any]  # the config in force, secrets left out
     versions: dict[str, Any]  # speech model, keyword lists, classifier
@@ -173,7 +173,7 @@ def list_calls(db: sqlite3.Connection, f: CallFilter = CallFilter()) -> list[Cal
     return [_summary(r) for r in db.execute(sql, (*params, f.limit))]
 
 
-def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> CallRecord | None:
+def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> CallHistory | None:
     row = db.execute(_SUMMARY + " WHERE c.call_id = ?", (call_id,)).fetchone()
     if row is None:
         return None
@@ -184,7 +184,7 @@ def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> Cal
         customer = next((r for r in recordings if r.stream == "customer"), None)
         if customer is not None:
             summary = dataclasses.replace(summary, duration_s=customer.duration_s)
-    return CallRecord(
+    return CallHistory(
         summary=summary,
         config=json.loads(snapshot["config"]) if snapshot else {},
         versions=json.loads(snapshot["versions"]) if snapshot else {},

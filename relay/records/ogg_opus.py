@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 
-RATE = 48000
+from relay.media.audio_format import FRAME_SAMPLES, RATE
+
 # A page holds at most 255 lacing values; keep one spare.
 MAX_SEGMENTS = 254
 # A gap longer than this is not filled (a call left alone for minutes): the file's clock
@@ -31,26 +33,20 @@ _FRAME_SIZES_48K = (
 )
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        r = i << 24
-        for _ in range(8):
-            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
-        table.append(r & 0xFFFFFFFF)
-    return table
+# Ogg's CRC is zlib's CRC-32 seen in a mirror: the same polynomial, not reflected, with
+# no initial or final inversion. Reflecting each byte (a C-speed translate), running zlib
+# with the inversions cancelled, and reflecting the result gives it at C speed; a Python
+# loop over every page byte cost about 6 % of the server's time per call.
+_REFLECT_BYTE = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
-_CRC_TABLE = _crc_table()
+def _reflect32(value: int) -> int:
+    return int(f"{value:032b}"[::-1], 2)
 
 
 def ogg_crc(data: bytes) -> int:
     """Ogg's CRC-32: polynomial 0x04c11db7, not reflected, initial 0, no final xor."""
-    crc = 0
-    table = _CRC_TABLE
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[((crc >> 24) ^ byte) & 0xFF]
-    return crc
+    return _reflect32(zlib.crc32(data.translate(_REFLECT_BYTE), 0xFFFFFFFF) ^ 0xFFFFFFFF)
 
 
 def packet_samples(packet: bytes) -> int:
@@ -140,13 +136,13 @@ class OggOpusWriter:
             return False
         gap = start - self._granule
         if gap > samples // 2:
-            fill = min(gap, int(MAX_FILL_S * RATE)) // 960
+            fill = min(gap, int(MAX_FILL_S * RATE)) // FRAME_SAMPLES
             for _ in range(fill):
-                self._add(EMPTY_20MS, 960)
-            self.filled_s += fill * 960 / RATE
-            if gap > fill * 960 + samples // 2:
+                self._add(EMPTY_20MS, FRAME_SAMPLES)
+            self.filled_s += fill * FRAME_SAMPLES / RATE
+            if gap > fill * FRAME_SAMPLES + samples // 2:
                 # Left unfilled (too long, or less than a frame): the timeline shifts.
-                self.unfilled_s += (gap - fill * 960) / RATE
+                self.unfilled_s += (gap - fill * FRAME_SAMPLES) / RATE
         self._add(packet, samples)
         self.packets += 1
         return True

@@ -16,7 +16,7 @@ from typing import Callable
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet
 
-from relay.webrtc.tracks import RATE, TIME_BASE
+from relay.media.audio_format import FRAME_SAMPLES, RATE, TIME_BASE
 
 # Packets kept while the customer's side is not reading (connecting, or reconnecting):
 # older ones would only arrive late.
@@ -46,7 +46,7 @@ class PacketForwarder:
                 self._offset = -pts
             else:
                 last_pts, last_wall = self._last_out
-                self._offset = last_pts + max(round((now - last_wall) * RATE), 960) - pts
+                self._offset = last_pts + max(round((now - last_wall) * RATE), FRAME_SAMPLES) - pts
         out = pts + self._offset
         self._last_out = (out, now)
         if len(self._queue) == self._queue.maxlen:

@@ -46,12 +46,14 @@ class PeerLink:
         sink: FrameSink,
         on_state: Callable[["PeerLink"], None],
         connect_timeout_s: float,
+        clock: Callable[[], float],
     ) -> None:
         PeerLink._next_id += 1
         self.peer_id = PeerLink._next_id
         self.side = side
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self._sink = sink
+        self._clock = clock  # the call's monotonic clock: stamps each frame's arrival
         self._on_state = on_state
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
@@ -65,7 +67,7 @@ class PeerLink:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio":
-                tap_receiver(transceiver.receiver, self._frame)
+                tap_receiver(transceiver.receiver, self._frame, self._clock)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         return self.pc.localDescription.sdp
 

@@ -34,8 +34,9 @@ class TapUnavailable(RuntimeError):
 class EncodedFrameTap:
     """Stands in for the receiver's decoder queue."""
 
-    def __init__(self, sink: EncodedSink) -> None:
+    def __init__(self, sink: EncodedSink, clock: Callable[[], float]) -> None:
         self._sink = sink
+        self._clock = clock
         self.frames = 0
 
     def put(self, item: Any) -> None:
@@ -43,19 +44,20 @@ class EncodedFrameTap:
             return
         _codec, frame = item
         self.frames += 1
-        self._sink(int(frame.timestamp), bytes(frame.data), time.monotonic())
+        self._sink(int(frame.timestamp), bytes(frame.data), self._clock())
 
     def get(self) -> None:
         # Called once, by the decoder thread aiortc starts: None makes it end at once.
         return None
 
 
-def tap_receiver(receiver: RTCRtpReceiver, sink: EncodedSink) -> EncodedFrameTap:
+def tap_receiver(receiver: RTCRtpReceiver, sink: EncodedSink,
+                 clock: Callable[[], float] = time.monotonic) -> EncodedFrameTap:
     """Route `receiver`'s encoded frames to `sink`. Call before the connection starts it."""
     if not hasattr(receiver, _QUEUE_ATTRIBUTE) or not hasattr(receiver, _THREAD_ATTRIBUTE):
         raise TapUnavailable("this aiortc version's RTCRtpReceiver has no decoder queue to tap")
     if getattr(receiver, _THREAD_ATTRIBUTE) is not None:
         raise TapUnavailable("the receiver is already decoding")
-    tap = EncodedFrameTap(sink)
+    tap = EncodedFrameTap(sink, clock)
     setattr(receiver, _QUEUE_ATTRIBUTE, tap)
     return tap

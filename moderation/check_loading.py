@@ -1,0 +1,65 @@
+"""Loading the text checks as the server runs them: keyword lists and the classifier.
+
+One rule for the live server (relay/calls/text_service.py) and the offline tools
+(offline/eval_text.py, eval-calls, replay): a check switched off in the config is "off",
+one that cannot be loaded is "unavailable" with the reason, and neither stops the other.
+Takes moderation's own config types, so moderation/ stays free of relay/.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from moderation.classifier_config import ClassifierConfig
+from moderation.keyword_config import KeywordConfig
+from moderation.model_store import ModelUnavailable
+
+if TYPE_CHECKING:  # the heavy modules load when a check does
+    from moderation.classifier import AbuseClassifier
+    from moderation.keywords import KeywordMatcher
+
+log = logging.getLogger(__name__)
+
+CheckState = Literal["off", "ready", "unavailable"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoadedCheck(Generic[T]):
+    check: T | None  # None unless ready
+    state: CheckState
+    detail: str  # the version when ready; else why not
+
+
+def load_keywords(config: KeywordConfig) -> LoadedCheck["KeywordMatcher"]:
+    from moderation.keywords import KeywordMatcher
+
+    if not config.enabled:
+        return LoadedCheck(None, "off", "keyword lists are switched off (keywords.enabled)")
+    try:
+        matcher = KeywordMatcher(config)
+    except Exception as exc:  # unreadable folder, broken lists: say so, the rest goes on
+        log.error("keyword lists unavailable: %s", exc)
+        return LoadedCheck(None, "unavailable", str(exc))
+    return LoadedCheck(matcher, "ready", matcher.version)
+
+
+def load_classifier(config: ClassifierConfig) -> LoadedCheck["AbuseClassifier"]:
+    """Slow (a model load and a test pass): callers on an event loop run it in a worker."""
+    if not config.enabled:
+        return LoadedCheck(None, "off", "the classifier is switched off (classifier.enabled)")
+    try:
+        from moderation.classifier import AbuseClassifier
+
+        classifier = AbuseClassifier.load(config)
+    except ModelUnavailable as exc:
+        log.error("classifier unavailable (keywords keep working): %s", exc)
+        return LoadedCheck(None, "unavailable", str(exc))
+    except Exception as exc:  # torch/transformers missing or broken: keywords go on
+        log.error("classifier unavailable (keywords keep working): %s", exc)
+        return LoadedCheck(None, "unavailable", f"{type(exc).__name__}: {exc}")
+    return LoadedCheck(classifier, "ready", classifier.version)
+
+

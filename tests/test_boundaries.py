@@ -1,0 +1,55 @@
+"""The package boundaries the layout promises, checked in a fresh interpreter each.
+
+- moderation/ takes PCM and text and gives words and decisions: it never loads relay/ or
+  aiortc, so QA replay, offline evaluation and a remote inference tier can run it alone;
+- the live server (relay/ without the command line's offline commands) never loads the
+  offline tools;
+- the test kit is not part of what ships.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+from .conftest import ROOT
+
+_LOADED = """
+import importlib, json, pkgutil, sys
+for name in {packages!r}:
+    package = importlib.import_module(name)
+    for info in pkgutil.walk_packages(getattr(package, "__path__", []), name + "."):
+        importlib.import_module(info.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_loaded_by(*packages: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", _LOADED.format(packages=list(packages))], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, check=True)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def _tops(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_every_moderation_module_loads_without_relay_or_aiortc() -> None:
+    loaded = _tops(_modules_loaded_by("moderation"))
+    assert "moderation" in loaded
+    assert not loaded & {"relay", "aiortc", "aiohttp", "offline", "testkit"}
+
+
+def test_the_live_server_never_loads_the_offline_tools() -> None:
+    live = ("relay.media", "relay.webrtc", "relay.calls", "relay.web", "relay.records")
+    loaded = _modules_loaded_by(*live) | _modules_loaded_by("relay.cli")
+    assert "relay.web.app" in loaded
+    assert not _tops(loaded) & {"offline", "testkit"}
+
+
+def test_the_test_kit_stays_out_of_the_wheel() -> None:
+    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    shipped = found["include"]
+    assert "testkit*" not in shipped and not any("testkit".startswith(p.rstrip("*")) for p in shipped)
