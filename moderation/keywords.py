@@ -28,9 +28,10 @@ import logging
 import re
 import threading
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Generic, TypeVar
 
 from moderation.hits import Hit
 from moderation.keyword_config import KeywordConfig
@@ -65,14 +66,17 @@ class _Pattern:
     digit_end: bool
 
 
-class Automaton:
+_P = TypeVar("_P")
+
+
+class Automaton(Generic[_P]):
     """Aho-Corasick over folded strings: every occurrence of every pattern in one pass."""
 
     __slots__ = ("_goto", "_fail", "_out", "size")
 
-    def __init__(self, patterns: dict[str, object]) -> None:
+    def __init__(self, patterns: Mapping[str, _P]) -> None:
         goto: list[dict[str, int]] = [{}]
-        out: list[list[tuple[int, object]]] = [[]]
+        out: list[list[tuple[int, _P]]] = [[]]
         for pattern, payload in patterns.items():
             if not pattern:
                 raise ValueError("empty pattern")
@@ -102,10 +106,10 @@ class Automaton:
         self._out = [tuple(o) if o else None for o in out]
         self.size = len(patterns)
 
-    def find(self, text: str) -> list[tuple[int, int, object]]:
+    def find(self, text: str) -> list[tuple[int, int, _P]]:
         """(start, end, payload) of every occurrence, in order of end."""
         goto, fail, out = self._goto, self._fail, self._out
-        found: list[tuple[int, int, object]] = []
+        found: list[tuple[int, int, _P]] = []
         state = 0
         for pos, c in enumerate(text):
             while state and c not in goto[state]:
@@ -125,10 +129,10 @@ class KeywordLists:
 
     version: str  # content hash of every list file, allowlist included
     counts: dict[str, int]  # entries per category, "allow" included
-    automaton: Automaton
+    automaton: Automaton[_Pattern]
 
     @classmethod
-    def compile(cls, files: dict[str, str], version: str | None = None) -> "KeywordLists":
+    def compile(cls, files: dict[str, str], version: str | None = None) -> KeywordLists:
         """`files`: list name ("profanity", "allow", ...) -> file text. Raises KeywordListError."""
         if version is None:
             version = content_version({f"{name}.txt": text.encode() for name, text in files.items()})
@@ -157,7 +161,7 @@ class KeywordLists:
         return cls(version, counts, Automaton(compiled))
 
     @classmethod
-    def load(cls, folder: Path) -> "KeywordLists":
+    def load(cls, folder: Path) -> KeywordLists:
         """Every *.txt in `folder` (hidden files skipped). Raises KeywordListError."""
         raw = read_folder(folder)
         files = {}
@@ -180,12 +184,12 @@ class KeywordLists:
             return []
         allowed: list[tuple[int, int]] = []
         bad: list[tuple[int, int, Entry]] = []
-        for start, end, pattern in found:  # payloads are _Pattern
-            if pattern.digit_start and start > 0 and text[start - 1].isdigit():  # type: ignore[attr-defined]
+        for start, end, pattern in found:
+            if pattern.digit_start and start > 0 and text[start - 1].isdigit():
                 continue
-            if pattern.digit_end and end < len(text) and text[end].isdigit():  # type: ignore[attr-defined]
+            if pattern.digit_end and end < len(text) and text[end].isdigit():
                 continue
-            for entry in pattern.entries:  # type: ignore[attr-defined]
+            for entry in pattern.entries:
                 if entry.category == ALLOW:
                     allowed.append((start, end))
                 else:
@@ -246,7 +250,7 @@ def _is_list_file(name: str) -> bool:
     return name.endswith(".txt") and not name.startswith(".")
 
 
-def _signature(folder: Path) -> tuple:
+def _signature(folder: Path) -> tuple[object, ...]:
     """What changes when any list file is edited, added, removed or renamed: one stat each."""
     try:
         entries = []
@@ -292,7 +296,7 @@ class KeywordMatcher:
         """Hits of list entries on `words`; each names the words its match covers, in order."""
         lists = self._lists
         main, alt = normalise_words(words)
-        hits: dict[tuple, Hit] = {}
+        hits: dict[tuple[tuple[int, ...], str, str], Hit] = {}
         for norm in (main, alt):
             if norm is None:
                 continue
