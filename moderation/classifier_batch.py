@@ -62,7 +62,7 @@ class BatchStats:
 @dataclass
 class _Request:
     words: list[str]
-    future: asyncio.Future
+    future: asyncio.Future[list[Hit]]
     enqueued: float
 
 
@@ -88,13 +88,13 @@ class ClassifierBatcher:
         self.stats = BatchStats()
         self._queue: collections.deque[_Request] = collections.deque()
         self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     @classmethod
     def from_config(cls, classifier: _Judge, executor: concurrent.futures.Executor,
-                    config: ClassifierConfig) -> "ClassifierBatcher":
+                    config: ClassifierConfig) -> ClassifierBatcher:
         return cls(classifier, executor, batch_max=config.batch_max, batch_wait_ms=config.batch_wait_ms,
                    queue_max=config.queue_max, overflow=config.overflow)
 
@@ -107,7 +107,7 @@ class ClassifierBatcher:
         dropped as the oldest), RuntimeError after close(), or what the classifier raised."""
         if self._closed:
             raise RuntimeError("classifier batcher is closed")
-        self._start()
+        loop, wakeup = self._start()
         if len(self._queue) >= self.queue_max:  # first forget callers that are gone
             live = collections.deque(r for r in self._queue if not r.future.done())
             self.stats.cancelled += len(self._queue) - len(live)
@@ -123,11 +123,11 @@ class ClassifierBatcher:
                 oldest.future.set_exception(ClassifierOverloaded(
                     f"classifier queue full ({self.queue_max} utterances waiting): oldest utterance dropped "
                     f"unjudged after {1000 * (time.monotonic() - oldest.enqueued):.0f} ms"))
-        request = _Request(list(words), self._loop.create_future(), time.monotonic())
+        request = _Request(list(words), loop.create_future(), time.monotonic())
         self._queue.append(request)
         self.stats.requests += 1
         self.stats.waiting = len(self._queue)
-        self._wakeup.set()
+        wakeup.set()
         try:
             return await request.future
         except asyncio.CancelledError:
@@ -152,13 +152,16 @@ class ClassifierBatcher:
 
     # --- the collector -------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def _start(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
+        """The running loop and the batch task's wakeup event, the task (re)started if needed."""
         loop = asyncio.get_running_loop()
-        if self._task is not None and not self._task.done() and self._loop is loop:
-            return
+        if (self._task is not None and not self._task.done() and self._loop is loop
+                and self._wakeup is not None):
+            return loop, self._wakeup
         self._loop = loop
-        self._wakeup = asyncio.Event()
+        self._wakeup = wakeup = asyncio.Event()
         self._task = loop.create_task(self._run(), name="classifier-batcher")
+        return loop, wakeup
 
     def _take(self) -> list[_Request]:
         batch: list[_Request] = []
@@ -190,7 +193,7 @@ class ClassifierBatcher:
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             batch = self._take()
             if not batch:
