@@ -24,16 +24,17 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.records.export import export_call  # noqa: E402
-from relay.records.logged_call import CallFilter, list_calls, load_call  # noqa: E402
+from offline.replay import run_replay  # noqa: E402
 from relay.config import Config  # noqa: E402
 from relay.records.database import database_file, open_database  # noqa: E402
-from offline.replay import run_replay  # noqa: E402
+from relay.records.export import export_call  # noqa: E402
+from relay.records.logged_call import CallFilter, list_calls, load_call  # noqa: E402
 from tests.logged_calls import LoggedCall, write_logged_call  # noqa: E402
 
 CLEAN = ["안녕하세요", "배송", "문의", "드립니다", "환불", "해주세요", "고맙습니다", "주문", "번호", "확인"]

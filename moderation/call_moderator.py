@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from moderation.hits import Hit
 from moderation.policy import Changes, Decision, PolicyConfig, SpanBook, plan, skipped_decision

@@ -33,7 +33,7 @@ class LoadedCheck(Generic[T]):
     detail: str  # the version when ready; else why not
 
 
-def load_keywords(config: KeywordConfig) -> LoadedCheck["KeywordMatcher"]:
+def load_keywords(config: KeywordConfig) -> LoadedCheck[KeywordMatcher]:
     from moderation.keywords import KeywordMatcher
 
     if not config.enabled:
@@ -46,7 +46,7 @@ def load_keywords(config: KeywordConfig) -> LoadedCheck["KeywordMatcher"]:
     return LoadedCheck(matcher, "ready", matcher.version)
 
 
-def load_classifier(config: ClassifierConfig) -> LoadedCheck["AbuseClassifier"]:
+def load_classifier(config: ClassifierConfig) -> LoadedCheck[AbuseClassifier]:
     """Slow (a model load and a test pass): callers on an event loop run it in a worker."""
     if not config.enabled:
         return LoadedCheck(None, "off", "the classifier is switched off (classifier.enabled)")

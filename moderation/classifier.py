@@ -37,9 +37,10 @@ import re
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class TransformersScorer:
         return out
 
     @classmethod
-    def from_folder(cls, path: str, config: ClassifierConfig) -> "TransformersScorer":
+    def from_folder(cls, path: str, config: ClassifierConfig) -> TransformersScorer:
         """Loads tokenizer and model from a local folder; ModelUnavailable on any failure."""
         try:
             import torch
@@ -274,7 +275,7 @@ class AbuseClassifier:
 
     @classmethod
     def load(cls, config: ClassifierConfig, *, allow_download: bool = False,
-             warmup: bool = True) -> "AbuseClassifier":
+             warmup: bool = True) -> AbuseClassifier:
         """The real classifier from config.model (a folder, a folder under models_dir, or a
         hub id in the Hugging Face cache; fetched only with allow_download).
 

@@ -209,7 +209,7 @@ def pull(name: str, models_dir: str | os.PathLike, revision: str | None = None) 
                                f"{', '.join(missing)}: is it a CTranslate2 (faster-whisper) model?")
     (dest / MARKER).write_text(json.dumps({
         "name": name, "repo_id": repo_id, "revision": sha,
-        "pulled_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "pulled_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }, indent=2) + "\n", encoding="utf-8")
     return dest
 

@@ -50,9 +50,10 @@ import math
 import sys
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,11 +62,10 @@ from moderation.policy import Changes, Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
 from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate, Word
-
+from offline.eval_text import Checks, EvalError, TextCheck, load_checks
 from relay.config import Config
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from relay.media.delay_line import DelayLine
-from offline.eval_text import Checks, EvalError, TextCheck, load_checks
 from relay.media.mute_map import sample_at
 
 # Fade context excluded from the playout check around every silenced edge (delay.fade_ms).

@@ -28,15 +28,13 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from moderation.call_moderator import TextCheck
 from moderation.check_loading import load_classifier, load_keywords
 from moderation.classifier_config import CLEAN_LABEL
-from moderation.hits import Hit
-
 from relay.config import Config
 
 SENTENCE_COLUMN = "문장"

@@ -28,28 +28,36 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from moderation.call_moderator import CallModerator, TextCheck
 from moderation.policy import Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
-from moderation.span_ledger import SpanLedger
 from moderation.span_diff import DEFAULT_TOLERANCE_S, Span, SpanDiff, diff_spans
+from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate, Word
-
-from relay.records.access_log import cli_user, record_access
-from relay.records.call_log import redacted
-from relay.records.logged_call import (CallFilter, CallHistory, LoggedDecision, LoggedWord, UnknownCall, list_calls,
-                           load_call, recording_file)
+from offline.eval_text import Checks, load_checks
 from relay.config import Config
 from relay.media.audio_format import FRAME_SAMPLES, RATE
+from relay.records.access_log import cli_user, record_access
+from relay.records.call_log import redacted
 from relay.records.database import database_file, open_call_log
-from offline.eval_text import Checks, load_checks
+from relay.records.logged_call import (
+    CallFilter,
+    CallHistory,
+    LoggedDecision,
+    LoggedWord,
+    UnknownCall,
+    list_calls,
+    load_call,
+    recording_file,
+)
 
 Mode = Literal["audio", "transcript"]
 

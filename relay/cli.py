@@ -12,15 +12,13 @@ from types import ModuleType
 
 from aiohttp import web
 
+from moderation.keyword_config import BUILTIN_LISTS
+from relay.config import DEFAULT_TOML, Config, ConfigError, load_config
 from relay.records import export as call_export
 from relay.records import retention
+from relay.records.database import NoCallLog, open_database
 from relay.web.accounts import ROLES, AccountError, Accounts
 from relay.web.app import PathOnlyAccessLogger, build_app, database_path, ssl_context
-from moderation.keyword_config import BUILTIN_LISTS
-
-from relay.config import DEFAULT_TOML, Config, ConfigError, load_config
-from relay.records.database import NoCallLog, open_database
-
 
 # The offline tools' modules, loaded only for their own command: `callguard serve` (the
 # live path) never imports the offline package.

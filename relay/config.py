@@ -161,7 +161,7 @@ class Config:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         for f in dataclasses.fields(self):
             try:
                 getattr(self, f.name).validate()
@@ -173,7 +173,7 @@ class Config:
 
     def with_overrides(
         self, host: str | None = None, port: int | None = None, delay: float | None = None
-    ) -> "Config":
+    ) -> Config:
         server = self.server
         if host is not None:
             server = dataclasses.replace(server, host=host)

@@ -17,8 +17,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from relay.config import IceServer
-from relay.webrtc.peer import rtc_configuration
 from relay.media.audio_format import RATE
+from relay.webrtc.peer import rtc_configuration
 from relay.webrtc.tracks import AudioSource, PacedTrack, to_mono
 
 

@@ -42,7 +42,7 @@ class LocalServer:
             input=password + "\n", check=True, capture_output=True, text=True, cwd=ROOT, timeout=60,
         )
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "relay.cli", "serve", "--config", str(self.config_path)],

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from testkit.client import Recorder
-
 from relay.media.audio_format import FRAME_SAMPLES, RATE
+from testkit.client import Recorder
 
 
 @dataclass

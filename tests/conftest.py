@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import aiohttp
 import numpy as np
 import pytest
 
+from relay.webrtc.ice import restrict_interfaces
 from testkit.client import ApiClient, CallPeer, Recorder
+from testkit.local_server import LocalServer, prepare_server
 from testkit.probe import MarkerSource, SentAudio
 from tests import tiny_bert, tiny_models
-from relay.webrtc.ice import restrict_interfaces
-from testkit.local_server import LocalServer, prepare_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

@@ -116,7 +116,7 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def synth_word(text: str, speed: int = 175) -> np.ndarray:
     """One word as float32 mono at RATE, its leading and trailing silence trimmed."""
     with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:

@@ -23,10 +23,10 @@ from av import AudioFrame
 from moderation.call_moderator import CallModerator
 from moderation.policy import Decision, PolicyConfig
 from moderation.speech import TranscriptUpdate, Word
+from offline.eval_text import load_checks
+from relay.config import Config
 from relay.media.clock import CallClock
 from relay.records.call_log import CallLog
-from relay.config import Config
-from offline.eval_text import load_checks
 from relay.webrtc.tracks import OpusVoiceEncoder
 
 RATE = 48000

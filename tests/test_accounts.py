@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.web.accounts import AccountError, Accounts
 from relay.records.database import open_database
+from relay.web.accounts import AccountError, Accounts
 
 
 @pytest.fixture

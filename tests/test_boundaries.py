@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
+import zipfile
+from pathlib import Path
 
 from .conftest import ROOT
 
@@ -49,7 +50,13 @@ def test_the_live_server_never_loads_the_offline_tools() -> None:
     assert not _tops(loaded) & {"offline", "testkit"}
 
 
-def test_the_test_kit_stays_out_of_the_wheel() -> None:
-    found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
-    shipped = found["include"]
-    assert "testkit*" not in shipped and not any("testkit".startswith(p.rstrip("*")) for p in shipped)
+def test_the_wheel_ships_pages_config_and_lists_but_not_the_test_kit(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=180, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("callguard-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for shipped in ("relay/default.toml", "relay/web/static/counselor.html", "relay/web/static/qa.js",
+                    "moderation/keyword_lists/profanity.txt", "moderation/keyword_lists/allow.txt",
+                    "offline/replay.py", "relay/media/delay_line.py"):
+        assert shipped in names, shipped
+    assert not [n for n in names if n.startswith(("testkit/", "tests/"))]

@@ -41,7 +41,7 @@ async def close_peers(call: LiveCall) -> None:
     for peer in (call.customer, call.counselor):
         try:
             await asyncio.wait_for(peer.close(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

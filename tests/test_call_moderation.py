@@ -1,10 +1,10 @@
 from moderation.hits import Hit
 from moderation.policy import PolicyConfig
 from moderation.speech import TranscriptUpdate, Word
+from relay.calls.events import EventBus
 from relay.calls.moderation import CallModeration
 from relay.config import DelayConfig
 from relay.media.delay_line import DelayLine
-from relay.calls.events import EventBus
 from relay.media.watermark import ClearAll
 
 

@@ -6,8 +6,9 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -51,7 +52,7 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
             while (left := deadline - time.monotonic()) > 0:
                 try:
                     message = await asyncio.wait_for(ws.receive_json(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 events.append((time.monotonic(), message))
                 if message["type"] == "stats" and message["stats"]["cleared_until_s"] is not None:

@@ -6,15 +6,14 @@ Each bad request must get its clear 4xx and leave the parallel live call flowing
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 from aiortc import RTCPeerConnection
 
 from testkit.client import ApiClient, ApiFailure
-
 from testkit.local_server import LocalServer
 
 from .conftest import PASSWORD, LiveCall, assert_flowing, open_call, start_server

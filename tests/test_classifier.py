@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moderation.classifier import (AbuseClassifier, ModelUnavailable, TransformersScorer, attribute,
-                                   window_starts)
+from moderation.classifier import AbuseClassifier, ModelUnavailable, TransformersScorer, attribute, window_starts
 from moderation.classifier_config import DEFAULT_ABUSIVE_LABELS, UNSMILE_LABELS, ClassifierConfig
 from moderation.hits import Hit
 from tests import tiny_bert
 from tests.tiny_bert import KeywordKeyedScorer
-
 
 ABUSE = "악플/욕설"
 SENTENCES = ["안녕하세요 고객님 무엇을 도와드릴까요", "요금이 이중으로 청구된 것 같은데요", "네", ""]

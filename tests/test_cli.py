@@ -5,10 +5,9 @@ from pathlib import Path
 
 import aiohttp
 
-from testkit.client import ApiClient
-
 from moderation.keyword_config import BUILTIN_LISTS
 from relay.config import DEFAULT_TOML
+from testkit.client import ApiClient
 
 from .conftest import ROOT, start_server
 

@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 
 from moderation.keywords import KeywordMatcher
-
 from relay.config import DEFAULT_TOML, Config, ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent

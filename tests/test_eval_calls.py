@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from offline import eval_calls
-from relay.config import Config, DelayConfig
 from offline.eval_calls import EvalError, evaluate_calls, read_manifest
 from offline.eval_text import load_checks
+from relay.config import Config, DelayConfig
 from tests import korean_calls
 
 pytestmark = pytest.mark.skipif(not korean_calls.espeak_available(), reason="espeak-ng is not installed")

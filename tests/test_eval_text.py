@@ -13,8 +13,8 @@ from moderation.classifier import AbuseClassifier
 from moderation.classifier_config import UNSMILE_LABELS
 from moderation.hits import Hit
 from offline import eval_text
-from relay.config import Config
 from offline.eval_text import Checks, EvalError, evaluate_text, load_checks, read_labelled
+from relay.config import Config
 
 UNSMILE_VALID = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "unsmile" / "unsmile_valid_v1.0.tsv"
 HEADER = ["문장", *UNSMILE_LABELS, "개인지칭"]

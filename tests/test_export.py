@@ -9,18 +9,18 @@ import stat
 import subprocess
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import av
 import pytest
 
 from relay import cli
 from relay.records.access_log import accesses
-from relay.records.export import MANIFEST, export_call
 from relay.records.call_log import call_dir
-from relay.records.logged_call import STREAMS, UnknownCall, load_call
 from relay.records.database import database_file, open_database
+from relay.records.export import MANIFEST, export_call
+from relay.records.logged_call import STREAMS, UnknownCall, load_call
 from tests.logged_calls import ABUSIVE_CALL, LoggedCall, write_logged_call
 
 CALL_ID = "c_evidence"

@@ -7,7 +7,6 @@ from moderation.hits import Hit
 from moderation.keyword_config import BUILTIN_LISTS, KeywordConfig
 from moderation.keywords import Automaton, KeywordListError, KeywordMatcher
 
-
 LISTS = {
     "profanity.txt": "# test list\n씨발\n시발  # trailing comment\nㅅㅂ\n씨발놈\n존나\n",
     "insult.txt": "개새끼\n병신\n",

@@ -2,9 +2,9 @@
 
 import numpy as np
 
+from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder, mono_frame
 from testkit.client import Recorder
 from testkit.probe import FRAME_SAMPLES, RATE, MarkerSource, find_markers, media_time_of, quiet_runs
-from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder, mono_frame
 
 
 def _through_opus(source: MarkerSource, frames: int, delay_s: float, drop: set[int] = frozenset()) -> Recorder:

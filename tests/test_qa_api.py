@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
 
-from relay.records.database import database_file, open_database
 from offline.eval_text import read_labelled
+from relay.records.database import database_file, open_database
 from testkit.local_server import LocalServer
 
 from .conftest import PASSWORD, start_server

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from relay.calls.registry import Calls, InviteRefused, TooManyCalls
-from relay.config import parse_config
-from relay.records.database import open_database
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
+from relay.config import parse_config
+from relay.records.database import open_database
 
 CONFIG = parse_config({"calls": {"max_concurrent": 2, "invite_ttl_s": 60, "idle_timeout_s": 5.0},
                        "stt": {"enabled": False}})

@@ -8,9 +8,8 @@ import statistics
 import aiohttp
 import pytest
 
-from testkit.probe import find_markers, media_time_of, quiet_runs
-
 from testkit.local_server import LocalServer
+from testkit.probe import find_markers, media_time_of, quiet_runs
 
 from .conftest import open_call
 

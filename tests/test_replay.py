@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from moderation.keyword_config import BUILTIN_LISTS
 from moderation.span_diff import Span, diff_spans
-from relay import cli
-from relay.records.access_log import accesses, cli_user
-from relay.records.logged_call import logged_decisions, logged_words, replays
-from relay.config import Config, load_config
-from relay.records.database import database_file, open_database
 from offline.replay import ReplayError, run_replay, store_replay
+from relay import cli
+from relay.config import Config, load_config
+from relay.records.access_log import accesses, cli_user
+from relay.records.database import database_file, open_database
+from relay.records.logged_call import logged_decisions, logged_words, replays
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
 from tests.stt_doubles import ScriptedEngine, vocab
 

@@ -8,20 +8,20 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from relay import cli
-
+from relay.config import Config, RetentionConfig, ServerConfig
 from relay.records import retention
 from relay.records.access_log import accesses
 from relay.records.call_log import call_dir
-from relay.config import Config, RetentionConfig, ServerConfig
 from relay.records.database import database_file, open_database
-from testkit.local_server import prepare_server
 from relay.records.retention import DAY_S, OPEN_CALL_GRACE_S, PeriodicPurge, purge
+from testkit.local_server import prepare_server
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
 
 NOW = time.time()

@@ -6,9 +6,9 @@ import threading
 import pytest
 from aiortc import RTCPeerConnection
 
-from testkit.probe import MarkerSource
 from relay.webrtc.rtp_tap import TapUnavailable, tap_receiver
 from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
+from testkit.probe import MarkerSource
 
 
 async def test_tap_delivers_encoded_frames_on_the_loop_and_no_decoder_thread_runs() -> None:

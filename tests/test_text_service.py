@@ -3,8 +3,8 @@
 import asyncio
 from pathlib import Path
 
-from relay.config import parse_config
 from relay.calls.text_service import TextChecks
+from relay.config import parse_config
 
 
 def config(lists_dir: Path, **classifier: object):  # type: ignore[no-untyped-def]

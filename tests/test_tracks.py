@@ -4,9 +4,16 @@ import time
 import numpy as np
 from av import AudioFrame, CodecContext
 
+from relay.webrtc.tracks import (
+    FRAME_SAMPLES,
+    TIME_BASE,
+    OpusVoiceDecoder,
+    OpusVoiceEncoder,
+    PacedTrack,
+    mono_frame,
+    to_mono,
+)
 from testkit.probe import MarkerSource
-from relay.webrtc.tracks import (FRAME_SAMPLES, TIME_BASE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack, mono_frame,
-                          to_mono)
 
 
 class CountingSource:

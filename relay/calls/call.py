@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import av
 
 from moderation.speech import Word
-
-from relay.records.call_log import CallLog
-from relay.calls.moderation import CallModeration
-from relay.calls.transcription import CallTranscription
-from relay.config import Config, IceServer
-from relay.media.delay_line import DelayLine
 from relay.calls.events import EventBus
-from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
-from relay.webrtc.peer import PeerLink, Side
+from relay.calls.moderation import CallModeration
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
-from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
+from relay.calls.transcription import CallTranscription
+from relay.config import Config, IceServer
 from relay.media.clock import CallClock
+from relay.media.delay_line import DelayLine
 from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
+from relay.records.call_log import CallLog
+from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
+from relay.webrtc.peer import PeerLink, Side
+from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class CallRecord:
 
 class Call:
     def __init__(self, record: CallRecord, config: Config, stt: SttService, checks: TextChecks,
-                 on_ended: Callable[["Call"], None], call_log: CallLog | None = None,
+                 on_ended: Callable[[Call], None], call_log: CallLog | None = None,
                  clock: CallClock = CallClock()) -> None:
         self.record = record
         self.clock = clock
@@ -136,7 +136,7 @@ class Call:
         try:
             # A peer stuck closing must not keep the call (and the reaper) from ending.
             await asyncio.wait_for(asyncio.gather(*(p.close() for p in peers)), PEER_CLOSE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("call %s: peer connections did not close within %.0f s", self.call_id, PEER_CLOSE_TIMEOUT_S)
         self.events.publish({"type": "ended", "reason": reason})
         self.events.close()

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import statistics
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from moderation.call_moderator import CallModerator
 from moderation.hits import Hit
 from moderation.policy import Decision, PolicyConfig
 from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate
-
 from relay.calls.events import EventBus
 from relay.media.delay_line import DelayLine
 

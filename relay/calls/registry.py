@@ -8,13 +8,13 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
-from relay.web.accounts import token_digest
 from relay.calls.call import Call, CallRecord
-from relay.media.clock import CallClock
-from relay.records.call_log import CallLog
-from relay.config import Config
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
+from relay.config import Config
+from relay.media.clock import CallClock
+from relay.records.call_log import CallLog
+from relay.web.accounts import token_digest
 
 log = logging.getLogger(__name__)
 

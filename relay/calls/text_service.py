@@ -13,11 +13,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from moderation.classifier_batch import ClassifierBatcher, ClassifierOverloaded
 from moderation.check_loading import load_classifier, load_keywords
+from moderation.classifier_batch import ClassifierBatcher, ClassifierOverloaded
 from moderation.hits import Hit
 from moderation.keywords import KeywordMatcher
-
 from relay.config import Config
 
 log = logging.getLogger(__name__)

@@ -13,20 +13,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 
 from moderation.resample import Resampler48kTo16k
 from moderation.speech import TranscriptUpdate, Word
 from moderation.transcriber import StreamingTranscriber
-
+from relay.calls.events import EventBus
+from relay.calls.speech_service import SttService
 from relay.media.audio_format import RATE
 from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
 from relay.media.watermark import JudgedUntil
-from relay.calls.events import EventBus
-from relay.calls.speech_service import SttService
 
 log = logging.getLogger(__name__)
 

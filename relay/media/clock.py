@@ -11,8 +11,8 @@ a clock: it comes from the RTP timestamps (relay/media/media_clock.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ import logging
 import os
 import sqlite3
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from moderation.policy import Decision
 from moderation.speech import Word
-
 from relay.media.clock import CallClock
 from relay.records.ogg_opus import RATE, OggOpusWriter
 

@@ -21,14 +21,14 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from relay.records.access_log import cli_user, record_access
-from relay.records.logged_call import CallHistory, UnknownCall, load_call, recording_file
 from relay.config import Config
+from relay.records.access_log import cli_user, record_access
 from relay.records.database import open_call_log
+from relay.records.logged_call import CallHistory, UnknownCall, load_call, recording_file
 
 CHUNK = 1 << 16
 MANIFEST = "SHA256SUMS"
@@ -177,7 +177,7 @@ def _entry(name: str, date: tuple[int, int, int, int, int, int], compression: in
 
 
 def _zip_date(t: float) -> tuple[int, int, int, int, int, int]:
-    d = datetime.fromtimestamp(max(t, 315532800.0), timezone.utc)  # zip dates start in 1980
+    d = datetime.fromtimestamp(max(t, 315532800.0), UTC)  # zip dates start in 1980
     return d.year, d.month, d.day, d.hour, d.minute, d.second
 
 
@@ -193,7 +193,7 @@ def _json(value: Any) -> str:
 
 
 def _utc(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 # ---------------------------------------------------------------------- the command

@@ -29,12 +29,12 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
+from relay.config import Config
 from relay.records.access_log import cli_user, record_access
 from relay.records.call_log import call_dir
-from relay.config import Config
 from relay.records.database import database_file, open_call_log, open_database
 
 log = logging.getLogger(__name__)
@@ -309,4 +309,4 @@ def _days(text: str) -> int:
 
 
 def _utc(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -9,21 +9,17 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from relay.web import calls_api as api
-
-from relay.web import pages
-
-from relay.web import qa_api
-
-from relay.records import retention
-from relay.web.accounts import Accounts
 from relay.calls.registry import Calls
-from relay.config import Config
-from relay.records.database import database_file, open_database
-from relay.web.errors import json_errors
-from relay.webrtc.ice import restrict_interfaces
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
+from relay.config import Config
+from relay.records import retention
+from relay.records.database import database_file, open_database
+from relay.web import calls_api as api
+from relay.web import pages, qa_api
+from relay.web.accounts import Accounts
+from relay.web.errors import json_errors
+from relay.webrtc.ice import restrict_interfaces
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from relay.web.accounts import Accounts
 from relay.calls.call import Call
 from relay.calls.registry import Calls, TooManyCalls
 from relay.config import Config
+from relay.web.accounts import Accounts
 from relay.web.errors import ApiError
 from relay.web.principals import SESSION_COOKIE, Customer, Principal, Staff, principal, require_staff
 from relay.webrtc.sdp import BadSdp, check_offer

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from relay.web.accounts import Accounts, User
 from relay.calls.registry import Calls, InviteRefused
+from relay.web.accounts import Accounts, User
 from relay.web.errors import ApiError
 
 SESSION_COOKIE = "cg_session"

@@ -21,19 +21,31 @@ import math
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from relay.records import marks as qa_marks
 from relay.records.access_log import accesses, record_access
-from relay.web.calls_api import SERVICES, Services, body_field, json_body, who_is
-from relay.records.export import export_call
-from relay.records.logged_call import (STREAMS, CallFilter, UnknownCall, call_recordings, list_calls, load_call,
-                           LoggedDecision, logged_decisions, logged_words, marks, recording_file)
 from relay.records.database import database_file, open_database
+from relay.records.export import export_call
+from relay.records.logged_call import (
+    STREAMS,
+    CallFilter,
+    LoggedDecision,
+    UnknownCall,
+    call_recordings,
+    list_calls,
+    load_call,
+    logged_decisions,
+    logged_words,
+    marks,
+    recording_file,
+)
+from relay.web.calls_api import SERVICES, Services, body_field, json_body, who_is
 from relay.web.errors import ApiError
 from relay.web.principals import Staff, require_staff
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Hashable
-from typing import Callable
+from collections.abc import Callable, Hashable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet

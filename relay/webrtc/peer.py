@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Coroutine, Literal
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -44,7 +45,7 @@ class PeerLink:
         ice_servers: list[IceServer],
         outgoing: MediaStreamTrack,
         sink: FrameSink,
-        on_state: Callable[["PeerLink"], None],
+        on_state: Callable[[PeerLink], None],
         connect_timeout_s: float,
         clock: Callable[[], float],
     ) -> None:

@@ -16,7 +16,8 @@ tests/test_rtp_tap.py pins this down against the installed aiortc.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiortc import RTCRtpReceiver
 
