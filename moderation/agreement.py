@@ -86,6 +86,10 @@ class LocalAgreement:
         self._commit(confirmed)
         return confirmed
 
+    def confirmed_in_buffer(self) -> list[Word]:
+        """Confirmed words whose audio is still buffered (oldest first)."""
+        return list(self._committed_in_buffer)
+
     def forget_before(self, t: float) -> None:
         """The buffer was cut at t: confirmed words ending by then are no longer re-heard."""
         self._committed_in_buffer = [w for w in self._committed_in_buffer if w.end > t]

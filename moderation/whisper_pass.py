@@ -33,6 +33,7 @@ from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord
 FRAMES_PER_S = 100  # log-mel frames (hop 160 at 16 kHz)
 FULL_WINDOW_FRAMES = 3000
 TIME_PRECISION = 0.02  # one timestamp token / encoder position
+WHISPER_MAX_LENGTH = 448  # decoder positions
 # Window lengths are rounded up to this many frames: batches of slightly different clips
 # then share a shape, and the encoder sees few distinct lengths.
 WINDOW_STEP_FRAMES = 100
@@ -42,7 +43,10 @@ WINDOW_STEP_FRAMES = 100
 class PassRequest:
     audio: np.ndarray  # float32 mono 16 kHz
     prompt_tokens: list[int]  # text tokens of the prompt (already cut to fit)
-    max_new_tokens: int  # decoding cap for this clip
+    max_new_tokens: int  # decoding cap for this clip, past the prefix
+    # Text already confirmed inside this clip: forced as the decoder's prefix so only the
+    # unconfirmed tail is decoded; its words are not returned.
+    prefix_tokens: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -97,9 +101,19 @@ class WhisperPass:
     def encode_text(self, text: str) -> list[int]:
         return self.tokenizer.encode(" " + text.strip()) if text.strip() else []
 
-    def decoder_prompt(self, prompt_tokens: list[int]) -> list[int]:
+    def decoder_prompt(self, prompt_tokens: list[int], prefix_tokens: list[int] | None = None) -> list[int]:
         prompt = [self.tokenizer.sot_prev] + prompt_tokens if prompt_tokens else []
-        return prompt + list(self.tokenizer.sot_sequence)
+        prompt += list(self.tokenizer.sot_sequence)
+        if prefix_tokens:
+            prompt += [self.tokenizer.timestamp_begin] + list(prefix_tokens)
+        return prompt
+
+    @staticmethod
+    def max_length(start_len: int, returned: int) -> int:
+        """CTranslate2's max_length that lets a decode return `returned` tokens (prefix
+        included) after `start_len` start tokens: it returns at most
+        min(max_length // 2, max_length - start_len) (measured, 4.8)."""
+        return min(WHISPER_MAX_LENGTH, max(2 * returned, start_len + returned))
 
     def run(self, requests: list[PassRequest], timing: PassTiming | None = None) -> list[PassResult]:
         import time
@@ -120,8 +134,10 @@ class WhisperPass:
         t1 = time.perf_counter()
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(batch), to_cpu=False)
         t2 = time.perf_counter()
-        prompts = [self.decoder_prompt(r.prompt_tokens) for r in requests]
-        max_length = max(len(p) + r.max_new_tokens for p, r in zip(prompts, requests))
+        prompts = [self.decoder_prompt(r.prompt_tokens, r.prefix_tokens) for r in requests]
+        lead = [1 + len(r.prefix_tokens) if r.prefix_tokens else 0 for r in requests]
+        wants = [min(WHISPER_MAX_LENGTH // 2, k + r.max_new_tokens) for k, r in zip(lead, requests)]
+        max_length = max(self.max_length(len(p) - k, w) for p, k, w in zip(prompts, lead, wants))
         generated = self.model.model.generate(
             encoded, prompts, beam_size=self.beam_size, max_length=max_length, return_scores=True,
             return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self.suppress,
@@ -130,11 +146,12 @@ class WhisperPass:
         results = []
         texts: list[list[int]] = []
         piece_lens: list[list[int]] = []
-        for req, gen, prompt, n in zip(requests, generated, prompts, content):
+        skip_words: list[int] = []  # text tokens of each clip's forced prefix
+        for req, gen, want, n in zip(requests, generated, wants, content):
             tokens = list(gen.sequences_ids[0])
             # A batch decodes to the longest cap; hold each clip to its own.
-            capped = len(tokens) >= req.max_new_tokens
-            tokens = tokens[:req.max_new_tokens]
+            capped = len(tokens) >= want and (not tokens or tokens[-1] != self.tokenizer.eot)
+            tokens = tokens[:want]
             avg_logprob = _avg_logprob(gen.scores[0], len(tokens)) if gen.scores else 0.0
             pieces, open_tail = self._split(tokens, n / FRAMES_PER_S)
             result = PassResult(tokens=len(tokens), capped=capped)
@@ -142,14 +159,20 @@ class WhisperPass:
                 # A decode that never ended usually loops; its unclosed tail is not speech.
                 pieces = pieces[:-1]
                 result.dropped_open_tail = True
-            result.segments = [EngineSegment(words=[], start=s, end=e, no_speech_prob=float(gen.no_speech_prob),
-                                             avg_logprob=avg_logprob, text=self.tokenizer.decode(toks).strip())
-                               for s, e, toks in pieces]
+            n_prefix = len(req.prefix_tokens)
+            result.segments = []
+            seen = 0
+            for s, e, toks in pieces:
+                own = toks[max(0, n_prefix - seen):]  # the part past the forced prefix
+                seen += len(toks)
+                result.segments.append(EngineSegment(words=[], start=s, end=e, no_speech_prob=float(gen.no_speech_prob),
+                                                     avg_logprob=avg_logprob, text=self.tokenizer.decode(own).strip()))
             results.append(result)
             texts.append([t for _, _, toks in pieces for t in toks])
             piece_lens.append([len(toks) for _, _, toks in pieces])
+            skip_words.append(len(req.prefix_tokens))
         if self.word_timestamps:
-            self._align(encoded, texts, piece_lens, content, results)
+            self._align(encoded, texts, piece_lens, skip_words, content, results)
         t4 = time.perf_counter()
         timing.features_s += t1 - t0
         timing.encode_s += t2 - t1
@@ -196,8 +219,8 @@ class WhisperPass:
             out.append((s, min(max(e, s), duration), toks))
         return out, open_tail
 
-    def _align(self, encoded: Any, texts: list[list[int]], piece_lens: list[list[int]], content: list[int],
-               results: list[PassResult]) -> None:
+    def _align(self, encoded: Any, texts: list[list[int]], piece_lens: list[list[int]], skip: list[int],
+               content: list[int], results: list[PassResult]) -> None:
         """Word times from the alignment heads' cross-attention, one align call for the batch."""
         if not any(texts):
             return
@@ -208,7 +231,7 @@ class WhisperPass:
         for i, al in enumerate(aligned):
             if texts[i]:
                 words = self._words(texts[i], al, content[i] / FRAMES_PER_S)
-                self._attach(results[i], words, piece_lens[i])
+                self._attach(results[i], words, piece_lens[i], skip[i])
 
     def _words(self, text: list[int], alignment: Any, duration: float) -> list[tuple[EngineWord, int]]:
         """(word, index of its first token) for a clip's text tokens."""
@@ -237,19 +260,20 @@ class WhisperPass:
         return out
 
     @staticmethod
-    def _attach(result: PassResult, words: list[tuple[EngineWord, int]], piece_lens: list[int]) -> None:
-        """Give each segment the words whose first token lies in it."""
+    def _attach(result: PassResult, words: list[tuple[EngineWord, int]], piece_lens: list[int], skip: int) -> None:
+        """Give each segment the words whose first token lies in it; words starting in
+        the forced prefix (the first `skip` text tokens) are left out."""
         if not result.segments:
             return
         bounds = list(np.cumsum([0] + piece_lens[:len(result.segments)])[:-1])
         segs: list[list[EngineWord]] = [[] for _ in result.segments]
         for word, first in words:
             k = max(j for j, b in enumerate(bounds) if b <= first)
-            if first < sum(piece_lens[:len(result.segments)]):
+            if skip <= first < sum(piece_lens[:len(result.segments)]):
                 segs[k].append(word)
         result.segments = [EngineSegment(words=ws, start=s.start, end=s.end, no_speech_prob=s.no_speech_prob,
                                          avg_logprob=s.avg_logprob, text=s.text)
-                           for s, ws in zip(result.segments, segs)]
+                           for s, ws in zip(result.segments, segs) if s.text or ws]
 
 
 def _avg_logprob(score: float, n_tokens: int) -> float:

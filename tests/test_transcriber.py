@@ -392,7 +392,8 @@ def test_skip_ahead_with_a_sleeping_engine_and_real_threads() -> None:
     total = script[-1][2] + 0.4
     audio = render(script, total, VOC)
     engine = ScriptedEngine(VOC, delay=lambda dur: 1.5 * dur)
-    tr = StreamingTranscriber(engine, SttConfig(max_lag_s=0.5, chunk_s=0.2))
+    # min_pass_audio_s lowered so the skip keeps a short clip and the lag bound is tight.
+    tr = StreamingTranscriber(engine, SttConfig(max_lag_s=0.5, chunk_s=0.2, min_pass_audio_s=0.25))
     updates: list[TranscriptUpdate] = []
     stop = threading.Event()
 

@@ -169,8 +169,15 @@ def test_decoding_is_capped_by_audio_length(engine: WhisperEngine, spy: Generate
     assert reached
 
 
-def test_window_budget_stops_a_runaway_pass(engine: WhisperEngine, speech: np.ndarray,
+@pytest.fixture(scope="module")
+def full_engine(tiny_whisper: Path) -> WhisperEngine:
+    """The faster-whisper transcribe() path (stt.encoder_window = "full")."""
+    return WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", workers=2, encoder_window="full"))
+
+
+def test_window_budget_stops_a_runaway_pass(full_engine: WhisperEngine, speech: np.ndarray,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = full_engine
     # faster-whisper re-decodes from the last timestamp when a window ends unfinished; make
     # every window look unfinished and check the pass still ends after its budget.
     import faster_whisper.transcribe as fwt
