@@ -269,6 +269,7 @@ def run(args) -> dict:
     stats = [c.tr.stats for c in calls]
     out["transcriber_stats"] = {"passes": sum(s.passes for s in stats), "final_passes": sum(s.final_passes for s in stats),
                                 "skips": sum(s.skips for s in stats), "forced_cuts": sum(s.forced_cuts for s in stats),
+                                "aged_confirms": sum(s.aged_confirms for s in stats),
                                 "dropped": dict(sum((s.dropped for s in stats), start=type(stats[0].dropped)()))}
     texts = [" ".join(w.text for w in c.confirmed) for c in calls]
     out["transcript_head"] = texts[0][:200]

@@ -91,11 +91,13 @@ def cer(hypothesis: str, reference: str) -> float | None:
 
 def offline_transcript(model_path: str, audio: np.ndarray, language: str, threads: int = 2) -> str:
     """The same model's offline transcript: faster-whisper over the whole clip, beam 1, no
-    prompt tricks (its own conditioning on previous windows), the accuracy reference."""
+    temperature fallback, not conditioned on its previous window (on espeak-ng Korean the
+    conditioned decode loops a phrase for the rest of the clip), the accuracy reference."""
     from faster_whisper import WhisperModel
 
     model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads,
                          local_files_only=True)
     segments, _ = model.transcribe(audio, language=language, beam_size=1, best_of=1, temperature=0.0,
-                                   vad_filter=False, without_timestamps=False)
+                                   vad_filter=False, without_timestamps=False,
+                                   condition_on_previous_text=False)
     return " ".join(s.text.strip() for s in segments)

@@ -54,6 +54,11 @@ class SttConfig:
     # Force the confirmed words still in the buffer as the decoder's prefix, so a pass
     # decodes only the unconfirmed tail (engines that support it).
     prefix_confirmed: bool = True
+    # Decision-lag bound: a provisional word that ends this long before the newest audio a
+    # pass heard is confirmed as the newest hypothesis has it, without waiting for two
+    # passes to agree (with D = 1.5 s a word must be decided about 1 s after it ends).
+    # 0 switches it off (LocalAgreement-2 and utterance ends only).
+    confirm_after_s: float = 0.6
     # Prompt for a call's first passes, before any text is confirmed (domain words).
     initial_prompt: str = ""
     # The re-transcribed buffer is cut at a confirmed segment end; past this it is cut anyway.
@@ -81,6 +86,7 @@ class SttConfig:
         _range("stt.max_lag_s", self.max_lag_s, 0.1, 30.0)
         _range("stt.window_pad_s", self.window_pad_s, 0.0, 30.0)
         _range("stt.pass_interval_max_s", self.pass_interval_max_s, self.chunk_s, 10.0)
+        _range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
         _range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
         if self.encoder_window not in ("fit", "full"):
             raise ValueError(f"stt.encoder_window must be 'fit' or 'full', not {self.encoder_window!r}")

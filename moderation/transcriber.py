@@ -138,6 +138,7 @@ class TranscriberStats:
     skips: int = 0  # skip-aheads that dropped unheard audio
     skipped_s: float = 0.0
     forced_cuts: int = 0  # buffer cuts that confirmed words without agreement
+    aged_confirms: int = 0  # words confirmed by confirm_after_s, without agreement
     engine_s: float = 0.0
     dropped: Counter = field(default_factory=Counter)  # hallucination guard, by reason
 
@@ -401,6 +402,10 @@ class StreamingTranscriber:
     def _apply(self, job: _Job, segments: list[EngineSegment], upd: TranscriptUpdate) -> None:
         words, cuts = self._words(segments, job)
         upd.confirmed.extend(self._confirm(self._agree.insert(words)))
+        if self.config.confirm_after_s > 0:
+            aged = self._agree.finalize_ended(job.end - self.config.confirm_after_s)
+            self.stats.aged_confirms += len(aged)
+            upd.confirmed.extend(self._confirm(aged))
         self._last_pass_end = max(self._last_pass_end, job.end)
         self._processed_until = max(self._processed_until, job.end)
         if job.kind == "pass":

@@ -122,7 +122,7 @@ def test_revised_word_waits_until_two_passes_agree() -> None:
     script = [("안녕하세요", 0.3, 0.7), ("상담원", 0.8, 1.2), ("입니다", 1.3, 1.7), ("무엇을", 1.8, 2.2),
               ("도와", 2.3, 2.7), ("드릴까요", 2.8, 3.2), ("네", 3.3, 3.7)]
     engine = ScriptedEngine(VOC, revisions={"상담원": ["상담", "상단", "상담원"]})
-    tr = StreamingTranscriber(engine, SttConfig())
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
     feeder = Feeder(tr, render(script, 4.5, VOC), engine=engine)
     trace = feeder.run()
     got = texts(trace.confirmed)
@@ -236,7 +236,7 @@ def test_forced_cut_when_hypotheses_never_agree() -> None:
     names = {w for w, _, _ in script}
     # Every sighting of every word reads differently: LocalAgreement never confirms.
     engine = ScriptedEngine(VOC, revisions={w: [f"{w}{k}" for k in range(200)] for w in names})
-    cfg = SttConfig(buffer_max_s=3.0)
+    cfg = SttConfig(buffer_max_s=3.0, confirm_after_s=0)
     tr = StreamingTranscriber(engine, cfg)
     trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC)).run()
     assert tr.stats.forced_cuts >= 1
