@@ -462,3 +462,82 @@ def test_a_failing_engine_call_loses_nothing() -> None:
     assert failures == 2
     assert texts(feeder.trace.confirmed) == [w for w, _, _ in script]
     check_watermark(feeder.trace)
+
+
+# --- the issue-11 schedule: prefix mode, aged confirmation, no pass on silence or fragments
+
+
+def long_utterance(n: int, word_s: float = 0.35, gap_s: float = 0.05, start: float = 0.4) -> list[tuple[str, float, float]]:
+    names = list(VOC)
+    out, t = [], start
+    for k in range(n):
+        out.append((names[k % len(names)], t, t + word_s))
+        t += word_s + gap_s
+    return out
+
+
+def test_prefix_mode_keeps_the_buffer_short_and_decodes_only_the_tail() -> None:
+    from tests.stt_doubles import PrefixEngine
+
+    script = long_utterance(20)  # 8 s without a pause: no utterance end to cut at
+    audio = render(script, script[-1][2] + 1.0, VOC)
+    engine = PrefixEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
+    trace = Feeder(tr, audio, engine=engine).run()
+    assert texts(trace.confirmed) == [w for w, _, _ in script]
+    # Cut at confirmed words after every pass: no pass re-hears the whole utterance.
+    assert max(c.duration for c in engine.calls) < 3.5
+    # The last confirmed word stays in the buffer and goes in as the prefix.
+    assert any(p for p in engine.prefixes)
+    check_watermark(trace)
+
+
+def test_without_prefix_support_the_buffer_is_re_transcribed() -> None:
+    script = long_utterance(20)
+    audio = render(script, script[-1][2] + 1.0, VOC)
+    engine = ScriptedEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
+    Feeder(tr, audio, engine=engine).run()
+    assert max(c.duration for c in engine.calls) > 5.0
+
+
+def test_aged_provisional_words_are_confirmed_within_confirm_after_s() -> None:
+    # Every sighting reads differently: LocalAgreement alone would wait for the utterance end.
+    script = long_utterance(16)
+    names = {w for w, _, _ in script}
+    engine = ScriptedEngine(VOC, revisions={w: [f"{w}{k}" for k in range(200)] for w in names})
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0.6, chunk_s=0.5))
+    trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine).run()
+    assert tr.stats.aged_confirms > 5
+    # Before the utterance ends, the watermark trails the newest audio by about
+    # confirm_after_s + one pass interval, not by the utterance.
+    speech_end = script[-1][2]
+    lags = [received - u.cleared_until for received, u in trace.updates if received < speech_end]
+    assert max(lags[3:]) < 0.6 + 0.5 + 0.5
+    check_watermark(trace)
+
+
+def test_no_regular_pass_on_silence_or_on_a_fragment() -> None:
+    script = [("안녕하세요", 0.5, 0.9), ("상담원", 1.0, 1.4)]
+    audio = render(script, 4.0, VOC)
+    engine = ScriptedEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(min_pass_audio_s=1.0))
+    feeder = Feeder(tr, audio, engine=engine)
+    feeder.feed_seconds(0.7)  # 0.7 s buffered, speech in it
+    tr.step()
+    assert engine.calls == []  # a fragment: Whisper would hallucinate on it
+    assert not tr.pending()
+    feeder.run()
+    # Passes: regular ones while the words arrive, one final at the utterance end; none
+    # over the trailing silence.
+    assert all(c.duration <= 2.0 for c in engine.calls)
+    assert texts([w for _, u in feeder.trace.updates for w in u.confirmed]) == ["안녕하세요", "상담원"]
+
+
+def test_pass_interval_grows_with_pass_cost() -> None:
+    script = long_utterance(12)
+    engine = ScriptedEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(chunk_s=0.5, pass_interval_max_s=1.5), clock=iter(
+        [x for k in range(1000) for x in (10.0 * k, 10.0 * k + 1.2)]).__next__)
+    Feeder(tr, render(script, script[-1][2] + 0.5, VOC), engine=engine).run()
+    assert tr._interval > 1.0  # every pass "took" 1.2 s: passes come about that often
