@@ -59,6 +59,10 @@ class SttConfig:
     # passes to agree (with D = 1.5 s a word must be decided about 1 s after it ends).
     # 0 switches it off (LocalAgreement-2 and utterance ends only).
     confirm_after_s: float = 0.6
+    # The batched service (moderation/stt_batcher.py): passes of different calls in one
+    # model call, at most batch_max of them; at most queue_max passes wait.
+    batch_max: int = 8
+    queue_max: int = 64
     # Prompt for a call's first passes, before any text is confirmed (domain words).
     initial_prompt: str = ""
     # The re-transcribed buffer is cut at a confirmed segment end; past this it is cut anyway.
@@ -86,6 +90,8 @@ class SttConfig:
         _range("stt.max_lag_s", self.max_lag_s, 0.1, 30.0)
         _range("stt.window_pad_s", self.window_pad_s, 0.0, 30.0)
         _range("stt.pass_interval_max_s", self.pass_interval_max_s, self.chunk_s, 10.0)
+        _range("stt.batch_max", self.batch_max, 1, 256)
+        _range("stt.queue_max", self.queue_max, 1, 4096)
         _range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
         _range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
         if self.encoder_window not in ("fit", "full"):
