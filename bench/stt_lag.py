@@ -148,7 +148,7 @@ def build_engine(args, config: SttConfig):
 def run(args) -> dict:
     from moderation.transcriber import StreamingTranscriber
 
-    overrides = {"device": "cpu", "compute_type": "int8", "beam_size": 1, "language": args.lang}
+    overrides = {"device": args.device, "compute_type": args.compute_type, "beam_size": 1, "language": args.lang}
     overrides.update(parse_sets(args.set))
     config = dataclasses.replace(SttConfig(), **overrides)
     engine, config = build_engine(args, config)
@@ -157,7 +157,7 @@ def run(args) -> dict:
     if args.driver == "batched":
         from moderation.stt_batcher import BatchedEngine
 
-        batcher = shared = BatchedEngine(engine, max_batch=max(1, args.calls))
+        batcher = shared = BatchedEngine(engine, max_batch=config.batch_max, max_queue=config.queue_max)
     pool_size = args.calls if args.driver == "batched" else max(1, config.workers)
     pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="stt")
 
@@ -312,6 +312,8 @@ def main() -> None:
     parser.add_argument("--lang", default="ko", choices=["ko", "en"])
     parser.add_argument("--delay", type=float, default=1.5, help="the delay line's D (s)")
     parser.add_argument("--driver", choices=["pool", "batched"], default="pool")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--threads-per-worker", type=int, default=None,
                         help="CTranslate2 threads per worker (default: CPUs // stt.workers)")
     parser.add_argument("--tokens-per-s", type=float, default=6.0, help="decoding cap, random weights only")
