@@ -129,6 +129,7 @@ class Call:
     cleared: list = dataclasses.field(default_factory=list)  # (wall, cleared_until)
     watermark: list = dataclasses.field(default_factory=list)
     errors: int = 0
+    where: dict = dataclasses.field(default_factory=dict)
 
 
 def build_engine(args, config: SttConfig):
@@ -251,6 +252,7 @@ def run(args) -> dict:
         "skipped_s": round(sum(b - a for c in calls for a, b in c.skipped), 2),
         "undecided_pct": round(float(np.mean(und_all)), 2),
         "undecided_speech_pct": round(float(np.mean(und_speech)), 2),
+        "undecided_where": calls[0].where,
         "cpu_pct": round(100 * cpu / wall, 1),
         "passes": len(passes),
         "compute_per_pass_ms": round(1000 * float(np.mean(per_pass)), 1) if per_pass else None,
@@ -301,6 +303,13 @@ def undecided(call: Call, t0: float, delay: float, n_frames: int) -> tuple[float
         speech |= (starts + FRAME_S > a) & (starts < b)
     all_pct = 100 * float(bad.mean())
     speech_pct = 100 * float(bad[speech].mean()) if speech.any() else 0.0
+    # Where undecided audio lies, in seconds: an utterance's first second, later in it, silence.
+    head = np.zeros(n_frames, dtype=bool)
+    for a, b, _ in call.spans:
+        head |= (starts + FRAME_S > a) & (starts < min(b, a + 1.0))
+    call.where = {"utterance_head_s": round(FRAME_S * float((bad & head).sum()), 2),
+                  "utterance_rest_s": round(FRAME_S * float((bad & speech & ~head).sum()), 2),
+                  "silence_s": round(FRAME_S * float((bad & ~speech).sum()), 2)}
     return all_pct, speech_pct
 
 

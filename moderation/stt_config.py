@@ -56,9 +56,10 @@ class SttConfig:
     prefix_confirmed: bool = True
     # Decision-lag bound: a provisional word that ends this long before the newest audio a
     # pass heard is confirmed as the newest hypothesis has it, without waiting for two
-    # passes to agree (with D = 1.5 s a word must be decided about 1 s after it ends).
+    # passes to agree (with D = 1.5 s a word must be decided about 1 s after it ends;
+    # 0.6 s left 16 % of English espeak-ng speech undecided, 0.3 s 9 %, CER 0.11 -> 0.13).
     # 0 switches it off (LocalAgreement-2 and utterance ends only).
-    confirm_after_s: float = 0.6
+    confirm_after_s: float = 0.3
     # The batched service (moderation/stt_batcher.py): passes of different calls in one
     # model call, at most batch_max of them; at most queue_max passes wait.
     batch_max: int = 8
