@@ -26,6 +26,24 @@ How it works (the whisper_streaming scheme, rebuilt for a delay line):
 - Hallucination guard (moderation/hallucination.py) on every pass, plus: segments lying
   wholly outside VAD speech are dropped.
 
+The schedule (issue 11: cost that grows with speech, not with buffer length x passes):
+- prefix mode, with an engine that takes a forced decoder prefix (WhisperEngine): after
+  every pass the buffer is cut just before the last confirmed word, which stays buffered
+  and goes in as the prefix; so a pass decodes only the unconfirmed tail (decoding, not
+  the fitted encoder window, is what a pass costs) and Whisper still hears a word of
+  context. Confirmed text that left the buffer is the text prompt, as before; before any
+  text is confirmed, config.initial_prompt is;
+- decision-lag bound: a provisional word ending config.confirm_after_s before the newest
+  audio a pass heard is confirmed as that pass has it (stats.aged_confirms), so the
+  watermark trails speech by about that plus one pass, not by a whole utterance when
+  consecutive hypotheses keep disagreeing;
+- no regular pass over only silence since the last pass (it cannot change a word; the
+  utterance's final pass comes when the VAD closes the region), none on a buffer under
+  config.min_pass_audio_s (a fragment Whisper hallucinates on), and a skip keeps at
+  least that much;
+- the pass interval follows the pass cost (chunk_s .. pass_interval_max_s), so a slow
+  machine runs fewer, longer passes instead of queueing up into a skip.
+
 The watermark, `cleared_until` (monotonic): media time up to which no word can change any
 more: the end of the last confirmed word, or further through audio the VAD decided is
 silence when nothing provisional lies there. It never passes provisional words, audio not
