@@ -252,7 +252,7 @@ class WhisperEngine:
                 cap = int(math.ceil(self.tokens_base + self.tokens_per_s * min(duration, WINDOW_S)))
                 cap = max(self.tokens_base, cap - len(prefix_tokens))
                 requests.append(PassRequest(samples, prompt_tokens, cap, prefix_tokens))
-            results = runner.run(requests, timing)
+            results = self._run_grouped(runner, requests, timing)
             for i, (req, res) in enumerate(zip(requests, results)):
                 duration = req.audio.size / SAMPLE_RATE
                 prev_end = 0.0
@@ -269,6 +269,26 @@ class WhisperEngine:
                     align_s=timing.align_s, features_s=timing.features_s)
         self._model._local.last_pass = info
         return out
+
+    @staticmethod
+    def _run_grouped(runner, requests: list, timing) -> list:
+        """CTranslate2 wants <|startoftranscript|> at one position in a batch, i.e. prompts
+        of one length: clips without a prompt go in one batch, clips with one in another,
+        their prompts cut to the shortest (the most recent tokens kept)."""
+        import dataclasses
+
+        results: list = [None] * len(requests)
+        plain = [i for i, r in enumerate(requests) if not r.prompt_tokens]
+        prompted = [i for i, r in enumerate(requests) if r.prompt_tokens]
+        if prompted:
+            keep = min(len(requests[i].prompt_tokens) for i in prompted)
+            for i in prompted:
+                requests[i] = dataclasses.replace(requests[i], prompt_tokens=requests[i].prompt_tokens[-keep:])
+        for group in (plain, prompted):
+            if group:
+                for i, res in zip(group, runner.run([requests[i] for i in group], timing)):
+                    results[i] = res
+        return results
 
     def _pass_for(self, language: str):
         from moderation.whisper_pass import WhisperPass

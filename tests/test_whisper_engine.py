@@ -375,3 +375,12 @@ def test_real_whisper_fit_window_reads_like_the_full_window() -> None:
     tail = fit.transcribe(audio, "", "en", prefix="Hello, I am calling about")
     words = [w.text for s in tail for w in s.words]
     assert words and words[0].lower().strip(",") != "hello"
+
+
+def test_fit_path_batch_mixes_prompts_and_prefixes(engine: WhisperEngine, speech: np.ndarray) -> None:
+    # CTranslate2 needs <|startoftranscript|> at one position per batch: prompts of
+    # different lengths (and none) must still batch.
+    items = [(speech, "", "ko", ""), (speech, "안녕하세요 고객님 무엇을", "ko", ""),
+             (speech[: 4 * SAMPLE_RATE], "네", "ko", "안녕하세요"), (speech, "", "ko", "고객님")]
+    out = engine.transcribe_batch(items)
+    assert len(out) == 4
