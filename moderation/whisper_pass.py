@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from moderation.agreement import normalise
 from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord
 
 FRAMES_PER_S = 100  # log-mel frames (hop 160 at 16 kHz)
@@ -255,8 +256,16 @@ class WhisperPass:
             start = float(jump_times[a])
             end = float(jump_times[min(b, len(jump_times) - 1)])
             p = float(np.mean(probs[a:b])) if b > a and probs.size >= b else 0.0
-            out.append((EngineWord(text=word, start=min(start, duration), end=min(max(end, start), duration),
-                                   probability=p), a))
+            item = EngineWord(text=word, start=min(start, duration), end=min(max(end, start), duration),
+                              probability=p)
+            if not normalise(word) and out:
+                # Punctuation on its own belongs to the word before it, as faster-whisper
+                # merges it; alone it would be a "word" with no text to match.
+                prev, first = out[-1]
+                out[-1] = (EngineWord(prev.text + word.strip(), prev.start, max(prev.end, item.end),
+                                      prev.probability), first)
+                continue
+            out.append((item, a))
         return out
 
     @staticmethod
