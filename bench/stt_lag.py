@@ -275,10 +275,12 @@ def run(args) -> dict:
                                 "dropped": dict(sum((s.dropped for s in stats), start=type(stats[0].dropped)()))}
     texts = [" ".join(w.text for w in c.confirmed) for c in calls]
     out["transcript_head"] = texts[0][:200]
+    out["transcript_call0"] = texts[0]
     if args.model not in SIZES and not args.no_offline:
         refs = [offline_transcript(args.model, c.audio, args.lang, threads=2) for c in calls]
         out["streaming_vs_offline_cer"] = round(float(np.mean([cer(t, r) or 0.0 for t, r in zip(texts, refs)])), 3)
         out["offline_head"] = refs[0][:200]
+        out["offline_call0"] = refs[0]
     else:
         out["streaming_vs_offline_cer"] = None
     if args.lang == "en":
