@@ -114,8 +114,7 @@ def main() -> None:
     emit({"part": "full_window_b1", "ms_per_pass": round(1000 * (time.perf_counter() - t0) / 3, 1)}, args.json)
 
     for n in [int(x) for x in args.calls.split(",") if x]:
-        cmd = [sys.executable, str(ROOT / "bench" / "stt_lag.py"), "--model", args.model if not random_weights
-               else args.model, "--calls", str(n), "--seconds", str(args.seconds), "--driver", "batched",
+        cmd = [sys.executable, str(ROOT / "bench" / "stt_lag.py"), "--model", args.model, "--calls", str(n), "--seconds", str(args.seconds), "--driver", "batched",
                "--device", args.device, "--compute-type", args.compute_type, "--no-offline", "--json",
                "--set", "workers=1", "--set", "max_lag_s=2.0", "--set", f"batch_max={max(1, n)}"]
         out = subprocess.run(cmd, capture_output=True, text=True)
