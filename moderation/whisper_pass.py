@@ -260,10 +260,11 @@ class WhisperPass:
                               probability=p)
             if not normalise(word) and out:
                 # Punctuation on its own belongs to the word before it, as faster-whisper
-                # merges it; alone it would be a "word" with no text to match.
+                # merges it; alone it would be a "word" with no text to match. The word keeps
+                # its own end: punctuation aligns into the pause after it, and a word that
+                # reached into the pause moved the buffer cut into the next word.
                 prev, first = out[-1]
-                out[-1] = (EngineWord(prev.text + word.strip(), prev.start, max(prev.end, item.end),
-                                      prev.probability), first)
+                out[-1] = (EngineWord(prev.text + word.strip(), prev.start, prev.end, prev.probability), first)
                 continue
             out.append((item, a))
         return out
