@@ -368,8 +368,11 @@ def test_real_whisper_fit_window_reads_like_the_full_window() -> None:
     text_a = " ".join(s.text for s in a)
     text_b = " ".join(s.text for s in b)
     assert cer(text_a, text_b) <= 0.05, (text_a, text_b)
-    starts_a = [w.start for s in a for w in s.words]
-    starts_b = [w.start for s in b for w in s.words]
+    from moderation.agreement import normalise
+
+    # Punctuation: faster-whisper merges it into words, the fitted path keeps it apart.
+    starts_a = [w.start for s in a for w in s.words if normalise(w.text)]
+    starts_b = [w.start for s in b for w in s.words if normalise(w.text)]
     assert len(starts_a) == len(starts_b)
     assert max(abs(x - y) for x, y in zip(starts_a, starts_b)) <= 0.15
     tail = fit.transcribe(audio, "", "en", prefix="Hello, I am calling about")
