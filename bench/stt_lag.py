@@ -1,68 +1,68 @@
 #!/usr/bin/env python3
-"""Streaming STT lag on this machine: Whisper tiny/base/small, real cost, random weights.
+"""Streaming STT under real-time load: N calls at once, real or random Whisper weights.
 
-    python bench/stt_lag.py --model-size small --seconds 30 --json
+    python bench/stt_lag.py --model /work/whisper-base --calls 1 --seconds 60 --json
+    python bench/stt_lag.py --model tiny --calls 4 --seconds 60 --json      # random weights
+    python bench/stt_lag.py --model PATH --set chunk_s=0.5 --set workers=2  # any SttConfig key
 
-No weights can be downloaded here, so the model is the REAL architecture of the size
-(dimensions, vocabulary, special tokens) with random weights, converted to CTranslate2
-int8 and cached under ~/.cache/callguard-bench (tests/tiny_models.py builds it). Compute
-per pass is the real one; the text is garbage. A random model never says end-of-text, so
-every window decodes exactly up to the cap, and the cap sets the decoding cost:
+--model: a CTranslate2 Whisper folder (real weights), or a size (tiny|base|small): the
+REAL architecture of that size with random weights, built by tests/tiny_models.py and
+cached under ~/.cache/callguard-bench. Random weights give real compute and garbage text;
+a random model never says end-of-text, so its decoding cap (--tokens-per-s, default 6/s
++ 4, a realistic Korean token rate) sets its decoding cost.
 
-- default, realistic: 6 tokens per second of audio + 4. Korean speech runs at 5-7
-  syllables/s and the multilingual Whisper tokenizer spends ~0.75 tokens per syllable
-  (measured on call-centre sentences), ~4-5 text tokens/s, plus two timestamps per
-  segment and the end token;
-- --tokens-per-s 10 --tokens-base 10: the engine's production cap (the most a
-  hallucinating real model can cost).
+Each call is one customer side (espeak-ng utterances with pauses, --lang ko|en, a
+different order and pauses per call) fed in 20 ms frames at real-time pace by one feeder
+thread (the event loop's role: feed() and pending() only). Passes run as the relay runs
+them: --driver pool (default) is the relay's ThreadPoolExecutor with stt.workers threads,
+one step() at a time per call; --driver batched runs every call's passes through one
+moderation.stt_batcher.BatchedEngine (batches across calls).
 
-A random model also never closes its last segment, so faster-whisper re-decodes the tail
-in a second encoder window every pass (windows_per_pass ~2). A real model usually closes
-it; --no-tail-redecode measures one window per pass.
-
-The customer's side of a call (Korean espeak-ng utterances with pauses, S seconds) is fed
-in 20 ms chunks at real-time pace (the main thread plays the event loop: feed() only);
-passes run in one worker thread as the relay runs them, on 2 CPU threads (one engine
-worker, cpu_threads=2), beam 1.
-
-The driver is the real moderation.transcriber.StreamingTranscriber: webrtcvad gate,
-LocalAgreement-2, trimming, a final pass at each utterance end, skip-ahead past max_lag_s.
-
-Figures:
-- lag_p50_s / lag_p95_s, per engine pass: wall time the pass finished minus wall time
-  the newest audio it covered arrived. With random weights the words are garbage, so this
-  is "word end to word known" for a word ending at the newest audio (earlier words waited
-  longer; LocalAgreement-2 confirms one pass later, or at the utterance's final pass).
-- watermark_lag_p50_s / _p95_s / _max_s: sampled every 50 ms, wall
-  "now" minus cleared_until; the delay line's D must exceed it, or audio plays undecided.
-- skipped_s: audio dropped unheard by skip-ahead (played under the undecided policy).
-- rtf: engine compute seconds / audio seconds; cpu_pct: this process, % of one core.
+Figures (JSON keys):
+- rtf: engine compute seconds / audio seconds, all calls together (the batched driver
+  counts a batch's time once);
+- lag_p50_s, lag_p95_s: per pass, wall time the pass finished minus wall time the newest
+  audio it covered arrived (word end to word known, for a word at the newest audio);
+- decision lag (watermark_lag_*): sampled every 50 ms, now minus cleared_until;
+- skipped_s: audio dropped unheard by skip-ahead;
+- undecided_pct: share of the audio that reached playout (media time t plays at
+  t + --delay) before cleared_until passed it, or inside a skipped span: what the
+  counselor heard undecided; undecided_speech_pct: the same over the utterances only;
+- cpu_pct: this process, % of one core; passes; compute_per_pass_ms (mean engine time
+  per transcriber pass);
+- streaming_vs_offline_cer: the confirmed streaming transcript against the same model's
+  offline beam-1 transcript of the same audio (real weights only; mean over calls);
+  script_cer (English only): against the text espeak-ng spoke.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from moderation.speech import SAMPLE_RATE  # noqa: E402
 from moderation.stt_config import SttConfig  # noqa: E402
-from moderation.whisper_engine import DECODE_TOKENS_BASE, DECODE_TOKENS_PER_S, WhisperEngine  # noqa: E402
-from tests import tiny_models  # noqa: E402
+from moderation.whisper_engine import WhisperEngine  # noqa: E402
+from stt_speech import call_audio, cer, offline_transcript  # noqa: E402
 
 CACHE = Path(os.environ.get("CALLGUARD_BENCH_CACHE", Path.home() / ".cache" / "callguard-bench"))
 FRAME_S = 0.02
+SIZES = ("tiny", "base", "small")
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -74,58 +74,32 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(size: str, seconds: float, chunk_s: float, buffer_max_s: float, threads: int, quiet: bool,
-        tail_redecode: bool = True, tokens_per_s: float = 6.0, tokens_base: int = 4,
-        max_lag_s: float = SttConfig.max_lag_s) -> dict:
-    built = time.monotonic()
-    model_dir = tiny_models.cached_whisper_ct2(CACHE, size, "int8")
-    build_s = time.monotonic() - built
-    audio, spans = tiny_models.korean_call(seconds, SAMPLE_RATE)
-    config = SttConfig(model=str(model_dir), device="cpu", compute_type="int8", beam_size=1, workers=1,
-                       chunk_s=chunk_s, buffer_max_s=buffer_max_s, max_lag_s=max_lag_s)
-    engine = WhisperEngine(config, cpu_threads=threads, tail_redecode=tail_redecode, tokens_per_s=tokens_per_s,
-                           tokens_base=tokens_base)
-    if not quiet:
-        print(f"model {engine.version} ({'built' if build_s > 2 else 'cached'} in {build_s:.1f} s), "
-              f"{len(spans)} utterances in {seconds:.0f} s", file=sys.stderr)
-    cpu0 = cpu_seconds()
-    result = drive_transcriber(engine, config, audio, spans)
-    cpu = cpu_seconds() - cpu0
-    passes = result.pop("passes")
-    lags = [p["lag_s"] for p in passes]
-    compute = [p["compute_s"] for p in passes]
-    out = {
-        "model_size": size,
-        "seconds": seconds,
-        "rtf": round(sum(compute) / seconds, 3),
-        "lag_p50_s": percentile(lags, 50),
-        "lag_p95_s": percentile(lags, 95),
-        **result,
-        "cpu_pct": round(100 * cpu / result["wall_s"], 1),
-        "passes": len(passes),
-        "mean_pass_s": round(float(np.mean(compute)), 3) if compute else None,
-        "max_pass_s": round(max(compute), 3) if compute else None,
-        "mean_pass_audio_s": round(float(np.mean([p["audio_s"] for p in passes])), 2) if passes else None,
-        "windows_per_pass": round(float(np.mean([p["windows"] for p in passes])), 2) if passes else None,
-        "tail_redecode": tail_redecode,
-        "decode_cap_tokens_per_s": tokens_per_s,
-        "decode_cap_base_tokens": tokens_base,
-        "engine_default_cap": f"{DECODE_TOKENS_PER_S:g}/s + {DECODE_TOKENS_BASE}",
-        "cpu_threads": threads,
-        "chunk_s": chunk_s,
-        "max_lag_s": max_lag_s,
-        "model_version": engine.version,
-    }
+def parse_sets(items: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(SttConfig)}
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--set {key}: not an SttConfig field")
+        current = getattr(SttConfig(), key)
+        if isinstance(current, bool):
+            out[key] = value.lower() in ("1", "true", "yes")
+        elif isinstance(current, int):
+            out[key] = int(value)
+        elif isinstance(current, float):
+            out[key] = float(value)
+        else:
+            out[key] = value
     return out
 
 
-class TimedEngine:
-    """The engine as the transcriber sees it, recording each pass's wall times."""
+class CallTimer:
+    """One call's view of the shared engine: records each pass's media end and wall times."""
 
-    def __init__(self, engine: WhisperEngine, covered_start: "callable") -> None:
+    def __init__(self, engine, t0: float) -> None:
         self.engine = engine
-        self.covered_start = covered_start  # media time of the audio's first sample
-        self.t0 = 0.0
+        self.t0 = t0
+        self.tr = None  # set once the transcriber exists
         self.passes: list[dict] = []
 
     @property
@@ -133,105 +107,238 @@ class TimedEngine:
         return self.engine.version
 
     def transcribe(self, audio: np.ndarray, prompt: str, language: str):
-        start_media = self.covered_start()
+        start_media = self.tr.buffer_start
         started = time.monotonic()
         result = self.engine.transcribe(audio, prompt, language)
         finished = time.monotonic()
         end_media = start_media + len(audio) / SAMPLE_RATE
         self.passes.append({"compute_s": finished - started, "lag_s": finished - (self.t0 + end_media),
-                            "audio_s": len(audio) / SAMPLE_RATE, "windows": self.engine.last_pass().get("windows", 0)})
+                            "audio_s": len(audio) / SAMPLE_RATE})
         return result
 
 
-def feed_real_time(audio: np.ndarray, t0: float, on_frame) -> None:
-    frame = int(FRAME_S * SAMPLE_RATE)
-    for i in range(len(audio) // frame):
-        due = t0 + (i + 1) * FRAME_S  # the frame's last sample has been "spoken" by now
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        on_frame(i, audio[i * frame:(i + 1) * frame])
+@dataclasses.dataclass
+class Call:
+    audio: np.ndarray
+    spans: list
+    timer: CallTimer
+    tr: object
+    busy: bool = False
+    confirmed: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
+    cleared: list = dataclasses.field(default_factory=list)  # (wall, cleared_until)
+    watermark: list = dataclasses.field(default_factory=list)
+    errors: int = 0
+    where: dict = dataclasses.field(default_factory=dict)
 
 
-def drive_transcriber(engine: WhisperEngine, config: SttConfig, audio: np.ndarray, spans) -> dict:
+def build_engine(args, config: SttConfig):
+    if args.model in SIZES:
+        from tests import tiny_models
+
+        path = tiny_models.cached_whisper_ct2(CACHE, args.model, "int8")
+        config = dataclasses.replace(config, model=str(path))
+        kwargs = {"tokens_per_s": args.tokens_per_s, "tokens_base": args.tokens_base}
+    else:
+        config = dataclasses.replace(config, model=args.model)
+        kwargs = {}
+    engine = WhisperEngine(config, cpu_threads=args.threads_per_worker, **kwargs)
+    return engine, config
+
+
+def run(args) -> dict:
     from moderation.transcriber import StreamingTranscriber
 
-    holder: dict = {}
-    timed = TimedEngine(engine, lambda: holder["tr"].buffer_start)
-    tr = StreamingTranscriber(timed, config)
-    holder["tr"] = tr
-    stop = threading.Event()
-    confirmed: list[tuple[float, float]] = []  # (word end, wall time known), media/wall
-    skipped: list[tuple[float, float]] = []
-    watermark: list[float] = []
+    overrides = {"device": args.device, "compute_type": args.compute_type, "beam_size": 1, "language": args.lang}
+    overrides.update(parse_sets(args.set))
+    config = dataclasses.replace(SttConfig(), **overrides)
+    engine, config = build_engine(args, config)
+    shared = engine
+    batcher = None
+    if args.driver == "batched":
+        from moderation.stt_batcher import BatchedEngine
 
-    def worker() -> None:
-        while not stop.is_set():
-            if tr.pending():
-                upd = tr.step()
+        batcher = shared = BatchedEngine(engine, max_batch=config.batch_max, max_queue=config.queue_max)
+    pool_size = args.calls if args.driver == "batched" else max(1, config.workers)
+    pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="stt")
+
+    t0 = time.monotonic() + 0.5
+    calls: list[Call] = []
+    for i in range(args.calls):
+        audio, spans = call_audio(args.seconds, args.lang, seed=i)
+        timer = CallTimer(shared, t0)
+        tr = StreamingTranscriber(timer, config)
+        timer.tr = tr
+        calls.append(Call(audio, spans, timer, tr))
+    lock = threading.Lock()
+
+    def step(call: Call) -> None:
+        try:
+            while True:
+                upd = call.tr.step()
                 now = time.monotonic()
-                confirmed.extend((w.end, now) for w in upd.confirmed)
-                skipped.extend(upd.skipped)
-            else:
-                time.sleep(0.005)
+                with lock:
+                    call.confirmed.extend(upd.confirmed)
+                    call.skipped.extend(upd.skipped)
+                    call.cleared.append((now, upd.cleared_until))
+                if not call.tr.pending():
+                    break
+        except Exception:  # noqa: BLE001 - count and go on, as the relay does
+            call.errors += 1
+        finally:
+            call.busy = False
+
+    stop = threading.Event()
 
     def sampler() -> None:
         while not stop.is_set():
-            now = time.monotonic() - timed.t0
-            watermark.append(min(now, tr.received_until) - tr.cleared_until)
+            now = time.monotonic()
+            for c in calls:
+                c.watermark.append(min(now - t0, c.tr.received_until) - c.tr.cleared_until)
             time.sleep(0.05)
 
-    timed.t0 = t0 = time.monotonic()
-    threads = [threading.Thread(target=worker, daemon=True), threading.Thread(target=sampler, daemon=True)]
-    for t in threads:
-        t.start()
-    feed_real_time(audio, t0, lambda i, chunk: tr.feed(chunk, i * FRAME_S))
+    engine_s0 = batcher.stats.compute_s if batcher else 0.0
+    cpu0 = cpu_seconds()
+    sampler_thread = threading.Thread(target=sampler, daemon=True)
+    frame = int(FRAME_S * SAMPLE_RATE)
+    n_frames = int(args.seconds / FRAME_S)
+    while time.monotonic() < t0:
+        time.sleep(0.001)
+    sampler_thread.start()
+    for k in range(n_frames):
+        due = t0 + (k + 1) * FRAME_S  # the frame's last sample has been "spoken" by now
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        for c in calls:
+            c.tr.feed(c.audio[k * frame:(k + 1) * frame], k * FRAME_S)
+            if not c.busy and c.tr.pending():
+                c.busy = True
+                pool.submit(step, c)
+    end_wall = time.monotonic()
+    while any(c.busy for c in calls) and time.monotonic() < end_wall + 30:
+        time.sleep(0.01)
     stop.set()
-    for t in threads:
-        t.join()
-    final = tr.finish()
+    sampler_thread.join()
+    finals = list(pool.map(lambda c: c.tr.finish(), calls))
     wall = time.monotonic() - t0
-    word_lags = [known - (t0 + end) for end, known in confirmed]
-    return {
-        "passes": timed.passes,
-        "watermark_lag_p50_s": percentile(watermark, 50),
-        "watermark_lag_p95_s": percentile(watermark, 95),
-        "watermark_lag_max_s": round(max(watermark), 3) if watermark else None,
-        "confirmed_word_lag_p50_s": percentile(word_lags, 50),
-        "confirmed_word_lag_p95_s": percentile(word_lags, 95),
-        "confirmed_words": len(confirmed),
-        "skipped_s": round(sum(b - a for a, b in skipped + list(final.skipped)), 2),
-        "transcriber_stats": {"passes": tr.stats.passes, "final_passes": tr.stats.final_passes,
-                              "silent_steps": tr.stats.silent_steps, "skips": tr.stats.skips,
-                              "forced_cuts": tr.stats.forced_cuts, "dropped": dict(tr.stats.dropped)},
-        "wall_s": round(wall, 2),
+    cpu = cpu_seconds() - cpu0
+    pool.shutdown()
+    for c, f in zip(calls, finals):
+        c.confirmed.extend(f.confirmed)
+        c.skipped.extend(f.skipped)
+
+    passes = [p for c in calls for p in c.timer.passes]
+    lags = [p["lag_s"] for p in passes]
+    per_pass = [p["compute_s"] for p in passes]
+    compute = (batcher.stats.compute_s - engine_s0) if batcher else sum(per_pass)
+    audio_s = args.seconds * args.calls
+    und_all, und_speech = [], []
+    for c in calls:
+        a, s = undecided(c, t0, args.delay, n_frames)
+        und_all.append(a)
+        und_speech.append(s)
+    out = {
+        "model": args.model,
+        "calls": args.calls,
+        "seconds": args.seconds,
+        "lang": args.lang,
+        "driver": args.driver,
+        "rtf": round(compute / audio_s, 3),
+        "lag_p50_s": percentile(lags, 50),
+        "lag_p95_s": percentile(lags, 95),
+        "watermark_lag_p50_s": percentile([w for c in calls for w in c.watermark], 50),
+        "watermark_lag_p95_s": percentile([w for c in calls for w in c.watermark], 95),
+        "skipped_s": round(sum(b - a for c in calls for a, b in c.skipped), 2),
+        "undecided_pct": round(float(np.mean(und_all)), 2),
+        "undecided_speech_pct": round(float(np.mean(und_speech)), 2),
+        "undecided_where": calls[0].where,
+        "cpu_pct": round(100 * cpu / wall, 1),
+        "passes": len(passes),
+        "compute_per_pass_ms": round(1000 * float(np.mean(per_pass)), 1) if per_pass else None,
+        "mean_pass_audio_s": round(float(np.mean([p["audio_s"] for p in passes])), 2) if passes else None,
+        "confirmed_words": sum(len(c.confirmed) for c in calls),
+        "errors": sum(c.errors for c in calls),
+        "delay_s": args.delay,
+        "config": {k: getattr(config, k) for k in ("workers", "chunk_s", "max_lag_s", "buffer_max_s")
+                   } | {k: v for k, v in overrides.items() if k not in ("device", "compute_type", "language")},
+        "threads_per_worker": engine.cpu_threads,
+        "model_version": engine.version,
     }
+    if batcher is not None:
+        out["batches"] = batcher.stats.batches
+        out["mean_batch"] = round(batcher.stats.items / max(1, batcher.stats.batches), 2)
+    stats = [c.tr.stats for c in calls]
+    out["transcriber_stats"] = {"passes": sum(s.passes for s in stats), "final_passes": sum(s.final_passes for s in stats),
+                                "skips": sum(s.skips for s in stats), "forced_cuts": sum(s.forced_cuts for s in stats),
+                                "aged_confirms": sum(s.aged_confirms for s in stats),
+                                "dropped": dict(sum((s.dropped for s in stats), start=type(stats[0].dropped)()))}
+    texts = [" ".join(w.text for w in c.confirmed) for c in calls]
+    out["transcript_head"] = texts[0][:200]
+    out["transcript_call0"] = texts[0]
+    if args.model not in SIZES and not args.no_offline:
+        refs = [offline_transcript(args.model, c.audio, args.lang, threads=2) for c in calls]
+        out["streaming_vs_offline_cer"] = round(float(np.mean([cer(t, r) or 0.0 for t, r in zip(texts, refs)])), 3)
+        out["offline_head"] = refs[0][:200]
+        out["offline_call0"] = refs[0]
+    else:
+        out["streaming_vs_offline_cer"] = None
+    if args.lang == "en":
+        scripts = [" ".join(s[2] for s in c.spans) for c in calls]
+        out["script_cer"] = round(float(np.mean([cer(t, r) or 0.0 for t, r in zip(texts, scripts)])), 3)
+    return out
+
+
+def undecided(call: Call, t0: float, delay: float, n_frames: int) -> tuple[float, float]:
+    """% of frames (all, and inside utterances) played before cleared_until passed them."""
+    walls = np.array([w for w, _ in call.cleared] or [np.inf])
+    cleared = np.maximum.accumulate(np.array([c for _, c in call.cleared] or [0.0]))
+    starts = np.arange(n_frames) * FRAME_S
+    play = t0 + starts + delay
+    idx = np.searchsorted(walls, play, side="right") - 1
+    at_play = np.where(idx >= 0, cleared[np.clip(idx, 0, None)], -np.inf)
+    bad = at_play < starts + FRAME_S - 1e-6
+    for a, b in call.skipped:
+        bad |= (starts + FRAME_S > a) & (starts < b)
+    speech = np.zeros(n_frames, dtype=bool)
+    for a, b, _ in call.spans:
+        speech |= (starts + FRAME_S > a) & (starts < b)
+    all_pct = 100 * float(bad.mean())
+    speech_pct = 100 * float(bad[speech].mean()) if speech.any() else 0.0
+    # Where undecided audio lies, in seconds: an utterance's first second, later in it, silence.
+    head = np.zeros(n_frames, dtype=bool)
+    for a, b, _ in call.spans:
+        head |= (starts + FRAME_S > a) & (starts < min(b, a + 1.0))
+    call.where = {"utterance_head_s": round(FRAME_S * float((bad & head).sum()), 2),
+                  "utterance_rest_s": round(FRAME_S * float((bad & speech & ~head).sum()), 2),
+                  "silence_s": round(FRAME_S * float((bad & ~speech).sum()), 2)}
+    return all_pct, speech_pct
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-size", choices=["tiny", "base", "small"], default="base")
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--chunk-s", type=float, default=SttConfig.chunk_s)
-    parser.add_argument("--buffer-max-s", type=float, default=SttConfig.buffer_max_s)
-    parser.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads (default 2)")
-    parser.add_argument("--tokens-per-s", type=float, default=6.0,
-                        help="decoding cap per second of audio (default 6: realistic Korean speech)")
-    parser.add_argument("--tokens-base", type=int, default=4, help="decoding cap, fixed part (default 4)")
-    parser.add_argument("--no-tail-redecode", action="store_true",
-                        help="one encoder window per pass (WhisperEngine(tail_redecode=False))")
-    parser.add_argument("--max-lag-s", type=float, default=SttConfig.max_lag_s,
-                        help="transcriber skips ahead past this lag (default: SttConfig's)")
+    parser.add_argument("--model", default="base", help="model folder, or tiny|base|small (random weights)")
+    parser.add_argument("--calls", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--lang", default="ko", choices=["ko", "en"])
+    parser.add_argument("--delay", type=float, default=1.5, help="the delay line's D (s)")
+    parser.add_argument("--driver", choices=["pool", "batched"], default="pool")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--threads-per-worker", type=int, default=None,
+                        help="CTranslate2 threads per worker (default: CPUs // stt.workers)")
+    parser.add_argument("--tokens-per-s", type=float, default=6.0, help="decoding cap, random weights only")
+    parser.add_argument("--tokens-base", type=int, default=4, help="decoding cap, random weights only")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an SttConfig field")
+    parser.add_argument("--no-offline", action="store_true", help="skip the offline reference transcript")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run(args.model_size, args.seconds, args.chunk_s, args.buffer_max_s, args.threads, quiet=args.json,
-                 tail_redecode=not args.no_tail_redecode, tokens_per_s=args.tokens_per_s,
-                 tokens_base=args.tokens_base, max_lag_s=args.max_lag_s)
+    result = run(args)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, ensure_ascii=False))
     else:
         for key, value in result.items():
-            print(f"{key:>24}: {value}")
+            print(f"{key:>28}: {value}")
 
 
 if __name__ == "__main__":

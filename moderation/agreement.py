@@ -86,6 +86,21 @@ class LocalAgreement:
         self._commit(confirmed)
         return confirmed
 
+    def finalize_ended(self, t: float) -> list[Word]:
+        """Confirm the provisional words, in order, that end by t (the decision-lag bound:
+        the newest hypothesis is taken as it stands once its words are old enough)."""
+        k = 0
+        while k < len(self._tail) and self._tail[k].end <= t:
+            k += 1
+        confirmed = [replace(w, confirmed=True) for w in self._tail[:k]]
+        self._tail = self._tail[k:]
+        self._commit(confirmed)
+        return confirmed
+
+    def confirmed_in_buffer(self) -> list[Word]:
+        """Confirmed words whose audio is still buffered (oldest first)."""
+        return list(self._committed_in_buffer)
+
     def forget_before(self, t: float) -> None:
         """The buffer was cut at t: confirmed words ending by then are no longer re-heard."""
         self._committed_in_buffer = [w for w in self._committed_in_buffer if w.end > t]

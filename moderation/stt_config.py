@@ -32,16 +32,48 @@ class SttConfig:
     compute_type: str = "int8"
     beam_size: int = 1
     language: str = "ko"
-    # Threads running inference, shared by every call (one loaded model serves all).
+    # Passes that run at once, shared by every call (one loaded model serves all); the
+    # CPUs are split between them. Recommended 1: every pass gets every core (with 2
+    # workers on 2 cores a lone call's pass ran on one thread while the other idled);
+    # calls are served together by batching (moderation/stt_batcher.py). The default
+    # stays 2 until configs/default.toml changes with it.
     workers: int = 2
-    # New audio that triggers a transcription pass.
+    # "fit": encode the clip plus window_pad_s (moderation/whisper_pass.py, the cost
+    # follows the speech); "full": faster-whisper's transcribe(), always a 30 s window.
+    encoder_window: Literal["fit", "full"] = "fit"
+    # Padding past the clip in the encoder window. Without any, Whisper loops at the end;
+    # 2 s kept the full window's transcript and word times within ~10 ms on the benches.
+    window_pad_s: float = 2.0
+    # New audio that triggers a transcription pass (the shortest interval; under load the
+    # interval grows up to pass_interval_max_s, see the transcriber).
     chunk_s: float = 0.5
+    pass_interval_max_s: float = 1.5
+    # A regular pass waits for at least this much buffered audio: Whisper hallucinates on
+    # fragments ("아, 분 아, 분 ..." on 0.5 s clips). Utterance-final passes always run.
+    min_pass_audio_s: float = 1.0
+    # Force the confirmed words still in the buffer as the decoder's prefix, so a pass
+    # decodes only the unconfirmed tail (engines that support it).
+    prefix_confirmed: bool = True
+    # Decision-lag bound: a provisional word that ends this long before the newest audio a
+    # pass heard is confirmed as the newest hypothesis has it, without waiting for two
+    # passes to agree (with D = 1.5 s a word must be decided about 1 s after it ends;
+    # 0.6 s left 16 % of English espeak-ng speech undecided, 0.3 s 9 %, CER 0.11 -> 0.13).
+    # 0 switches it off (LocalAgreement-2 and utterance ends only).
+    confirm_after_s: float = 0.3
+    # The batched service (moderation/stt_batcher.py): passes of different calls in one
+    # model call, at most batch_max of them; at most queue_max passes wait.
+    batch_max: int = 8
+    queue_max: int = 64
+    # Prompt for a call's first passes, before any text is confirmed (domain words).
+    initial_prompt: str = ""
     # The re-transcribed buffer is cut at a confirmed segment end; past this it is cut anyway.
     buffer_max_s: float = 15.0
     # Confirmed text handed back to Whisper as context.
     prompt_chars: int = 200
     # When transcription falls this far behind, skip ahead: the skipped audio is played
     # under the delay line's undecided policy rather than making every later word late.
+    # Set above what a pass costs under load, or nearly every pass ends in a skip
+    # (recommended 2.0; the default stays 1.0 until configs/default.toml changes with it).
     max_lag_s: float = 1.0
     # webrtcvad's 0 (least) .. 3 (most aggressive at calling audio non-speech).
     vad_aggressiveness: int = 2
@@ -57,6 +89,14 @@ class SttConfig:
         _range("stt.buffer_max_s", self.buffer_max_s, 2.0, 30.0)
         _range("stt.prompt_chars", self.prompt_chars, 0, 1000)
         _range("stt.max_lag_s", self.max_lag_s, 0.1, 30.0)
+        _range("stt.window_pad_s", self.window_pad_s, 0.0, 30.0)
+        _range("stt.pass_interval_max_s", self.pass_interval_max_s, self.chunk_s, 10.0)
+        _range("stt.batch_max", self.batch_max, 1, 256)
+        _range("stt.queue_max", self.queue_max, 1, 4096)
+        _range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
+        _range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
+        if self.encoder_window not in ("fit", "full"):
+            raise ValueError(f"stt.encoder_window must be 'fit' or 'full', not {self.encoder_window!r}")
         _range("stt.vad_aggressiveness", self.vad_aggressiveness, 0, 3)
         _range("stt.no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
         _range("stt.logprob_threshold", self.logprob_threshold, -10.0, 0.0)

@@ -26,6 +26,24 @@ How it works (the whisper_streaming scheme, rebuilt for a delay line):
 - Hallucination guard (moderation/hallucination.py) on every pass, plus: segments lying
   wholly outside VAD speech are dropped.
 
+The schedule (issue 11: cost that grows with speech, not with buffer length x passes):
+- prefix mode, with an engine that takes a forced decoder prefix (WhisperEngine): after
+  every pass the buffer is cut just before the last confirmed word, which stays buffered
+  and goes in as the prefix; so a pass decodes only the unconfirmed tail (decoding, not
+  the fitted encoder window, is what a pass costs) and Whisper still hears a word of
+  context. Confirmed text that left the buffer is the text prompt, as before; before any
+  text is confirmed, config.initial_prompt is;
+- decision-lag bound: a provisional word ending config.confirm_after_s before the newest
+  audio a pass heard is confirmed as that pass has it (stats.aged_confirms), so the
+  watermark trails speech by about that plus one pass, not by a whole utterance when
+  consecutive hypotheses keep disagreeing;
+- no regular pass over only silence since the last pass (it cannot change a word; the
+  utterance's final pass comes when the VAD closes the region), none on a buffer under
+  config.min_pass_audio_s (a fragment Whisper hallucinates on), and a skip keeps at
+  least that much;
+- the pass interval follows the pass cost (chunk_s .. pass_interval_max_s), so a slow
+  machine runs fewer, longer passes instead of queueing up into a skip.
+
 The watermark, `cleared_until` (monotonic): media time up to which no word can change any
 more: the end of the last confirmed word, or further through audio the VAD decided is
 silence when nothing provisional lies there. It never passes provisional words, audio not
@@ -127,6 +145,7 @@ class _Job:
     end: float
     audio: np.ndarray
     prompt: str
+    prefix: str = ""  # confirmed text at the start of `audio`, forced (prefix mode)
 
 
 @dataclass
@@ -137,6 +156,7 @@ class TranscriberStats:
     skips: int = 0  # skip-aheads that dropped unheard audio
     skipped_s: float = 0.0
     forced_cuts: int = 0  # buffer cuts that confirmed words without agreement
+    aged_confirms: int = 0  # words confirmed by confirm_after_s, without agreement
     engine_s: float = 0.0
     dropped: Counter = field(default_factory=Counter)  # hallucination guard, by reason
 
@@ -157,7 +177,18 @@ class StreamingTranscriber:
         self.guard = guard or HallucinationGuard(self.config)
         self.max_gap_fill_s = max_gap_fill_s
         self.backlog_cap_s = backlog_cap_s or max(10 * self.config.max_lag_s, 2 * self.config.buffer_max_s)
-        self.keep_after_skip_s = max(self.config.chunk_s, self.config.max_lag_s / 2)
+        # After a skip the next pass gets at least min_pass_audio_s: a shorter clip is a
+        # fragment Whisper hallucinates on.
+        self.keep_after_skip_s = max(self.config.chunk_s, self.config.min_pass_audio_s, self.config.max_lag_s / 2)
+        # Prefix mode (engines that take one): the confirmed words still buffered are forced
+        # as the decoder's prefix, and the buffer is cut at confirmed words after every pass,
+        # so a pass decodes only the unconfirmed tail. Without it: whisper_streaming's
+        # scheme, the buffer re-transcribed until a confirmed segment end.
+        self._use_prefix = self.config.prefix_confirmed and bool(getattr(engine, "supports_prefix", False))
+        # Adaptive pass interval: under load a pass costs more, so passes come less often
+        # (chunk_s .. pass_interval_max_s) instead of queueing up and ending in a skip.
+        self._interval = self.config.chunk_s
+        self._due_at = float("-inf")  # media time the next regular pass is due
         self._clock = clock
         self._lock = threading.Lock()  # feed() <-> step(): buffer, VAD, times
         self._step_lock = threading.Lock()  # one step()/finish() at a time
@@ -224,7 +255,8 @@ class StreamingTranscriber:
                 return False
             if len(self._runs) > 1:
                 return True
-            if self._recv_end - self._processed_until >= self.config.chunk_s - _EPS:
+            if (self._recv_end - self._processed_until >= self._interval - _EPS
+                    and self._recv_end >= self._due_at - _EPS):
                 return True
             after = max(self._final_done_until, self._runs[0].start)
             return bool(self.vad.closed_ends(after, self._recv_end))
@@ -296,7 +328,10 @@ class StreamingTranscriber:
                 break
             t0 = self._clock()
             try:
-                segments = self.engine.transcribe(job.audio, job.prompt, self.config.language)
+                if job.prefix:
+                    segments = self.engine.transcribe(job.audio, job.prompt, self.config.language, job.prefix)
+                else:
+                    segments = self.engine.transcribe(job.audio, job.prompt, self.config.language)
             except BaseException:
                 with self._lock:
                     self._inflight_end = None
@@ -310,6 +345,7 @@ class StreamingTranscriber:
                 self._inflight_end = None
                 self.stats.passes += 1
                 self.stats.engine_s += dt
+                self._adapt_interval(dt)
                 self._apply(job, list(segments), upd)
             break
         with self._lock:
@@ -354,21 +390,44 @@ class StreamingTranscriber:
                 self._finish_utterance(e, upd)
                 return _AGAIN
             return self._job("final", run0, e)
-        due = self._recv_end - self._processed_until >= self.config.chunk_s - _EPS
+        due = (self._recv_end - self._processed_until >= self._interval - _EPS
+               and self._recv_end >= self._due_at - _EPS)
         if b1 > self._last_pass_end + _EPS and (first or due):
+            if not self.vad.has_speech(max(b0, self._last_pass_end), b1):
+                # Only silence since the last pass: it cannot change a word; the
+                # utterance's final pass comes when the VAD closes the region.
+                self._due_at = self._recv_end + self.config.chunk_s
+                return None
+            if b1 - b0 < self.config.min_pass_audio_s - _EPS:
+                self._due_at = b0 + self.config.min_pass_audio_s
+                return None
             return self._job("pass", run0, b1)
         return None
 
+    def _adapt_interval(self, dt: float) -> None:
+        """Next interval: about one pass's cost (smoothed), within chunk_s..pass_interval_max_s."""
+        cfg = self.config
+        target = min(cfg.pass_interval_max_s, max(cfg.chunk_s, dt))
+        self._interval = 0.7 * self._interval + 0.3 * target
+
     def _job(self, kind: str, run: _Run, end: float) -> _Job:
         audio = run.audio()[:run.index(end)].copy()
-        return _Job(kind, run.start, run.start + len(audio) / SAMPLE_RATE, audio, self._prompt(run.start))
+        prefix = ""
+        if self._use_prefix:
+            prefix = " ".join(w.text for w in self._agree.confirmed_in_buffer() if w.start >= run.start - _EPS)
+        return _Job(kind, run.start, run.start + len(audio) / SAMPLE_RATE, audio, self._prompt(run.start), prefix)
 
     def _apply(self, job: _Job, segments: list[EngineSegment], upd: TranscriptUpdate) -> None:
         words, cuts = self._words(segments, job)
         upd.confirmed.extend(self._confirm(self._agree.insert(words)))
+        if self.config.confirm_after_s > 0:
+            aged = self._agree.finalize_ended(job.end - self.config.confirm_after_s)
+            self.stats.aged_confirms += len(aged)
+            upd.confirmed.extend(self._confirm(aged))
         self._last_pass_end = max(self._last_pass_end, job.end)
         self._processed_until = max(self._processed_until, job.end)
         if job.kind == "pass":
+            self._due_at = job.end + self._interval
             self._trim(job, cuts, upd)
         elif job.kind == "final":
             self.stats.final_passes += 1
@@ -417,6 +476,8 @@ class StreamingTranscriber:
 
     def _trim(self, job: _Job, cuts: list[float], upd: TranscriptUpdate) -> None:
         run0 = self._runs[0]
+        if self._use_prefix:
+            self._trim_at_confirmed(run0)
         half = self.config.buffer_max_s / 2
         done = self._agree.committed_end
         tail = self._agree.tail
@@ -439,6 +500,20 @@ class StreamingTranscriber:
             self._cut(cut)
             self._set_cleared(min(cut, job.end))
             self.stats.forced_cuts += 1
+
+    def _trim_at_confirmed(self, run0: _Run) -> None:
+        """Cut before the last confirmed word still buffered: it stays as the prefix (and
+        acoustic context for the next word), everything confirmed before it leaves."""
+        done = [w for w in self._agree.confirmed_in_buffer() if w.start >= run0.start - _EPS]
+        if len(done) < 2:
+            return
+        last, prev = done[-1], done[-2]
+        cut = max(prev.end, last.start - 0.1)
+        tail = self._agree.tail
+        if tail:
+            cut = min(cut, tail[0].start)
+        if cut > run0.start + 0.2:
+            self._cut(cut)
 
     def _cut(self, t: float) -> None:
         run0 = self._runs[0]
@@ -560,6 +635,8 @@ class StreamingTranscriber:
                 break
             out.append(w.text)
             used += extra
+        if not out and not self._history:
+            return self.config.initial_prompt[:budget]  # a call's first passes: domain words
         return " ".join(reversed(out))
 
     def _set_cleared(self, t: float) -> None:

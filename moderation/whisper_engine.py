@@ -132,6 +132,8 @@ class WhisperEngine:
                  warmup: bool = True, tokens_per_s: float = DECODE_TOKENS_PER_S,
                  tokens_base: int = DECODE_TOKENS_BASE, tail_redecode: bool = True) -> None:
         self.config = config
+        self._passes: dict = {}  # language -> WhisperPass (the "fit" path)
+        self._pass_lock = threading.Lock()
         self.tail_redecode = tail_redecode
         self.tokens_per_s = float(tokens_per_s)
         self.tokens_base = int(tokens_base)
@@ -159,8 +161,15 @@ class WhisperEngine:
     def version(self) -> str:
         return self._version
 
-    def transcribe(self, audio: np.ndarray, prompt: str, language: str) -> list[EngineSegment]:
+    @property
+    def supports_prefix(self) -> bool:
+        return True
+
+    def transcribe(self, audio: np.ndarray, prompt: str, language: str, prefix: str = "") -> list[EngineSegment]:
         """Segments with word timestamps (seconds from the start of `audio`).
+
+        prefix: text already confirmed at the start of `audio`, forced as the decoder's
+        prefix; only what follows it is decoded and returned.
 
         Segments keep their no_speech_prob and avg_logprob for the streaming layer's
         guard; faster-whisper itself drops a window whose no_speech_prob exceeds
@@ -168,6 +177,8 @@ class WhisperEngine:
         Word text is stripped of Whisper's leading space; empty words, and segments or
         words starting at or past the end of the audio, are left out; times are clamped
         into [0, len(audio)] and made monotonic."""
+        if self.config.encoder_window == "fit":
+            return self.transcribe_batch([(audio, prompt, language, prefix)])[0]
         samples = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
         duration = samples.size / SAMPLE_RATE
         if duration < MIN_AUDIO_S:
@@ -194,6 +205,7 @@ class WhisperEngine:
                 no_speech_threshold=cfg.no_speech_threshold,
                 condition_on_previous_text=False,
                 initial_prompt=prompt_text or None,
+                prefix=(prefix or "").strip() or None,
                 word_timestamps=True,
                 vad_filter=False,
                 # Set again per window from the real prompt (generate_with_fallback above).
@@ -214,6 +226,97 @@ class WhisperEngine:
             local.windows_left = None
             local.cap_tokens = None
         return results
+
+    def transcribe_batch(self, items: list[tuple[np.ndarray, str, str, str]]) -> list[list[EngineSegment]]:
+        """transcribe() for several clips (audio, prompt, language, prefix) in one encode,
+        generate and align call per language: the batched service's entry point. Same
+        bounds and conversion as transcribe()."""
+        from moderation.whisper_pass import PassRequest, PassTiming
+
+        out: list[list[EngineSegment]] = [[] for _ in items]
+        by_language: dict[str, list[int]] = {}
+        for i, (audio, _p, language, _x) in enumerate(items):
+            if np.asarray(audio).size / SAMPLE_RATE >= MIN_AUDIO_S:
+                by_language.setdefault(language or self.config.language, []).append(i)
+        timing = PassTiming()
+        info = {"windows": 0, "tokens": 0, "capped": 0, "batch": 0}
+        for language, idx in by_language.items():
+            runner = self._pass_for(language)
+            requests = []
+            for i in idx:
+                audio, prompt, _l, prefix = items[i]
+                samples = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
+                prompt_tokens = runner.encode_text(prompt or "")[-_PROMPT_TOKENS_MAX:]
+                prefix_tokens = runner.encode_text(prefix or "")[:WHISPER_MAX_LENGTH // 4]
+                duration = samples.size / SAMPLE_RATE
+                cap = int(math.ceil(self.tokens_base + self.tokens_per_s * min(duration, WINDOW_S)))
+                cap = max(self.tokens_base, cap - len(prefix_tokens))
+                requests.append(PassRequest(samples, prompt_tokens, cap, prefix_tokens))
+            results = self._run_grouped(runner, requests, timing)
+            for i, (req, res) in enumerate(zip(requests, results)):
+                duration = req.audio.size / SAMPLE_RATE
+                prev_end = 0.0
+                for seg in res.segments:
+                    converted = self._convert_engine(seg, duration, prev_end)
+                    if converted is not None:
+                        out[idx[i]].append(converted)
+                        prev_end = converted.words[-1].end if converted.words else prev_end
+                info["tokens"] += res.tokens
+                info["capped"] += int(res.capped)
+            info["windows"] += 1
+            info["batch"] += len(idx)
+        info.update(window_frames=timing.window_frames, encode_s=timing.encode_s, generate_s=timing.generate_s,
+                    align_s=timing.align_s, features_s=timing.features_s)
+        self._model._local.last_pass = info
+        return out
+
+    @staticmethod
+    def _run_grouped(runner, requests: list, timing) -> list:
+        """CTranslate2 wants <|startoftranscript|> at one position in a batch, i.e. prompts
+        of one length: clips without a prompt go in one batch, clips with one in another,
+        their prompts cut to the shortest (the most recent tokens kept)."""
+        import dataclasses
+
+        results: list = [None] * len(requests)
+        plain = [i for i, r in enumerate(requests) if not r.prompt_tokens]
+        prompted = [i for i, r in enumerate(requests) if r.prompt_tokens]
+        if prompted:
+            keep = min(len(requests[i].prompt_tokens) for i in prompted)
+            for i in prompted:
+                requests[i] = dataclasses.replace(requests[i], prompt_tokens=requests[i].prompt_tokens[-keep:])
+        for group in (plain, prompted):
+            if group:
+                for i, res in zip(group, runner.run([requests[i] for i in group], timing)):
+                    results[i] = res
+        return results
+
+    def _pass_for(self, language: str):
+        from moderation.whisper_pass import WhisperPass
+
+        with self._pass_lock:
+            runner = self._passes.get(language)
+            if runner is None:
+                runner = self._passes[language] = WhisperPass(self._model, language, beam_size=self.config.beam_size,
+                                                              pad_s=self.config.window_pad_s)
+            return runner
+
+    @staticmethod
+    def _convert_engine(seg: EngineSegment, duration: float, prev_end: float) -> EngineSegment | None:
+        """An EngineSegment from whisper_pass with clamped, monotonic word times and
+        Whisper's leading spaces stripped (as _convert does for faster-whisper's)."""
+        if seg.start >= duration:
+            return None
+        words: list[EngineWord] = []
+        for w in seg.words:
+            text = w.text.strip()
+            if not text or w.start >= duration:
+                continue
+            start = min(max(w.start, prev_end, 0.0), duration)
+            end = min(max(w.end, start), duration)
+            words.append(EngineWord(text=text, start=start, end=end, probability=w.probability))
+            prev_end = end
+        return EngineSegment(words=words, start=seg.start, end=seg.end, no_speech_prob=seg.no_speech_prob,
+                             avg_logprob=seg.avg_logprob, text=seg.text.strip())
 
     # --- public helpers ----------------------------------------------------------------
 

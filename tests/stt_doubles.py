@@ -163,3 +163,28 @@ class ScriptedEngine:
             if w.text.strip() in self.no_speech:
                 nsp, lp = self.no_speech[w.text.strip()]
         return EngineSegment(list(words), words[0].start, words[-1].end + 0.05, nsp, lp, text)
+
+
+class PrefixEngine(ScriptedEngine):
+    """ScriptedEngine that takes a forced prefix, as WhisperEngine does: the words the
+    prefix names at the start of the buffer are not returned (only the tail is decoded)."""
+
+    supports_prefix = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.prefixes: list[str] = []
+
+    def transcribe(self, audio: np.ndarray, prompt: str, language: str, prefix: str = "") -> list[EngineSegment]:
+        segments = super().transcribe(audio, prompt, language)
+        with self._lock:
+            self.prefixes.append(prefix)
+        skip = len(prefix.split())
+        out = []
+        for seg in segments:
+            keep = seg.words[skip:]
+            skip = max(0, skip - len(seg.words))
+            if keep:
+                out.append(EngineSegment(keep, keep[0].start, seg.end, seg.no_speech_prob, seg.avg_logprob,
+                                         "".join(w.text for w in keep)))
+        return out

@@ -122,7 +122,7 @@ def test_revised_word_waits_until_two_passes_agree() -> None:
     script = [("안녕하세요", 0.3, 0.7), ("상담원", 0.8, 1.2), ("입니다", 1.3, 1.7), ("무엇을", 1.8, 2.2),
               ("도와", 2.3, 2.7), ("드릴까요", 2.8, 3.2), ("네", 3.3, 3.7)]
     engine = ScriptedEngine(VOC, revisions={"상담원": ["상담", "상단", "상담원"]})
-    tr = StreamingTranscriber(engine, SttConfig())
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
     feeder = Feeder(tr, render(script, 4.5, VOC), engine=engine)
     trace = feeder.run()
     got = texts(trace.confirmed)
@@ -236,7 +236,7 @@ def test_forced_cut_when_hypotheses_never_agree() -> None:
     names = {w for w, _, _ in script}
     # Every sighting of every word reads differently: LocalAgreement never confirms.
     engine = ScriptedEngine(VOC, revisions={w: [f"{w}{k}" for k in range(200)] for w in names})
-    cfg = SttConfig(buffer_max_s=3.0)
+    cfg = SttConfig(buffer_max_s=3.0, confirm_after_s=0)
     tr = StreamingTranscriber(engine, cfg)
     trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC)).run()
     assert tr.stats.forced_cuts >= 1
@@ -392,7 +392,8 @@ def test_skip_ahead_with_a_sleeping_engine_and_real_threads() -> None:
     total = script[-1][2] + 0.4
     audio = render(script, total, VOC)
     engine = ScriptedEngine(VOC, delay=lambda dur: 1.5 * dur)
-    tr = StreamingTranscriber(engine, SttConfig(max_lag_s=0.5, chunk_s=0.2))
+    # min_pass_audio_s lowered so the skip keeps a short clip and the lag bound is tight.
+    tr = StreamingTranscriber(engine, SttConfig(max_lag_s=0.5, chunk_s=0.2, min_pass_audio_s=0.25))
     updates: list[TranscriptUpdate] = []
     stop = threading.Event()
 
@@ -461,3 +462,82 @@ def test_a_failing_engine_call_loses_nothing() -> None:
     assert failures == 2
     assert texts(feeder.trace.confirmed) == [w for w, _, _ in script]
     check_watermark(feeder.trace)
+
+
+# --- the issue-11 schedule: prefix mode, aged confirmation, no pass on silence or fragments
+
+
+def long_utterance(n: int, word_s: float = 0.35, gap_s: float = 0.05, start: float = 0.4) -> list[tuple[str, float, float]]:
+    names = list(VOC)
+    out, t = [], start
+    for k in range(n):
+        out.append((names[k % len(names)], t, t + word_s))
+        t += word_s + gap_s
+    return out
+
+
+def test_prefix_mode_keeps_the_buffer_short_and_decodes_only_the_tail() -> None:
+    from tests.stt_doubles import PrefixEngine
+
+    script = long_utterance(20)  # 8 s without a pause: no utterance end to cut at
+    audio = render(script, script[-1][2] + 1.0, VOC)
+    engine = PrefixEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
+    trace = Feeder(tr, audio, engine=engine).run()
+    assert texts(trace.confirmed) == [w for w, _, _ in script]
+    # Cut at confirmed words after every pass: no pass re-hears the whole utterance.
+    assert max(c.duration for c in engine.calls) < 3.5
+    # The last confirmed word stays in the buffer and goes in as the prefix.
+    assert any(p for p in engine.prefixes)
+    check_watermark(trace)
+
+
+def test_without_prefix_support_the_buffer_is_re_transcribed() -> None:
+    script = long_utterance(20)
+    audio = render(script, script[-1][2] + 1.0, VOC)
+    engine = ScriptedEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
+    Feeder(tr, audio, engine=engine).run()
+    assert max(c.duration for c in engine.calls) > 5.0
+
+
+def test_aged_provisional_words_are_confirmed_within_confirm_after_s() -> None:
+    # Every sighting reads differently: LocalAgreement alone would wait for the utterance end.
+    script = long_utterance(16)
+    names = {w for w, _, _ in script}
+    engine = ScriptedEngine(VOC, revisions={w: [f"{w}{k}" for k in range(200)] for w in names})
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0.6, chunk_s=0.5))
+    trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine).run()
+    assert tr.stats.aged_confirms > 5
+    # Before the utterance ends, the watermark trails the newest audio by about
+    # confirm_after_s + one pass interval, not by the utterance.
+    speech_end = script[-1][2]
+    lags = [received - u.cleared_until for received, u in trace.updates if received < speech_end]
+    assert max(lags[3:]) < 0.6 + 0.5 + 0.5
+    check_watermark(trace)
+
+
+def test_no_regular_pass_on_silence_or_on_a_fragment() -> None:
+    script = [("안녕하세요", 0.5, 0.9), ("상담원", 1.0, 1.4)]
+    audio = render(script, 4.0, VOC)
+    engine = ScriptedEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(min_pass_audio_s=1.0))
+    feeder = Feeder(tr, audio, engine=engine)
+    feeder.feed_seconds(0.7)  # 0.7 s buffered, speech in it
+    tr.step()
+    assert engine.calls == []  # a fragment: Whisper would hallucinate on it
+    assert not tr.pending()
+    feeder.run()
+    # Passes: regular ones while the words arrive, one final at the utterance end; none
+    # over the trailing silence.
+    assert all(c.duration <= 2.0 for c in engine.calls)
+    assert texts([w for _, u in feeder.trace.updates for w in u.confirmed]) == ["안녕하세요", "상담원"]
+
+
+def test_pass_interval_grows_with_pass_cost() -> None:
+    script = long_utterance(12)
+    engine = ScriptedEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(chunk_s=0.5, pass_interval_max_s=1.5), clock=iter(
+        [x for k in range(1000) for x in (10.0 * k, 10.0 * k + 1.2)]).__next__)
+    Feeder(tr, render(script, script[-1][2] + 0.5, VOC), engine=engine).run()
+    assert tr._interval > 1.0  # every pass "took" 1.2 s: passes come about that often

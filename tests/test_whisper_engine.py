@@ -169,8 +169,15 @@ def test_decoding_is_capped_by_audio_length(engine: WhisperEngine, spy: Generate
     assert reached
 
 
-def test_window_budget_stops_a_runaway_pass(engine: WhisperEngine, speech: np.ndarray,
+@pytest.fixture(scope="module")
+def full_engine(tiny_whisper: Path) -> WhisperEngine:
+    """The faster-whisper transcribe() path (stt.encoder_window = "full")."""
+    return WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", workers=2, encoder_window="full"))
+
+
+def test_window_budget_stops_a_runaway_pass(full_engine: WhisperEngine, speech: np.ndarray,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = full_engine
     # faster-whisper re-decodes from the last timestamp when a window ends unfinished; make
     # every window look unfinished and check the pass still ends after its budget.
     import faster_whisper.transcribe as fwt
@@ -306,3 +313,77 @@ def test_engine_fits_the_protocol(engine: WhisperEngine) -> None:
     as_protocol: SpeechEngine = engine
     assert isinstance(as_protocol.version, str) and as_protocol.version
     assert callable(as_protocol.transcribe)
+
+
+# --- the fitted-window path (stt.encoder_window = "fit", moderation/whisper_pass.py)
+
+
+def test_fit_path_encodes_a_window_fitted_to_the_clip(engine: WhisperEngine, speech: np.ndarray) -> None:
+    assert engine.config.encoder_window == "fit"
+    segments = engine.transcribe(speech, "", "ko")
+    info = engine.last_pass()
+    clip_frames = len(speech) / SAMPLE_RATE * 100
+    assert clip_frames < info["window_frames"] <= clip_frames + 100 * (engine.config.window_pad_s + 1)
+    assert info["window_frames"] < 3000
+    duration = len(speech) / SAMPLE_RATE
+    for seg in segments:
+        for w in seg.words:
+            assert 0.0 <= w.start <= w.end <= duration
+
+
+def test_fit_path_batch_answers_each_clip_in_order(engine: WhisperEngine, speech: np.ndarray) -> None:
+    clips = [speech[: int(k * SAMPLE_RATE)] for k in (2, 5, 8)]
+    batched = engine.transcribe_batch([(c, "", "ko", "") for c in clips] + [(np.zeros(10, np.float32), "", "ko", "")])
+    assert len(batched) == 4 and batched[3] == []
+    assert engine.last_pass()["batch"] == 3  # the too-short clip never reached the model
+    for clip, segs in zip(clips, batched):
+        for seg in segs:
+            assert all(w.end <= len(clip) / SAMPLE_RATE + 1e-6 for w in seg.words)
+
+
+def test_fit_path_prefix_is_forced_and_not_returned(engine: WhisperEngine, speech: np.ndarray,
+                                                    spy: GenerateSpy) -> None:
+    engine.transcribe(speech, "", "ko", prefix="안녕하세요 고객님")
+    prefix_ids = engine._tokenizer.encode(" 안녕하세요 고객님", add_special_tokens=False).ids
+    prompt = spy.generate_calls[-1]["prompt"]
+    assert prompt[-len(prefix_ids):] == prefix_ids  # after <|0.00|>, at the end of the prompt
+    assert engine.supports_prefix
+
+
+REAL = os.environ.get("CALLGUARD_REAL_WHISPER")
+
+
+@pytest.mark.skipif(not REAL, reason="set CALLGUARD_REAL_WHISPER=/path/to/whisper-base (real weights)")
+def test_real_whisper_fit_window_reads_like_the_full_window() -> None:
+    # English espeak-ng, which real Whisper reads fairly well: the fitted window keeps the
+    # full window's text and word times (bench/stt_profile.py measures the padding).
+    from bench.stt_speech import LINES, cer, espeak
+
+    pause = np.zeros(int(0.5 * SAMPLE_RATE), dtype=np.float32)
+    audio = np.concatenate([pause, 0.6 * espeak(LINES["en"][0], "en"), pause, 0.6 * espeak(LINES["en"][1], "en"),
+                            pause]).astype(np.float32)
+    fit = WhisperEngine(SttConfig(model=REAL, device="cpu", language="en", workers=1))
+    full = WhisperEngine(SttConfig(model=REAL, device="cpu", language="en", workers=1, encoder_window="full"))
+    a, b = fit.transcribe(audio, "", "en"), full.transcribe(audio, "", "en")
+    text_a = " ".join(s.text for s in a)
+    text_b = " ".join(s.text for s in b)
+    assert cer(text_a, text_b) <= 0.05, (text_a, text_b)
+    from moderation.agreement import normalise
+
+    # Punctuation: faster-whisper merges it into words, the fitted path keeps it apart.
+    starts_a = [w.start for s in a for w in s.words if normalise(w.text)]
+    starts_b = [w.start for s in b for w in s.words if normalise(w.text)]
+    assert len(starts_a) == len(starts_b)
+    assert max(abs(x - y) for x, y in zip(starts_a, starts_b)) <= 0.15
+    tail = fit.transcribe(audio, "", "en", prefix="Hello, I am calling about")
+    words = [w.text for s in tail for w in s.words]
+    assert words and words[0].lower().strip(",") != "hello"
+
+
+def test_fit_path_batch_mixes_prompts_and_prefixes(engine: WhisperEngine, speech: np.ndarray) -> None:
+    # CTranslate2 needs <|startoftranscript|> at one position per batch: prompts of
+    # different lengths (and none) must still batch.
+    items = [(speech, "", "ko", ""), (speech, "안녕하세요 고객님 무엇을", "ko", ""),
+             (speech[: 4 * SAMPLE_RATE], "네", "ko", "안녕하세요"), (speech, "", "ko", "고객님")]
+    out = engine.transcribe_batch(items)
+    assert len(out) == 4
