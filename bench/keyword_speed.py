@@ -119,20 +119,25 @@ def main() -> None:
             t = time.perf_counter_ns()
             matcher.match(words)
             cold.append((time.perf_counter_ns() - t) / 1000)
-    print(json.dumps({
-        "entries": sum(n for name, n in matcher.counts.items() if name != "allow"),
-        "allow_entries": matcher.counts.get("allow", 0),
-        "automaton_patterns": matcher._lists.automaton.size,
-        "compile_s": round(compile_s, 3),
-        "utterances": len(utterances),
-        "words_per_utterance": round(statistics.mean(len(u) for u in utterances), 1),
-        "hits_found": hits,
-        "warm_p50_us": round(percentile(warm, 0.5), 1),
-        "warm_p99_us": round(percentile(warm, 0.99), 1),
-        "cold_p50_us": round(percentile(cold, 0.5), 1),
-        "cold_p99_us": round(percentile(cold, 0.99), 1),
-        "python": sys.version.split()[0],
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "entries": sum(n for name, n in matcher.counts.items() if name != "allow"),
+                "allow_entries": matcher.counts.get("allow", 0),
+                "automaton_patterns": matcher._lists.automaton.size,
+                "compile_s": round(compile_s, 3),
+                "utterances": len(utterances),
+                "words_per_utterance": round(statistics.mean(len(u) for u in utterances), 1),
+                "hits_found": hits,
+                "warm_p50_us": round(percentile(warm, 0.5), 1),
+                "warm_p99_us": round(percentile(warm, 0.99), 1),
+                "cold_p50_us": round(percentile(cold, 0.5), 1),
+                "cold_p99_us": round(percentile(cold, 0.99), 1),
+                "python": sys.version.split()[0],
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

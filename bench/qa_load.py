@@ -71,15 +71,18 @@ def main() -> int:
         db = open_database(database_file(folder))
         now = time.time()
         db.execute("BEGIN")
-        db.executemany("INSERT INTO calls (call_id, counselor, created_at, ended_at, end_reason, delay_s, invite_hash, "
-                       "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', 1.5, ?, 0)",
-                       [(f"c_other{i}", f"counselor{i % 40}", now - 86400 - i * 60, now - 86400 - i * 60 + 300,
-                         os.urandom(16)) for i in range(args.calls)])
+        db.executemany(
+            "INSERT INTO calls (call_id, counselor, created_at, ended_at, end_reason, delay_s, invite_hash, "
+            "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', 1.5, ?, 0)",
+            [
+                (f"c_other{i}", f"counselor{i % 40}", now - 86400 - i * 60, now - 86400 - i * 60 + 300, os.urandom(16))
+                for i in range(args.calls)
+            ],
+        )
         db.execute("COMMIT")
         words = script(args.minutes)
         started = time.perf_counter()
-        call = write_logged_call(db, folder, LoggedCall("c_long", "anna", now, words,
-                                                        duration_s=args.minutes * 60))
+        call = write_logged_call(db, folder, LoggedCall("c_long", "anna", now, words, duration_s=args.minutes * 60))
         write_s = time.perf_counter() - started
 
         def view() -> int:
@@ -90,16 +93,25 @@ def main() -> int:
         view_s, view_bytes = median_of(args.repeat, view)
         list_s, listed = median_of(args.repeat, lambda: len(list_calls(db, CallFilter())))
         export_s, summary = median_of(args.repeat, lambda: export_call(db, folder, "c_long", folder / "e.zip"))
-        replay_s, result = median_of(args.repeat, lambda: run_replay(db, folder, "c_long", Config(),
-                                                                      mode="transcript", classifier=False))
+        replay_s, result = median_of(
+            args.repeat, lambda: run_replay(db, folder, "c_long", Config(), mode="transcript", classifier=False)
+        )
         audio_bytes = sum(p.stat().st_size for p in (folder / "calls" / "c_long").iterdir())
         report = {
-            "minutes": args.minutes, "words": len(words), "decisions": len(call.decisions),
-            "other_calls": args.calls, "write_s": round(write_s, 1), "audio_mb": round(audio_bytes / 1e6, 2),
-            "view_ms": round(view_s * 1000, 1), "view_json_kb": round(view_bytes / 1e3, 1),
-            "list_ms": round(list_s * 1000, 1), "listed": listed,
-            "export_s": round(export_s, 3), "export_mb": round(summary.path.stat().st_size / 1e6, 2),
-            "replay_transcript_s": round(replay_s, 3), "replay_diff_empty": result.diff.empty,
+            "minutes": args.minutes,
+            "words": len(words),
+            "decisions": len(call.decisions),
+            "other_calls": args.calls,
+            "write_s": round(write_s, 1),
+            "audio_mb": round(audio_bytes / 1e6, 2),
+            "view_ms": round(view_s * 1000, 1),
+            "view_json_kb": round(view_bytes / 1e3, 1),
+            "list_ms": round(list_s * 1000, 1),
+            "listed": listed,
+            "export_s": round(export_s, 3),
+            "export_mb": round(summary.path.stat().st_size / 1e6, 2),
+            "replay_transcript_s": round(replay_s, 3),
+            "replay_diff_empty": result.diff.empty,
         }
         db.close()
     finally:

@@ -105,8 +105,18 @@ class CpuMeter:
 # ------------------------------------------------------------------------------ client side
 
 
-def client_main(index: int, base_url: str, username: str, n_calls: int, delay_s: float, record_s: float,
-                deadline_s: float, nice: int, conn: Any, results: Any) -> None:
+def client_main(
+    index: int,
+    base_url: str,
+    username: str,
+    n_calls: int,
+    delay_s: float,
+    record_s: float,
+    deadline_s: float,
+    nice: int,
+    conn: Any,
+    results: Any,
+) -> None:
     """Entry point of one client process: `n_calls` calls, both parties of each, one event loop."""
     try:
         if nice:
@@ -120,8 +130,17 @@ def client_main(index: int, base_url: str, username: str, n_calls: int, delay_s:
         results.put({"kind": "error", "client": index, "error": traceback.format_exc()})
 
 
-async def _client(index: int, base_url: str, username: str, n_calls: int, delay_s: float, record_s: float,
-                  deadline_s: float, conn: Any, results: Any) -> None:
+async def _client(
+    index: int,
+    base_url: str,
+    username: str,
+    n_calls: int,
+    delay_s: float,
+    record_s: float,
+    deadline_s: float,
+    conn: Any,
+    results: Any,
+) -> None:
     import aiohttp
 
     from testkit.client import ApiClient, CallPeer, Recorder
@@ -147,14 +166,19 @@ async def _client(index: int, base_url: str, username: str, n_calls: int, delay_
                 created = await api.create_call()
                 call_id = created["call_id"]
                 customer_source, counselor_source = MarkerSource(freq=600.0), MarkerSource(freq=900.0)
-                c = {"call_id": call_id, "customer_source": customer_source, "counselor_source": counselor_source,
-                     "customer": CallPeer(customer_source, Recorder(record_s)),
-                     "counselor": CallPeer(counselor_source, Recorder(record_s))}
+                c = {
+                    "call_id": call_id,
+                    "customer_source": customer_source,
+                    "counselor_source": counselor_source,
+                    "customer": CallPeer(customer_source, Recorder(record_s)),
+                    "counselor": CallPeer(counselor_source, Recorder(record_s)),
+                }
                 calls.append(c)
                 await c["customer"].join(ApiClient(base_url, http, created["invite"]["token"]), call_id, "customer")
                 await c["counselor"].join(api, call_id, "counselor")
-                await asyncio.gather(c["customer"].wait_connected(CONNECT_TIMEOUT_S),
-                                     c["counselor"].wait_connected(CONNECT_TIMEOUT_S))
+                await asyncio.gather(
+                    c["customer"].wait_connected(CONNECT_TIMEOUT_S), c["counselor"].wait_connected(CONNECT_TIMEOUT_S)
+                )
                 return c
 
             await asyncio.wait_for(asyncio.gather(*(open_call() for _ in range(n_calls))), CONNECT_TIMEOUT_S + 10)
@@ -226,8 +250,9 @@ def analyse_call(c: dict[str, Any], delay_s: float, start: float, end: float) ->
 
     customer_source, counselor_source = c["customer_source"], c["counselor_source"]
     customer_rec, counselor_rec = c["customer"].recorder, c["counselor"].recorder
-    forward = path(customer_source, counselor_rec, delay_s + FORWARD_OVERHEAD_S,
-                   start - delay_s, end - delay_s - ARRIVAL_MARGIN_S)
+    forward = path(
+        customer_source, counselor_rec, delay_s + FORWARD_OVERHEAD_S, start - delay_s, end - delay_s - ARRIVAL_MARGIN_S
+    )
     back = path(counselor_source, customer_rec, RETURN_EXPECTED_S, start, end - ARRIVAL_MARGIN_S)
 
     # Sanity check free of the markers' 0.5 s ambiguity: when the customer's tone first
@@ -262,9 +287,24 @@ def start_profiler(path: str, pid: int, seconds: float) -> subprocess.Popen[byte
         raise RuntimeError("--profile needs py-spy (pip install py-spy)")
     fmt = {"svg": "flamegraph", "json": "speedscope"}.get(path.rsplit(".", 1)[-1], "raw")
     return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))), "--rate", "100",
-         "--nonblocking", "--threads", "--format", fmt, "--output", path],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, int(seconds))),
+            "--rate",
+            "100",
+            "--nonblocking",
+            "--threads",
+            "--format",
+            fmt,
+            "--output",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -299,8 +339,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pipes: list[Any] = []
     log_path = tmp / "server.log"
     try:
-        local = prepare_server(tmp, args.delay, extra=f"[calls]\nmax_concurrent = {max(32, n)}\n"
-                                                      f"connect_timeout_s = {CONNECT_TIMEOUT_S}\n")
+        local = prepare_server(
+            tmp, args.delay, extra=f"[calls]\nmax_concurrent = {max(32, n)}\nconnect_timeout_s = {CONNECT_TIMEOUT_S}\n"
+        )
         base_url = local.base_url
         users = [f"bench{i}" for i in range(procs)]
         for user in users:
@@ -322,9 +363,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.monotonic() + CLIENT_START_TIMEOUT_S + CONNECT_TIMEOUT_S + warmup_s + args.seconds + 120
         for i, share in enumerate(shares):
             parent_end, child_end = ctx.Pipe()
-            p = ctx.Process(target=client_main, daemon=True,
-                            args=(i, base_url, users[i], share, args.delay, record_s, deadline, args.client_nice,
-                                  child_end, results))
+            p = ctx.Process(
+                target=client_main,
+                daemon=True,
+                args=(
+                    i,
+                    base_url,
+                    users[i],
+                    share,
+                    args.delay,
+                    record_s,
+                    deadline,
+                    args.client_nice,
+                    child_end,
+                    results,
+                ),
+            )
             p.start()
             child_end.close()
             children.append(p)
@@ -342,7 +396,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except Exception:
                 dead = [p for p in children if not p.is_alive()]
                 if dead:
-                    raise RuntimeError(f"client process {children.index(dead[0])} died (exit {dead[0].exitcode})")
+                    raise RuntimeError(
+                        f"client process {children.index(dead[0])} died (exit {dead[0].exitcode})"
+                    ) from None
                 continue
             if msg["kind"] == "error":
                 raise RuntimeError(f"client {msg['client']} failed:\n{msg['error']}")
@@ -475,8 +531,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "client_nice": args.client_nice,
         # The clients' own timing is part of every delay they measure: trust the delay
         # figures only when their event loops kept up.
-        "clients_kept_up": bool(lags) and (percentile(lags, 99) or 0) <= 0.02
-                           and sum(c["send_skips"] for c in calls) == 0,
+        "clients_kept_up": bool(lags)
+        and (percentile(lags, 99) or 0) <= 0.02
+        and sum(c["send_skips"] for c in calls) == 0,
         "machine_cpus": os.cpu_count(),
         "machine_cpu_pct_busy": round(machine_busy, 1),
         # CPU used by anything but the server and the clients (other jobs spoil the figures).
@@ -489,27 +546,50 @@ def print_table(result: dict[str, Any]) -> None:
     rows = [
         ("calls (connected)", f"{result['calls']} ({result['calls_connected']})"),
         ("window", f"{result['seconds']} s, delay D = {result['delay_s']} s"),
-        ("delay error p50 / p99 / max", f"{result['delay_error_p50_ms']} / {result['delay_error_p99_ms']} / "
-                                        f"{result['delay_error_max_ms']} ms  (|delay - D - overhead|)"),
+        (
+            "delay error p50 / p99 / max",
+            f"{result['delay_error_p50_ms']} / {result['delay_error_p99_ms']} / "
+            f"{result['delay_error_max_ms']} ms  (|delay - D - overhead|)",
+        ),
         ("transport overhead", f"{result['transport_overhead_ms']} ms  (median of delay - D)"),
-        ("delay jitter p99 / max", f"{result['delay_jitter_p99_ms']} / {result['delay_jitter_max_ms']} ms"
-                                   "  (|delay - call median|)"),
+        (
+            "delay jitter p99 / max",
+            f"{result['delay_jitter_p99_ms']} / {result['delay_jitter_max_ms']} ms  (|delay - call median|)",
+        ),
         ("drift (worst call)", f"{result['drift_ms']} ms  (last 10 markers - first 10)"),
         ("onset delay p50", f"{result['onset_delay_p50_ms']} ms  (first tone heard - sent)"),
         ("return delay p50 / p99", f"{result['return_delay_p50_ms']} / {result['return_delay_p99_ms']} ms"),
-        ("markers found / expected", f"{result['markers']} / {result['markers_expected']} forward, "
-                                     f"{result['return_markers']} / {result['return_markers_expected']} back"),
-        ("server CPU", f"{result['server_cpu_pct_total']} % total, {result['server_cpu_pct_per_call']} % per call, "
-                       f"{result['server_cpu_pct_idle']} % idle  (of one core)"),
-        ("server RSS", f"{result['server_rss_mb_idle']} MB idle, {result['server_rss_mb_steady']} MB steady, "
-                       f"{result['server_rss_mb_per_call']} MB per call"),
+        (
+            "markers found / expected",
+            f"{result['markers']} / {result['markers_expected']} forward, "
+            f"{result['return_markers']} / {result['return_markers_expected']} back",
+        ),
+        (
+            "server CPU",
+            f"{result['server_cpu_pct_total']} % total, {result['server_cpu_pct_per_call']} % per call, "
+            f"{result['server_cpu_pct_idle']} % idle  (of one core)",
+        ),
+        (
+            "server RSS",
+            f"{result['server_rss_mb_idle']} MB idle, {result['server_rss_mb_steady']} MB steady, "
+            f"{result['server_rss_mb_per_call']} MB per call",
+        ),
         ("server late frames / lost", f"{result['server_late_frames']} / {result['server_lost_s']} s"),
-        ("clients", f"{result['client_procs']} processes, {result['client_cpu_pct_total']} % CPU "
-                    f"(max {result['client_cpu_pct_max_proc']} % one process)"),
-        ("machine CPU", f"{result['machine_cpu_pct_busy']} % busy of {100 * (result['machine_cpus'] or 1)} %, "
-                        f"{result['other_cpu_pct']} % by other processes"),
-        ("client loop lag p99 / max", f"{result['client_loop_lag_p99_ms']} / {result['client_loop_lag_max_ms']} ms, "
-                                      f"{result['client_send_skips']} send skips, kept up: {result['clients_kept_up']}"),
+        (
+            "clients",
+            f"{result['client_procs']} processes, {result['client_cpu_pct_total']} % CPU "
+            f"(max {result['client_cpu_pct_max_proc']} % one process)",
+        ),
+        (
+            "machine CPU",
+            f"{result['machine_cpu_pct_busy']} % busy of {100 * (result['machine_cpus'] or 1)} %, "
+            f"{result['other_cpu_pct']} % by other processes",
+        ),
+        (
+            "client loop lag p99 / max",
+            f"{result['client_loop_lag_p99_ms']} / {result['client_loop_lag_max_ms']} ms, "
+            f"{result['client_send_skips']} send skips, kept up: {result['clients_kept_up']}",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
@@ -521,13 +601,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=8, help="concurrent calls (default 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="steady-state window in seconds (default 30)")
     parser.add_argument("--delay", type=float, default=1.5, help="configured delay D in seconds (default 1.5)")
-    parser.add_argument("--client-procs", type=int, default=0,
-                        help="client processes to spread the calls over (default: auto, about 4 calls each)")
-    parser.add_argument("--client-nice", type=int, default=0, metavar="N",
-                        help="run the client processes at this niceness (e.g. 10: the server gets the CPU first)")
-    parser.add_argument("--profile", metavar="FILE",
-                        help="record the server with py-spy during the window (.svg, .json, else raw stacks); "
-                             "py-spy's own CPU competes with the run")
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=0,
+        help="client processes to spread the calls over (default: auto, about 4 calls each)",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the client processes at this niceness (e.g. 10: the server gets the CPU first)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the server with py-spy during the window (.svg, .json, else raw stacks); "
+        "py-spy's own CPU competes with the run",
+    )
     parser.add_argument("--dump", metavar="FILE", help="write every call's marker delays and server stats as JSON")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)

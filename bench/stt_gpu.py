@@ -84,8 +84,9 @@ def main() -> None:
     caps = {"tokens_per_s": args.tokens_per_s, "tokens_base": args.tokens_base} if random_weights else {}
     config = SttConfig(model=path, device=args.device, compute_type=args.compute_type, workers=1, language="ko")
     engine = WhisperEngine(config, **caps)
-    emit({"part": "load", "device": engine.device, "model": engine.version, "load_s": round(engine.load_s, 2)},
-         args.json)
+    emit(
+        {"part": "load", "device": engine.device, "model": engine.version, "load_s": round(engine.load_s, 2)}, args.json
+    )
 
     clips = [clip(args.clip_s, seed) for seed in range(args.max_batch)]
     batch = 1
@@ -99,30 +100,82 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
         ms = 1000 * float(np.median(times))
         info = engine.last_pass()
-        emit({"part": "batch", "batch": batch, "ms_per_batch": round(ms, 1),
-              "passes_per_s": round(batch / (ms / 1000), 1), "window_frames": info.get("window_frames"),
-              "encode_ms": round(1000 * info.get("encode_s", 0), 1),
-              "generate_ms": round(1000 * info.get("generate_s", 0), 1),
-              "align_ms": round(1000 * info.get("align_s", 0), 1)}, args.json)
+        emit(
+            {
+                "part": "batch",
+                "batch": batch,
+                "ms_per_batch": round(ms, 1),
+                "passes_per_s": round(batch / (ms / 1000), 1),
+                "window_frames": info.get("window_frames"),
+                "encode_ms": round(1000 * info.get("encode_s", 0), 1),
+                "generate_ms": round(1000 * info.get("generate_s", 0), 1),
+                "align_ms": round(1000 * info.get("align_s", 0), 1),
+            },
+            args.json,
+        )
         batch *= 2
 
-    full = WhisperEngine(SttConfig(model=path, device=args.device, compute_type=args.compute_type, workers=1,
-                                   language="ko", encoder_window="full"), warmup=True, **caps)
+    full = WhisperEngine(
+        SttConfig(
+            model=path,
+            device=args.device,
+            compute_type=args.compute_type,
+            workers=1,
+            language="ko",
+            encoder_window="full",
+        ),
+        warmup=True,
+        **caps,
+    )
     t0 = time.perf_counter()
     for _ in range(3):
         full.transcribe(clips[0], "", "ko")
     emit({"part": "full_window_b1", "ms_per_pass": round(1000 * (time.perf_counter() - t0) / 3, 1)}, args.json)
 
     for n in [int(x) for x in args.calls.split(",") if x]:
-        cmd = [sys.executable, str(ROOT / "bench" / "stt_lag.py"), "--model", args.model, "--calls", str(n), "--seconds", str(args.seconds), "--driver", "batched",
-               "--device", args.device, "--compute-type", args.compute_type, "--no-offline", "--json",
-               "--set", "workers=1", "--set", "max_lag_s=2.0", "--set", f"batch_max={max(1, n)}"]
+        cmd = [
+            sys.executable,
+            str(ROOT / "bench" / "stt_lag.py"),
+            "--model",
+            args.model,
+            "--calls",
+            str(n),
+            "--seconds",
+            str(args.seconds),
+            "--driver",
+            "batched",
+            "--device",
+            args.device,
+            "--compute-type",
+            args.compute_type,
+            "--no-offline",
+            "--json",
+            "--set",
+            "workers=1",
+            "--set",
+            "max_lag_s=2.0",
+            "--set",
+            f"batch_max={max(1, n)}",
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True)
         line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
         try:
             record = json.loads(line)
-            record = {k: record.get(k) for k in ("calls", "rtf", "lag_p50_s", "lag_p95_s", "undecided_pct",
-                                                 "skipped_s", "passes", "batches", "mean_batch", "cpu_pct")}
+            record = {
+                k: record.get(k)
+                for k in (
+                    "calls",
+                    "rtf",
+                    "lag_p50_s",
+                    "lag_p95_s",
+                    "undecided_pct",
+                    "skipped_s",
+                    "passes",
+                    "batches",
+                    "mean_batch",
+                    "cpu_pct",
+                )
+            }
         except json.JSONDecodeError:
             record = {"calls": n, "error": (out.stderr or "")[-500:]}
         emit({"part": "live", **record}, args.json)

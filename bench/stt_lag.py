@@ -55,10 +55,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from stt_speech import call_audio, cer, offline_transcript  # noqa: E402
+
 from moderation.speech import SAMPLE_RATE  # noqa: E402
 from moderation.stt_config import SttConfig  # noqa: E402
 from moderation.whisper_engine import WhisperEngine  # noqa: E402
-from stt_speech import call_audio, cer, offline_transcript  # noqa: E402
 
 CACHE = Path(os.environ.get("CALLGUARD_BENCH_CACHE", Path.home() / ".cache" / "callguard-bench"))
 FRAME_S = 0.02
@@ -112,8 +113,13 @@ class CallTimer:
         result = self.engine.transcribe(audio, prompt, language)
         finished = time.monotonic()
         end_media = start_media + len(audio) / SAMPLE_RATE
-        self.passes.append({"compute_s": finished - started, "lag_s": finished - (self.t0 + end_media),
-                            "audio_s": len(audio) / SAMPLE_RATE})
+        self.passes.append(
+            {
+                "compute_s": finished - started,
+                "lag_s": finished - (self.t0 + end_media),
+                "audio_s": len(audio) / SAMPLE_RATE,
+            }
+        )
         return result
 
 
@@ -211,7 +217,7 @@ def run(args) -> dict:
         if delay > 0:
             time.sleep(delay)
         for c in calls:
-            c.tr.feed(c.audio[k * frame:(k + 1) * frame], k * FRAME_S)
+            c.tr.feed(c.audio[k * frame : (k + 1) * frame], k * FRAME_S)
             if not c.busy and c.tr.pending():
                 c.busy = True
                 pool.submit(step, c)
@@ -260,8 +266,8 @@ def run(args) -> dict:
         "confirmed_words": sum(len(c.confirmed) for c in calls),
         "errors": sum(c.errors for c in calls),
         "delay_s": args.delay,
-        "config": {k: getattr(config, k) for k in ("workers", "chunk_s", "max_lag_s", "buffer_max_s")
-                   } | {k: v for k, v in overrides.items() if k not in ("device", "compute_type", "language")},
+        "config": {k: getattr(config, k) for k in ("workers", "chunk_s", "max_lag_s", "buffer_max_s")}
+        | {k: v for k, v in overrides.items() if k not in ("device", "compute_type", "language")},
         "threads_per_worker": engine.cpu_threads,
         "model_version": engine.version,
     }
@@ -269,10 +275,14 @@ def run(args) -> dict:
         out["batches"] = batcher.stats.batches
         out["mean_batch"] = round(batcher.stats.items / max(1, batcher.stats.batches), 2)
     stats = [c.tr.stats for c in calls]
-    out["transcriber_stats"] = {"passes": sum(s.passes for s in stats), "final_passes": sum(s.final_passes for s in stats),
-                                "skips": sum(s.skips for s in stats), "forced_cuts": sum(s.forced_cuts for s in stats),
-                                "aged_confirms": sum(s.aged_confirms for s in stats),
-                                "dropped": dict(sum((s.dropped for s in stats), start=type(stats[0].dropped)()))}
+    out["transcriber_stats"] = {
+        "passes": sum(s.passes for s in stats),
+        "final_passes": sum(s.final_passes for s in stats),
+        "skips": sum(s.skips for s in stats),
+        "forced_cuts": sum(s.forced_cuts for s in stats),
+        "aged_confirms": sum(s.aged_confirms for s in stats),
+        "dropped": dict(sum((s.dropped for s in stats), start=type(stats[0].dropped)())),
+    }
     texts = [" ".join(w.text for w in c.confirmed) for c in calls]
     out["transcript_head"] = texts[0][:200]
     out["transcript_call0"] = texts[0]
@@ -309,9 +319,11 @@ def undecided(call: Call, t0: float, delay: float, n_frames: int) -> tuple[float
     head = np.zeros(n_frames, dtype=bool)
     for a, b, _ in call.spans:
         head |= (starts + FRAME_S > a) & (starts < min(b, a + 1.0))
-    call.where = {"utterance_head_s": round(FRAME_S * float((bad & head).sum()), 2),
-                  "utterance_rest_s": round(FRAME_S * float((bad & speech & ~head).sum()), 2),
-                  "silence_s": round(FRAME_S * float((bad & ~speech).sum()), 2)}
+    call.where = {
+        "utterance_head_s": round(FRAME_S * float((bad & head).sum()), 2),
+        "utterance_rest_s": round(FRAME_S * float((bad & speech & ~head).sum()), 2),
+        "silence_s": round(FRAME_S * float((bad & ~speech).sum()), 2),
+    }
     return all_pct, speech_pct
 
 
@@ -325,8 +337,12 @@ def main() -> None:
     parser.add_argument("--driver", choices=["pool", "batched"], default="pool")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--compute-type", default="int8")
-    parser.add_argument("--threads-per-worker", type=int, default=None,
-                        help="CTranslate2 threads per worker (default: CPUs // stt.workers)")
+    parser.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=None,
+        help="CTranslate2 threads per worker (default: CPUs // stt.workers)",
+    )
     parser.add_argument("--tokens-per-s", type=float, default=6.0, help="decoding cap, random weights only")
     parser.add_argument("--tokens-base", type=int, default=4, help="decoding cap, random weights only")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an SttConfig field")

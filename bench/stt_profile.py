@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from moderation.whisper_pass import PassRequest, PassTiming, WhisperPass  # noqa: E402
 from stt_speech import LINES, SAMPLE_RATE, cer, espeak  # noqa: E402
+
+from moderation.whisper_pass import PassRequest, PassTiming, WhisperPass  # noqa: E402
 
 
 def clip(lang: str, n_lines: int = 2) -> np.ndarray:
@@ -53,8 +54,10 @@ def timed_pass(wp: WhisperPass, audio: np.ndarray, repeat: int, cap: int = 120) 
         t = PassTiming()
         result = wp.run([PassRequest(audio, [], cap)], t)[0]
         runs.append(t)
-    med = {k: round(1000 * statistics.median(getattr(r, k) for r in runs), 1)
-           for k in ("features_s", "encode_s", "generate_s", "align_s")}
+    med = {
+        k: round(1000 * statistics.median(getattr(r, k) for r in runs), 1)
+        for k in ("features_s", "encode_s", "generate_s", "align_s")
+    }
     out = {k.replace("_s", "_ms"): v for k, v in med.items()}
     out["total_ms"] = round(sum(med.values()), 1)
     out["window_frames"] = runs[-1].window_frames
@@ -85,9 +88,13 @@ def time_shift(ref_words: list, words: list) -> dict:
                 break
     if not ds:
         return {"matched": 0}
-    return {"matched": len(ds), "start_mean_ms": round(1000 * float(np.mean(ds)), 1),
-            "start_max_ms": round(1000 * max(ds), 1), "end_mean_ms": round(1000 * float(np.mean(de)), 1),
-            "end_max_ms": round(1000 * max(de), 1)}
+    return {
+        "matched": len(ds),
+        "start_mean_ms": round(1000 * float(np.mean(ds)), 1),
+        "start_max_ms": round(1000 * max(ds), 1),
+        "end_mean_ms": round(1000 * float(np.mean(de)), 1),
+        "end_max_ms": round(1000 * max(de), 1),
+    }
 
 
 def main() -> None:
@@ -103,11 +110,14 @@ def main() -> None:
 
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(args.model, device="cpu", compute_type="int8", cpu_threads=args.threads,
-                         local_files_only=True)
+    model = WhisperModel(args.model, device="cpu", compute_type="int8", cpu_threads=args.threads, local_files_only=True)
     audio = clip(args.lang)
-    report: dict = {"model": args.model, "lang": args.lang, "threads": args.threads,
-                    "clip_s": round(len(audio) / SAMPLE_RATE, 2)}
+    report: dict = {
+        "model": args.model,
+        "lang": args.lang,
+        "threads": args.threads,
+        "clip_s": round(len(audio) / SAMPLE_RATE, 2),
+    }
 
     full = WhisperPass(model, args.lang, full_window=True)
     report["full_window"], ref = timed_pass(full, audio, args.repeat)
@@ -129,9 +139,17 @@ def main() -> None:
         times = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            segs, _ = model.transcribe(audio, language=args.lang, beam_size=1, best_of=1, temperature=0.0,
-                                       word_timestamps=True, condition_on_previous_text=False,
-                                       chunk_length=chunk, vad_filter=False)
+            segs, _ = model.transcribe(
+                audio,
+                language=args.lang,
+                beam_size=1,
+                best_of=1,
+                temperature=0.0,
+                word_timestamps=True,
+                condition_on_previous_text=False,
+                chunk_length=chunk,
+                vad_filter=False,
+            )
             list(segs)
             times.append(time.perf_counter() - t0)
         report[f"faster_whisper_transcribe_chunk{chunk}_ms"] = round(1000 * statistics.median(times), 1)
@@ -142,8 +160,9 @@ def main() -> None:
     for seconds in (1, 2, 4, 6, 8):
         part = audio[: int(seconds * SAMPLE_RATE)]
         figures, _ = timed_pass(wp, part, args.repeat, cap=int(10 + 10 * seconds))
-        sweep[str(seconds)] = {k: figures[k] for k in ("encode_ms", "generate_ms", "align_ms", "total_ms",
-                                                       "window_frames", "tokens")}
+        sweep[str(seconds)] = {
+            k: figures[k] for k in ("encode_ms", "generate_ms", "align_ms", "total_ms", "window_frames", "tokens")
+        }
     report[f"by_clip_length_pad{args.pad:g}"] = sweep
     # Per-token decode cost: a longer decode of the same window.
     if args.json:

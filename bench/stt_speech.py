@@ -43,8 +43,9 @@ LINES = {
 def espeak(text: str, lang: str, speed: int = 160) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:
         path = Path(tmp) / "out.wav"
-        subprocess.run(["espeak-ng", "-v", lang, "-s", str(speed), "-w", str(path), text], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", lang, "-s", str(speed), "-w", str(path), text], check=True, capture_output=True
+        )
         with wave.open(str(path), "rb") as w:
             rate = w.getframerate()
             pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
@@ -52,8 +53,9 @@ def espeak(text: str, lang: str, speed: int = 160) -> np.ndarray:
     return np.interp(np.arange(n_out) * rate / SAMPLE_RATE, np.arange(len(pcm)), pcm).astype(np.float32)
 
 
-def call_audio(seconds: float, lang: str = "ko", seed: int = 0,
-               pause_s: tuple[float, float] = (0.4, 1.2)) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+def call_audio(
+    seconds: float, lang: str = "ko", seed: int = 0, pause_s: tuple[float, float] = (0.4, 1.2)
+) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
     """A customer's side of a call: utterances with pauses, exactly `seconds` long; seed
     changes the order and the pauses, so several calls are not in lock step."""
     rng = np.random.default_rng(seed)
@@ -68,7 +70,7 @@ def call_audio(seconds: float, lang: str = "ko", seed: int = 0,
     while pos < total:
         i = order[k % len(order)]
         clip = speech[i][: total - pos]
-        out[pos:pos + len(clip)] = 0.6 * clip
+        out[pos : pos + len(clip)] = 0.6 * clip
         spans.append((pos / SAMPLE_RATE, (pos + len(clip)) / SAMPLE_RATE, lines[i]))
         pos += len(clip) + int(rng.uniform(*pause_s) * SAMPLE_RATE)
         k += 1
@@ -95,9 +97,15 @@ def offline_transcript(model_path: str, audio: np.ndarray, language: str, thread
     conditioned decode loops a phrase for the rest of the clip), the accuracy reference."""
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads,
-                         local_files_only=True)
-    segments, _ = model.transcribe(audio, language=language, beam_size=1, best_of=1, temperature=0.0,
-                                   vad_filter=False, without_timestamps=False,
-                                   condition_on_previous_text=False)
+    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads, local_files_only=True)
+    segments, _ = model.transcribe(
+        audio,
+        language=language,
+        beam_size=1,
+        best_of=1,
+        temperature=0.0,
+        vad_filter=False,
+        without_timestamps=False,
+        condition_on_previous_text=False,
+    )
     return " ".join(s.text.strip() for s in segments)

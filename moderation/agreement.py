@@ -38,8 +38,9 @@ class LocalAgreement:
     second opinion (end of an utterance, end of the call, a forced buffer cut).
     """
 
-    def __init__(self, *, overlap_s: float = 0.1, dedupe_window_s: float = 1.0,
-                 max_ngram: int = 5, max_shift_s: float = 1.0) -> None:
+    def __init__(
+        self, *, overlap_s: float = 0.1, dedupe_window_s: float = 1.0, max_ngram: int = 5, max_shift_s: float = 1.0
+    ) -> None:
         # New words must start after the last confirmed end, less this much (Whisper's
         # word boundaries wobble by tens of milliseconds between passes).
         self.overlap_s = overlap_s

@@ -36,8 +36,9 @@ CONTEXT_WORDS = 24
 
 
 class CallModerator:
-    def __init__(self, policy: PolicyConfig, clock: Callable[[], float] = time.time,
-                 mute_skipped: bool = False) -> None:
+    def __init__(
+        self, policy: PolicyConfig, clock: Callable[[], float] = time.time, mute_skipped: bool = False
+    ) -> None:
         self._book = SpanBook(policy)
         self._mute_skipped = mute_skipped
         self._policy = policy
@@ -53,13 +54,15 @@ class CallModerator:
                 self._confirmed.clear()
             self._confirmed.append(word)
         self._provisional = list(update.provisional)
-        if self._provisional and self._confirmed and \
-                self._provisional[0].start - self._confirmed[-1].end >= SENTENCE_GAP_S:
+        if (
+            self._provisional
+            and self._confirmed
+            and self._provisional[0].start - self._confirmed[-1].end >= SENTENCE_GAP_S
+        ):
             self._confirmed.clear()
         return list(self._confirmed) + self._provisional
 
-    def decide(self, window: list[Word], hits: list[Hit],
-               skipped: Sequence[tuple[float, float]] = ()) -> Changes:
+    def decide(self, window: list[Word], hits: list[Hit], skipped: Sequence[tuple[float, float]] = ()) -> Changes:
         now = self._clock()
         changes = self._book.review(plan(window, hits, self._policy, now=now))
         if self._mute_skipped:

@@ -61,5 +61,3 @@ def load_classifier(config: ClassifierConfig) -> LoadedCheck[AbuseClassifier]:
         log.error("classifier unavailable (keywords keep working): %s", exc)
         return LoadedCheck(None, "unavailable", f"{type(exc).__name__}: {exc}")
     return LoadedCheck(classifier, "ready", classifier.version)
-
-

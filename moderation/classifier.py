@@ -49,8 +49,7 @@ from moderation.classifier_config import CLEAN_LABEL, UNSMILE_LABELS, Classifier
 from moderation.hits import Hit
 from moderation.model_store import ModelUnavailable
 
-__all__ = ["AbuseClassifier", "TransformersScorer", "Scorer", "ModelUnavailable", "attribute",
-           "window_starts"]
+__all__ = ["AbuseClassifier", "TransformersScorer", "Scorer", "ModelUnavailable", "attribute", "window_starts"]
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +57,25 @@ log = logging.getLogger(__name__)
 Scorer = Callable[[list[str]], np.ndarray]
 
 CONFIG_FILE = "config.json"
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 # What a hub snapshot needs (the HF cache, or `allow_download`).
-ALLOW_PATTERNS = ["config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model.bin",
-                  "pytorch_model.bin.index.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                  "special_tokens_map.json"]
+ALLOW_PATTERNS = [
+    "config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+]
 # Korean that a KcBERT WordPiece vocabulary must not map to [UNK] (a tokenizer with
 # do_lower_case/strip_accents on decomposes Hangul into jamo and loses everything).
 _TOKENIZER_PROBE = "안녕하세요 고객님 주문하신 상품"
@@ -73,6 +84,7 @@ _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
 
 # --- the real scorer: transformers -------------------------------------------------------
 
+
 class TransformersScorer:
     """Scorer over a transformers sequence-classification model and its tokenizer.
 
@@ -80,8 +92,16 @@ class TransformersScorer:
     GIL); tokenisation is serialised (a fast tokenizer's padding/truncation state is
     shared). Counts its forward passes (`forward_passes`) and sequences (`sequences`)."""
 
-    def __init__(self, model: Any, tokenizer: Any, labels: Sequence[str], *, device: str = "cpu",
-                 max_length: int = 512, forward_batch: int = 64) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        labels: Sequence[str],
+        *,
+        device: str = "cpu",
+        max_length: int = 512,
+        forward_batch: int = 64,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.labels = tuple(labels)
@@ -104,10 +124,15 @@ class TransformersScorer:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.inference_mode():
             for begin in range(0, len(order), self.forward_batch):
-                chunk = order[begin: begin + self.forward_batch]
+                chunk = order[begin : begin + self.forward_batch]
                 with self._tok_lock:
-                    enc = self.tokenizer([texts[i] for i in chunk], padding=True, truncation=True,
-                                         max_length=self.max_length, return_tensors="pt")
+                    enc = self.tokenizer(
+                        [texts[i] for i in chunk],
+                        padding=True,
+                        truncation=True,
+                        max_length=self.max_length,
+                        return_tensors="pt",
+                    )
                 enc = {k: v.to(self.device) for k, v in enc.items()}
                 logits = self.model(**enc).logits
                 out[chunk] = torch.sigmoid(logits.float()).cpu().numpy()
@@ -129,32 +154,39 @@ class TransformersScorer:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         elif device == "cuda" and not torch.cuda.is_available():
-            raise ModelUnavailable(f"classifier.device = 'cuda' but torch sees no CUDA device (torch {torch.__version__})")
+            raise ModelUnavailable(
+                f"classifier.device = 'cuda' but torch sees no CUDA device (torch {torch.__version__})"
+            )
         if config.threads:
             torch.set_num_threads(config.threads)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - OSError, ValueError, JSON errors, tokenizers errors
-            raise ModelUnavailable(f"cannot load the tokenizer of {where}: {type(exc).__name__}: "
-                                   f"{model_store.first_line(exc)}") from exc
+            raise ModelUnavailable(
+                f"cannot load the tokenizer of {where}: {type(exc).__name__}: {model_store.first_line(exc)}"
+            ) from exc
         probe = tokenizer(_TOKENIZER_PROBE, add_special_tokens=False)["input_ids"]
         if not probe or all(i == tokenizer.unk_token_id for i in probe):
-            raise ModelUnavailable(f"the tokenizer of {where} maps Korean to [UNK]: it must be KcBERT's "
-                                   f"WordPiece vocabulary with do_lower_case = false")
+            raise ModelUnavailable(
+                f"the tokenizer of {where} maps Korean to [UNK]: it must be KcBERT's "
+                f"WordPiece vocabulary with do_lower_case = false"
+            )
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model, info = AutoModelForSequenceClassification.from_pretrained(
-                    path, local_files_only=True, output_loading_info=True)
+                    path, local_files_only=True, output_loading_info=True
+                )
         except Exception as exc:  # noqa: BLE001 - corrupt or truncated weights, bad config
-            raise ModelUnavailable(f"cannot load {where}: {type(exc).__name__}: "
-                                   f"{model_store.first_line(exc)}") from exc
+            raise ModelUnavailable(f"cannot load {where}: {type(exc).__name__}: {model_store.first_line(exc)}") from exc
         missing = sorted(info.get("missing_keys") or [])
         if missing:
             # from_pretrained fills what the checkpoint lacks with random weights (e.g. a
             # base KcBERT with no classification head): scores would be noise.
-            raise ModelUnavailable(f"{where} lacks weights {', '.join(missing[:4])}"
-                                   f"{' ...' if len(missing) > 4 else ''}: not a fine-tuned classifier")
+            raise ModelUnavailable(
+                f"{where} lacks weights {', '.join(missing[:4])}"
+                f"{' ...' if len(missing) > 4 else ''}: not a fine-tuned classifier"
+            )
         labels = _labels_of(model.config)
         max_length = min(int(getattr(model.config, "max_position_embeddings", 512) or 512), 512)
         if getattr(tokenizer, "model_max_length", None) and tokenizer.model_max_length < max_length:
@@ -166,8 +198,7 @@ class TransformersScorer:
             model.to(device)
         except Exception as exc:  # noqa: BLE001
             raise ModelUnavailable(f"cannot move {where} to {device}: {type(exc).__name__}: {exc}") from exc
-        scorer = cls(model, tokenizer, labels, device=device, max_length=max_length,
-                     forward_batch=config.forward_batch)
+        scorer = cls(model, tokenizer, labels, device=device, max_length=max_length, forward_batch=config.forward_batch)
         scorer.int8 = device == "cpu" and config.int8
         return scorer
 
@@ -192,12 +223,15 @@ def _labels_of(model_config: Any) -> tuple[str, ...]:
         if num == len(UNSMILE_LABELS):
             log.warning("model config has generic labels %s..; assuming kor_unsmile's order", labels[:2])
             return UNSMILE_LABELS
-        raise ModelUnavailable(f"model config names no labels (id2label: {labels[:3]} ...) and has {num}, "
-                               f"not kor_unsmile's {len(UNSMILE_LABELS)}")
+        raise ModelUnavailable(
+            f"model config names no labels (id2label: {labels[:3]} ...) and has {num}, "
+            f"not kor_unsmile's {len(UNSMILE_LABELS)}"
+        )
     return labels
 
 
 # --- attribution -------------------------------------------------------------------------
+
 
 def window_starts(n: int, max_words: int) -> list[int]:
     """Starts of the windows over n words: one window when n <= max_words, else stride
@@ -211,8 +245,15 @@ def window_starts(n: int, max_words: int) -> list[int]:
     return starts
 
 
-def attribute(full: float, without: np.ndarray, threshold: float, *, carry_share: float = 0.5,
-              min_drop: float = 0.05, top_k: int = 2) -> tuple[list[int], str]:
+def attribute(
+    full: float,
+    without: np.ndarray,
+    threshold: float,
+    *,
+    carry_share: float = 0.5,
+    min_drop: float = 0.05,
+    top_k: int = 2,
+) -> tuple[list[int], str]:
     """Positions (ascending) of the words carrying a label, and which rule found them
     ("carrier", "top_k" or "window"); see the module docstring."""
     without = np.asarray(without, dtype=np.float64).reshape(-1)
@@ -242,10 +283,11 @@ class _Window:
         return " ".join(self.tokens)
 
     def without(self, j: int) -> str:
-        return " ".join(self.tokens[:j] + self.tokens[j + 1:])
+        return " ".join(self.tokens[:j] + self.tokens[j + 1 :])
 
 
 # --- the classifier ------------------------------------------------------------------------
+
 
 class AbuseClassifier:
     """Judges utterances with a Scorer; names the words that carry each abusive label.
@@ -254,28 +296,36 @@ class AbuseClassifier:
     tests pass any `scorer(texts) -> (n, labels) probabilities` with its `labels`.
     Thread-safe when the scorer is."""
 
-    def __init__(self, scorer: Scorer, labels: Sequence[str], config: ClassifierConfig | None = None,
-                 *, version: str = "unversioned") -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        labels: Sequence[str],
+        config: ClassifierConfig | None = None,
+        *,
+        version: str = "unversioned",
+    ) -> None:
         self.config = config or ClassifierConfig()
         self.scorer = scorer
         self.labels: tuple[str, ...] = tuple(labels)
         self.version = version
         missing = [x for x in self.config.abusive_labels if x not in self.labels]
         if missing:
-            raise ValueError(f"classifier.abusive_labels {missing} are not labels of the model "
-                             f"({', '.join(self.labels)})")
+            raise ValueError(
+                f"classifier.abusive_labels {missing} are not labels of the model ({', '.join(self.labels)})"
+            )
         # (column, label, threshold) of each abusive label, in the model's label order.
         self.abusive: tuple[tuple[int, str, float], ...] = tuple(
-            (i, label, self.config.threshold_for(label)) for i, label in enumerate(self.labels)
-            if label in self.config.abusive_labels and label != CLEAN_LABEL)
+            (i, label, self.config.threshold_for(label))
+            for i, label in enumerate(self.labels)
+            if label in self.config.abusive_labels and label != CLEAN_LABEL
+        )
         self.load_s = 0.0
         self.device = getattr(scorer, "device", "cpu")
 
     # --- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, config: ClassifierConfig, *, allow_download: bool = False,
-             warmup: bool = True) -> AbuseClassifier:
+    def load(cls, config: ClassifierConfig, *, allow_download: bool = False, warmup: bool = True) -> AbuseClassifier:
         """The real classifier from config.model (a folder, a folder under models_dir, or a
         hub id in the Hugging Face cache; fetched only with allow_download).
 
@@ -285,19 +335,29 @@ class AbuseClassifier:
         scorer = TransformersScorer.from_folder(path, config)
         missing = [x for x in config.abusive_labels if x not in scorer.labels]
         if missing:
-            raise ModelUnavailable(f"model {config.model!r} ({path}) has no label(s) {', '.join(missing)} named "
-                                   f"in classifier.abusive_labels; its labels: {', '.join(scorer.labels)}")
-        version = model_store.model_version(config.model, path, WEIGHT_FILES) + ("+int8" if getattr(scorer, "int8", False) else "")
+            raise ModelUnavailable(
+                f"model {config.model!r} ({path}) has no label(s) {', '.join(missing)} named "
+                f"in classifier.abusive_labels; its labels: {', '.join(scorer.labels)}"
+            )
+        version = model_store.model_version(config.model, path, WEIGHT_FILES) + (
+            "+int8" if getattr(scorer, "int8", False) else ""
+        )
         classifier = cls(scorer, scorer.labels, config, version=version)
         if warmup:
             try:
                 classifier.scores([_TOKENIZER_PROBE])
             except Exception as exc:  # noqa: BLE001 - any failure here means the model is unusable
-                raise ModelUnavailable(f"model {config.model!r} loaded from {path} but failed a test pass: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+                raise ModelUnavailable(
+                    f"model {config.model!r} loaded from {path} but failed a test pass: {type(exc).__name__}: {exc}"
+                ) from exc
         classifier.load_s = time.monotonic() - started
-        log.info("abuse classifier %s loaded in %.1f s (device %s, labels %s)", version, classifier.load_s,
-                 classifier.device, ", ".join(label for _, label, _ in classifier.abusive))
+        log.info(
+            "abuse classifier %s loaded in %.1f s (device %s, labels %s)",
+            version,
+            classifier.load_s,
+            classifier.device,
+            ", ".join(label for _, label, _ in classifier.abusive),
+        )
         return classifier
 
     # --- scoring ---------------------------------------------------------------------------
@@ -308,8 +368,7 @@ class AbuseClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         out = np.asarray(self.scorer(list(texts)))
         if out.shape != (len(texts), len(self.labels)):
-            raise ValueError(f"scorer returned shape {out.shape} for {len(texts)} texts and "
-                             f"{len(self.labels)} labels")
+            raise ValueError(f"scorer returned shape {out.shape} for {len(texts)} texts and {len(self.labels)} labels")
         return out
 
     def judge(self, words: list[str]) -> list[Hit]:
@@ -325,7 +384,7 @@ class AbuseClassifier:
         for u, words in enumerate(utterances):
             kept = [(i, w.strip()) for i, w in enumerate(words) if w and w.strip()]
             for start in window_starts(len(kept), cfg.max_words) if kept else []:
-                part = kept[start: start + cfg.max_words]
+                part = kept[start : start + cfg.max_words]
                 windows.append(_Window(u, [i for i, _ in part], [w for _, w in part]))
         results: list[list[Hit]] = [[] for _ in utterances]
         if not windows or not self.abusive:
@@ -338,9 +397,10 @@ class AbuseClassifier:
         eager = cfg.attribution == "eager"
         loo_keys = variants(list(range(len(windows)))) if eager else []
         scores = self.scores(texts + [windows[w].without(j) for w, j in loo_keys])
-        full, loo_scores = scores[: len(windows)], scores[len(windows):]
-        flagged = [(w, col, label, t) for w in range(len(windows)) for col, label, t in self.abusive
-                   if full[w, col] >= t]
+        full, loo_scores = scores[: len(windows)], scores[len(windows) :]
+        flagged = [
+            (w, col, label, t) for w in range(len(windows)) for col, label, t in self.abusive if full[w, col] >= t
+        ]
         if not flagged:
             return results
         if not eager:
@@ -356,8 +416,9 @@ class AbuseClassifier:
             s = float(full[w, col])
             if len(window.tokens) > 1:
                 without = loo_scores[rows[w], col]
-                positions, rule = attribute(s, without, t, carry_share=cfg.carry_share,
-                                            min_drop=cfg.min_drop, top_k=cfg.fallback_top_k)
+                positions, rule = attribute(
+                    s, without, t, carry_share=cfg.carry_share, min_drop=cfg.min_drop, top_k=cfg.fallback_top_k
+                )
             else:
                 positions, rule = [0], "window"
             log.debug("%s %.3f >= %.3f in %r: words %s (%s)", label, s, t, window.text, positions, rule)
@@ -370,12 +431,22 @@ class AbuseClassifier:
                 merged[key] = (words, s, t)
         order = {label: i for i, label in enumerate(self.labels)}
         for (u, label), (words, s, t) in sorted(merged.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])):
-            results[u].append(Hit(words=tuple(sorted(words)), source="classifier", category=label, score=s,
-                                  threshold=t, detail=label, version=self.version))
+            results[u].append(
+                Hit(
+                    words=tuple(sorted(words)),
+                    source="classifier",
+                    category=label,
+                    score=s,
+                    threshold=t,
+                    detail=label,
+                    version=self.version,
+                )
+            )
         return results
 
 
 # --- locating and versioning ----------------------------------------------------------------
+
 
 def missing_files(path: str | os.PathLike) -> list[str]:
     """Files a transformers classifier folder lacks (empty when it looks complete)."""
@@ -390,32 +461,39 @@ def missing_files(path: str | os.PathLike) -> list[str]:
 
 def _locate(config: ClassifierConfig, allow_download: bool) -> str:
     model = config.model
-    local = model_store.local_folder(model, config.models_dir, missing_files,
-                                     "a kor_unsmile folder holds config.json, the weights and the tokenizer "
-                                     "files of smilegate-ai/kor_unsmile")
+    local = model_store.local_folder(
+        model,
+        config.models_dir,
+        missing_files,
+        "a kor_unsmile folder holds config.json, the weights and the tokenizer files of smilegate-ai/kor_unsmile",
+    )
     if local is not None:
         return local
     where = os.path.join(config.models_dir, model_store.folder_name(model))
     if "/" not in model:
-        raise ModelUnavailable(f"model {model!r} is neither a folder under {config.models_dir} nor a hub repo "
-                               f"id (owner/name, e.g. smilegate-ai/kor_unsmile)")
-    hint = (f"fetch {model} on a machine that reaches the hub and copy the folder to {where}")
+        raise ModelUnavailable(
+            f"model {model!r} is neither a folder under {config.models_dir} nor a hub repo "
+            f"id (owner/name, e.g. smilegate-ai/kor_unsmile)"
+        )
+    hint = f"fetch {model} on a machine that reaches the hub and copy the folder to {where}"
     try:
         import huggingface_hub
     except Exception as exc:  # noqa: BLE001
-        raise ModelUnavailable(f"model {model!r} is not in {where} and huggingface_hub cannot be imported "
-                               f"({type(exc).__name__}); {hint}") from exc
+        raise ModelUnavailable(
+            f"model {model!r} is not in {where} and huggingface_hub cannot be imported ({type(exc).__name__}); {hint}"
+        ) from exc
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     try:
-        path = huggingface_hub.snapshot_download(model, local_files_only=offline or not allow_download,
-                                                 allow_patterns=ALLOW_PATTERNS)
+        path = huggingface_hub.snapshot_download(
+            model, local_files_only=offline or not allow_download, allow_patterns=ALLOW_PATTERNS
+        )
     except Exception as exc:  # noqa: BLE001 - hub errors come in many classes; all mean "not here"
         why = "offline mode is on (HF_HUB_OFFLINE); " if offline and allow_download else ""
-        raise ModelUnavailable(f"model {model!r} is not in {where} nor in the Hugging Face cache "
-                               f"({why}{type(exc).__name__}: {model_store.first_line(exc)}); {hint}") from exc
+        raise ModelUnavailable(
+            f"model {model!r} is not in {where} nor in the Hugging Face cache "
+            f"({why}{type(exc).__name__}: {model_store.first_line(exc)}); {hint}"
+        ) from exc
     missing = missing_files(path)
     if missing:
         raise ModelUnavailable(f"model {model!r} in the Hugging Face cache ({path}) lacks {', '.join(missing)}; {hint}")
     return str(path)
-
-

@@ -72,9 +72,16 @@ class ClassifierBatcher:
     classifier: anything with judge_many (AbuseClassifier); executor: where batches run
     (a ThreadPoolExecutor the server owns; the batcher never shuts it down)."""
 
-    def __init__(self, classifier: _Judge, executor: concurrent.futures.Executor, *, batch_max: int = 8,
-                 batch_wait_ms: float = 10.0, queue_max: int = 64,
-                 overflow: Literal["drop_oldest", "refuse"] = "drop_oldest") -> None:
+    def __init__(
+        self,
+        classifier: _Judge,
+        executor: concurrent.futures.Executor,
+        *,
+        batch_max: int = 8,
+        batch_wait_ms: float = 10.0,
+        queue_max: int = 64,
+        overflow: Literal["drop_oldest", "refuse"] = "drop_oldest",
+    ) -> None:
         if batch_max < 1 or queue_max < 1 or batch_wait_ms < 0:
             raise ValueError("batch_max and queue_max must be >= 1, batch_wait_ms >= 0")
         if overflow not in ("drop_oldest", "refuse"):
@@ -93,10 +100,17 @@ class ClassifierBatcher:
         self._closed = False
 
     @classmethod
-    def from_config(cls, classifier: _Judge, executor: concurrent.futures.Executor,
-                    config: ClassifierConfig) -> ClassifierBatcher:
-        return cls(classifier, executor, batch_max=config.batch_max, batch_wait_ms=config.batch_wait_ms,
-                   queue_max=config.queue_max, overflow=config.overflow)
+    def from_config(
+        cls, classifier: _Judge, executor: concurrent.futures.Executor, config: ClassifierConfig
+    ) -> ClassifierBatcher:
+        return cls(
+            classifier,
+            executor,
+            batch_max=config.batch_max,
+            batch_wait_ms=config.batch_wait_ms,
+            queue_max=config.queue_max,
+            overflow=config.overflow,
+        )
 
     # --- the API the relay calls ---------------------------------------------------------------
 
@@ -115,14 +129,18 @@ class ClassifierBatcher:
         if len(self._queue) >= self.queue_max:
             if self.overflow == "refuse":
                 self.stats.refused += 1
-                raise ClassifierOverloaded(f"classifier queue full ({self.queue_max} utterances waiting): "
-                                           f"utterance refused unjudged")
+                raise ClassifierOverloaded(
+                    f"classifier queue full ({self.queue_max} utterances waiting): utterance refused unjudged"
+                )
             oldest = self._queue.popleft()
             self.stats.dropped += 1
             if not oldest.future.done():
-                oldest.future.set_exception(ClassifierOverloaded(
-                    f"classifier queue full ({self.queue_max} utterances waiting): oldest utterance dropped "
-                    f"unjudged after {1000 * (time.monotonic() - oldest.enqueued):.0f} ms"))
+                oldest.future.set_exception(
+                    ClassifierOverloaded(
+                        f"classifier queue full ({self.queue_max} utterances waiting): oldest utterance dropped "
+                        f"unjudged after {1000 * (time.monotonic() - oldest.enqueued):.0f} ms"
+                    )
+                )
         request = _Request(list(words), loop.create_future(), time.monotonic())
         self._queue.append(request)
         self.stats.requests += 1
@@ -155,8 +173,7 @@ class ClassifierBatcher:
     def _start(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
         """The running loop and the batch task's wakeup event, the task (re)started if needed."""
         loop = asyncio.get_running_loop()
-        if (self._task is not None and not self._task.done() and self._loop is loop
-                and self._wakeup is not None):
+        if self._task is not None and not self._task.done() and self._loop is loop and self._wakeup is not None:
             return loop, self._wakeup
         self._loop = loop
         self._wakeup = wakeup = asyncio.Event()
@@ -200,8 +217,9 @@ class ClassifierBatcher:
                 continue
             started = time.monotonic()
             try:
-                results = await loop.run_in_executor(self.executor, self.classifier.judge_many,
-                                                     [r.words for r in batch])
+                results = await loop.run_in_executor(
+                    self.executor, self.classifier.judge_many, [r.words for r in batch]
+                )
                 if len(results) != len(batch):
                     raise RuntimeError(f"judge_many returned {len(results)} results for {len(batch)} utterances")
             except asyncio.CancelledError:

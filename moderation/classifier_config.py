@@ -14,7 +14,16 @@ from typing import Literal
 # order of the UnSmile TSV). The model's config is authoritative at load time; this list
 # is what config validation knows and the fallback for a config with generic LABEL_i names.
 UNSMILE_LABELS: tuple[str, ...] = (
-    "여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설", "clean",
+    "여성/가족",
+    "남성",
+    "성소수자",
+    "인종/국적",
+    "연령",
+    "지역",
+    "종교",
+    "기타 혐오",
+    "악플/욕설",
+    "clean",
 )
 CLEAN_LABEL = "clean"
 DEFAULT_THRESHOLD = 0.5
@@ -49,8 +58,7 @@ class ClassifierConfig:
     threads: int = 0
     # Per-label probability a label must reach (score >= threshold); labels not named use
     # DEFAULT_THRESHOLD. TOML: thresholds = { "악플/욕설" = 0.5, "여성/가족" = 0.6 }
-    thresholds: dict[str, float] = field(default_factory=lambda: {label: DEFAULT_THRESHOLD
-                                                                  for label in UNSMILE_LABELS})
+    thresholds: dict[str, float] = field(default_factory=lambda: {label: DEFAULT_THRESHOLD for label in UNSMILE_LABELS})
     abusive_labels: list[str] = field(default_factory=lambda: list(DEFAULT_ABUSIVE_LABELS))
     # Word attribution (leave-one-out; see moderation/classifier.py for the rule).
     # "on_hit": score the utterances first, re-score the leave-one-out variants only of
@@ -103,14 +111,18 @@ class ClassifierConfig:
                 raise ValueError(f"{key} must be a number")
             _range(key, value, 0.0, 1.0)
         if not self.abusive_labels:
-            raise ValueError("classifier.abusive_labels must name at least one label "
-                             "(set classifier.enabled = false to turn the classifier off)")
+            raise ValueError(
+                "classifier.abusive_labels must name at least one label "
+                "(set classifier.enabled = false to turn the classifier off)"
+            )
         for label in self.abusive_labels:
             if label == CLEAN_LABEL:
                 raise ValueError("classifier.abusive_labels: 'clean' cannot count as abuse")
             if label not in UNSMILE_LABELS:
-                raise ValueError(f"classifier.abusive_labels: unknown label {label!r} "
-                                 f"(kor_unsmile's are {', '.join(UNSMILE_LABELS)})")
+                raise ValueError(
+                    f"classifier.abusive_labels: unknown label {label!r} "
+                    f"(kor_unsmile's are {', '.join(UNSMILE_LABELS)})"
+                )
         if len(set(self.abusive_labels)) != len(self.abusive_labels):
             raise ValueError("classifier.abusive_labels names a label twice")
         _range("classifier.carry_share", self.carry_share, 0.0, 1.0)

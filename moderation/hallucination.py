@@ -19,9 +19,9 @@ four times is still heard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from moderation.agreement import normalise
 from moderation.speech import EngineSegment
@@ -48,8 +48,9 @@ def is_repeat_loop(text: str, min_repeats: int = LOOP_MIN_REPEATS, min_cover: fl
     words = [w for w in (normalise(t) for t in text.split()) if w]
     chars = normalise(text)
     # Word level: an n-gram (n <= 4) repeated; character level: a short unit repeated.
-    return (_repeated(words, range(1, 5), min_repeats, min_cover)
-            or _repeated(chars, range(1, len(chars) // min_repeats + 1), min_repeats, min_cover))
+    return _repeated(words, range(1, 5), min_repeats, min_cover) or _repeated(
+        chars, range(1, len(chars) // min_repeats + 1), min_repeats, min_cover
+    )
 
 
 def _repeated(seq: Sequence[Any], sizes: Iterable[int], min_repeats: int, min_cover: float) -> bool:
@@ -57,9 +58,9 @@ def _repeated(seq: Sequence[Any], sizes: Iterable[int], min_repeats: int, min_co
     for size in sizes:
         # The loop must cover min_cover of the sequence, so it starts near the beginning.
         for i in range(0, min(len(seq) - size * min_repeats, int(len(seq) * (1 - min_cover))) + 1):
-            unit = seq[i:i + size]
+            unit = seq[i : i + size]
             k = 1
-            while seq[i + k * size:i + (k + 1) * size] == unit:
+            while seq[i + k * size : i + (k + 1) * size] == unit:
                 k += 1
             if k >= min_repeats and k * size >= min_cover * len(seq):
                 return True
@@ -86,9 +87,11 @@ class HallucinationGuard:
             return "repeat_loop"
         return None
 
-    def filter(self, segments: list[EngineSegment],
-               has_speech: Callable[[float, float], bool] | None = None,
-               ) -> tuple[list[EngineSegment], list[Dropped]]:
+    def filter(
+        self,
+        segments: list[EngineSegment],
+        has_speech: Callable[[float, float], bool] | None = None,
+    ) -> tuple[list[EngineSegment], list[Dropped]]:
         """Splits segments into kept and dropped. has_speech(start, end), in the segments'
         own time base, says whether the VAD heard speech there; segments it rejects are
         dropped as "outside_speech"."""

@@ -145,8 +145,10 @@ class KeywordLists:
             for lineno, entry_text in _entries(files[name]):
                 folded = normalise(entry_text)
                 if not folded:
-                    raise KeywordListError(f"{name}.txt:{lineno}: {entry_text!r} has nothing to match "
-                                           "(only spacing, punctuation or symbols)")
+                    raise KeywordListError(
+                        f"{name}.txt:{lineno}: {entry_text!r} has nothing to match "
+                        "(only spacing, punctuation or symbols)"
+                    )
                 entry = Entry(name, entry_text)
                 counts[name] += 1
                 forms = [folded] if name == ALLOW else [folded, *_digit_readings(folded)]
@@ -155,8 +157,7 @@ class KeywordLists:
                     if all(e.category != name for e in same):
                         same.append(entry)
         compiled = {
-            form: _Pattern(tuple(entries), form[0].isdigit(), form[-1].isdigit())
-            for form, entries in patterns.items()
+            form: _Pattern(tuple(entries), form[0].isdigit(), form[-1].isdigit()) for form, entries in patterns.items()
         }
         return cls(version, counts, Automaton(compiled))
 
@@ -195,10 +196,13 @@ class KeywordLists:
                 else:
                     bad.append((start, end, entry))
         return [
-            (start, end, entry) for start, end, entry in bad
+            (start, end, entry)
+            for start, end, entry in bad
             if not any(a <= start and end <= b for a, b in allowed)
-            and not any(s <= start and end <= e and (s, e) != (start, end) and other.category == entry.category
-                        for s, e, other in bad)
+            and not any(
+                s <= start and end <= e and (s, e) != (start, end) and other.category == entry.category
+                for s, e, other in bad
+            )
         ]
 
 

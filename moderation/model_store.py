@@ -83,7 +83,8 @@ def repo_for(name: str) -> str:
     repos = known_repos()
     if name not in repos:
         raise ModelUnavailable(
-            f"unknown model name {name!r}: use one of {', '.join(repos)} or a hub repo id (owner/name)")
+            f"unknown model name {name!r}: use one of {', '.join(repos)} or a hub repo id (owner/name)"
+        )
     return repos[name]
 
 
@@ -94,8 +95,7 @@ def folder_name(name: str) -> str:
 
 def looks_like_path(model: str) -> bool:
     """True for an explicit filesystem path (absolute, ./, ../, ~), not a name or repo id."""
-    return (os.path.isabs(model) or model.startswith(("./", "../", "~", ".\\", "..\\"))
-            or model in (".", ".."))
+    return os.path.isabs(model) or model.startswith(("./", "../", "~", ".\\", "..\\")) or model in (".", "..")
 
 
 def missing_files(path: str | os.PathLike) -> list[str]:
@@ -132,8 +132,9 @@ def resolve(model: str, models_dir: str | os.PathLike) -> str:
     return model
 
 
-def local_folder(model: str, models_dir: str | os.PathLike,
-                 missing: Callable[[str], list[str]], complete: str) -> str | None:
+def local_folder(
+    model: str, models_dir: str | os.PathLike, missing: Callable[[str], list[str]], complete: str
+) -> str | None:
     """The model's folder on this machine (`model` as a path, or a name under models_dir),
     or None when it has none here (a hub name: the caller looks in the cache).
 
@@ -143,8 +144,7 @@ def local_folder(model: str, models_dir: str | os.PathLike,
     if os.path.isdir(resolved):
         lacking = missing(resolved)
         if lacking:
-            raise ModelUnavailable(f"model folder {resolved} is incomplete: missing {', '.join(lacking)} "
-                                   f"({complete})")
+            raise ModelUnavailable(f"model folder {resolved} is incomplete: missing {', '.join(lacking)} ({complete})")
         return resolved
     if looks_like_path(model):
         raise ModelUnavailable(f"model folder {resolved} does not exist")
@@ -170,8 +170,9 @@ def list_models(models_dir: str | os.PathLike) -> list[ModelInfo]:
                     pass
         missing = missing_files(entry)
         marker = read_marker(entry)
-        found.append(ModelInfo(entry.name, entry, size, not missing, missing,
-                               marker.get("repo_id"), marker.get("revision")))
+        found.append(
+            ModelInfo(entry.name, entry, size, not missing, missing, marker.get("repo_id"), marker.get("revision"))
+        )
     return found
 
 
@@ -186,31 +187,43 @@ def pull(name: str, models_dir: str | os.PathLike, revision: str | None = None) 
     except ImportError as exc:
         raise ModelUnavailable("huggingface_hub is not installed (pip install huggingface_hub)") from exc
     dest = Path(models_dir).expanduser() / folder_name(name)
-    hint = (f"pull it on a machine that reaches the hub (callguard models pull {name}) "
-            f"and copy the folder to {dest}")
+    hint = f"pull it on a machine that reaches the hub (callguard models pull {name}) and copy the folder to {dest}"
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise ModelUnavailable(f"cannot fetch model {name!r} ({repo_id}): offline mode is on "
-                               f"(HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}); {hint}")
+        raise ModelUnavailable(
+            f"cannot fetch model {name!r} ({repo_id}): offline mode is on "
+            f"(HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}); {hint}"
+        )
     try:
         # Pin the revision first so every file comes from the same commit, and record it.
         sha = huggingface_hub.HfApi().model_info(repo_id, revision=revision).sha or revision
         dest.mkdir(parents=True, exist_ok=True)
         (dest / MARKER).unlink(missing_ok=True)
-        huggingface_hub.snapshot_download(repo_id, revision=sha, local_dir=str(dest),
-                                          allow_patterns=ALLOW_PATTERNS)
+        huggingface_hub.snapshot_download(repo_id, revision=sha, local_dir=str(dest), allow_patterns=ALLOW_PATTERNS)
     except ModelUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001 - hub errors come in many classes; all mean "not fetched"
-        raise ModelUnavailable(f"cannot fetch model {name!r} ({repo_id}): {type(exc).__name__}: "
-                               f"{first_line(exc)}; {hint}") from exc
+        raise ModelUnavailable(
+            f"cannot fetch model {name!r} ({repo_id}): {type(exc).__name__}: {first_line(exc)}; {hint}"
+        ) from exc
     missing = missing_files(dest)
     if missing:
-        raise ModelUnavailable(f"model {name!r} ({repo_id}) was fetched into {dest} but lacks "
-                               f"{', '.join(missing)}: is it a CTranslate2 (faster-whisper) model?")
-    (dest / MARKER).write_text(json.dumps({
-        "name": name, "repo_id": repo_id, "revision": sha,
-        "pulled_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }, indent=2) + "\n", encoding="utf-8")
+        raise ModelUnavailable(
+            f"model {name!r} ({repo_id}) was fetched into {dest} but lacks "
+            f"{', '.join(missing)}: is it a CTranslate2 (faster-whisper) model?"
+        )
+    (dest / MARKER).write_text(
+        json.dumps(
+            {
+                "name": name,
+                "repo_id": repo_id,
+                "revision": sha,
+                "pulled_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return dest
 
 

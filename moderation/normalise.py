@@ -17,7 +17,8 @@ folding, so an entry matches every disguise the folding undoes:
   an initial-consonant form ("ㅅㅂ", "ㅂㅅ", "ㅈㄹ") matches an entry written in choseong.
   A double-consonant letter splits ("ㅄ" -> "ㅂㅅ").
 - Repeats inside a word collapse: a run of one syllable or letter becomes one
-  ("씨발발발" -> 씨발), a run of three or more jamo becomes two ("ㅋㅋㅋㅋ" -> "ㅋㅋ"), and a vowel drawn out with ㅇ folds into the syllable before it
+  ("씨발발발" -> 씨발), a run of three or more jamo becomes two ("ㅋㅋㅋㅋ" -> "ㅋㅋ"), and
+  a vowel drawn out with ㅇ folds into the syllable before it
   ("씨이이발" -> 씨발, "주우욱여" -> 죽여).
 
 Some disguises have two readings, so each word also has an alternative form (used only
@@ -41,31 +42,102 @@ SYLLABLE_FIRST = 0xAC00
 SYLLABLE_LAST = 0xD7A3
 CHOSEONG = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
 JUNGSEONG = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
-JONGSEONG = ("", "ㄱ", "ㄲ", "ㄳ", "ㄴ", "ㄵ", "ㄶ", "ㄷ", "ㄹ", "ㄺ", "ㄻ", "ㄼ", "ㄽ", "ㄾ",
-             "ㄿ", "ㅀ", "ㅁ", "ㅂ", "ㅄ", "ㅅ", "ㅆ", "ㅇ", "ㅈ", "ㅊ", "ㅋ", "ㅌ", "ㅍ", "ㅎ")
+JONGSEONG = (
+    "",
+    "ㄱ",
+    "ㄲ",
+    "ㄳ",
+    "ㄴ",
+    "ㄵ",
+    "ㄶ",
+    "ㄷ",
+    "ㄹ",
+    "ㄺ",
+    "ㄻ",
+    "ㄼ",
+    "ㄽ",
+    "ㄾ",
+    "ㄿ",
+    "ㅀ",
+    "ㅁ",
+    "ㅂ",
+    "ㅄ",
+    "ㅅ",
+    "ㅆ",
+    "ㅇ",
+    "ㅈ",
+    "ㅊ",
+    "ㅋ",
+    "ㅌ",
+    "ㅍ",
+    "ㅎ",
+)
 _CHO_INDEX = {c: i for i, c in enumerate(CHOSEONG)}
 _JUNG_INDEX = {c: i for i, c in enumerate(JUNGSEONG)}
 _JONG_INDEX = {c: i for i, c in enumerate(JONGSEONG) if c}
-_VOWEL_PAIRS = {("ㅗ", "ㅏ"): "ㅘ", ("ㅗ", "ㅐ"): "ㅙ", ("ㅗ", "ㅣ"): "ㅚ", ("ㅜ", "ㅓ"): "ㅝ",
-                ("ㅜ", "ㅔ"): "ㅞ", ("ㅜ", "ㅣ"): "ㅟ", ("ㅡ", "ㅣ"): "ㅢ"}
-_FINAL_PAIRS = {("ㄱ", "ㅅ"): "ㄳ", ("ㄴ", "ㅈ"): "ㄵ", ("ㄴ", "ㅎ"): "ㄶ", ("ㄹ", "ㄱ"): "ㄺ",
-                ("ㄹ", "ㅁ"): "ㄻ", ("ㄹ", "ㅂ"): "ㄼ", ("ㄹ", "ㅅ"): "ㄽ", ("ㄹ", "ㅌ"): "ㄾ",
-                ("ㄹ", "ㅍ"): "ㄿ", ("ㄹ", "ㅎ"): "ㅀ", ("ㅂ", "ㅅ"): "ㅄ"}
+_VOWEL_PAIRS = {
+    ("ㅗ", "ㅏ"): "ㅘ",
+    ("ㅗ", "ㅐ"): "ㅙ",
+    ("ㅗ", "ㅣ"): "ㅚ",
+    ("ㅜ", "ㅓ"): "ㅝ",
+    ("ㅜ", "ㅔ"): "ㅞ",
+    ("ㅜ", "ㅣ"): "ㅟ",
+    ("ㅡ", "ㅣ"): "ㅢ",
+}
+_FINAL_PAIRS = {
+    ("ㄱ", "ㅅ"): "ㄳ",
+    ("ㄴ", "ㅈ"): "ㄵ",
+    ("ㄴ", "ㅎ"): "ㄶ",
+    ("ㄹ", "ㄱ"): "ㄺ",
+    ("ㄹ", "ㅁ"): "ㄻ",
+    ("ㄹ", "ㅂ"): "ㄼ",
+    ("ㄹ", "ㅅ"): "ㄽ",
+    ("ㄹ", "ㅌ"): "ㄾ",
+    ("ㄹ", "ㅍ"): "ㄿ",
+    ("ㄹ", "ㅎ"): "ㅀ",
+    ("ㅂ", "ㅅ"): "ㅄ",
+}
 # A double-consonant letter typed on its own stands for its two consonants ("ㅄ" = ㅂㅅ).
 _SPLIT_CONSONANTS = str.maketrans({v: a + b for (a, b), v in _FINAL_PAIRS.items()})
 
 # Conjoining jamo (what NFKC makes of ㅅ, and what NFD text holds) -> compatibility jamo.
 _TO_COMPAT = str.maketrans(
-    {**{chr(0x1100 + i): c for i, c in enumerate(CHOSEONG)},
-     **{chr(0x1161 + i): c for i, c in enumerate(JUNGSEONG)},
-     **{chr(0x11A8 + i - 1): c for i, c in enumerate(JONGSEONG) if c}})
+    {
+        **{chr(0x1100 + i): c for i, c in enumerate(CHOSEONG)},
+        **{chr(0x1161 + i): c for i, c in enumerate(JUNGSEONG)},
+        **{chr(0x11A8 + i - 1): c for i, c in enumerate(JONGSEONG) if c},
+    }
+)
 
 # A 2-set (dubeolsik) Korean keyboard: the key each jamo is on. Shift gives the five
 # doubled consonants and two vowels; other capitals type like lower case.
 _KEYBOARD = {
-    "q": "ㅂ", "w": "ㅈ", "e": "ㄷ", "r": "ㄱ", "t": "ㅅ", "y": "ㅛ", "u": "ㅕ", "i": "ㅑ", "o": "ㅐ",
-    "p": "ㅔ", "a": "ㅁ", "s": "ㄴ", "d": "ㅇ", "f": "ㄹ", "g": "ㅎ", "h": "ㅗ", "j": "ㅓ", "k": "ㅏ",
-    "l": "ㅣ", "z": "ㅋ", "x": "ㅌ", "c": "ㅊ", "v": "ㅍ", "b": "ㅠ", "n": "ㅜ", "m": "ㅡ",
+    "q": "ㅂ",
+    "w": "ㅈ",
+    "e": "ㄷ",
+    "r": "ㄱ",
+    "t": "ㅅ",
+    "y": "ㅛ",
+    "u": "ㅕ",
+    "i": "ㅑ",
+    "o": "ㅐ",
+    "p": "ㅔ",
+    "a": "ㅁ",
+    "s": "ㄴ",
+    "d": "ㅇ",
+    "f": "ㄹ",
+    "g": "ㅎ",
+    "h": "ㅗ",
+    "j": "ㅓ",
+    "k": "ㅏ",
+    "l": "ㅣ",
+    "z": "ㅋ",
+    "x": "ㅌ",
+    "c": "ㅊ",
+    "v": "ㅍ",
+    "b": "ㅠ",
+    "n": "ㅜ",
+    "m": "ㅡ",
 }
 _KEYBOARD.update({k.upper(): v for k, v in _KEYBOARD.items()})
 _KEYBOARD.update({"Q": "ㅃ", "W": "ㅉ", "E": "ㄸ", "R": "ㄲ", "T": "ㅆ", "O": "ㅒ", "P": "ㅖ"})
@@ -100,8 +172,9 @@ def split_syllable(c: str) -> tuple[str, str, str]:
 
 
 def join_syllable(initial: str, vowel: str, final: str = "") -> str:
-    return chr(SYLLABLE_FIRST + (_CHO_INDEX[initial] * 21 + _JUNG_INDEX[vowel]) * 28
-               + (_JONG_INDEX[final] if final else 0))
+    return chr(
+        SYLLABLE_FIRST + (_CHO_INDEX[initial] * 21 + _JUNG_INDEX[vowel]) * 28 + (_JONG_INDEX[final] if final else 0)
+    )
 
 
 def choseong(text: str) -> str:
@@ -154,9 +227,11 @@ def _keyboard_reading(m: re.Match[str]) -> str:
 
 def _compose_runs(text: str) -> str:
     """Compose every run of jamo that holds a vowel; consonant-only runs stay (choseong forms)."""
+
     def compose(m: re.Match[str]) -> str:
         run = m.group()
         return compose_jamo(run) if _HAS_VOWEL.search(run) else run
+
     return _JAMO_RUN.sub(compose, text)
 
 
@@ -182,8 +257,7 @@ def _squeeze(text: str) -> str:
 def _drawn_out(before: str, c: str) -> bool:
     """`c` (ㅇ + vowel) only draws out `before`: same vowel, and `before` has no final."""
     b, d = ord(before) - SYLLABLE_FIRST, ord(c) - SYLLABLE_FIRST
-    return 0 <= b < 11172 and b % 28 == 0 and 0 <= d < 11172 and d // 588 == 11 \
-        and b % 588 == d % 588 - d % 28
+    return 0 <= b < 11172 and b % 28 == 0 and 0 <= d < 11172 and d // 588 == 11 and b % 588 == d % 588 - d % 28
 
 
 def _first(m: re.Match[str]) -> str:

@@ -68,10 +68,24 @@ SKIPPED_CATEGORY = "transcription_skipped"
 def skipped_decision(start: float, end: float, now: float) -> Decision:
     """A mute for audio the transcription skipped (the machine fell behind): never heard by
     the checks, so it is silenced under the undecided policy "mute", with the reason kept."""
-    hit = Hit(words=(), source="undecided", category=SKIPPED_CATEGORY, score=1.0, threshold=1.0,
-              detail="never transcribed: transcription fell behind", version="")
-    return Decision(start=max(0.0, start), end=end, words=(), hits=(hit,), provisional=False, decided_at=now,
-                    categories=(SKIPPED_CATEGORY,))
+    hit = Hit(
+        words=(),
+        source="undecided",
+        category=SKIPPED_CATEGORY,
+        score=1.0,
+        threshold=1.0,
+        detail="never transcribed: transcription fell behind",
+        version="",
+    )
+    return Decision(
+        start=max(0.0, start),
+        end=end,
+        words=(),
+        hits=(hit,),
+        provisional=False,
+        decided_at=now,
+        categories=(SKIPPED_CATEGORY,),
+    )
 
 
 @dataclass
@@ -87,8 +101,14 @@ def plan(words: list[Word], hits: list[Hit], config: PolicyConfig, now: float | 
     for hit in hits:
         indices = sorted(i for i in hit.words if 0 <= i < len(words))
         if indices:
-            spans.append((words[indices[0]].start - config.pad_before_s,
-                          words[indices[-1]].end + config.pad_after_s, set(indices), hit))
+            spans.append(
+                (
+                    words[indices[0]].start - config.pad_before_s,
+                    words[indices[-1]].end + config.pad_after_s,
+                    set(indices),
+                    hit,
+                )
+            )
     spans.sort(key=lambda span: span[0])
     merged: list[tuple[float, set[int], list[Hit]]] = []  # (end, indices, hits), in start order
     for start, end, indices, hit in spans:
@@ -100,15 +120,17 @@ def plan(words: list[Word], hits: list[Hit], config: PolicyConfig, now: float | 
     decisions = []
     for _, indices, group in merged:
         carried = tuple(words[i] for i in sorted(indices))
-        decisions.append(Decision(
-            start=max(0.0, carried[0].start - config.pad_before_s),
-            end=carried[-1].end + config.pad_after_s,
-            words=carried,
-            hits=tuple(group),
-            provisional=not all(w.confirmed for w in carried),
-            decided_at=now,
-            categories=tuple(sorted({h.category for h in group})),
-        ))
+        decisions.append(
+            Decision(
+                start=max(0.0, carried[0].start - config.pad_before_s),
+                end=carried[-1].end + config.pad_after_s,
+                words=carried,
+                hits=tuple(group),
+                provisional=not all(w.confirmed for w in carried),
+                decided_at=now,
+                categories=tuple(sorted({h.category for h in group})),
+            )
+        )
     return decisions
 
 

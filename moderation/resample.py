@@ -61,8 +61,8 @@ class Resampler48kTo16k:
         taps = len(self._h)
         # Window j of buf ends at input sample j of this chunk (0-based); outputs fall on
         # chunk samples phase, phase + 3, ...
-        windows = np.lib.stride_tricks.sliding_window_view(buf, taps)[self._phase::FACTOR]
+        windows = np.lib.stride_tricks.sliding_window_view(buf, taps)[self._phase :: FACTOR]
         out = windows @ self._h[::-1]
-        self._hist = buf[len(buf) - (taps - 1):]
+        self._hist = buf[len(buf) - (taps - 1) :]
         self._phase = (self._phase - len(x)) % FACTOR
         return out.astype(np.float32)

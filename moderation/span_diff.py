@@ -48,8 +48,15 @@ class Span:
         return sorted({f"{h.get('source')}:{h.get('category')}" for h in self.hits}) or list(self.categories)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"span_id": self.span_id, "start": self.start, "end": self.end, "words": list(self.words),
-                "categories": list(self.categories), "reasons": self.reasons, "hits": [dict(h) for h in self.hits]}
+        return {
+            "span_id": self.span_id,
+            "start": self.start,
+            "end": self.end,
+            "words": list(self.words),
+            "categories": list(self.categories),
+            "reasons": self.reasons,
+            "hits": [dict(h) for h in self.hits],
+        }
 
 
 @dataclass(frozen=True)
@@ -93,9 +100,13 @@ class SpanDiff:
         return sorted(self.added + self.removed + self.changed, key=lambda i: (i.start, i.end))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"added": [i.to_dict() for i in self.added], "removed": [i.to_dict() for i in self.removed],
-                "changed": [i.to_dict() for i in self.changed], "unchanged": self.unchanged,
-                "tolerance_s": self.tolerance_s}
+        return {
+            "added": [i.to_dict() for i in self.added],
+            "removed": [i.to_dict() for i in self.removed],
+            "changed": [i.to_dict() for i in self.changed],
+            "unchanged": self.unchanged,
+            "tolerance_s": self.tolerance_s,
+        }
 
 
 def diff_spans(before: list[Span], after: list[Span], tolerance_s: float = DEFAULT_TOLERANCE_S) -> SpanDiff:
@@ -117,8 +128,9 @@ def diff_spans(before: list[Span], after: list[Span], tolerance_s: float = DEFAU
 
 def _components(before: list[Span], after: list[Span]) -> list[tuple[list[Span], list[Span]]]:
     """Spans of both sides grouped by overlap (touching counts), in media-time order."""
-    tagged = sorted([(s, False) for s in before] + [(s, True) for s in after],
-                    key=lambda t: (t[0].start, t[0].end, t[1]))
+    tagged = sorted(
+        [(s, False) for s in before] + [(s, True) for s in after], key=lambda t: (t[0].start, t[0].end, t[1])
+    )
     groups: list[tuple[list[Span], list[Span]]] = []
     reach = float("-inf")
     for span, is_after in tagged:
@@ -134,8 +146,9 @@ def _same(old: list[Span], new: list[Span], tolerance_s: float) -> bool:
     if _categories(old) != _categories(new):
         return False
     a, b = _coverage(old, tolerance_s), _coverage(new, tolerance_s)
-    return len(a) == len(b) and all(abs(x[0] - y[0]) <= tolerance_s and abs(x[1] - y[1]) <= tolerance_s
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        abs(x[0] - y[0]) <= tolerance_s and abs(x[1] - y[1]) <= tolerance_s for x, y in zip(a, b)
+    )
 
 
 def _coverage(spans: list[Span], gap_s: float) -> list[tuple[float, float]]:

@@ -68,8 +68,15 @@ class BatchedEngine:
     join its batch (0: take only what is already queued; passes arriving meanwhile form
     the next batch, so waiting buys little and costs lag)."""
 
-    def __init__(self, engine: Any, *, max_batch: int = 8, max_queue: int = 64, max_wait_s: float = 0.0,
-                 enqueue_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        max_batch: int = 8,
+        max_queue: int = 64,
+        max_wait_s: float = 0.0,
+        enqueue_timeout_s: float = 5.0,
+    ) -> None:
         self.engine = engine
         self.max_batch = max(1, int(max_batch))
         self.max_wait_s = max_wait_s
@@ -144,8 +151,9 @@ class BatchedEngine:
             if hasattr(self.engine, "transcribe_batch"):
                 results = self.engine.transcribe_batch([p.item for p in batch])
             else:
-                results = [self.engine.transcribe(*p.item[:3], **({"prefix": p.item[3]} if p.item[3] else {}))
-                           for p in batch]
+                results = [
+                    self.engine.transcribe(*p.item[:3], **({"prefix": p.item[3]} if p.item[3] else {})) for p in batch
+                ]
             for p, r in zip(batch, results):
                 p.result = r
         except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it

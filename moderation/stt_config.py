@@ -33,11 +33,9 @@ class SttConfig:
     beam_size: int = 1
     language: str = "ko"
     # Passes that run at once, shared by every call (one loaded model serves all); the
-    # CPUs are split between them. Recommended 1: every pass gets every core (with 2
-    # workers on 2 cores a lone call's pass ran on one thread while the other idled);
-    # calls are served together by batching (moderation/stt_batcher.py). The default
-    # stays 2 until configs/default.toml changes with it.
-    workers: int = 2
+    # CPUs are split between them. 1: every pass gets every core (with 2 workers on 2
+    # cores a lone call's pass ran on one thread while the other idled).
+    workers: int = 1
     # "fit": encode the clip plus window_pad_s (moderation/whisper_pass.py, the cost
     # follows the speech); "full": faster-whisper's transcribe(), always a 30 s window.
     encoder_window: Literal["fit", "full"] = "fit"
@@ -72,9 +70,8 @@ class SttConfig:
     prompt_chars: int = 200
     # When transcription falls this far behind, skip ahead: the skipped audio is played
     # under the delay line's undecided policy rather than making every later word late.
-    # Set above what a pass costs under load, or nearly every pass ends in a skip
-    # (recommended 2.0; the default stays 1.0 until configs/default.toml changes with it).
-    max_lag_s: float = 1.0
+    # Set above what a pass costs under load, or nearly every pass ends in a skip.
+    max_lag_s: float = 2.0
     # webrtcvad's 0 (least) .. 3 (most aggressive at calling audio non-speech).
     vad_aggressiveness: int = 2
     no_speech_threshold: float = 0.6

@@ -74,8 +74,8 @@ import logging
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -127,12 +127,12 @@ class _Run:
             self.n -= k
             self.start += k / SAMPLE_RATE
 
-    def upto(self, t: float) -> "_Run":
+    def upto(self, t: float) -> _Run:
         """A run with this one's audio before t."""
         k = self.index(t)
         return _Run(self.start, [self.audio()[:k]])
 
-    def since(self, t: float, after_skip: bool = False) -> "_Run":
+    def since(self, t: float, after_skip: bool = False) -> _Run:
         """A run with this one's audio from t."""
         k = self.index(t)
         return _Run(self.start + k / SAMPLE_RATE, [self.audio()[k:]], after_skip)
@@ -162,11 +162,19 @@ class TranscriberStats:
 
 
 class StreamingTranscriber:
-    def __init__(self, engine: SpeechEngine, config: SttConfig | None = None, *,
-                 vad: VadGate | None = None, guard: HallucinationGuard | None = None,
-                 max_gap_fill_s: float = 2.0, hangover_s: float = 0.3, preroll_s: float = 0.2,
-                 backlog_cap_s: float | None = None,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        engine: SpeechEngine,
+        config: SttConfig | None = None,
+        *,
+        vad: VadGate | None = None,
+        guard: HallucinationGuard | None = None,
+        max_gap_fill_s: float = 2.0,
+        hangover_s: float = 0.3,
+        preroll_s: float = 0.2,
+        backlog_cap_s: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         """max_gap_fill_s: gaps in the stamps up to this long are filled with zeros (loss);
         longer ones close the buffer (a final pass) and start a new one after the gap.
         backlog_cap_s: unprocessed audio feed() tolerates before it skips by itself
@@ -255,8 +263,10 @@ class StreamingTranscriber:
                 return False
             if len(self._runs) > 1:
                 return True
-            if (self._recv_end - self._processed_until >= self._interval - _EPS
-                    and self._recv_end >= self._due_at - _EPS):
+            if (
+                self._recv_end - self._processed_until >= self._interval - _EPS
+                and self._recv_end >= self._due_at - _EPS
+            ):
                 return True
             after = max(self._final_done_until, self._runs[0].start)
             return bool(self.vad.closed_ends(after, self._recv_end))
@@ -390,8 +400,7 @@ class StreamingTranscriber:
                 self._finish_utterance(e, upd)
                 return _AGAIN
             return self._job("final", run0, e)
-        due = (self._recv_end - self._processed_until >= self._interval - _EPS
-               and self._recv_end >= self._due_at - _EPS)
+        due = self._recv_end - self._processed_until >= self._interval - _EPS and self._recv_end >= self._due_at - _EPS
         if b1 > self._last_pass_end + _EPS and (first or due):
             if not self.vad.has_speech(max(b0, self._last_pass_end), b1):
                 # Only silence since the last pass: it cannot change a word; the
@@ -411,7 +420,7 @@ class StreamingTranscriber:
         self._interval = 0.7 * self._interval + 0.3 * target
 
     def _job(self, kind: str, run: _Run, end: float) -> _Job:
-        audio = run.audio()[:run.index(end)].copy()
+        audio = run.audio()[: run.index(end)].copy()
         prefix = ""
         if self._use_prefix:
             prefix = " ".join(w.text for w in self._agree.confirmed_in_buffer() if w.start >= run.start - _EPS)

@@ -16,8 +16,8 @@ Install: `pip install webrtcvad-wheels` (the plain webrtcvad sdist does not buil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -40,14 +40,15 @@ def webrtc_classifier(aggressiveness: int = 2, sample_rate: int = SAMPLE_RATE) -
     return is_speech
 
 
-def speech_flags(samples: np.ndarray, *, aggressiveness: int = 2, frame_ms: int = 30,
-                 sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def speech_flags(
+    samples: np.ndarray, *, aggressiveness: int = 2, frame_ms: int = 30, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
     """Raw per-frame webrtcvad decisions for a whole clip (no hangover); a trailing
     partial frame is left out."""
     classify = webrtc_classifier(aggressiveness, sample_rate)
     n = sample_rate * frame_ms // 1000
     samples = np.asarray(samples, dtype=np.float32).ravel()
-    return np.array([classify(samples[i:i + n]) for i in range(0, len(samples) - n + 1, n)], dtype=bool)
+    return np.array([classify(samples[i : i + n]) for i in range(0, len(samples) - n + 1, n)], dtype=bool)
 
 
 @dataclass
@@ -60,10 +61,17 @@ class Region:
 class VadGate:
     """Streaming speech regions. Not thread-safe: the transcriber calls it under its lock."""
 
-    def __init__(self, aggressiveness: int = 2, *, frame_ms: int = 30, hangover_s: float = 0.3,
-                 preroll_s: float = 0.2, min_level_dbfs: float | None = -60.0,
-                 sample_rate: int = SAMPLE_RATE,
-                 classifier: Callable[[np.ndarray], bool] | None = None) -> None:
+    def __init__(
+        self,
+        aggressiveness: int = 2,
+        *,
+        frame_ms: int = 30,
+        hangover_s: float = 0.3,
+        preroll_s: float = 0.2,
+        min_level_dbfs: float | None = -60.0,
+        sample_rate: int = SAMPLE_RATE,
+        classifier: Callable[[np.ndarray], bool] | None = None,
+    ) -> None:
         """min_level_dbfs: frames quieter than this (RMS) are never speech; webrtcvad alone
         calls the first frames of any stream speech, even -66 dBFS hiss. None: no floor."""
         if frame_ms not in (10, 20, 30):
@@ -106,8 +114,8 @@ class VadGate:
         n = self.frame_len
         whole = len(buf) // n
         for k in range(whole):
-            self._frame(buf[k * n:(k + 1) * n])
-        self._pending = buf[whole * n:]
+            self._frame(buf[k * n : (k + 1) * n])
+        self._pending = buf[whole * n :]
 
     def _frame(self, frame: np.ndarray) -> None:
         t0 = self.frontier

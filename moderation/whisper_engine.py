@@ -88,8 +88,7 @@ def _make_model_class(base: type) -> type:
                 self._local.windows_left = left - 1
             return super().encode(features)
 
-        def generate_with_fallback(self, encoder_output: Any, prompt: list[int], tokenizer: Any,
-                                   options: Any) -> Any:
+        def generate_with_fallback(self, encoder_output: Any, prompt: list[int], tokenizer: Any, options: Any) -> Any:
             cap = getattr(self._local, "cap_tokens", None)
             if cap is not None:
                 max_new, _ = _max_new_tokens_for(cap, len(prompt))
@@ -128,9 +127,17 @@ class WhisperEngine:
     Raises ModelUnavailable (with the reason) when the model cannot be loaded.
     """
 
-    def __init__(self, config: SttConfig, *, cpu_threads: int | None = None, allow_download: bool = True,
-                 warmup: bool = True, tokens_per_s: float = DECODE_TOKENS_PER_S,
-                 tokens_base: int = DECODE_TOKENS_BASE, tail_redecode: bool = True) -> None:
+    def __init__(
+        self,
+        config: SttConfig,
+        *,
+        cpu_threads: int | None = None,
+        allow_download: bool = True,
+        warmup: bool = True,
+        tokens_per_s: float = DECODE_TOKENS_PER_S,
+        tokens_base: int = DECODE_TOKENS_BASE,
+        tail_redecode: bool = True,
+    ) -> None:
         self.config = config
         self._passes: dict = {}  # language -> WhisperPass (the "fit" path)
         self._pass_lock = threading.Lock()
@@ -149,11 +156,20 @@ class WhisperEngine:
             try:
                 self.transcribe(np.zeros(SAMPLE_RATE, dtype=np.float32), "", config.language)
             except Exception as exc:  # noqa: BLE001 - any failure here means the model is unusable
-                raise ModelUnavailable(f"model {config.model!r} loaded from {self.model_path} but failed a "
-                                       f"test pass: {type(exc).__name__}: {exc}") from exc
+                raise ModelUnavailable(
+                    f"model {config.model!r} loaded from {self.model_path} but failed a "
+                    f"test pass: {type(exc).__name__}: {exc}"
+                ) from exc
         self.load_s = time.monotonic() - started
-        log.info("speech model %s loaded in %.1f s (device %s, compute %s, %d worker(s) x %d thread(s))",
-                 self._version, self.load_s, self.device, config.compute_type, config.workers, self.cpu_threads)
+        log.info(
+            "speech model %s loaded in %.1f s (device %s, compute %s, %d worker(s) x %d thread(s))",
+            self._version,
+            self.load_s,
+            self.device,
+            config.compute_type,
+            config.workers,
+            self.cpu_threads,
+        )
 
     # --- SpeechEngine ------------------------------------------------------------------
 
@@ -184,7 +200,9 @@ class WhisperEngine:
         if duration < MIN_AUDIO_S:
             return []
         prompt_text = (prompt or "").strip()
-        prompt_tokens = len(self._tokenizer.encode(" " + prompt_text, add_special_tokens=False).ids) if prompt_text else 0
+        prompt_tokens = (
+            len(self._tokenizer.encode(" " + prompt_text, add_special_tokens=False).ids) if prompt_text else 0
+        )
         cap = self.decode_cap_tokens(duration, prompt_tokens)
         cfg = self.config
         local = self._model._local
@@ -221,8 +239,7 @@ class WhisperEngine:
         except _WindowLimit:
             log.debug("pass over %.1f s stopped at its window budget", duration)
         finally:
-            local.last_pass = {"windows": budget - local.windows_left, "cap_tokens": cap,
-                               "duration_s": duration}
+            local.last_pass = {"windows": budget - local.windows_left, "cap_tokens": cap, "duration_s": duration}
             local.windows_left = None
             local.cap_tokens = None
         return results
@@ -247,7 +264,7 @@ class WhisperEngine:
                 audio, prompt, _l, prefix = items[i]
                 samples = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(-1))
                 prompt_tokens = runner.encode_text(prompt or "")[-_PROMPT_TOKENS_MAX:]
-                prefix_tokens = runner.encode_text(prefix or "")[:WHISPER_MAX_LENGTH // 4]
+                prefix_tokens = runner.encode_text(prefix or "")[: WHISPER_MAX_LENGTH // 4]
                 duration = samples.size / SAMPLE_RATE
                 cap = int(math.ceil(self.tokens_base + self.tokens_per_s * min(duration, WINDOW_S)))
                 cap = max(self.tokens_base, cap - len(prefix_tokens))
@@ -265,8 +282,13 @@ class WhisperEngine:
                 info["capped"] += int(res.capped)
             info["windows"] += 1
             info["batch"] += len(idx)
-        info.update(window_frames=timing.window_frames, encode_s=timing.encode_s, generate_s=timing.generate_s,
-                    align_s=timing.align_s, features_s=timing.features_s)
+        info.update(
+            window_frames=timing.window_frames,
+            encode_s=timing.encode_s,
+            generate_s=timing.generate_s,
+            align_s=timing.align_s,
+            features_s=timing.features_s,
+        )
         self._model._local.last_pass = info
         return out
 
@@ -296,8 +318,9 @@ class WhisperEngine:
         with self._pass_lock:
             runner = self._passes.get(language)
             if runner is None:
-                runner = self._passes[language] = WhisperPass(self._model, language, beam_size=self.config.beam_size,
-                                                              pad_s=self.config.window_pad_s)
+                runner = self._passes[language] = WhisperPass(
+                    self._model, language, beam_size=self.config.beam_size, pad_s=self.config.window_pad_s
+                )
             return runner
 
     @staticmethod
@@ -315,8 +338,14 @@ class WhisperEngine:
             end = min(max(w.end, start), duration)
             words.append(EngineWord(text=text, start=start, end=end, probability=w.probability))
             prev_end = end
-        return EngineSegment(words=words, start=seg.start, end=seg.end, no_speech_prob=seg.no_speech_prob,
-                             avg_logprob=seg.avg_logprob, text=seg.text.strip())
+        return EngineSegment(
+            words=words,
+            start=seg.start,
+            end=seg.end,
+            no_speech_prob=seg.no_speech_prob,
+            avg_logprob=seg.avg_logprob,
+            text=seg.text.strip(),
+        )
 
     # --- public helpers ----------------------------------------------------------------
 
@@ -336,14 +365,20 @@ class WhisperEngine:
     @staticmethod
     def _locate(config: SttConfig, allow_download: bool) -> str:
         model = config.model
-        local = model_store.local_folder(model, config.models_dir, model_store.missing_files,
-                                         "a faster-whisper model needs model.bin, config.json, tokenizer.json "
-                                         "and vocabulary.*; re-run `callguard models pull`")
+        local = model_store.local_folder(
+            model,
+            config.models_dir,
+            model_store.missing_files,
+            "a faster-whisper model needs model.bin, config.json, tokenizer.json "
+            "and vocabulary.*; re-run `callguard models pull`",
+        )
         if local is not None:
             return local
         if "/" not in model and model not in model_store.known_repos():
-            raise ModelUnavailable(f"model {model!r} is neither a folder under {config.models_dir} nor a "
-                                   f"faster-whisper model name ({', '.join(model_store.known_repos())})")
+            raise ModelUnavailable(
+                f"model {model!r} is neither a folder under {config.models_dir} nor a "
+                f"faster-whisper model name ({', '.join(model_store.known_repos())})"
+            )
         try:
             from faster_whisper.utils import download_model
         except Exception as exc:  # noqa: BLE001
@@ -355,7 +390,8 @@ class WhisperEngine:
             raise ModelUnavailable(
                 f"model {model!r} is not in {where} nor in the Hugging Face cache, and fetching it failed "
                 f"({type(exc).__name__}: {model_store.first_line(exc)}); run `callguard models pull {model}` "
-                f"on a connected machine and copy the folder to {where}") from exc
+                f"on a connected machine and copy the folder to {where}"
+            ) from exc
 
     def _open(self, config: SttConfig, path: str) -> Any:
         try:
@@ -364,20 +400,28 @@ class WhisperEngine:
             raise ModelUnavailable(f"faster-whisper cannot be imported: {type(exc).__name__}: {exc}") from exc
         model_class = _make_model_class(WhisperModel)
         try:
-            return model_class(path, device=config.device, compute_type=config.compute_type,
-                               cpu_threads=self.cpu_threads, num_workers=max(1, config.workers),
-                               local_files_only=True)
+            return model_class(
+                path,
+                device=config.device,
+                compute_type=config.compute_type,
+                cpu_threads=self.cpu_threads,
+                num_workers=max(1, config.workers),
+                local_files_only=True,
+            )
         except Exception as exc:  # noqa: BLE001 - CTranslate2 raises RuntimeError/ValueError/OSError
-            raise ModelUnavailable(f"cannot load model {config.model!r} from {path} on device {config.device} "
-                                   f"({config.compute_type}): {type(exc).__name__}: "
-                                   f"{model_store.first_line(exc)}") from exc
+            raise ModelUnavailable(
+                f"cannot load model {config.model!r} from {path} on device {config.device} "
+                f"({config.compute_type}): {type(exc).__name__}: "
+                f"{model_store.first_line(exc)}"
+            ) from exc
 
     def _check_language(self, language: str) -> None:
         if not language:
             return
         if not self._model.model.is_multilingual:
-            raise ModelUnavailable(f"model {self.config.model!r} is English-only; stt.language = "
-                                   f"{language!r} needs a multilingual model")
+            raise ModelUnavailable(
+                f"model {self.config.model!r} is English-only; stt.language = {language!r} needs a multilingual model"
+            )
         if language not in self._model.supported_languages:
             raise ModelUnavailable(f"stt.language = {language!r} is not a language Whisper knows")
 
@@ -400,5 +444,11 @@ class WhisperEngine:
             prev_end = end
         start = min(max(float(seg.start), 0.0), duration)
         end = min(max(float(seg.end), start), duration)
-        return EngineSegment(words=words, start=start, end=end, no_speech_prob=float(seg.no_speech_prob),
-                             avg_logprob=float(seg.avg_logprob), text=seg.text.strip())
+        return EngineSegment(
+            words=words,
+            start=start,
+            end=end,
+            no_speech_prob=float(seg.no_speech_prob),
+            avg_logprob=float(seg.avg_logprob),
+            text=seg.text.strip(),
+        )

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord
+from moderation.speech import EngineSegment, EngineWord
 
 FRAMES_PER_S = 100  # log-mel frames (hop 160 at 16 kHz)
 FULL_WINDOW_FRAMES = 3000
@@ -85,8 +85,16 @@ class WhisperPass:
     Thread-safe as far as CTranslate2 is (several threads may call run(); they share the
     model's inter_threads)."""
 
-    def __init__(self, model: Any, language: str, *, beam_size: int = 1, pad_s: float = 2.0,
-                 full_window: bool = False, word_timestamps: bool = True) -> None:
+    def __init__(
+        self,
+        model: Any,
+        language: str,
+        *,
+        beam_size: int = 1,
+        pad_s: float = 2.0,
+        full_window: bool = False,
+        word_timestamps: bool = True,
+    ) -> None:
         from faster_whisper.tokenizer import Tokenizer
 
         self.model = model
@@ -94,8 +102,9 @@ class WhisperPass:
         self.pad_s = pad_s
         self.full_window = full_window
         self.word_timestamps = word_timestamps
-        self.tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
-                                   language=language or None)
+        self.tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language or None
+        )
         self.suppress = _suppress_tokens(self.tokenizer)
 
     def encode_text(self, text: str) -> list[int]:
@@ -139,9 +148,16 @@ class WhisperPass:
         wants = [min(WHISPER_MAX_LENGTH // 2, k + r.max_new_tokens) for k, r in zip(lead, requests)]
         max_length = max(self.max_length(len(p) - k, w) for p, k, w in zip(prompts, lead, wants))
         generated = self.model.model.generate(
-            encoded, prompts, beam_size=self.beam_size, max_length=max_length, return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self.suppress,
-            max_initial_timestamp_index=50)
+            encoded,
+            prompts,
+            beam_size=self.beam_size,
+            max_length=max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self.suppress,
+            max_initial_timestamp_index=50,
+        )
         t3 = time.perf_counter()
         results = []
         texts: list[list[int]] = []
@@ -163,10 +179,18 @@ class WhisperPass:
             result.segments = []
             seen = 0
             for s, e, toks in pieces:
-                own = toks[max(0, n_prefix - seen):]  # the part past the forced prefix
+                own = toks[max(0, n_prefix - seen) :]  # the part past the forced prefix
                 seen += len(toks)
-                result.segments.append(EngineSegment(words=[], start=s, end=e, no_speech_prob=float(gen.no_speech_prob),
-                                                     avg_logprob=avg_logprob, text=self.tokenizer.decode(own).strip()))
+                result.segments.append(
+                    EngineSegment(
+                        words=[],
+                        start=s,
+                        end=e,
+                        no_speech_prob=float(gen.no_speech_prob),
+                        avg_logprob=avg_logprob,
+                        text=self.tokenizer.decode(own).strip(),
+                    )
+                )
             results.append(result)
             texts.append([t for _, _, toks in pieces for t in toks])
             piece_lens.append([len(toks) for _, _, toks in pieces])
@@ -219,15 +243,23 @@ class WhisperPass:
             out.append((s, min(max(e, s), duration), toks))
         return out, open_tail
 
-    def _align(self, encoded: Any, texts: list[list[int]], piece_lens: list[list[int]], skip: list[int],
-               content: list[int], results: list[PassResult]) -> None:
+    def _align(
+        self,
+        encoded: Any,
+        texts: list[list[int]],
+        piece_lens: list[list[int]],
+        skip: list[int],
+        content: list[int],
+        results: list[PassResult],
+    ) -> None:
         """Word times from the alignment heads' cross-attention, one align call for the batch."""
         if not any(texts):
             return
         # align wants an entry per batch item; a clip without text gets a one-token stand-in.
         stand_in = [t if t else [self.tokenizer.eot] for t in texts]
-        aligned = self.model.model.align(encoded, list(self.tokenizer.sot_sequence), stand_in, content,
-                                         median_filter_width=7)
+        aligned = self.model.model.align(
+            encoded, list(self.tokenizer.sot_sequence), stand_in, content, median_filter_width=7
+        )
         for i, al in enumerate(aligned):
             if texts[i]:
                 words = self._words(texts[i], al, content[i] / FRAMES_PER_S)
@@ -248,15 +280,14 @@ class WhisperPass:
         probs = np.asarray(alignment.text_token_probs, dtype=np.float64)
         bounds = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
         out = []
-        for k, (word, toks) in enumerate(zip(words[:-1], word_tokens[:-1])):
+        for k, (word, _toks) in enumerate(zip(words[:-1], word_tokens[:-1])):
             a, b = int(bounds[k]), int(bounds[k + 1])
             if a >= len(jump_times):
                 break
             start = float(jump_times[a])
             end = float(jump_times[min(b, len(jump_times) - 1)])
             p = float(np.mean(probs[a:b])) if b > a and probs.size >= b else 0.0
-            item = EngineWord(text=word, start=min(start, duration), end=min(max(end, start), duration),
-                              probability=p)
+            item = EngineWord(text=word, start=min(start, duration), end=min(max(end, start), duration), probability=p)
             # Punctuation stays a "word" of its own (the transcriber drops words with no
             # text). Merging it into the word before changed the streaming transcript for
             # the worse on the English bench (CER vs offline 0.13 -> 0.20..0.26), not tracked down.
@@ -269,15 +300,24 @@ class WhisperPass:
         the forced prefix (the first `skip` text tokens) are left out."""
         if not result.segments:
             return
-        bounds = list(np.cumsum([0] + piece_lens[:len(result.segments)])[:-1])
+        bounds = list(np.cumsum([0] + piece_lens[: len(result.segments)])[:-1])
         segs: list[list[EngineWord]] = [[] for _ in result.segments]
         for word, first in words:
             k = max(j for j, b in enumerate(bounds) if b <= first)
-            if skip <= first < sum(piece_lens[:len(result.segments)]):
+            if skip <= first < sum(piece_lens[: len(result.segments)]):
                 segs[k].append(word)
-        result.segments = [EngineSegment(words=ws, start=s.start, end=s.end, no_speech_prob=s.no_speech_prob,
-                                         avg_logprob=s.avg_logprob, text=s.text)
-                           for s, ws in zip(result.segments, segs) if s.text or ws]
+        result.segments = [
+            EngineSegment(
+                words=ws,
+                start=s.start,
+                end=s.end,
+                no_speech_prob=s.no_speech_prob,
+                avg_logprob=s.avg_logprob,
+                text=s.text,
+            )
+            for s, ws in zip(result.segments, segs)
+            if s.text or ws
+        ]
 
 
 def _avg_logprob(score: float, n_tokens: int) -> float:

@@ -106,10 +106,10 @@ def read_manifest(path: str | Path) -> list[CallSpec]:
         except json.JSONDecodeError as exc:
             raise EvalError(f"{where}: not JSON ({exc})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("audio"), str):
-            raise EvalError(f"{where}: needs \"id\" (string), \"audio\" (path) and \"words\" (list)")
+            raise EvalError(f'{where}: needs "id" (string), "audio" (path) and "words" (list)')
         words_raw = obj.get("words")
         if not isinstance(words_raw, list):
-            raise EvalError(f"{where}: \"words\" must be a list")
+            raise EvalError(f'{where}: "words" must be a list')
         words = []
         for i, w in enumerate(words_raw):
             try:
@@ -307,9 +307,14 @@ class WhisperTranscriber:
         return self._cleared
 
     def view(self) -> dict[str, Any]:
-        return {"kind": "whisper", "model": str(getattr(self.engine, "version", "")), "passes": self.passes,
-                "compute_s": round(self.compute_s, 3), "skipped_s": round(self.skipped_s, 3),
-                "max_lag_s": round(self.max_lag_s, 3)}
+        return {
+            "kind": "whisper",
+            "model": str(getattr(self.engine, "version", "")),
+            "passes": self.passes,
+            "compute_s": round(self.compute_s, 3),
+            "skipped_s": round(self.skipped_s, 3),
+            "max_lag_s": round(self.max_lag_s, 3),
+        }
 
 
 # ----------------------------------------------------------------------- one call
@@ -341,8 +346,9 @@ class _SimulatedMutes:
         self.spans: list[tuple[float, float, float, bool]] = []
 
     def add_span(self, decision: Decision) -> int:
-        span, _ = self._line.add_mute(decision.start, decision.end, provisional=decision.provisional,
-                                      reason=decision.reason)
+        span, _ = self._line.add_mute(
+            decision.start, decision.end, provisional=decision.provisional, reason=decision.reason
+        )
         start, end = decision.key
         self.spans.append((self.now, start, end, decision.provisional))
         return span.span_id
@@ -351,8 +357,9 @@ class _SimulatedMutes:
         return self._line.lift_mute(span_id)
 
 
-def simulate_call(call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: list[TextCheck],
-                  config: Config, delay_s: float) -> CallOutcome:
+def simulate_call(
+    call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: list[TextCheck], config: Config, delay_s: float
+) -> CallOutcome:
     """Runs one call through the delay line, the transcriber and the moderation."""
     delay_cfg = dataclasses.replace(config.delay, delay_s=delay_s)
     policy: PolicyConfig = getattr(config, "policy", None) or PolicyConfig()
@@ -386,7 +393,7 @@ def simulate_call(call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: l
         wall = k * FRAME_S
         transcriber.run_until(wall, False, judge, deliver)
         if k < frames:
-            frame = audio[k * FRAME_SAMPLES: (k + 1) * FRAME_SAMPLES]
+            frame = audio[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES]
             media = line.push(k * FRAME_SAMPLES, frame, wall)
             transcriber.feed(frame, media if media is not None else k * FRAME_S)
         elif k == frames:
@@ -401,19 +408,30 @@ def simulate_call(call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: l
         lo, hi = max(c0, 0), min(c0 + heard.muted.size, total)
         if lo >= hi:
             continue
-        silenced[lo:hi] = heard.silenced[lo - c0: hi - c0]
-        undecided[lo:hi] = heard.unjudged[lo - c0: hi - c0]
-        played[lo:hi] = out[lo - c0: hi - c0]
+        silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
+        undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
+        played[lo:hi] = out[lo - c0 : hi - c0]
         seen[lo:hi] = True
 
     stats = line.stats()
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))
-    return CallOutcome(call.id, pcm48.size / RATE, silenced, undecided, sink.spans, ledger.lifted, stats.late_mutes,
-                       mismatches, checked, transcriber.view())
+    return CallOutcome(
+        call.id,
+        pcm48.size / RATE,
+        silenced,
+        undecided,
+        sink.spans,
+        ledger.lifted,
+        stats.late_mutes,
+        mismatches,
+        checked,
+        transcriber.view(),
+    )
 
 
-def _check_playout(audio: np.ndarray, played: np.ndarray, silenced: np.ndarray, seen: np.ndarray,
-                   fade: int) -> tuple[int, int]:
+def _check_playout(
+    audio: np.ndarray, played: np.ndarray, silenced: np.ndarray, seen: np.ndarray, fade: int
+) -> tuple[int, int]:
     """Samples compared, and how many disagree with the silenced record: silenced ones
     must have played as zeros, the others as the source (both a fade away from any edge
     of the record, the call's start and end counting as edges)."""
@@ -460,9 +478,15 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
                     c_fully += 1
                 else:
                     c_partly += muted > 0
-                    not_fully.append({"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3),
-                                      "muted_fraction": round(muted / (i1 - i0), 3),
-                                      "decision_lag_s": None if lag is None else round(lag, 3)})
+                    not_fully.append(
+                        {
+                            "text": w.text,
+                            "start": round(w.start, 3),
+                            "end": round(w.end, 3),
+                            "muted_fraction": round(muted / (i1 - i0), 3),
+                            "decision_lag_s": None if lag is None else round(lag, 3),
+                        }
+                    )
             else:
                 c_clean += i1 - i0
                 c_clean_muted += muted
@@ -471,13 +495,21 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
         partly += c_partly
         clean_samples += c_clean
         clean_muted += c_clean_muted
-        per_call.append({
-            "id": call.id, "audio_s": round(out.audio_s, 3), "words": len(call.words), "toxic_words": c_toxic,
-            "toxic_fully_muted": c_fully, "toxic_partly_muted": c_partly,
-            "clean_speech_muted_s": round(c_clean_muted / RATE, 3),
-            "spans_added": len(out.spans), "spans_lifted": out.lifted, "late_mutes": out.late_mutes,
-            "toxic_not_fully_muted": not_fully,
-        })
+        per_call.append(
+            {
+                "id": call.id,
+                "audio_s": round(out.audio_s, 3),
+                "words": len(call.words),
+                "toxic_words": c_toxic,
+                "toxic_fully_muted": c_fully,
+                "toxic_partly_muted": c_partly,
+                "clean_speech_muted_s": round(c_clean_muted / RATE, 3),
+                "spans_added": len(out.spans),
+                "spans_lifted": out.lifted,
+                "late_mutes": out.late_mutes,
+                "toxic_not_fully_muted": not_fully,
+            }
+        )
 
     def pct(a: int, b: int) -> float | None:
         return round(100.0 * a / b, 2) if b else None
@@ -501,8 +533,10 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
         "spans_added": sum(len(o.spans) for o in outcomes),
         "spans_lifted": sum(o.lifted for o in outcomes),
         "late_mutes": sum(o.late_mutes for o in outcomes),
-        "playout_check": {"samples": sum(o.playout_checked for o in outcomes),
-                          "mismatches": sum(o.playout_mismatches for o in outcomes)},
+        "playout_check": {
+            "samples": sum(o.playout_checked for o in outcomes),
+            "mismatches": sum(o.playout_mismatches for o in outcomes),
+        },
         "per_call": per_call,
     }
 
@@ -510,8 +544,16 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
 # ------------------------------------------------------------------------ the command
 
 
-def evaluate_calls(manifest: str | Path, config: Config, *, delay_s: float, transcriber: str = "reference",
-                   reference_lag_s: float = 0.8, checks: Checks | None = None, engine: Any = None) -> dict[str, Any]:
+def evaluate_calls(
+    manifest: str | Path,
+    config: Config,
+    *,
+    delay_s: float,
+    transcriber: str = "reference",
+    reference_lag_s: float = 0.8,
+    checks: Checks | None = None,
+    engine: Any = None,
+) -> dict[str, Any]:
     """The figures as a JSON-able dict. `checks` default to the configured ones; with
     transcriber = "whisper", `engine` defaults to a WhisperEngine from config.stt."""
     if not 0.0 < delay_s <= 30.0:
@@ -534,8 +576,11 @@ def evaluate_calls(manifest: str | Path, config: Config, *, delay_s: float, tran
         x, rate = read_wav(call.audio)
         pcm48 = to_int16(resample(x, rate, RATE))
         audio_s += pcm48.size / RATE
-        source: Any = (ReferenceTranscriber(call.words, reference_lag_s) if transcriber == "reference"
-                       else WhisperTranscriber(engine, config.stt))
+        source: Any = (
+            ReferenceTranscriber(call.words, reference_lag_s)
+            if transcriber == "reference"
+            else WhisperTranscriber(engine, config.stt)
+        )
         outcomes.append(simulate_call(call, pcm48, source, checks.as_list(), config, delay_s))
     wall_s = time.perf_counter() - started
     report = score(calls, outcomes)
@@ -577,15 +622,27 @@ def load_engine(config: Config, purpose: str = "for --transcriber whisper") -> A
         raise EvalError(f"faster-whisper cannot be imported {purpose}: {exc}") from None
 
 
-SUMMARY_KEYS = ("calls", "toxic_words", "toxic_fully_muted_pct", "toxic_partly_muted_pct", "toxic_missed_pct",
-                "clean_speech_muted_pct", "decision_lag_p50_s", "decision_lag_p95_s", "undecided_playout_pct",
-                "late_mutes", "speed_x")
+SUMMARY_KEYS = (
+    "calls",
+    "toxic_words",
+    "toxic_fully_muted_pct",
+    "toxic_partly_muted_pct",
+    "toxic_missed_pct",
+    "clean_speech_muted_pct",
+    "decision_lag_p50_s",
+    "decision_lag_p95_s",
+    "undecided_playout_pct",
+    "late_mutes",
+    "speed_x",
+)
 
 
 def format_summary(report: dict[str, Any]) -> str:
     lag = f", reference lag {report['reference_lag_s']} s" if report["transcriber"] == "reference" else ""
-    lines = [f"{report['manifest']}: delay {report['delay_s']} s, transcriber {report['transcriber']}{lag}, "
-             f"undecided policy {report['undecided_policy']}"]
+    lines = [
+        f"{report['manifest']}: delay {report['delay_s']} s, transcriber {report['transcriber']}{lag}, "
+        f"undecided policy {report['undecided_policy']}"
+    ]
     for name, info in report["checks"].items():
         state = f"version {info.get('version') or '?'}" if info.get("available") else f"UNAVAILABLE: {info['reason']}"
         lines.append(f"  {name}: {state}")
@@ -595,19 +652,29 @@ def format_summary(report: dict[str, Any]) -> str:
     lines.append(f"  {'playout_check':<26} {check['mismatches']} mismatches in {check['samples']} samples")
     for call in report["per_call"]:
         for w in call["toxic_not_fully_muted"]:
-            lines.append(f"  not fully muted: {call['id']} {w['text']} [{w['start']}, {w['end']}] "
-                         f"muted {w['muted_fraction']:.0%}, decision lag {w['decision_lag_s']}")
+            lines.append(
+                f"  not fully muted: {call['id']} {w['text']} [{w['start']}, {w['end']}] "
+                f"muted {w['muted_fraction']:.0%}, decision lag {w['decision_lag_s']}"
+            )
     return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", type=Path, help="JSON lines: {id, audio (WAV, relative to the manifest), words}")
     parser.add_argument("--delay", type=float, help="delay D in seconds (default: delay.delay_s from the config)")
-    parser.add_argument("--transcriber", choices=("reference", "whisper"), default="reference",
-                        help="reference: the manifest's words at end + --reference-lag; whisper: the configured "
-                             "model, its compute time charged to the simulated clock")
-    parser.add_argument("--reference-lag", type=float, default=0.8,
-                        help="seconds from a word's end to its release by the reference transcriber (default 0.8)")
+    parser.add_argument(
+        "--transcriber",
+        choices=("reference", "whisper"),
+        default="reference",
+        help="reference: the manifest's words at end + --reference-lag; whisper: the configured "
+        "model, its compute time charged to the simulated clock",
+    )
+    parser.add_argument(
+        "--reference-lag",
+        type=float,
+        default=0.8,
+        help="seconds from a word's end to its release by the reference transcriber (default 0.8)",
+    )
     parser.add_argument("--no-classifier", action="store_true", help="keywords only, even if a classifier loads")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -616,8 +683,14 @@ def main(args: argparse.Namespace, config: Config) -> int:
     delay_s = args.delay if args.delay is not None else config.delay.delay_s
     try:
         checks = load_checks(config, classifier=not getattr(args, "no_classifier", False))
-        report = evaluate_calls(args.manifest, config, delay_s=delay_s, transcriber=args.transcriber,
-                                reference_lag_s=args.reference_lag, checks=checks)
+        report = evaluate_calls(
+            args.manifest,
+            config,
+            delay_s=delay_s,
+            transcriber=args.transcriber,
+            reference_lag_s=args.reference_lag,
+            checks=checks,
+        )
     except EvalError as exc:
         print(f"callguard eval-calls: {exc}", file=sys.stderr)
         return 2

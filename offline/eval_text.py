@@ -87,7 +87,7 @@ def _read_unsmile(path: str | Path, header: list[str], lines: list[tuple[int, st
         parts = line.split("\t")
         if len(parts) < len(labels) + 1:
             raise EvalError(f"{path}:{n}: {len(parts)} columns, the header has {len(labels) + 1}")
-        values = parts[len(parts) - len(labels):]
+        values = parts[len(parts) - len(labels) :]
         try:
             row = [_flag(v) for v in values]
         except ValueError:
@@ -105,8 +105,9 @@ def _read_binary(path: str | Path, lines: list[tuple[int, str]]) -> LabelledText
     flags: list[bool] = []
     for k, (n, line) in enumerate(lines):
         if "\t" not in line:
-            raise EvalError(f"{path}:{n}: expected `text<TAB>0|1` (or an UnSmile header starting with "
-                            f"{SENTENCE_COLUMN})")
+            raise EvalError(
+                f"{path}:{n}: expected `text<TAB>0|1` (or an UnSmile header starting with {SENTENCE_COLUMN})"
+            )
         text, value = line.rsplit("\t", 1)
         try:
             flag = _flag(value)
@@ -148,8 +149,9 @@ class Checks:
         return checks
 
     def names(self) -> list[str]:
-        return [name for name, check in (("keywords", self.keywords), ("classifier", self.classifier))
-                if check is not None]
+        return [
+            name for name, check in (("keywords", self.keywords), ("classifier", self.classifier)) if check is not None
+        ]
 
 
 def load_checks(config: Config, *, keywords: bool = True, classifier: bool = True) -> Checks:
@@ -174,8 +176,12 @@ def _load_keywords(config: Config) -> tuple[TextCheck | None, dict[str, Any]]:
     if loaded.check is None:
         return None, {"available": False, "reason": loaded.detail}
     matcher = loaded.check
-    return matcher.match, {"available": True, "version": matcher.version, "lists": str(matcher.folder),
-                           "entries": matcher.counts}
+    return matcher.match, {
+        "available": True,
+        "version": matcher.version,
+        "lists": str(matcher.folder),
+        "entries": matcher.counts,
+    }
 
 
 def _load_classifier(config: Config) -> tuple[Any | None, dict[str, Any]]:
@@ -198,8 +204,7 @@ def _metrics(pred: np.ndarray, truth: np.ndarray, with_tn: bool = False) -> dict
         f1 = None
     else:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    out: dict[str, Any] = {"precision": _r(precision), "recall": _r(recall), "f1": _r(f1),
-                           "tp": tp, "fp": fp, "fn": fn}
+    out: dict[str, Any] = {"precision": _r(precision), "recall": _r(recall), "f1": _r(f1), "tp": tp, "fp": fp, "fn": fn}
     if with_tn:
         out["tn"] = int(np.count_nonzero(~pred & ~truth))
     return out
@@ -222,13 +227,20 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
         model = checks.classifier
         cls_flag = np.zeros(n, dtype=bool)
         for begin in range(0, n, CLASSIFIER_CHUNK):
-            part = words[begin: begin + CLASSIFIER_CHUNK]
+            part = words[begin : begin + CLASSIFIER_CHUNK]
             hits = model.judge_many(part)
-            cls_flag[begin: begin + len(part)] = [bool(h) for h in hits]
+            cls_flag[begin : begin + len(part)] = [bool(h) for h in hits]
         if data.format == "unsmile":
-            scores = np.concatenate([
-                model.scores([" ".join(w) for w in words[b: b + CLASSIFIER_CHUNK]])
-                for b in range(0, n, CLASSIFIER_CHUNK)]) if n else np.zeros((0, len(model.labels)))
+            scores = (
+                np.concatenate(
+                    [
+                        model.scores([" ".join(w) for w in words[b : b + CLASSIFIER_CHUNK]])
+                        for b in range(0, n, CLASSIFIER_CHUNK)
+                    ]
+                )
+                if n
+                else np.zeros((0, len(model.labels)))
+            )
             for j, label in enumerate(model.labels):
                 cls_labels[label] = scores[:, j] >= model.config.threshold_for(label)
 
@@ -237,9 +249,14 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
         out["binary"]["flagged"] = int(np.count_nonzero(flag))
         if data.format == "unsmile":
             assert data.truth is not None
-            out["labels"] = {label: {**_metrics(label_pred[label], data.truth[:, i]),
-                                     "support": int(np.count_nonzero(data.truth[:, i]))}
-                             for i, label in enumerate(data.labels) if label in label_pred}
+            out["labels"] = {
+                label: {
+                    **_metrics(label_pred[label], data.truth[:, i]),
+                    "support": int(np.count_nonzero(data.truth[:, i])),
+                }
+                for i, label in enumerate(data.labels)
+                if label in label_pred
+            }
         return out
 
     results: dict[str, Any] = {"combined": None, "keywords": None, "classifier": None}
@@ -275,14 +292,17 @@ def _pad(text: str, width: int) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    lines = [f"{report.get('file', '')}: {report['format']}, {report['sentences']} sentences, "
-             f"{report['abusive']} abusive"]
+    lines = [
+        f"{report.get('file', '')}: {report['format']}, {report['sentences']} sentences, {report['abusive']} abusive"
+    ]
     for name, info in report["checks"].items():
         state = f"version {info.get('version') or '?'}" if info.get("available") else f"UNAVAILABLE: {info['reason']}"
         lines.append(f"  {name}: {state}")
     lines.append("")
-    lines.append(f"{_pad('checks', 30)} {_pad('figure', 12)} {'precision':>9} {'recall':>7} {'f1':>7} {'tp':>6} "
-                 f"{'fp':>6} {'fn':>6} {'support':>7}")
+    lines.append(
+        f"{_pad('checks', 30)} {_pad('figure', 12)} {'precision':>9} {'recall':>7} {'f1':>7} {'tp':>6} "
+        f"{'fp':>6} {'fn':>6} {'support':>7}"
+    )
 
     def fmt(x: float | None) -> str:
         return "-" if x is None else f"{x:.3f}"
@@ -295,8 +315,10 @@ def format_table(report: dict[str, Any]) -> str:
         rows = [("abusive", res["binary"], res["binary"]["tp"] + res["binary"]["fn"])]
         rows += [(label, m, m["support"]) for label, m in res.get("labels", {}).items()]
         for figure, m, support in rows:
-            lines.append(f"{_pad(name, 30)} {_pad(figure, 12)} {fmt(m['precision']):>9} {fmt(m['recall']):>7} "
-                         f"{fmt(m['f1']):>7} {m['tp']:>6} {m['fp']:>6} {m['fn']:>6} {support:>7}")
+            lines.append(
+                f"{_pad(name, 30)} {_pad(figure, 12)} {fmt(m['precision']):>9} {fmt(m['recall']):>7} "
+                f"{fmt(m['f1']):>7} {m['tp']:>6} {m['fp']:>6} {m['fn']:>6} {support:>7}"
+            )
     return "\n".join(lines)
 
 
@@ -316,8 +338,9 @@ def main(args: argparse.Namespace, config: Config) -> int:
     except EvalError as exc:
         print(f"callguard eval-text: {exc}", file=sys.stderr)
         return 2
-    checks = load_checks(config, keywords=not getattr(args, "no_keywords", False),
-                         classifier=not getattr(args, "no_classifier", False))
+    checks = load_checks(
+        config, keywords=not getattr(args, "no_keywords", False), classifier=not getattr(args, "no_classifier", False)
+    )
     if not checks.names():
         reasons = "; ".join(f"{k}: {v.get('reason')}" for k, v in checks.info.items())
         print(f"callguard eval-text: no text check could be loaded ({reasons})", file=sys.stderr)

@@ -101,13 +101,26 @@ class ReplayResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "replay_id": self.replay_id, "call_id": self.call_id, "mode": self.mode, "at": self.at,
-            "config_file": self.config_file, "versions": self.versions, "call_versions": self.call_versions,
-            "summary": {"added": len(self.diff.added), "removed": len(self.diff.removed),
-                        "changed": len(self.diff.changed), "unchanged": self.diff.unchanged,
-                        "call_spans": self.call_spans, "replay_spans": len(self.judged.spans),
-                        "lifted": self.judged.lifted, "words": len(self.judged.words)},
-            "diff": self.diff.to_dict(), "spans": self.judged.spans, "words": _word_rows(self.judged.words),
+            "replay_id": self.replay_id,
+            "call_id": self.call_id,
+            "mode": self.mode,
+            "at": self.at,
+            "config_file": self.config_file,
+            "versions": self.versions,
+            "call_versions": self.call_versions,
+            "summary": {
+                "added": len(self.diff.added),
+                "removed": len(self.diff.removed),
+                "changed": len(self.diff.changed),
+                "unchanged": self.diff.unchanged,
+                "call_spans": self.call_spans,
+                "replay_spans": len(self.judged.spans),
+                "lifted": self.judged.lifted,
+                "words": len(self.judged.words),
+            },
+            "diff": self.diff.to_dict(),
+            "spans": self.judged.spans,
+            "words": _word_rows(self.judged.words),
             "notes": self.notes,
         }
 
@@ -161,17 +174,34 @@ def _span_row(span_id: int, d: Decision, media_now: float) -> dict[str, Any]:
     """A decision as relay/records/call_log.py writes it to call_decisions, plus when it was decided
     in media time (on a fast enough machine: the audio heard by then)."""
     return {
-        "span_id": span_id, "start": d.start, "end": d.end, "word_start": d.key[0], "word_end": d.key[1],
-        "words": [w.text for w in d.words], "provisional": d.provisional,
+        "span_id": span_id,
+        "start": d.start,
+        "end": d.end,
+        "word_start": d.key[0],
+        "word_end": d.key[1],
+        "words": [w.text for w in d.words],
+        "provisional": d.provisional,
         "categories": list(d.categories or sorted({h.category for h in d.hits})),
-        "hits": [{"source": h.source, "category": h.category, "score": h.score, "threshold": h.threshold,
-                  "detail": h.detail, "version": h.version, "words": list(h.words)} for h in d.hits],
-        "decided_at": d.decided_at, "decided_media_s": round(media_now, 4),
+        "hits": [
+            {
+                "source": h.source,
+                "category": h.category,
+                "score": h.score,
+                "threshold": h.threshold,
+                "detail": h.detail,
+                "version": h.version,
+                "words": list(h.words),
+            }
+            for h in d.hits
+        ],
+        "decided_at": d.decided_at,
+        "decided_media_s": round(media_now, 4),
     }
 
 
-def judge_transcript(words: list[LoggedWord], checks: list[TextCheck], policy: PolicyConfig,
-                     wall: Callable[[], float] = time.time) -> Judged:
+def judge_transcript(
+    words: list[LoggedWord], checks: list[TextCheck], policy: PolicyConfig, wall: Callable[[], float] = time.time
+) -> Judged:
     """The logged words, each confirmed at its end in the order the call confirmed them."""
     judging = _Judging(policy, checks, wall)
     judged = [Word(w.text, w.start, w.end, True, w.probability) for w in words]
@@ -180,8 +210,15 @@ def judge_transcript(words: list[LoggedWord], checks: list[TextCheck], policy: P
     return Judged(judged, judging.spans(), judging.lifted, stt={"source": "the call's logged words"})
 
 
-def judge_audio(pcm48: Iterable[np.ndarray], media_s: float, engine: Any, stt_config: Any,
-                checks: list[TextCheck], policy: PolicyConfig, wall: Callable[[], float] = time.time) -> Judged:
+def judge_audio(
+    pcm48: Iterable[np.ndarray],
+    media_s: float,
+    engine: Any,
+    stt_config: Any,
+    checks: list[TextCheck],
+    policy: PolicyConfig,
+    wall: Callable[[], float] = time.time,
+) -> Judged:
     """Audio (int16 mono 48 kHz chunks, contiguous, the first sample at media time `media_s`)
     through the streaming transcriber as the relay feeds it: 20 ms frames through the
     server's resampler, a pass whenever one is due, the last one at the end; every pass
@@ -210,9 +247,18 @@ def judge_audio(pcm48: Iterable[np.ndarray], media_s: float, engine: Any, stt_co
     # finish() confirms every word; a tail left provisional would still have been judged.
     words.extend(final.provisional)
     stats = transcriber.stats
-    return Judged(words, judging.spans(), judging.lifted, skipped,
-                  stt={"model": str(getattr(engine, "version", type(engine).__name__)), "passes": stats.passes,
-                       "engine_s": round(stats.engine_s, 3), "audio_s": round(fed / RATE, 3)})
+    return Judged(
+        words,
+        judging.spans(),
+        judging.lifted,
+        skipped,
+        stt={
+            "model": str(getattr(engine, "version", type(engine).__name__)),
+            "passes": stats.passes,
+            "engine_s": round(stats.engine_s, 3),
+            "audio_s": round(fed / RATE, 3),
+        },
+    )
 
 
 def _frames(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -222,7 +268,7 @@ def _frames(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         held = np.concatenate([held, chunk]) if held.size else chunk
         whole = held.size - held.size % FRAME_SAMPLES
         for k in range(0, whole, FRAME_SAMPLES):
-            yield held[k:k + FRAME_SAMPLES]
+            yield held[k : k + FRAME_SAMPLES]
         held = held[whole:]
     if held.size:
         yield held
@@ -270,8 +316,10 @@ def customer_recording(call: CallHistory, data_dir: str | Path) -> tuple[Path, f
     recording = next((r for r in call.recordings if r.stream == "customer"), None)
     path = recording_file(data_dir, recording) if recording is not None else None
     if recording is None or path is None:
-        raise ReplayError(f"call {call.summary.call_id} has no customer recording in {data_dir} (not recorded, "
-                          "or purged): --transcript-only replays the logged words instead")
+        raise ReplayError(
+            f"call {call.summary.call_id} has no customer recording in {data_dir} (not recorded, "
+            "or purged): --transcript-only replays the logged words instead"
+        )
     notes = []
     media_s = recording.media_s
     if media_s is None:
@@ -293,9 +341,18 @@ def load_speech_engine(config: Config) -> Any:
 # ------------------------------------------------------------------------ the replay
 
 
-def run_replay(db: sqlite3.Connection, data_dir: str | Path, call_id: str, config: Config, *,
-               mode: Mode = "audio", checks: Checks | None = None, classifier: bool = True, engine: Any = None,
-               config_file: str | None = None) -> ReplayResult:
+def run_replay(
+    db: sqlite3.Connection,
+    data_dir: str | Path,
+    call_id: str,
+    config: Config,
+    *,
+    mode: Mode = "audio",
+    checks: Checks | None = None,
+    classifier: bool = True,
+    engine: Any = None,
+    config_file: str | None = None,
+) -> ReplayResult:
     """Re-runs the moderation over a logged call (not stored: see store_replay).
 
     `checks` default to the configured ones (keywords, and unless `classifier` is False
@@ -320,8 +377,10 @@ def run_replay(db: sqlite3.Connection, data_dir: str | Path, call_id: str, confi
     policy: PolicyConfig = config.policy
     if audio is None:
         if not call.words:
-            notes.append("the call has no logged words (was its transcription unavailable?): "
-                         "an audio replay transcribes the recording")
+            notes.append(
+                "the call has no logged words (was its transcription unavailable?): "
+                "an audio replay transcribes the recording"
+            )
         judged = judge_transcript(call.words, checks.as_list(), policy)
     else:
         engine = engine if engine is not None else load_speech_engine(config)
@@ -332,9 +391,19 @@ def run_replay(db: sqlite3.Connection, data_dir: str | Path, call_id: str, confi
     own = [_span_of_logged(d) for d in call.decisions if d.lifted_at is None]
     tolerance = AUDIO_TOLERANCE_S if mode == "audio" else DEFAULT_TOLERANCE_S
     diff = diff_spans(own, [_span_of_row(r) for r in judged.spans], tolerance)
-    return ReplayResult(call_id=call_id, mode=mode, at=time.time(), config_file=config_file,
-                        config=redacted(config.to_dict()), versions={"checks": checks.info, "stt": judged.stt},
-                        call_versions=call.versions, judged=judged, call_spans=len(own), diff=diff, notes=notes)
+    return ReplayResult(
+        call_id=call_id,
+        mode=mode,
+        at=time.time(),
+        config_file=config_file,
+        config=redacted(config.to_dict()),
+        versions={"checks": checks.info, "stt": judged.stt},
+        call_versions=call.versions,
+        judged=judged,
+        call_spans=len(own),
+        diff=diff,
+        notes=notes,
+    )
 
 
 def store_replay(db: sqlite3.Connection, result: ReplayResult, user: str, role: str) -> int:
@@ -346,11 +415,28 @@ def store_replay(db: sqlite3.Connection, result: ReplayResult, user: str, role: 
         cursor = db.execute(
             "INSERT INTO call_replays (call_id, at, by_user, mode, config, versions, words, spans, diff) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (result.call_id, result.at, user, result.mode, _json(result.config), _json(result.versions),
-             _json(_word_rows(result.judged.words)), _json(result.judged.spans), _json(result.diff.to_dict())))
+            (
+                result.call_id,
+                result.at,
+                user,
+                result.mode,
+                _json(result.config),
+                _json(result.versions),
+                _json(_word_rows(result.judged.words)),
+                _json(result.judged.spans),
+                _json(result.diff.to_dict()),
+            ),
+        )
         replay_id = int(cursor.lastrowid or 0)
-        record_access(db, user, role, result.call_id, "replay",
-                      {"replay_id": replay_id, "mode": result.mode, "config": result.config_file}, now=result.at)
+        record_access(
+            db,
+            user,
+            role,
+            result.call_id,
+            "replay",
+            {"replay_id": replay_id, "mode": result.mode, "config": result.config_file},
+            now=result.at,
+        )
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -393,8 +479,10 @@ def _check_notes(theirs: dict[str, dict[str, Any]], replay_checks: dict[str, Any
     for name, info in theirs.items():
         ours = replay_checks.get(name, {})
         if info.get("available") and not ours.get("available"):
-            notes.append(f"the call ran with the {name} check ({info.get('version') or '?'}); this replay "
-                         f"has none ({ours.get('reason', 'not loaded')}): its spans show as removed")
+            notes.append(
+                f"the call ran with the {name} check ({info.get('version') or '?'}); this replay "
+                f"has none ({ours.get('reason', 'not loaded')}): its spans show as removed"
+            )
     return notes
 
 
@@ -421,18 +509,27 @@ def format_text(result: ReplayResult) -> str:
         else:
             lines.append(f"{head}  {','.join(sorted({r for s in side for r in s.reasons}))}")
     d = result.diff
-    counts = (f"{len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, {d.unchanged} unchanged"
-              if not d.empty else f"no difference ({d.unchanged} spans alike)")
-    lines.append(f"replay {result.replay_id} of call {result.call_id} ({result.mode}, "
-                 f"config {result.config_file or 'embedded defaults'}): {counts}; {result.call_spans} spans in the "
-                 f"call, {len(result.judged.spans)} in the replay")
+    counts = (
+        f"{len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed, {d.unchanged} unchanged"
+        if not d.empty
+        else f"no difference ({d.unchanged} spans alike)"
+    )
+    lines.append(
+        f"replay {result.replay_id} of call {result.call_id} ({result.mode}, "
+        f"config {result.config_file or 'embedded defaults'}): {counts}; {result.call_spans} spans in the "
+        f"call, {len(result.judged.spans)} in the replay"
+    )
     theirs = call_checks(result.call_versions)
-    lines.append("checks: " + "; ".join(_check_text(name, info, theirs.get(name))
-                                        for name, info in result.versions["checks"].items()))
+    lines.append(
+        "checks: "
+        + "; ".join(_check_text(name, info, theirs.get(name)) for name, info in result.versions["checks"].items())
+    )
     if result.mode == "audio":
         stt = result.judged.stt
-        lines.append(f"speech model: {stt.get('model')} (call: {call_model(result.call_versions) or '?'}), "
-                     f"{stt.get('passes')} passes, {len(result.judged.words)} words")
+        lines.append(
+            f"speech model: {stt.get('model')} (call: {call_model(result.call_versions) or '?'}), "
+            f"{stt.get('passes')} passes, {len(result.judged.words)} words"
+        )
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(lines)
 
@@ -444,7 +541,7 @@ def _spans_text(spans: tuple[Span, ...]) -> str:
 def _check_text(name: str, info: dict[str, Any], call_info: dict[str, Any] | None) -> str:
     reason = str(info.get("reason"))
     if len(reason) > REASON_CHARS:  # a model loader's reason runs long: --json has it whole
-        reason = reason[:REASON_CHARS - 1] + "…"
+        reason = reason[: REASON_CHARS - 1] + "…"
     state = f"{info.get('version') or '?'}" if info.get("available") else f"unavailable ({reason})"
     if call_info is not None:
         theirs = call_info.get("version") if call_info.get("available") else "unavailable"
@@ -456,24 +553,33 @@ def _check_text(name: str, info: dict[str, Any], call_info: dict[str, Any] | Non
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("call_id", metavar="CALL_ID", nargs="?",
-                        help="the logged call to replay; or every call chosen by --since/--until/--counselor")
-    parser.add_argument("--since", type=_when, help="replay the calls created from this date or time "
-                        "(2026-11-20, 2026-11-20T14:00; local time unless it says otherwise)")
+    parser.add_argument(
+        "call_id",
+        metavar="CALL_ID",
+        nargs="?",
+        help="the logged call to replay; or every call chosen by --since/--until/--counselor",
+    )
+    parser.add_argument(
+        "--since",
+        type=_when,
+        help="replay the calls created from this date or time "
+        "(2026-11-20, 2026-11-20T14:00; local time unless it says otherwise)",
+    )
     parser.add_argument("--until", type=_when, help="... and created before this one")
     parser.add_argument("--counselor", help="... and taken by this counselor")
     parser.add_argument("--limit", type=int, default=1000, help="at most this many calls, newest first (1000)")
-    parser.add_argument("--transcript-only", action="store_true",
-                        help="judge the call's logged words instead of transcribing its recording again "
-                             "(no speech model needed)")
+    parser.add_argument(
+        "--transcript-only",
+        action="store_true",
+        help="judge the call's logged words instead of transcribing its recording again (no speech model needed)",
+    )
     parser.add_argument("--no-classifier", action="store_true", help="keywords only, even if a classifier loads")
     parser.add_argument("--json", action="store_true", help="print the replay and its difference as JSON")
 
 
 def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int:
     if (args.call_id is None) == (args.since is None and args.until is None and args.counselor is None):
-        print("callguard replay: name one CALL_ID, or choose calls with --since/--until/--counselor",
-              file=sys.stderr)
+        print("callguard replay: name one CALL_ID, or choose calls with --since/--until/--counselor", file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir or config.server.data_dir)
     db = open_call_log(data_dir)  # relay/cli.py reports a missing one
@@ -494,22 +600,36 @@ def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int
     return 0
 
 
-def _replay_one(db: sqlite3.Connection, data_dir: Path, call_id: str, args: argparse.Namespace, config: Config,
-                *, engine: Any = None, checks: Checks | None = None) -> ReplayResult:
-    result = run_replay(db, data_dir, call_id, config, mode="transcript" if args.transcript_only else "audio",
-                        checks=checks, classifier=not args.no_classifier, engine=engine,
-                        config_file=str(args.config) if args.config else None)
+def _replay_one(
+    db: sqlite3.Connection,
+    data_dir: Path,
+    call_id: str,
+    args: argparse.Namespace,
+    config: Config,
+    *,
+    engine: Any = None,
+    checks: Checks | None = None,
+) -> ReplayResult:
+    result = run_replay(
+        db,
+        data_dir,
+        call_id,
+        config,
+        mode="transcript" if args.transcript_only else "audio",
+        checks=checks,
+        classifier=not args.no_classifier,
+        engine=engine,
+        config_file=str(args.config) if args.config else None,
+    )
     store_replay(db, result, *cli_user())
     return result
 
 
-def _replay_many(db: sqlite3.Connection, data_dir: Path, args: argparse.Namespace, config: Config,
-                 engine: Any) -> int:
+def _replay_many(db: sqlite3.Connection, data_dir: Path, args: argparse.Namespace, config: Config, engine: Any) -> int:
     """QA's "what would the new list have done to yesterday's calls": every chosen call
     replayed and stored, a line each, then the totals. The checks and the speech model
     are loaded once for all of them."""
-    calls = list_calls(db, CallFilter(since=args.since, until=args.until, counselor=args.counselor,
-                                      limit=args.limit))
+    calls = list_calls(db, CallFilter(since=args.since, until=args.until, counselor=args.counselor, limit=args.limit))
     if not calls:
         print("callguard replay: no logged call matches", file=sys.stderr)
         return 2
@@ -528,21 +648,34 @@ def _replay_many(db: sqlite3.Connection, data_dir: Path, args: argparse.Namespac
         except (UnknownCall, ReplayError) as exc:  # one call's missing file does not stop the rest
             failed[call.call_id] = str(exc)
     totals = {key: sum(len(getattr(r.diff, key)) for r in results) for key in ("added", "removed", "changed")}
-    totals.update(calls=len(results), failed=len(failed), unchanged=sum(r.diff.unchanged for r in results),
-                  calls_with_differences=sum(not r.diff.empty for r in results))
+    totals.update(
+        calls=len(results),
+        failed=len(failed),
+        unchanged=sum(r.diff.unchanged for r in results),
+        calls_with_differences=sum(not r.diff.empty for r in results),
+    )
     if args.json:
-        print(json.dumps({"totals": totals, "failed": failed, "replays": [r.to_dict() for r in results]},
-                         ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {"totals": totals, "failed": failed, "replays": [r.to_dict() for r in results]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         for r in results:
             d = r.diff
-            print(f"{r.call_id}\treplay {r.replay_id}\t+{len(d.added)} -{len(d.removed)} ~{len(d.changed)}"
-                  f"\t{r.call_spans} spans -> {len(r.judged.spans)}")
+            print(
+                f"{r.call_id}\treplay {r.replay_id}\t+{len(d.added)} -{len(d.removed)} ~{len(d.changed)}"
+                f"\t{r.call_spans} spans -> {len(r.judged.spans)}"
+            )
         for call_id, reason in failed.items():
             print(f"{call_id}\tnot replayed: {reason}")
-        print(f"{totals['calls']} calls replayed ({totals['calls_with_differences']} with differences, "
-              f"{totals['failed']} failed): {totals['added']} spans added, {totals['removed']} removed, "
-              f"{totals['changed']} changed, {totals['unchanged']} alike")
+        print(
+            f"{totals['calls']} calls replayed ({totals['calls_with_differences']} with differences, "
+            f"{totals['failed']} failed): {totals['added']} spans added, {totals['removed']} removed, "
+            f"{totals['changed']} changed, {totals['unchanged']} alike"
+        )
     return 1 if failed else 0
 
 

@@ -56,10 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
     check = sub.add_parser("config", help="check a config file and print the result")
     _config_arg(check)
-    check.add_argument("--default", action="store_true",
-                       help="print the default config, every setting commented, to start a file from")
-    check.add_argument("--lists", type=Path, metavar="DIR",
-                       help="copy the shipped keyword lists into DIR, to edit them (then keywords.lists_dir = DIR)")
+    check.add_argument(
+        "--default", action="store_true", help="print the default config, every setting commented, to start a file from"
+    )
+    check.add_argument(
+        "--lists",
+        type=Path,
+        metavar="DIR",
+        help="copy the shipped keyword lists into DIR, to edit them (then keywords.lists_dir = DIR)",
+    )
 
     text_eval = sub.add_parser("eval-text", help="precision/recall of the text checks on labelled sentences")
     offline_tool(text_eval, "eval-text")
@@ -141,7 +146,7 @@ def _config(args: argparse.Namespace) -> int:
             print(f"callguard: {args.lists} is not empty; name a new folder", file=sys.stderr)
             return 2
         shutil.copytree(BUILTIN_LISTS, args.lists, dirs_exist_ok=True)
-        print(f"copied the keyword lists into {args.lists}; set keywords.lists_dir = \"{args.lists.resolve()}\"")
+        print(f'copied the keyword lists into {args.lists}; set keywords.lists_dir = "{args.lists.resolve()}"')
         return 0
     print(f"config OK: {args.config or 'embedded defaults'}")
     return 0
@@ -157,7 +162,7 @@ def _models(args: argparse.Namespace, config: Config) -> int:
         except model_store.ModelUnavailable as exc:
             print(f"callguard: {exc}", file=sys.stderr)
             return 2
-        print(f"pulled {args.name} into {path}; use it with stt.model = \"{args.name}\"")
+        print(f'pulled {args.name} into {path}; use it with stt.model = "{args.name}"')
         return 0
     found = model_store.list_models(models_dir)
     if not found:
@@ -170,12 +175,15 @@ def _models(args: argparse.Namespace, config: Config) -> int:
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="TOML file over the embedded defaults (callguard config --default prints them)")
+    parser.add_argument(
+        "--config", type=Path, help="TOML file over the embedded defaults (callguard config --default prints them)"
+    )
 
 
 def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path,
-                        help="the server's data folder, where the calls are logged (default: server.data_dir)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="the server's data folder, where the calls are logged (default: server.data_dir)"
+    )
 
 
 def _accounts(config: Config) -> Accounts:
@@ -196,10 +204,19 @@ def _serve(config: Config) -> int:
         )
     context = ssl_context(config)
     scheme = "https" if context else "http"
-    print(f"callguard listening on {scheme}://{config.server.host}:{config.server.port}/  "
-          f"(delay {config.delay.delay_s} s)", flush=True)
-    web.run_app(build_app(config), host=config.server.host, port=config.server.port, ssl_context=context,
-                access_log_class=PathOnlyAccessLogger, print=None)
+    print(
+        f"callguard listening on {scheme}://{config.server.host}:{config.server.port}/  "
+        f"(delay {config.delay.delay_s} s)",
+        flush=True,
+    )
+    web.run_app(
+        build_app(config),
+        host=config.server.host,
+        port=config.server.port,
+        ssl_context=context,
+        access_log_class=PathOnlyAccessLogger,
+        print=None,
+    )
     return 0
 
 

@@ -171,9 +171,7 @@ class Config:
                 raise ConfigError(str(exc)) from None
         return self
 
-    def with_overrides(
-        self, host: str | None = None, port: int | None = None, delay: float | None = None
-    ) -> Config:
+    def with_overrides(self, host: str | None = None, port: int | None = None, delay: float | None = None) -> Config:
         server = self.server
         if host is not None:
             server = dataclasses.replace(server, host=host)

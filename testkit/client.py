@@ -83,14 +83,14 @@ class Recorder:
         if room <= 0:
             return
         samples = samples[:room]
-        self._samples[self.length:self.length + len(samples)] = samples
+        self._samples[self.length : self.length + len(samples)] = samples
         self.frames.append((self.length, arrival))
         self._starts.append(self.length)
         self.length += len(samples)
 
     @property
     def samples(self) -> np.ndarray:
-        return self._samples[:self.length]
+        return self._samples[: self.length]
 
     def arrival_of(self, index: int) -> float:
         """Arrival time of sample `index`: its frame's arrival plus its offset in the frame."""
@@ -102,8 +102,9 @@ class Recorder:
 class CallPeer:
     """One side of a call driven from Python: sends `source`, records what it receives."""
 
-    def __init__(self, source: AudioSource, recorder: Recorder | None = None,
-                 ice_servers: list[IceServer] | None = None) -> None:
+    def __init__(
+        self, source: AudioSource, recorder: Recorder | None = None, ice_servers: list[IceServer] | None = None
+    ) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers or []))
         self.recorder = recorder
         self.sent = PacedTrack(source)

@@ -37,16 +37,35 @@ class LocalServer:
 
     def add_user(self, name: str, role: str, password: str) -> None:
         subprocess.run(
-            [sys.executable, "-m", "relay.cli", "users", "add", name, "--role", role, "--password-stdin",
-             "--config", str(self.config_path)],
-            input=password + "\n", check=True, capture_output=True, text=True, cwd=ROOT, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "relay.cli",
+                "users",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                "--config",
+                str(self.config_path),
+            ],
+            input=password + "\n",
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
         )
 
     def start(self) -> LocalServer:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "relay.cli", "serve", "--config", str(self.config_path)],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -81,8 +100,9 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
         process.wait(timeout=15)
 
 
-def prepare_server(workdir: Path, delay_s: float = 1.5, extra: str = "", server_extra: str = "",
-                   tls: bool = False) -> LocalServer:
+def prepare_server(
+    workdir: Path, delay_s: float = 1.5, extra: str = "", server_extra: str = "", tls: bool = False
+) -> LocalServer:
     """Writes the config for a loopback server under `workdir`; add users, then start()."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()

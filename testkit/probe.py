@@ -68,8 +68,8 @@ class RecordingSource(SentAudio):
 
     def frame(self, n: int) -> np.ndarray:
         out = np.zeros(FRAME_SAMPLES, np.int16)
-        chunk = self.samples[n * FRAME_SAMPLES:(n + 1) * FRAME_SAMPLES]
-        out[:len(chunk)] = chunk
+        chunk = self.samples[n * FRAME_SAMPLES : (n + 1) * FRAME_SAMPLES]
+        out[: len(chunk)] = chunk
         return out
 
 
@@ -80,8 +80,9 @@ def envelope(samples: np.ndarray, window: int = 48) -> np.ndarray:
     return np.sqrt((blocks**2).mean(axis=1))
 
 
-def quiet_runs(samples: np.ndarray, min_s: float, max_s: float = math.inf, window: int = 48,
-               threshold: float = 0.05) -> list[tuple[int, int]]:
+def quiet_runs(
+    samples: np.ndarray, min_s: float, max_s: float = math.inf, window: int = 48, threshold: float = 0.05
+) -> list[tuple[int, int]]:
     """[start, end) sample ranges quieter than `threshold` of the signal's level for min_s..max_s."""
     env = envelope(samples, window)
     if not len(env):
@@ -100,9 +101,9 @@ def quiet_runs(samples: np.ndarray, min_s: float, max_s: float = math.inf, windo
 
 @dataclass(frozen=True)
 class Marker:
-    media_s: float      # when the notch was sent, in the sender's media time
-    received_at: int    # sample index of the notch in the received audio
-    delay_s: float      # arrival wall time minus send wall time
+    media_s: float  # when the notch was sent, in the sender's media time
+    received_at: int  # sample index of the notch in the received audio
+    delay_s: float  # arrival wall time minus send wall time
 
 
 def find_markers(source: MarkerSource, recorder: Recorder, expected_delay_s: float) -> list[Marker]:
@@ -110,8 +111,9 @@ def find_markers(source: MarkerSource, recorder: Recorder, expected_delay_s: flo
     markers = []
     # Voice-mode Opus fills a 10 ms notch's edges: it comes out 5-8 ms long, with up to
     # 10 % of the tone left at its start. A lost or skipped 20 ms frame is a longer gap.
-    for start, _ in quiet_runs(recorder.samples, min_s=source.notch_s * 0.4, max_s=source.notch_s * 1.6,
-                               threshold=0.15):
+    for start, _ in quiet_runs(
+        recorder.samples, min_s=source.notch_s * 0.4, max_s=source.notch_s * 1.6, threshold=0.15
+    ):
         arrival = recorder.arrival_of(start)
         first_sent = source.sent_walls[0] if source.sent_walls else None
         if first_sent is None:

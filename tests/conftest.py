@@ -26,8 +26,9 @@ USERS = {"anna": "counselor", "ben": "counselor", "sue": "supervisor", "quinn": 
 restrict_interfaces(["127.0.0.1"])
 
 
-def start_server(workdir: Path, delay_s: float = 1.5, extra: str = "", users: bool = True,
-                 server_extra: str = "", tls: bool = False) -> LocalServer:
+def start_server(
+    workdir: Path, delay_s: float = 1.5, extra: str = "", users: bool = True, server_extra: str = "", tls: bool = False
+) -> LocalServer:
     server = prepare_server(workdir, delay_s, extra, server_extra, tls)
     if users:
         for name, role in USERS.items():
@@ -80,8 +81,13 @@ class LiveCall:
             await self.counselor_api.hangup(self.call_id)
 
 
-async def open_call(server: LocalServer, http: aiohttp.ClientSession, counselor: str = "anna",
-                    record_s: float = 90.0, customer_source: SentAudio | None = None) -> LiveCall:
+async def open_call(
+    server: LocalServer,
+    http: aiohttp.ClientSession,
+    counselor: str = "anna",
+    record_s: float = 90.0,
+    customer_source: SentAudio | None = None,
+) -> LiveCall:
     api = ApiClient(server.base_url, http)
     await api.login(counselor, PASSWORD)
     created = await api.create_call()

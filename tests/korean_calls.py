@@ -121,8 +121,9 @@ def synth_word(text: str, speed: int = 175) -> np.ndarray:
     """One word as float32 mono at RATE, its leading and trailing silence trimmed."""
     with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:
         path = Path(tmp) / "out.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-s", str(speed), "-w", str(path), text],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", "ko", "-s", str(speed), "-w", str(path), text], check=True, capture_output=True
+        )
         with wave.open(str(path), "rb") as wav:
             assert wav.getframerate() == RATE and wav.getsampwidth() == 2 and wav.getnchannels() == 1
             pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
@@ -136,11 +137,11 @@ def trim(pcm: np.ndarray, hop: int = 110, floor: float = 0.01) -> np.ndarray:
         raise ValueError("espeak-ng produced silence")
     blocks = np.abs(pcm[: pcm.size - pcm.size % hop]).reshape(-1, hop).max(axis=1)
     loud = np.flatnonzero(blocks >= floor * peak)
-    clip = pcm[loud[0] * hop: (loud[-1] + 1) * hop]
+    clip = pcm[loud[0] * hop : (loud[-1] + 1) * hop]
     # Start and end exactly at the first and last audible sample, with a 2 ms fade so
     # the cut does not click (the fade lies inside the word's extent).
     nz = np.flatnonzero(np.abs(clip) >= 0.002 * peak)
-    clip = clip[nz[0]: nz[-1] + 1].copy()
+    clip = clip[nz[0] : nz[-1] + 1].copy()
     fade = min(44, clip.size // 4)
     if fade:
         ramp = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1]
@@ -184,12 +185,19 @@ def write_calls(out_dir: str | Path, calls: dict[str, list[str]] | None = None, 
     for k, (call_id, utterances) in enumerate((calls or CALLS).items()):
         audio, words = render_call(utterances, seed=seed + k)
         write_wav(out / f"{call_id}.wav", to_int16(audio), RATE)
-        lines.append(json.dumps({
-            "id": call_id,
-            "audio": f"{call_id}.wav",
-            "words": [{"text": w.text, "start": round(w.start, 6), "end": round(w.end, 6), "toxic": w.toxic}
-                      for w in words],
-        }, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "id": call_id,
+                    "audio": f"{call_id}.wav",
+                    "words": [
+                        {"text": w.text, "start": round(w.start, 6), "end": round(w.end, 6), "toxic": w.toxic}
+                        for w in words
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
     manifest = out / "manifest.jsonl"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return manifest

@@ -33,8 +33,16 @@ RATE = 48000
 FRAME = 960
 
 # A call with three listed words (profanity 씨발, insults 멍청이 and 개새끼) among clean ones.
-ABUSIVE_CALL = [("안녕하세요", 0.5, 1.1), ("씨발", 1.4, 1.8), ("환불", 2.4, 2.9), ("해주세요", 3.0, 3.6),
-                ("멍청이", 4.2, 4.7), ("같으니", 4.8, 5.2), ("고맙습니다", 6.0, 6.8), ("개새끼", 7.4, 7.9)]
+ABUSIVE_CALL = [
+    ("안녕하세요", 0.5, 1.1),
+    ("씨발", 1.4, 1.8),
+    ("환불", 2.4, 2.9),
+    ("해주세요", 3.0, 3.6),
+    ("멍청이", 4.2, 4.7),
+    ("같으니", 4.8, 5.2),
+    ("고맙습니다", 6.0, 6.8),
+    ("개새끼", 7.4, 7.9),
+]
 CLEAN_CALL = [("안녕하세요", 0.5, 1.1), ("배송", 1.5, 1.9), ("문의", 2.0, 2.4), ("드립니다", 2.5, 3.1)]
 
 
@@ -64,25 +72,41 @@ class _FixedClock:
         return wall - self._delay_s
 
 
-def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
-                      config: Config | None = None) -> LoggedCall:
+def write_logged_call(
+    db: sqlite3.Connection, data_dir: Path, call: LoggedCall, config: Config | None = None
+) -> LoggedCall:
     """Writes `call` into the database and data folder as the server would have logged it."""
     config = config or Config()
-    db.execute("INSERT INTO calls (call_id, counselor, created_at, ended_at, end_reason, delay_s, invite_hash, "
-               "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', ?, ?, ?)",
-               (call.call_id, call.counselor, call.created_at, call.created_at + call.duration_s + call.delay_s,
-                call.delay_s, os.urandom(16), call.created_at + 3600))
+    db.execute(
+        "INSERT INTO calls (call_id, counselor, created_at, ended_at, end_reason, delay_s, invite_hash, "
+        "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', ?, ?, ?)",
+        (
+            call.call_id,
+            call.counselor,
+            call.created_at,
+            call.created_at + call.duration_s + call.delay_s,
+            call.delay_s,
+            os.urandom(16),
+            call.created_at + 3600,
+        ),
+    )
     # Events (lifts, the summary) are logged as if at the call's end, on its clock.
-    log = CallLog(db, data_dir, call.call_id, clock=CallClock(wall=lambda: call.created_at,
-                                                               monotonic=lambda: call.duration_s))
+    log = CallLog(
+        db, data_dir, call.call_id, clock=CallClock(wall=lambda: call.created_at, monotonic=lambda: call.duration_s)
+    )
     checks = load_checks(config, classifier=False)
     # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
     keywords = checks.info["keywords"]
-    log.snapshot(config.to_dict(), {
-        "stt": {"state": "unavailable", "detail": "test double: scripted words"},
-        "keywords": {"state": "ready", "detail": keywords["version"]} if keywords["available"]
-        else {"state": "off", "detail": keywords["reason"]},
-        "classifier": {"state": "off", "detail": "left out", "overloaded": 0}})
+    log.snapshot(
+        config.to_dict(),
+        {
+            "stt": {"state": "unavailable", "detail": "test double: scripted words"},
+            "keywords": {"state": "ready", "detail": keywords["version"]}
+            if keywords["available"]
+            else {"state": "off", "detail": keywords["reason"]},
+            "classifier": {"state": "off", "detail": "left out", "overloaded": 0},
+        },
+    )
     log.set_playout(_FixedClock(call.delay_s), call.delay_s)
 
     moderator = CallModerator(PolicyConfig(), clock=lambda: call.created_at)
@@ -98,11 +122,12 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
     call.decisions = list(moderator.decisions)
 
     freqs = call.tone_freqs or {}
-    customer = tones([(w.start, w.end) for w in words], call.duration_s,
-                     freqs=[freqs.get(w.text, 440.0) for w in words])
+    customer = tones(
+        [(w.start, w.end) for w in words], call.duration_s, freqs=[freqs.get(w.text, 440.0) for w in words]
+    )
     delivered = customer.copy()
     for d in call.decisions:
-        delivered[int(d.start * RATE): int(d.end * RATE)] = 0
+        delivered[int(d.start * RATE) : int(d.end * RATE)] = 0
     last = max(w.end for w in words)
     counselor = tones([(last + 0.3, min(last + 1.0, call.duration_s))], call.duration_s, freq=330.0)
     for k, (c, d, s) in enumerate(zip(*(opus_packets(x) for x in (customer, delivered, counselor)))):
@@ -114,8 +139,9 @@ def write_logged_call(db: sqlite3.Connection, data_dir: Path, call: LoggedCall,
     return call
 
 
-def tones(spans: list[tuple[float, float]], duration_s: float, freq: float = 440.0,
-          freqs: list[float] | None = None) -> np.ndarray:
+def tones(
+    spans: list[tuple[float, float]], duration_s: float, freq: float = 440.0, freqs: list[float] | None = None
+) -> np.ndarray:
     """int16 mono at 48 kHz: a tone over each span (at freqs[k] for span k, if given), silence elsewhere."""
     out = np.zeros(int(duration_s * RATE) // FRAME * FRAME, dtype=np.float64)
     for k, (start, end) in enumerate(spans):
@@ -129,7 +155,7 @@ def opus_packets(pcm: np.ndarray) -> list[bytes]:
     encoder = OpusVoiceEncoder()
     packets = []
     for k in range(pcm.size // FRAME):
-        frame = AudioFrame.from_ndarray(pcm[k * FRAME:(k + 1) * FRAME].reshape(1, -1), format="s16", layout="mono")
+        frame = AudioFrame.from_ndarray(pcm[k * FRAME : (k + 1) * FRAME].reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = RATE, k * FRAME, Fraction(1, RATE)
         packets.append(bytes(encoder.encode(frame)))
     return packets

@@ -34,8 +34,14 @@ def vocab(*words: str) -> dict[str, float]:
     return {w: FREQS[i] for i, w in enumerate(words)}
 
 
-def render(script: list[tuple[str, float, float]], total_s: float, voc: dict[str, float],
-           amplitude: float = 0.3, noise: float = 0.0, seed: int = 1) -> np.ndarray:
+def render(
+    script: list[tuple[str, float, float]],
+    total_s: float,
+    voc: dict[str, float],
+    amplitude: float = 0.3,
+    noise: float = 0.0,
+    seed: int = 1,
+) -> np.ndarray:
     """script: (word, start, end) in seconds from the start of the returned audio."""
     out = np.zeros(int(round(total_s * SR)), dtype=np.float64)
     if noise:
@@ -63,12 +69,20 @@ class Call:
 class ScriptedEngine:
     version = "scripted-1"
 
-    def __init__(self, voc: dict[str, float], *, revisions: dict[str, list[str]] | None = None,
-                 on_silence: str | None = None, on_silence_min_s: float = 0.5, partial: str = "garble",
-                 segment_gap_s: float = 0.25, delay: Callable[[float], float] | float = 0.0,
-                 during: Callable[[float], None] | None = None,
-                 no_speech: dict[str, tuple[float, float]] | None = None,
-                 fail_on: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        voc: dict[str, float],
+        *,
+        revisions: dict[str, list[str]] | None = None,
+        on_silence: str | None = None,
+        on_silence_min_s: float = 0.5,
+        partial: str = "garble",
+        segment_gap_s: float = 0.25,
+        delay: Callable[[float], float] | float = 0.0,
+        during: Callable[[float], None] | None = None,
+        no_speech: dict[str, tuple[float, float]] | None = None,
+        fail_on: set[int] | None = None,
+    ) -> None:
         self.voc = voc
         self.by_freq = {f: w for w, f in voc.items()}
         self.revisions = revisions or {}
@@ -90,8 +104,8 @@ class ScriptedEngine:
         if n == 0:
             return []
         padded = np.concatenate([audio.astype(np.float64), np.zeros(WIN)])
-        frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[:n * HOP:HOP]
-        rms = np.sqrt((padded[:n * HOP].reshape(n, HOP) ** 2).mean(axis=1))
+        frames = np.lib.stride_tricks.sliding_window_view(padded, WIN)[: n * HOP : HOP]
+        rms = np.sqrt((padded[: n * HOP].reshape(n, HOP) ** 2).mean(axis=1))
         spec = np.abs(np.fft.rfft(frames * np.hanning(WIN), n=1600, axis=1))
         peak = np.fft.rfftfreq(1600, 1 / SR)[spec.argmax(axis=1)]
         freqs = np.array(sorted(self.by_freq))
@@ -149,8 +163,10 @@ class ScriptedEngine:
         if self.on_silence and dur - last >= self.on_silence_min_s:
             parts = self.on_silence.split()
             step = (dur - last - 0.15) / len(parts)
-            fake = [EngineWord(" " + p, last + 0.1 + i * step, last + 0.1 + (i + 1) * step, 0.3)
-                    for i, p in enumerate(parts)]
+            fake = [
+                EngineWord(" " + p, last + 0.1 + i * step, last + 0.1 + (i + 1) * step, 0.3)
+                for i, p in enumerate(parts)
+            ]
             segments.append(EngineSegment(fake, fake[0].start, fake[-1].end, 0.2, -0.5, " " + self.on_silence))
         with self._lock:
             self.calls.append(Call(dur, prompt, language, [w.text.strip() for s in segments for w in s.words]))
@@ -185,6 +201,9 @@ class PrefixEngine(ScriptedEngine):
             keep = seg.words[skip:]
             skip = max(0, skip - len(seg.words))
             if keep:
-                out.append(EngineSegment(keep, keep[0].start, seg.end, seg.no_speech_prob, seg.avg_logprob,
-                                         "".join(w.text for w in keep)))
+                out.append(
+                    EngineSegment(
+                        keep, keep[0].start, seg.end, seg.no_speech_prob, seg.avg_logprob, "".join(w.text for w in keep)
+                    )
+                )
         return out

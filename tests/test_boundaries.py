@@ -28,8 +28,14 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def _modules_loaded_by(*packages: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", _LOADED.format(packages=list(packages))], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _LOADED.format(packages=list(packages))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
@@ -51,12 +57,34 @@ def test_the_live_server_never_loads_the_offline_tools() -> None:
 
 
 def test_the_wheel_ships_pages_config_and_lists_but_not_the_test_kit(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=180, cwd=tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
     (wheel,) = tmp_path.glob("callguard-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("relay/default.toml", "relay/web/static/counselor.html", "relay/web/static/qa.js",
-                    "moderation/keyword_lists/profanity.txt", "moderation/keyword_lists/allow.txt",
-                    "offline/replay.py", "relay/media/delay_line.py"):
+    for shipped in (
+        "relay/default.toml",
+        "relay/web/static/counselor.html",
+        "relay/web/static/qa.js",
+        "moderation/keyword_lists/profanity.txt",
+        "moderation/keyword_lists/allow.txt",
+        "offline/replay.py",
+        "relay/media/delay_line.py",
+    ):
         assert shipped in names, shipped
     assert not [n for n in names if n.startswith(("testkit/", "tests/"))]

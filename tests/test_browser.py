@@ -33,15 +33,20 @@ MEASURE_S = 8.0
 SCREENSHOTS = Path("/tmp")
 
 
-
-
 def chromium_args(mic_wav: Path) -> list[str]:
     return [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={mic_wav}",
-        "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection",
+        "--autoplay-policy=no-user-gesture-required",
     ]
 
 
@@ -80,10 +85,12 @@ async def _call_flow(server, tmp_path: Path) -> None:
     customer_wav = write_wav(tmp_path / "customer.wav", tone_bursts(CUSTOMER_TONE, CUSTOMER_ONSETS, LOOP_S))
     counselor_wav = write_wav(tmp_path / "counselor.wav", tone_bursts(COUNSELOR_TONE, COUNSELOR_ONSETS, LOOP_S))
     async with async_playwright() as pw:
-        counselor_browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                     args=chromium_args(counselor_wav))
-        customer_browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                    args=chromium_args(customer_wav))
+        counselor_browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(counselor_wav)
+        )
+        customer_browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(customer_wav)
+        )
         try:
             counselor = await (await counselor_browser.new_context()).new_page()
             customer = await (await customer_browser.new_context()).new_page()
@@ -108,7 +115,8 @@ async def _call_flow(server, tmp_path: Path) -> None:
             invite_url = await invite.input_value()
             await expect(counselor.locator("#call-status")).to_have_text("Waiting for the customer to join")
             await expect(counselor.locator("#delay")).to_contain_text(
-                f"Customer audio reaches you {server.delay_s} s late")
+                f"Customer audio reaches you {server.delay_s} s late"
+            )
 
             path, token = invite_url.split("#", 1)
             await customer.goto(f"{path}?measure=1#{token}")
@@ -128,15 +136,17 @@ async def _call_flow(server, tmp_path: Path) -> None:
             await expect(counselor.locator("#stat-buffered")).to_contain_text(" s")
             # This server has no speech model: the counselor is told, and nothing pretends to check.
             await expect(counselor.locator("#moderation")).to_have_text(
-                "Moderation unavailable: you hear the customer unchecked.")
+                "Moderation unavailable: you hear the customer unchecked."
+            )
             await expect(counselor.locator("#stat-lag")).to_have_text("not checked")
             await expect(counselor.locator("#transcript-card")).to_be_hidden()
             await counselor.screenshot(path=str(SCREENSHOTS / "callguard-counselor.png"), full_page=True)
             await customer.screenshot(path=str(SCREENSHOTS / "callguard-customer.png"), full_page=True)
 
             # Customer -> counselor: late by the configured delay.
-            delay, support = estimate_delay(heard_by_customer["local"]["onsets"],
-                                            heard_by_counselor["remote"]["onsets"])
+            delay, support = estimate_delay(
+                heard_by_customer["local"]["onsets"], heard_by_counselor["remote"]["onsets"]
+            )
             print(f"customer -> counselor: {delay:.3f} s over {support} bursts (configured {server.delay_s} s)")
             assert support >= 4, heard_by_counselor["remote"]["onsets"]
             assert abs(delay - server.delay_s) <= 0.3
@@ -144,8 +154,7 @@ async def _call_flow(server, tmp_path: Path) -> None:
             assert low > 0.05 and low > 3 * high, (low, high)
 
             # Counselor -> customer: at once.
-            back, support = estimate_delay(heard_by_counselor["local"]["onsets"],
-                                           heard_by_customer["remote"]["onsets"])
+            back, support = estimate_delay(heard_by_counselor["local"]["onsets"], heard_by_customer["remote"]["onsets"])
             print(f"counselor -> customer: {back:.3f} s over {support} bursts")
             assert support >= 4, heard_by_customer["remote"]["onsets"]
             assert 0 < back < 0.5

@@ -73,20 +73,25 @@ async def test_a_call_is_logged_completely(server: LocalServer, http: aiohttp.Cl
         config = db.execute("SELECT * FROM call_config WHERE call_id = ?", (call.call_id,)).fetchone()
         assert json.loads(config["config"])["delay"]["delay_s"] == server.delay_s
         assert "stt" in json.loads(config["versions"])
-        recordings = {r["stream"]: r for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ?",
-                                                         (call.call_id,))}
+        recordings = {
+            r["stream"]: r for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ?", (call.call_id,))
+        }
         assert set(recordings) == set(STREAMS)
         for stream in STREAMS:
             assert abs(recordings[stream]["duration_s"] - durations[stream]) <= 0.03
             assert recordings[stream]["path"] == f"calls/{call.call_id}/{stream}.opus"
         # Customer audio starts the call's media clock; delivered audio plays D later.
         assert abs(recordings["customer"]["media_s"]) < 0.1
-        kinds = [r["kind"] for r in db.execute("SELECT kind FROM call_events WHERE call_id = ? ORDER BY id",
-                                               (call.call_id,))]
+        kinds = [
+            r["kind"] for r in db.execute("SELECT kind FROM call_events WHERE call_id = ? ORDER BY id", (call.call_id,))
+        ]
         assert "state" in kinds and "stats" in kinds
         assert kinds[-2:] == ["ended", "summary"]
-        summary = json.loads(db.execute("SELECT detail FROM call_events WHERE call_id = ? AND kind = 'summary'",
-                                        (call.call_id,)).fetchone()[0])
+        summary = json.loads(
+            db.execute(
+                "SELECT detail FROM call_events WHERE call_id = ? AND kind = 'summary'", (call.call_id,)
+            ).fetchone()[0]
+        )
         assert "undecided_s" in summary["stats"]
     assert "call log" not in server.log(), "the call log reported a failure"
 
@@ -94,8 +99,9 @@ async def test_a_call_is_logged_completely(server: LocalServer, http: aiohttp.Cl
     qa = {"Authorization": f"Bearer {(await ApiClient(server.base_url, http).login('quinn', PASSWORD))['token']}"}
     async with http.get(f"{server.base_url}/api/qa/calls/{call.call_id}", headers=qa) as r:
         view = await r.json()
-    assert {r["stream"]: r["duration_s"] for r in view["recordings"]} == \
-        {stream: recordings[stream]["duration_s"] for stream in STREAMS}
+    assert {r["stream"]: r["duration_s"] for r in view["recordings"]} == {
+        stream: recordings[stream]["duration_s"] for stream in STREAMS
+    }
     async with http.get(f"{server.base_url}/api/qa/calls/{call.call_id}/audio/customer", headers=qa) as r:
         assert await r.read() == (folder / "customer.opus").read_bytes()
 
@@ -130,8 +136,10 @@ async def test_a_killed_server_leaves_a_readable_log(tmp_path: Path, http: aioht
     assert durations["delivered"] >= customer_s - server.delay_s - 1.5, durations
     # The server never wrote the durations; the QA side reads them from the files.
     with read_db(server.data_dir) as db:
-        assert all(r[0] is None for r in db.execute("SELECT duration_s FROM call_recordings WHERE call_id = ?",
-                                                    (call.call_id,)))
+        assert all(
+            r[0] is None
+            for r in db.execute("SELECT duration_s FROM call_recordings WHERE call_id = ?", (call.call_id,))
+        )
         record = load_call(db, server.data_dir, call.call_id)
     assert record is not None
     for rec in record.recordings:
@@ -148,8 +156,10 @@ def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
     from relay.records.database import open_database
 
     db = open_database(tmp_path / "callguard.db")
-    db.execute("INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "
-               "VALUES ('c_1', 'anna', 0, 3, x'00', 0)")
+    db.execute(
+        "INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "
+        "VALUES ('c_1', 'anna', 0, 3, x'00', 0)"
+    )
     log = CallLog(db, tmp_path, "c_1", clock=CallClock(wall=lambda: 100.0))
     log.snapshot({"webrtc": {"ice_servers": [{"urls": ["turn:x"], "credential": "s3cret"}]}}, {"stt": "tiny"})
     words = [Word("안녕", 0.1, 0.4, True, 0.9), Word("바보", 0.5, 0.8, True, 0.8)]
@@ -163,13 +173,27 @@ def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
     log.close({"stats": {}}, words)
     assert not (tmp_path / "calls").exists()  # no audio, no folder
 
-    assert [tuple(r) for r in db.execute("SELECT text, start, probability FROM call_words ORDER BY start")] == \
-        [("안녕", 0.1, 0.9), ("바보", 0.5, 0.8)]
+    assert [tuple(r) for r in db.execute("SELECT text, start, probability FROM call_words ORDER BY start")] == [
+        ("안녕", 0.1, 0.9),
+        ("바보", 0.5, 0.8),
+    ]
     row = db.execute("SELECT * FROM call_decisions").fetchone()
-    assert (row["span_id"], row["start"], row["word_start"], row["provisional"], row["lifted_at"]) == \
-        (7, 0.42, 0.5, 1, 100.0)
-    assert json.loads(row["hits"])[0] == {"source": "keyword", "category": "insult", "score": 1.0, "threshold": 1.0,
-                                          "detail": "바보", "version": "kw:abc", "words": [0]}
+    assert (row["span_id"], row["start"], row["word_start"], row["provisional"], row["lifted_at"]) == (
+        7,
+        0.42,
+        0.5,
+        1,
+        100.0,
+    )
+    assert json.loads(row["hits"])[0] == {
+        "source": "keyword",
+        "category": "insult",
+        "score": 1.0,
+        "threshold": 1.0,
+        "detail": "바보",
+        "version": "kw:abc",
+        "words": [0],
+    }
     assert [r[0] for r in db.execute("SELECT kind FROM call_events ORDER BY id")] == ["unmute", "summary"]
     config = db.execute("SELECT config FROM call_config").fetchone()[0]
     assert "s3cret" not in config and "turn:x" in config

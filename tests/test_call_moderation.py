@@ -10,7 +10,9 @@ from relay.media.watermark import ClearAll
 
 async def planted_check(texts: list[str]) -> list[Hit]:
     """Test double for the server's checks: an insult hit on the word 멍청이."""
-    return [Hit((i,), "keyword", "insult", 1.0, 1.0, "멍청이", "test-lists") for i, t in enumerate(texts) if t == "멍청이"]
+    return [
+        Hit((i,), "keyword", "insult", 1.0, 1.0, "멍청이", "test-lists") for i, t in enumerate(texts) if t == "멍청이"
+    ]
 
 
 async def failing_check(texts: list[str]) -> list[Hit]:

@@ -6,8 +6,10 @@ from moderation.speech import TranscriptUpdate, Word
 
 def planted(word: str):  # type: ignore[no-untyped-def]
     """Test double check: a keyword hit on every word equal to `word`."""
+
     def check(texts: list[str]) -> list[Hit]:
         return [Hit((i,), "keyword", "profanity", 1.0, 1.0, word, "test") for i, t in enumerate(texts) if t == word]
+
     return check
 
 

@@ -26,14 +26,18 @@ CALL_S = 14.0
 
 @pytest.fixture(scope="module")
 def stt_server(tmp_path_factory: pytest.TempPathFactory, tiny_whisper: Path) -> AsyncIterator[LocalServer]:
-    server = start_server(tmp_path_factory.mktemp("stt"), delay_s=DELAY_S,
-                          extra=f'[stt]\nmodel = "{tiny_whisper}"\ndevice = "cpu"\nworkers = 1\n')
+    server = start_server(
+        tmp_path_factory.mktemp("stt"),
+        delay_s=DELAY_S,
+        extra=f'[stt]\nmodel = "{tiny_whisper}"\ndevice = "cpu"\nworkers = 1\n',
+    )
     yield server
     server.stop()
 
 
 async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
-        stt_server: LocalServer, http: aiohttp.ClientSession, tiny_whisper: Path) -> None:
+    stt_server: LocalServer, http: aiohttp.ClientSession, tiny_whisper: Path
+) -> None:
     audio, utterances = tiny_models.korean_call(CALL_S - 2.0, sample_rate=48000)
     speech = RecordingSource(samples=(np.clip(audio, -1, 1) * 32767).astype(np.int16))
     call = await open_call(stt_server, http, customer_source=speech, record_s=CALL_S + 5)
@@ -93,10 +97,15 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
     # The call log holds every confirmed word, the manual mute and the model version.
     with sqlite3.connect(f"file:{stt_server.data_dir / 'callguard.db'}?mode=ro", uri=True, timeout=10) as db:
         logged = db.execute("SELECT start, text FROM call_words WHERE call_id = ?", (call.call_id,)).fetchall()
-        versions = json.loads(db.execute("SELECT versions FROM call_config WHERE call_id = ?",
-                                         (call.call_id,)).fetchone()[0])
-        mutes = [json.loads(d) for (d,) in db.execute(
-            "SELECT detail FROM call_events WHERE call_id = ? AND kind = 'mute'", (call.call_id,))]
+        versions = json.loads(
+            db.execute("SELECT versions FROM call_config WHERE call_id = ?", (call.call_id,)).fetchone()[0]
+        )
+        mutes = [
+            json.loads(d)
+            for (d,) in db.execute(
+                "SELECT detail FROM call_events WHERE call_id = ? AND kind = 'mute'", (call.call_id,)
+            )
+        ]
     shown = [w for _, m in transcript for w in m["confirmed"]]
     assert len(logged) >= len(shown) > 0
     assert {round(s, 3) for s, _ in logged} >= {w["start"] for w in shown}

@@ -57,8 +57,9 @@ async def test_sign_in_and_out(server: LocalServer, http: aiohttp.ClientSession,
     await assert_flowing(live)
 
 
-async def test_unauthenticated_and_wrong_tokens(server: LocalServer, http: aiohttp.ClientSession,
-                                                live: LiveCall) -> None:
+async def test_unauthenticated_and_wrong_tokens(
+    server: LocalServer, http: aiohttp.ClientSession, live: LiveCall
+) -> None:
     anon = ApiClient(server.base_url, http)
     await _fails(401, "unauthenticated", anon.create_call())
     await _fails(401, "unauthenticated", anon.call(live.call_id))
@@ -68,8 +69,9 @@ async def test_unauthenticated_and_wrong_tokens(server: LocalServer, http: aioht
     await assert_flowing(live)
 
 
-async def test_roles_and_parties(server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient,
-                                 live: LiveCall) -> None:
+async def test_roles_and_parties(
+    server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient, live: LiveCall
+) -> None:
     qa = ApiClient(server.base_url, http)
     await qa.login("quinn", PASSWORD)
     await _fails(403, "forbidden", qa.create_call())
@@ -84,8 +86,9 @@ async def test_roles_and_parties(server: LocalServer, http: aiohttp.ClientSessio
     await assert_flowing(live)
 
 
-async def test_customer_token_is_limited_to_its_call_and_role(server: LocalServer, http: aiohttp.ClientSession,
-                                                             anna: ApiClient, live: LiveCall) -> None:
+async def test_customer_token_is_limited_to_its_call_and_role(
+    server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient, live: LiveCall
+) -> None:
     customer = ApiClient(server.base_url, http, token=live.invite_token)
     view = await customer.call(live.call_id)
     assert set(view) == {"call_id", "state", "peers", "ice_servers"}  # no stats, no counselor name
@@ -118,14 +121,20 @@ async def test_unknown_call(anna: ApiClient, live: LiveCall) -> None:
 )
 async def test_malformed_sdp(anna: ApiClient, live: LiveCall, sdp: str | None) -> None:
     created = await anna.create_call()
-    await _fails(400, "bad_sdp", anna.request(
-        "POST", f"/api/calls/{created['call_id']}/offer", {"role": "counselor", "sdp": sdp, "type": "offer"}))
+    await _fails(
+        400,
+        "bad_sdp",
+        anna.request(
+            "POST", f"/api/calls/{created['call_id']}/offer", {"role": "counselor", "sdp": sdp, "type": "offer"}
+        ),
+    )
     await anna.hangup(created["call_id"])
     await assert_flowing(live)
 
 
-async def test_malformed_bodies(server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient,
-                                live: LiveCall) -> None:
+async def test_malformed_bodies(
+    server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient, live: LiveCall
+) -> None:
     headers = {"Authorization": f"Bearer {anna.token}", "Content-Type": "application/json"}
     url = f"{server.base_url}/api/calls/{live.call_id}/mutes"
     for body in (b"{not json", b"[1, 2]", b'"text"'):
@@ -134,14 +143,15 @@ async def test_malformed_bodies(server: LocalServer, http: aiohttp.ClientSession
     sue = ApiClient(server.base_url, http)
     await sue.login("sue", PASSWORD)
     for span in ({"start": 5}, {"start": 5, "end": 4}, {"start": -1, "end": 2}, {"start": "a", "end": 2}):
-        await _fails(400, "bad_request", sue.request("POST", url[len(server.base_url):], span))
+        await _fails(400, "bad_request", sue.request("POST", url[len(server.base_url) :], span))
     async with http.post(f"{server.base_url}/api/login", data=b"x" * 400_000, headers=headers) as response:
         assert response.status == 413 and (await response.json())["error"] == "body_too_large"
     await assert_flowing(live)
 
 
-async def test_ended_call_refuses_rejoin(server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient,
-                                         live: LiveCall) -> None:
+async def test_ended_call_refuses_rejoin(
+    server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient, live: LiveCall
+) -> None:
     created = await anna.create_call()
     customer = ApiClient(server.base_url, http, token=created["invite"]["token"])
     assert (await customer.call(created["call_id"]))["state"] == "waiting"
@@ -151,13 +161,17 @@ async def test_ended_call_refuses_rejoin(server: LocalServer, http: aiohttp.Clie
     await assert_flowing(live)
 
 
-async def test_events_socket_streams_state_and_stats(server: LocalServer, http: aiohttp.ClientSession,
-                                                     live: LiveCall) -> None:
+async def test_events_socket_streams_state_and_stats(
+    server: LocalServer, http: aiohttp.ClientSession, live: LiveCall
+) -> None:
     url = f"{server.base_url}/api/calls/{live.call_id}/events"
     async with http.ws_connect(url, headers={"Authorization": f"Bearer {live.counselor_api.token}"}) as ws:
         first = await asyncio.wait_for(ws.receive_json(), 5)
-        assert first == {"type": "state", "state": "active",
-                         "peers": {"customer": "connected", "counselor": "connected"}}
+        assert first == {
+            "type": "state",
+            "state": "active",
+            "peers": {"customer": "connected", "counselor": "connected"},
+        }
         stats = await asyncio.wait_for(ws.receive_json(), 5)
         assert stats["type"] == "stats" and stats["stats"]["frames_in"] > 0
     # The customer's socket authenticates by query string and gets no stats.
@@ -179,15 +193,17 @@ async def test_events_socket_streams_state_and_stats(server: LocalServer, http: 
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running = start_server(
-        Path(tmp_path_factory.mktemp("tight")), delay_s=0.5,
+        Path(tmp_path_factory.mktemp("tight")),
+        delay_s=0.5,
         extra="[calls]\nmax_concurrent = 2\nconnect_timeout_s = 2.0\ninvite_ttl_s = 5\nidle_timeout_s = 3.0\n",
     )
     yield running
     running.stop()
 
 
-async def test_call_limit_peer_timeout_expiry_and_idle(tight: LocalServer, http: aiohttp.ClientSession,
-                                                      server: LocalServer, live: LiveCall) -> None:
+async def test_call_limit_peer_timeout_expiry_and_idle(
+    tight: LocalServer, http: aiohttp.ClientSession, server: LocalServer, live: LiveCall
+) -> None:
     api = ApiClient(tight.base_url, http)
     await api.login("anna", PASSWORD)
     first, second = await api.create_call(), await api.create_call()
@@ -209,8 +225,9 @@ async def test_call_limit_peer_timeout_expiry_and_idle(tight: LocalServer, http:
     await assert_flowing(live)
 
 
-async def test_call_with_both_sides_gone_ends_as_idle(tight: LocalServer, http: aiohttp.ClientSession,
-                                                      live: LiveCall) -> None:
+async def test_call_with_both_sides_gone_ends_as_idle(
+    tight: LocalServer, http: aiohttp.ClientSession, live: LiveCall
+) -> None:
     call = await open_call(tight, http)
     assert (await call.counselor_api.call(call.call_id))["state"] == "active"
     await call.close(hangup=False)

@@ -45,6 +45,7 @@ def double(planted=("씨발",), **config) -> tuple[AbuseClassifier, KeywordKeyed
 
 # --- config ----------------------------------------------------------------------------------
 
+
 def test_config_defaults_are_valid() -> None:
     cfg = ClassifierConfig()
     cfg.validate()
@@ -54,25 +55,29 @@ def test_config_defaults_are_valid() -> None:
     assert ClassifierConfig(thresholds={ABUSE: 0.7}).threshold_for("남성") == 0.5
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"thresholds": {"욕": 0.5}}, 'classifier.thresholds."욕"'),
-    ({"thresholds": {ABUSE: 1.5}}, 'classifier.thresholds."악플/욕설"'),
-    ({"abusive_labels": ["clean"]}, "classifier.abusive_labels"),
-    ({"abusive_labels": ["욕"]}, "classifier.abusive_labels"),
-    ({"abusive_labels": []}, "classifier.abusive_labels"),
-    ({"max_words": 1}, "classifier.max_words"),
-    ({"batch_max": 0}, "classifier.batch_max"),
-    ({"queue_max": 0}, "classifier.queue_max"),
-    ({"device": "tpu"}, "classifier.device"),
-    ({"overflow": "block"}, "classifier.overflow"),
-    ({"model": ""}, "classifier.model"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"thresholds": {"욕": 0.5}}, 'classifier.thresholds."욕"'),
+        ({"thresholds": {ABUSE: 1.5}}, 'classifier.thresholds."악플/욕설"'),
+        ({"abusive_labels": ["clean"]}, "classifier.abusive_labels"),
+        ({"abusive_labels": ["욕"]}, "classifier.abusive_labels"),
+        ({"abusive_labels": []}, "classifier.abusive_labels"),
+        ({"max_words": 1}, "classifier.max_words"),
+        ({"batch_max": 0}, "classifier.batch_max"),
+        ({"queue_max": 0}, "classifier.queue_max"),
+        ({"device": "tpu"}, "classifier.device"),
+        ({"overflow": "block"}, "classifier.overflow"),
+        ({"model": ""}, "classifier.model"),
+    ],
+)
 def test_config_errors_name_the_key(change: dict, key: str) -> None:
     with pytest.raises(ValueError, match=re.escape(key)):
         dataclasses.replace(ClassifierConfig(), **change).validate()
 
 
 # --- the real loading and inference path ------------------------------------------------------
+
 
 def test_loads_through_from_pretrained(fp32: AbuseClassifier, tiny_bert_model: Path) -> None:
     from transformers import BertForSequenceClassification
@@ -131,33 +136,47 @@ def test_int8_variant(int8: AbuseClassifier, fp32: AbuseClassifier) -> None:
 def test_thresholds_and_abusive_labels_are_honoured(tiny_bert_model: Path, fp32: AbuseClassifier) -> None:
     words = "요금이 이중으로 청구된 것 같은데요".split()
     base = ClassifierConfig(model=str(tiny_bert_model), int8=False)
-    everything = AbuseClassifier(fp32.scorer, fp32.labels, dataclasses.replace(
-        base, thresholds={label: 0.0 for label in UNSMILE_LABELS}), version=fp32.version)
+    everything = AbuseClassifier(
+        fp32.scorer,
+        fp32.labels,
+        dataclasses.replace(base, thresholds={label: 0.0 for label in UNSMILE_LABELS}),
+        version=fp32.version,
+    )
     hits = everything.judge(words)
     assert [h.category for h in hits] == [x for x in UNSMILE_LABELS if x in DEFAULT_ABUSIVE_LABELS]
     for hit in hits:
         assert hit.source == "classifier" and hit.detail == hit.category and hit.threshold == 0.0
         assert hit.version == fp32.version
         assert hit.words == tuple(sorted(hit.words)) and set(hit.words) <= set(range(len(words)))
-    nothing = AbuseClassifier(fp32.scorer, fp32.labels, dataclasses.replace(
-        base, thresholds={label: 1.0 for label in UNSMILE_LABELS}))
+    nothing = AbuseClassifier(
+        fp32.scorer, fp32.labels, dataclasses.replace(base, thresholds={label: 1.0 for label in UNSMILE_LABELS})
+    )
     assert nothing.judge(words) == []
     # Just under / just over the sentence's own score.
     s = float(fp32.scores([" ".join(words)])[0, UNSMILE_LABELS.index(ABUSE)])
     for threshold, expected in ((s - 1e-4, [ABUSE]), (s + 1e-4, [])):
-        clf = AbuseClassifier(fp32.scorer, fp32.labels, dataclasses.replace(
-            base, thresholds={label: (threshold if label == ABUSE else 1.0) for label in UNSMILE_LABELS}))
+        clf = AbuseClassifier(
+            fp32.scorer,
+            fp32.labels,
+            dataclasses.replace(
+                base, thresholds={label: (threshold if label == ABUSE else 1.0) for label in UNSMILE_LABELS}
+            ),
+        )
         hits = clf.judge(words)
         assert [h.category for h in hits] == expected
         if hits:
             assert hits[0].score == pytest.approx(s, abs=1e-5) and hits[0].threshold == threshold
     # Only the configured labels fire; clean never.
-    only = AbuseClassifier(fp32.scorer, fp32.labels, dataclasses.replace(
-        base, thresholds={label: 0.0 for label in UNSMILE_LABELS}, abusive_labels=["종교"]))
+    only = AbuseClassifier(
+        fp32.scorer,
+        fp32.labels,
+        dataclasses.replace(base, thresholds={label: 0.0 for label in UNSMILE_LABELS}, abusive_labels=["종교"]),
+    )
     assert [h.category for h in only.judge(words)] == ["종교"]
 
 
 # --- loading failures -------------------------------------------------------------------------
+
 
 def _copy(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
@@ -237,8 +256,9 @@ def test_hub_id_offline_without_cache(tmp_path: Path, monkeypatch: pytest.Monkey
     _unavailable(config, "offline mode is on", allow_download=True)
 
 
-def test_hub_id_from_models_dir_and_cache(tiny_bert_model: Path, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_from_models_dir_and_cache(
+    tiny_bert_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import huggingface_hub.constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -263,14 +283,18 @@ def test_hub_id_from_models_dir_and_cache(tiny_bert_model: Path, tmp_path: Path,
 
 # --- attribution (test double) ----------------------------------------------------------------
 
-@pytest.mark.parametrize("words, planted_at", [
-    ("씨발 뭐 이런 서비스가 다 있어".split(), (0,)),
-    ("뭐 이런 씨발 서비스가 다 있어".split(), (2,)),
-    ("뭐 이런 서비스가 다 있어 씨발".split(), (5,)),
-    ("뭐 이런 씨발 씨발 서비스가 다 있어".split(), (2, 3)),  # back to back
-    ("씨발 이런 서비스가 다 있어 씨발".split(), (0, 5)),  # far apart
-    (["씨발"], (0,)),
-])
+
+@pytest.mark.parametrize(
+    "words, planted_at",
+    [
+        ("씨발 뭐 이런 서비스가 다 있어".split(), (0,)),
+        ("뭐 이런 씨발 서비스가 다 있어".split(), (2,)),
+        ("뭐 이런 서비스가 다 있어 씨발".split(), (5,)),
+        ("뭐 이런 씨발 씨발 서비스가 다 있어".split(), (2, 3)),  # back to back
+        ("씨발 이런 서비스가 다 있어 씨발".split(), (0, 5)),  # far apart
+        (["씨발"], (0,)),
+    ],
+)
 def test_attribution_finds_the_planted_words(words: list[str], planted_at: tuple[int, ...]) -> None:
     clf, scorer = double()
     hits = clf.judge(words)

@@ -47,7 +47,7 @@ async def test_concurrent_callers_get_their_own_results(executor) -> None:
     batcher, scorer = make(executor, batch_max=8, batch_wait_ms=50)
     cases = [(3 + i % 5, (i % 3) if i % 4 else None) for i in range(20)]
     results = await asyncio.gather(*(batcher.judge(utterance(n, at)) for n, at in cases))
-    for (n, at), hits in zip(cases, results):
+    for (_n, at), hits in zip(cases, results):
         assert [h.words for h in hits] == ([] if at is None else [(at,)])
     # 20 requests, batches of 8: 3 batches of at most 2 scorer calls each.
     assert batcher.stats.batches == 3 and batcher.stats.max_batch == 8 and batcher.stats.utterances == 20
@@ -57,12 +57,19 @@ async def test_concurrent_callers_get_their_own_results(executor) -> None:
 
 
 async def test_batching_merges_real_forward_passes(executor, tiny_bert_model: Path) -> None:
-    cfg = ClassifierConfig(model=str(tiny_bert_model), int8=False,
-                           thresholds={label: 0.0 for label in UNSMILE_LABELS})  # every window flagged
+    cfg = ClassifierConfig(
+        model=str(tiny_bert_model), int8=False, thresholds={label: 0.0 for label in UNSMILE_LABELS}
+    )  # every window flagged
     clf = AbuseClassifier.load(cfg)
     before = clf.scorer.forward_passes
     batcher = ClassifierBatcher.from_config(clf, executor, ClassifierConfig(batch_max=8, batch_wait_ms=100))
-    sentences = ["야 이 씨발 뭐하는 거야", "요금이 왜 이렇게 많이 나왔어요", "담당자 바꿔주세요", "네", "환불 해주세요 지금"]
+    sentences = [
+        "야 이 씨발 뭐하는 거야",
+        "요금이 왜 이렇게 많이 나왔어요",
+        "담당자 바꿔주세요",
+        "네",
+        "환불 해주세요 지금",
+    ]
     results = await asyncio.gather(*(batcher.judge(s.split()) for s in sentences))
     assert all(hits for hits in results)
     # One pass for the five sentences, one for all their leave-one-out variants; judged one

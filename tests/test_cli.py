@@ -13,8 +13,9 @@ from .conftest import ROOT, start_server
 
 
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "relay.cli", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "relay.cli", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
 
 
 async def test_first_start_creates_a_supervisor_and_prints_its_password(tmp_path: Path) -> None:
@@ -60,8 +61,12 @@ def test_users_add_and_list(tmp_path: Path) -> None:
     added = _cli("users", "add", "mia", "--role", "qa", "--config", str(config))
     assert added.returncode == 0 and re.search(r"password: \S{12,}", added.stdout)
     assert _cli("users", "add", "mia", "--role", "qa", "--config", str(config)).returncode == 2
-    assert _cli("users", "add", "leo", "--role", "counselor", "--password-stdin", "--config", str(config),
-                stdin="short\n").returncode == 2
+    assert (
+        _cli(
+            "users", "add", "leo", "--role", "counselor", "--password-stdin", "--config", str(config), stdin="short\n"
+        ).returncode
+        == 2
+    )
     listed = _cli("users", "list", "--config", str(config))
     assert listed.stdout.split() == ["mia", "qa"]
 
@@ -80,6 +85,12 @@ def test_models_list_and_offline_pull(tmp_path: Path, tiny_whisper: Path) -> Non
     assert re.search(r"tiny-test\t\d+ MB\tcomplete", listed), listed
     assert re.search(r"broken\t0 MB\tINCOMPLETE, missing .*model.bin", listed), listed
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    pulled = subprocess.run([sys.executable, "-m", "relay.cli", "models", "pull", "tiny", "--config", str(config)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    pulled = subprocess.run(
+        [sys.executable, "-m", "relay.cli", "models", "pull", "tiny", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=env,
+    )
     assert pulled.returncode == 2 and "offline" in pulled.stderr

@@ -44,8 +44,10 @@ def test_bad_values_name_the_key(raw: dict, names: str) -> None:
 
 def test_file_overlays_defaults_and_overrides_apply(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[delay]\ndelay_s = 2.5\nundecided_policy = "mute"\n'
-                    '[[webrtc.ice_servers]]\nurls = ["turn:t.example:3478"]\nusername = "u"\ncredential = "p"\n')
+    path.write_text(
+        '[delay]\ndelay_s = 2.5\nundecided_policy = "mute"\n'
+        '[[webrtc.ice_servers]]\nurls = ["turn:t.example:3478"]\nusername = "u"\ncredential = "p"\n'
+    )
     config = load_config(path)
     assert config.delay.delay_s == 2.5 and config.delay.undecided_policy == "mute"
     assert config.webrtc.ice_servers[0].username == "u"
@@ -65,8 +67,9 @@ def test_corrupt_or_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
 
 
-def test_a_relative_lists_dir_in_a_config_file_is_taken_from_its_folder(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relative_lists_dir_in_a_config_file_is_taken_from_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "conf" / "keywords").mkdir(parents=True)
     (tmp_path / "conf" / "keywords" / "profanity.txt").write_text("씨발\n", encoding="utf-8")
     (tmp_path / "conf" / "callguard.toml").write_text('[keywords]\nlists_dir = "keywords"\n', encoding="utf-8")

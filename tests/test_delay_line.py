@@ -75,9 +75,7 @@ def make_frames(
     for k in range(round(seconds / FRAME_S)):
         send = START + k * FRAME_S / (1 + ppm * 1e-6)
         extra = max(0.0, float(rng.uniform(-0.01, jitter_s))) if jitter_s else 0.0
-        frames.append(
-            Frame((pts0 + k * FS) % PTS_WRAP, signal(k * FS + np.arange(FS)), send + TRANSIT + extra)
-        )
+        frames.append(Frame((pts0 + k * FS) % PTS_WRAP, signal(k * FS + np.arange(FS)), send + TRANSIT + extra))
     return frames
 
 

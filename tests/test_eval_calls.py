@@ -26,8 +26,17 @@ from tests import korean_calls
 
 pytestmark = pytest.mark.skipif(not korean_calls.espeak_available(), reason="espeak-ng is not installed")
 
-KEYS = ("calls", "toxic_words", "toxic_fully_muted_pct", "toxic_partly_muted_pct", "toxic_missed_pct",
-        "clean_speech_muted_pct", "decision_lag_p50_s", "decision_lag_p95_s", "undecided_playout_pct")
+KEYS = (
+    "calls",
+    "toxic_words",
+    "toxic_fully_muted_pct",
+    "toxic_partly_muted_pct",
+    "toxic_missed_pct",
+    "clean_speech_muted_pct",
+    "decision_lag_p50_s",
+    "decision_lag_p95_s",
+    "undecided_playout_pct",
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +64,9 @@ def test_manifest_holds_the_true_word_times(manifest: Path) -> None:
 
 
 def test_reference_transcriber_meets_the_targets(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
-    report = evaluate_calls(manifest, Config(), delay_s=1.5, transcriber="reference", reference_lag_s=0.8,
-                            checks=keywords)
+    report = evaluate_calls(
+        manifest, Config(), delay_s=1.5, transcriber="reference", reference_lag_s=0.8, checks=keywords
+    )
     summary = {k: report[k] for k in KEYS}
     print("eval-calls reference lag 0.8 s, delay 1.5 s:", json.dumps(summary, ensure_ascii=False))
     assert report["calls"] == 4 and report["toxic_words"] == 15
@@ -83,7 +93,9 @@ def test_words_longer_than_the_margin_are_muted_from_the_decision(tmp_path: Path
     manifest = korean_calls.write_calls(tmp_path, korean_calls.LONG_CALLS)
     report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=0.8, checks=keywords)
     (call,) = report["per_call"]
-    assert report["toxic_words"] == 4 and report["toxic_fully_muted_pct"] == 0 and report["toxic_partly_muted_pct"] == 100
+    assert (
+        report["toxic_words"] == 4 and report["toxic_fully_muted_pct"] == 0 and report["toxic_partly_muted_pct"] == 100
+    )
     for w in call["toxic_not_fully_muted"]:
         assert w["muted_fraction"] == pytest.approx((1.5 - 0.8) / (w["end"] - w["start"]), abs=0.03), w
     muted = Config(delay=dataclasses.replace(DelayConfig(), undecided_policy="mute"))
@@ -120,8 +132,19 @@ def test_command_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     manifest = korean_calls.write_calls(tmp_path, {"short": korean_calls.CALLS["delivery"][:3]})
     parser = argparse.ArgumentParser()
     eval_calls.add_arguments(parser)
-    args = parser.parse_args([str(manifest), "--delay", "1.5", "--transcriber", "reference",
-                              "--reference-lag", "0.8", "--json", "--no-classifier"])
+    args = parser.parse_args(
+        [
+            str(manifest),
+            "--delay",
+            "1.5",
+            "--transcriber",
+            "reference",
+            "--reference-lag",
+            "0.8",
+            "--json",
+            "--no-classifier",
+        ]
+    )
     assert eval_calls.main(args, Config()) == 0
     report = json.loads(capsys.readouterr().out)
     assert {*KEYS} <= set(report) and report["toxic_fully_muted_pct"] == 100
@@ -132,8 +155,11 @@ def test_command_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_manifest_errors_name_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "m.jsonl"
-    bad.write_text('{"id": "a", "audio": "a.wav", "words": []}\n{"id": "b", "audio": "b.wav", '
-                   '"words": [{"text": "x", "start": 1.0, "end": 0.5, "toxic": false}]}\n', encoding="utf-8")
+    bad.write_text(
+        '{"id": "a", "audio": "a.wav", "words": []}\n{"id": "b", "audio": "b.wav", '
+        '"words": [{"text": "x", "start": 1.0, "end": 0.5, "toxic": false}]}\n',
+        encoding="utf-8",
+    )
     with pytest.raises(EvalError, match=r"m.jsonl:2: word 0 \('x'\) has bad times"):
         read_manifest(bad)
     bad.write_text('{"id": "a", "audio": "a.wav", "words": [{"text": "x", "start": 0, "end": 1, "toxic": "yes"}]}\n')

@@ -34,8 +34,11 @@ ROWS = [
 
 def keyword_double(words: list[str]) -> list[Hit]:
     """Test double for the keyword matcher: a hit on 멍청이 and on any word holding 씨발."""
-    return [Hit((i,), "keyword", "insult", 1.0, 1.0, w, "double") for i, w in enumerate(words)
-            if w == "멍청이" or "씨발" in w]
+    return [
+        Hit((i,), "keyword", "insult", 1.0, 1.0, w, "double")
+        for i, w in enumerate(words)
+        if w == "멍청이" or "씨발" in w
+    ]
 
 
 def scorer_double(texts: list[str]) -> np.ndarray:

@@ -37,11 +37,16 @@ def db(data_dir: Path) -> Iterator[sqlite3.Connection]:
     write_logged_call(conn, data_dir, LoggedCall(CALL_ID, "anna", time.time() - 3600, ABUSIVE_CALL))
     # A lifted span, a QA mark and a replay, so every file has something in it.
     conn.execute("UPDATE call_decisions SET lifted_at = ? WHERE call_id = ? AND span_id = 1", (time.time(), CALL_ID))
-    conn.execute("INSERT INTO qa_marks (call_id, kind, start, end, text, by_user, at) "
-                 "VALUES (?, 'missed_abuse', 2.4, 2.9, '환불', 'quinn', ?)", (CALL_ID, time.time()))
-    conn.execute("INSERT INTO call_replays (call_id, at, by_user, mode, config, versions, words, spans, diff) "
-                 "VALUES (?, ?, 'quinn', 'transcript', '{}', '{}', '[]', '[]', '{\"added\": []}')",
-                 (CALL_ID, time.time()))
+    conn.execute(
+        "INSERT INTO qa_marks (call_id, kind, start, end, text, by_user, at) "
+        "VALUES (?, 'missed_abuse', 2.4, 2.9, '환불', 'quinn', ?)",
+        (CALL_ID, time.time()),
+    )
+    conn.execute(
+        "INSERT INTO call_replays (call_id, at, by_user, mode, config, versions, words, spans, diff) "
+        "VALUES (?, ?, 'quinn', 'transcript', '{}', '{}', '[]', '[]', '{\"added\": []}')",
+        (CALL_ID, time.time()),
+    )
     yield conn
     conn.close()
 
@@ -58,7 +63,8 @@ def decoded_seconds(path: Path) -> float:
 
 
 def test_export_verifies_with_sha256sum_and_holds_the_call_as_logged(
-        db: sqlite3.Connection, data_dir: Path, tmp_path: Path) -> None:
+    db: sqlite3.Connection, data_dir: Path, tmp_path: Path
+) -> None:
     destination = tmp_path / "out" / "evidence.zip"
     destination.parent.mkdir()
     summary = export_call(db, data_dir, CALL_ID, destination)
@@ -77,8 +83,16 @@ def test_export_verifies_with_sha256sum_and_holds_the_call_as_logged(
     assert sorted(name for _, name in manifest) == sorted(n for n in names if n != MANIFEST)
     assert [(f.name, f.sha256) for f in summary.files] == [(name, digest) for digest, name in manifest]
     assert check.stdout.count(": OK") == len(manifest)
-    for name in ("transcript.tsv", "transcript.json", "decisions.json", "events.json", "call.json", "marks.json",
-                 "replays.json", "README.txt"):
+    for name in (
+        "transcript.tsv",
+        "transcript.json",
+        "decisions.json",
+        "events.json",
+        "call.json",
+        "marks.json",
+        "replays.json",
+        "README.txt",
+    ):
         assert name in names
 
     record = load_call(db, data_dir, CALL_ID)
@@ -90,8 +104,9 @@ def test_export_verifies_with_sha256sum_and_holds_the_call_as_logged(
 
     decisions = json.loads((folder / "decisions.json").read_text())
     assert decisions["versions"] == record.versions
-    assert [(d["span_id"], d["start"], d["end"], d["words"], d["lifted_at"]) for d in decisions["decisions"]] == \
-        [(d.span_id, d.start, d.end, d.words, d.lifted_at) for d in record.decisions]
+    assert [(d["span_id"], d["start"], d["end"], d["words"], d["lifted_at"]) for d in decisions["decisions"]] == [
+        (d.span_id, d.start, d.end, d.words, d.lifted_at) for d in record.decisions
+    ]
     assert decisions["decisions"][0]["lifted_at"] is not None
     hit = decisions["decisions"][0]["hits"][0]
     assert {"source", "category", "score", "threshold", "version"} <= hit.keys()
@@ -115,7 +130,8 @@ def test_export_verifies_with_sha256sum_and_holds_the_call_as_logged(
 
 
 def test_a_missing_recording_is_said_and_the_rest_exported(
-        db: sqlite3.Connection, data_dir: Path, tmp_path: Path) -> None:
+    db: sqlite3.Connection, data_dir: Path, tmp_path: Path
+) -> None:
     (call_dir(data_dir, CALL_ID) / "delivered.opus").unlink()
     folder = extract(export_call(db, data_dir, CALL_ID, tmp_path / "e.zip").path, tmp_path / "x")
     assert sorted(p.name for p in (folder / "audio").iterdir()) == ["counselor.opus", "customer.opus"]
@@ -126,8 +142,12 @@ def test_a_missing_recording_is_said_and_the_rest_exported(
 
 
 def test_cli_export_logs_the_access_and_prints_the_hash(
-        db: sqlite3.Connection, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    db: sqlite3.Connection,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert cli.main(["calls", "export", CALL_ID, "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -144,8 +164,12 @@ def test_cli_export_logs_the_access_and_prints_the_hash(
 
 
 def test_unknown_call_exits_2_and_writes_nothing(
-        db: sqlite3.Connection, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    db: sqlite3.Connection,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UnknownCall):
         export_call(db, data_dir, "c_nope", tmp_path / "nope.zip")

@@ -7,7 +7,9 @@ from moderation.speech import EngineSegment, EngineWord
 from moderation.stt_config import SttConfig
 
 
-def seg(text: str, start: float = 0.0, end: float = 1.0, no_speech: float = 0.0, logprob: float = -0.2) -> EngineSegment:
+def seg(
+    text: str, start: float = 0.0, end: float = 1.0, no_speech: float = 0.0, logprob: float = -0.2
+) -> EngineSegment:
     parts = text.split()
     step = (end - start) / max(1, len(parts))
     words = [EngineWord(" " + p, start + i * step, start + (i + 1) * step) for i, p in enumerate(parts)]

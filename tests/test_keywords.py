@@ -38,8 +38,15 @@ def found(matcher: KeywordMatcher, text: str) -> list[tuple[tuple[int, ...], str
 
 def test_a_hit_is_a_keyword_record_with_the_entry_and_the_lists_version(matcher: KeywordMatcher) -> None:
     (hit,) = matcher.match(["환불", "해", "씨발"])
-    assert hit == Hit(words=(2,), source="keyword", category="profanity", score=1.0, threshold=1.0,
-                      detail="씨발", version=matcher.version)
+    assert hit == Hit(
+        words=(2,),
+        source="keyword",
+        category="profanity",
+        score=1.0,
+        threshold=1.0,
+        detail="씨발",
+        version=matcher.version,
+    )
     assert matcher.version.startswith("kw-") and len(matcher.version) == 15
 
 
@@ -49,21 +56,35 @@ def test_clean_words_give_no_hits(matcher: KeywordMatcher) -> None:
     assert matcher.match(["ㅋㅋㅋ", "수박", "사부님"]) == []  # ㅅㅂ is not 수박 or 사부
 
 
-@pytest.mark.parametrize("disguise", [
-    "씨1발", "씨.발", "씨 발", "씨이이발", "ㅆㅣㅂㅏㄹ", "Tlqkf", "씨x발", "ｼ씨발", "씨발발",
-])
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        "씨1발",
+        "씨.발",
+        "씨 발",
+        "씨이이발",
+        "ㅆㅣㅂㅏㄹ",
+        "Tlqkf",
+        "씨x발",
+        "ｼ씨발",
+        "씨발발",
+    ],
+)
 def test_disguised_spellings_fire(matcher: KeywordMatcher, disguise: str) -> None:
     hits = found(matcher, f"야 {disguise} 뭐야")
     assert hits and all(category == "profanity" for _, category, _ in hits)
     assert {detail for _, _, detail in hits} <= {"씨발", "시발"}
 
 
-@pytest.mark.parametrize("text, words", [
-    ("ㅅㅂ 뭐야", (0,)),
-    ("ㅅ 1 ㅂ 뭐야", (0, 1, 2)),
-    ("ㅅ발 뭐야", (0,)),
-    ("tq 뭐야", (0,)),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("ㅅㅂ 뭐야", (0,)),
+        ("ㅅ 1 ㅂ 뭐야", (0, 1, 2)),
+        ("ㅅ발 뭐야", (0,)),
+        ("tq 뭐야", (0,)),
+    ],
+)
 def test_initial_consonant_forms_fire(matcher: KeywordMatcher, text: str, words: tuple[int, ...]) -> None:
     assert found(matcher, text) == [(words, "profanity", "ㅅㅂ")]
 
@@ -77,7 +98,10 @@ def test_digit_reading_fires_but_numbers_do_not(matcher: KeywordMatcher) -> None
 
 def test_back_to_back_words_give_one_hit_each(matcher: KeywordMatcher) -> None:
     assert found(matcher, "씨발 개새끼 병신") == [
-        ((0,), "profanity", "씨발"), ((1,), "insult", "개새끼"), ((2,), "insult", "병신")]
+        ((0,), "profanity", "씨발"),
+        ((1,), "insult", "개새끼"),
+        ((2,), "insult", "병신"),
+    ]
     # glued together in one word, the hits share it
     assert found(matcher, "씨발개새끼") == [((0,), "insult", "개새끼"), ((0,), "profanity", "씨발")]
 
@@ -129,6 +153,7 @@ def test_the_automaton_finds_overlapping_and_nested_patterns() -> None:
 
 # --- reload ---------------------------------------------------------------------------
 
+
 def test_an_edited_list_is_picked_up_and_changes_the_version(matcher: KeywordMatcher, lists_dir: Path) -> None:
     old_version = matcher.version
     assert matcher.reload_if_changed() is False  # nothing changed
@@ -164,15 +189,19 @@ def test_touching_a_file_without_changing_it_is_not_a_reload(matcher: KeywordMat
     assert matcher.error is None
 
 
-@pytest.mark.parametrize("breakage, message", [
-    (lambda d: (d / "insult.txt").write_bytes(b"\xff\xfe broken \x80\n"), "insult.txt: not UTF-8"),
-    (lambda d: (d / "threat.txt").write_text("죽여 버린다\n!!!\n", encoding="utf-8"), "threat.txt:2"),
-    (lambda d: ((d / "insult.txt").unlink(), (d / "insult.txt").mkdir()), "insult.txt: cannot read"),
-    (lambda d: (d / "Bad Name.txt").write_text("x\n", encoding="utf-8"), "Bad Name.txt"),
-    (lambda d: [p.unlink() for p in d.glob("*.txt") if p.name != "allow.txt"], "no keyword lists"),
-])
-def test_a_broken_list_keeps_the_old_lists_and_reports(matcher: KeywordMatcher, lists_dir: Path,
-                                                       breakage, message: str) -> None:
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: (d / "insult.txt").write_bytes(b"\xff\xfe broken \x80\n"), "insult.txt: not UTF-8"),
+        (lambda d: (d / "threat.txt").write_text("죽여 버린다\n!!!\n", encoding="utf-8"), "threat.txt:2"),
+        (lambda d: ((d / "insult.txt").unlink(), (d / "insult.txt").mkdir()), "insult.txt: cannot read"),
+        (lambda d: (d / "Bad Name.txt").write_text("x\n", encoding="utf-8"), "Bad Name.txt"),
+        (lambda d: [p.unlink() for p in d.glob("*.txt") if p.name != "allow.txt"], "no keyword lists"),
+    ],
+)
+def test_a_broken_list_keeps_the_old_lists_and_reports(
+    matcher: KeywordMatcher, lists_dir: Path, breakage, message: str
+) -> None:
     old_version = matcher.version
     breakage(lists_dir)
     assert matcher.reload_if_changed() is False
@@ -208,8 +237,9 @@ def test_unusable_lists_at_start_raise(tmp_path: Path) -> None:
         KeywordMatcher(KeywordConfig(lists_dir=str(folder)))
 
 
-def test_the_shipped_lists_are_found_from_any_working_directory(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_lists_are_found_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     matcher = KeywordMatcher(KeywordConfig())
     assert matcher.folder == BUILTIN_LISTS
@@ -225,6 +255,7 @@ def test_config_validation_names_the_key() -> None:
 
 # --- the shipped lists ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def shipped() -> KeywordMatcher:
     return KeywordMatcher(KeywordConfig())
@@ -236,45 +267,50 @@ def test_the_shipped_lists_have_the_four_categories_and_an_allowlist(shipped: Ke
     assert all(n >= 50 for n in counts.values())
 
 
-@pytest.mark.parametrize("text, category, words", [
-    ("아니 씨발 뭐 하는 거야", "profanity", (1,)),
-    ("ㅅㅂ 진짜 짜증 나네", "profanity", (0,)),
-    ("tlqkf 몇 시간 째야", "profanity", (0,)),
-    ("이 개새끼 야", "insult", (1,)),
-    ("상담원 주제에 어디서", "insult", (0, 1)),
-    ("너 찾아가서 죽여 버린다", "threat", (2, 3)),
-    ("집 주소 알아 내는 거 어렵지 않아", "threat", (0, 1, 2)),
-    ("퇴근길 조심 해라", "threat", (0, 1)),
-    ("목소리가 섹시 하네", "sexual_harassment", (0, 1)),
-    ("아가씨 남친 있냐", "sexual_harassment", (1, 2)),
-])
-def test_shipped_lists_catch_abuse(shipped: KeywordMatcher, text: str, category: str,
-                                   words: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    "text, category, words",
+    [
+        ("아니 씨발 뭐 하는 거야", "profanity", (1,)),
+        ("ㅅㅂ 진짜 짜증 나네", "profanity", (0,)),
+        ("tlqkf 몇 시간 째야", "profanity", (0,)),
+        ("이 개새끼 야", "insult", (1,)),
+        ("상담원 주제에 어디서", "insult", (0, 1)),
+        ("너 찾아가서 죽여 버린다", "threat", (2, 3)),
+        ("집 주소 알아 내는 거 어렵지 않아", "threat", (0, 1, 2)),
+        ("퇴근길 조심 해라", "threat", (0, 1)),
+        ("목소리가 섹시 하네", "sexual_harassment", (0, 1)),
+        ("아가씨 남친 있냐", "sexual_harassment", (1, 2)),
+    ],
+)
+def test_shipped_lists_catch_abuse(shipped: KeywordMatcher, text: str, category: str, words: tuple[int, ...]) -> None:
     assert (words, category) in {(h.words, h.category) for h in shipped.match(text.split())}
 
 
-@pytest.mark.parametrize("text", [
-    "결제 시 발송 되나요",
-    "카드 분실 시 발급 수수료가 있나요",
-    "위반 시 벌금 이 부과 돼요",
-    "시발점 이 어디 예요",
-    "병신년 생 입니다",
-    "수박씨 발라 먹어요",
-    "김민수 씨 발표 자료 보냈어요",
-    "배터리가 금방 죽어 버려요",
-    "전원이 꺼져 있어요",
-    "고양이 새끼 를 분양 받았어요",
-    "영화 를 보지 않았어요",
-    "밤에 자지 마세요",
-    "딸이 쓰는 폰 이에요",
-    "정액 요금제 로 바꿔 주세요",
-    "매장 찾아가서 교환 했어요",
-    "전염병 때문에 배송이 늦나요",
-    "18년 동안 썼는데 2018년 모델 이에요",
-    "사부님 수박 선배 ㅋㅋㅋㅋ",
-    "macro accident miracamfree",
-    "물에 담가 버렸어요",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "결제 시 발송 되나요",
+        "카드 분실 시 발급 수수료가 있나요",
+        "위반 시 벌금 이 부과 돼요",
+        "시발점 이 어디 예요",
+        "병신년 생 입니다",
+        "수박씨 발라 먹어요",
+        "김민수 씨 발표 자료 보냈어요",
+        "배터리가 금방 죽어 버려요",
+        "전원이 꺼져 있어요",
+        "고양이 새끼 를 분양 받았어요",
+        "영화 를 보지 않았어요",
+        "밤에 자지 마세요",
+        "딸이 쓰는 폰 이에요",
+        "정액 요금제 로 바꿔 주세요",
+        "매장 찾아가서 교환 했어요",
+        "전염병 때문에 배송이 늦나요",
+        "18년 동안 썼는데 2018년 모델 이에요",
+        "사부님 수박 선배 ㅋㅋㅋㅋ",
+        "macro accident miracamfree",
+        "물에 담가 버렸어요",
+    ],
+)
 def test_shipped_lists_leave_ordinary_service_calls_alone(shipped: KeywordMatcher, text: str) -> None:
     assert shipped.match(text.split()) == []
 

@@ -14,8 +14,9 @@ from moderation import model_store
 from moderation.model_store import ModelUnavailable
 
 
-def make_model(folder: Path, files: tuple[str, ...] = ("model.bin", "config.json", "tokenizer.json",
-                                                         "vocabulary.json")) -> Path:
+def make_model(
+    folder: Path, files: tuple[str, ...] = ("model.bin", "config.json", "tokenizer.json", "vocabulary.json")
+) -> Path:
     folder.mkdir(parents=True)
     for name in files:
         (folder / name).write_bytes(b"x" * 100)
@@ -27,8 +28,9 @@ def test_list_models_reports_size_and_completeness(tmp_path: Path) -> None:
     make_model(models / "small")
     make_model(models / "tiny", ("model.bin", "config.json", "vocabulary.txt"))
     make_model(models / "Systran--faster-whisper-base")
-    (models / "small" / model_store.MARKER).write_text(json.dumps(
-        {"repo_id": "Systran/faster-whisper-small", "revision": "abc123"}))
+    (models / "small" / model_store.MARKER).write_text(
+        json.dumps({"repo_id": "Systran/faster-whisper-small", "revision": "abc123"})
+    )
     make_model(models / ".cache")  # hub metadata and hidden folders are not models
     (models / "notes.txt").write_text("not a model")
     (models / "small" / ".cache").mkdir()

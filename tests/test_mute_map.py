@@ -22,9 +22,7 @@ def test_add_returns_numbered_spans_sorted_by_start() -> None:
     assert len(mutes) == 2
 
 
-@pytest.mark.parametrize(
-    "start,end", [(2.0, 2.0), (2.0, 1.0), (-0.5, 1.0), (0.0, math.inf), (math.nan, 1.0)]
-)
+@pytest.mark.parametrize("start,end", [(2.0, 2.0), (2.0, 1.0), (-0.5, 1.0), (0.0, math.inf), (math.nan, 1.0)])
 def test_invalid_spans_are_rejected(start: float, end: float) -> None:
     mutes = MuteMap()
     with pytest.raises(ValueError):

@@ -5,44 +5,47 @@ import pytest
 from moderation.normalise import choseong, compose_jamo, from_keyboard, normalise, normalise_words
 
 
-@pytest.mark.parametrize("text, folded", [
-    # spacing and punctuation between syllables
-    ("씨 발", "씨발"),
-    ("씨.발", "씨발"),
-    ("씨*발!!", "씨발"),
-    ("씨~발♥", "씨발"),
-    ("죽여 버린다", "죽여버린다"),
-    # one digit or letter between Hangul is filler; a longer number stays
-    ("씨1발", "씨발"),
-    ("씨 1 발", "씨발"),
-    ("씨x발", "씨발"),
-    ("ㅅ1ㅂ", "ㅅㅂ"),
-    ("18놈", "18놈"),
-    ("2018년", "2018년"),
-    ("사과 3 개", "사과개"),
-    # initial consonants stay consonants; double-consonant letters split
-    ("ㅅ ㅂ", "ㅅㅂ"),
-    ("ㅄ", "ㅂㅅ"),
-    # jamo typed one by one compose like a 2-set keyboard
-    ("ㅆㅣㅂㅏㄹ", "씨발"),
-    ("ㄱㅐ새끼", "개새끼"),
-    # repeats
-    ("씨이이발", "씨발"),
-    ("씨발발발", "씨발"),
-    ("주우욱여", "죽여"),
-    ("개애애새끼", "개새끼"),
-    ("ㅋㅋㅋㅋㅋ", "ㅋㅋ"),
-    ("ㅅㅅ", "ㅅㅅ"),
-    ("fuuuck", "fuck"),
-    # NFKC: full-width letters and digits, half-width jamo, case
-    ("ＳＥＸ", "sex"),
-    ("１８놈", "18놈"),
-    ("ﾡﾻ", "ㄱㅋ"),
-    ("FUCK", "fuck"),
-    # ordinary words are left alone
-    ("안녕하세요", "안녕하세요"),
-    ("환불 해 주세요", "환불해주세요"),
-])
+@pytest.mark.parametrize(
+    "text, folded",
+    [
+        # spacing and punctuation between syllables
+        ("씨 발", "씨발"),
+        ("씨.발", "씨발"),
+        ("씨*발!!", "씨발"),
+        ("씨~발♥", "씨발"),
+        ("죽여 버린다", "죽여버린다"),
+        # one digit or letter between Hangul is filler; a longer number stays
+        ("씨1발", "씨발"),
+        ("씨 1 발", "씨발"),
+        ("씨x발", "씨발"),
+        ("ㅅ1ㅂ", "ㅅㅂ"),
+        ("18놈", "18놈"),
+        ("2018년", "2018년"),
+        ("사과 3 개", "사과개"),
+        # initial consonants stay consonants; double-consonant letters split
+        ("ㅅ ㅂ", "ㅅㅂ"),
+        ("ㅄ", "ㅂㅅ"),
+        # jamo typed one by one compose like a 2-set keyboard
+        ("ㅆㅣㅂㅏㄹ", "씨발"),
+        ("ㄱㅐ새끼", "개새끼"),
+        # repeats
+        ("씨이이발", "씨발"),
+        ("씨발발발", "씨발"),
+        ("주우욱여", "죽여"),
+        ("개애애새끼", "개새끼"),
+        ("ㅋㅋㅋㅋㅋ", "ㅋㅋ"),
+        ("ㅅㅅ", "ㅅㅅ"),
+        ("fuuuck", "fuck"),
+        # NFKC: full-width letters and digits, half-width jamo, case
+        ("ＳＥＸ", "sex"),
+        ("１８놈", "18놈"),
+        ("ﾡﾻ", "ㄱㅋ"),
+        ("FUCK", "fuck"),
+        # ordinary words are left alone
+        ("안녕하세요", "안녕하세요"),
+        ("환불 해 주세요", "환불해주세요"),
+    ],
+)
 def test_folding(text: str, folded: str) -> None:
     assert normalise(text) == folded
 

@@ -24,9 +24,9 @@ def pages(data: bytes) -> list[tuple[int, int, int, int, bytes]]:
     """(header type, granule, sequence, crc, whole page) of each page in `data`."""
     out, pos = [], 0
     while pos < len(data):
-        assert data[pos:pos + 4] == b"OggS"
+        assert data[pos : pos + 4] == b"OggS"
         _, _, kind, granule, _, seq, crc, nseg = struct.unpack_from("<4sBBqIIIB", data, pos)
-        lacing = data[pos + 27:pos + 27 + nseg]
+        lacing = data[pos + 27 : pos + 27 + nseg]
         end = pos + 27 + nseg + sum(lacing)
         out.append((kind, granule, seq, crc, data[pos:end]))
         pos = end
@@ -103,7 +103,7 @@ def test_a_file_cut_mid_page_decodes_its_complete_pages(tmp_path: Path) -> None:
     last_audio = found[-2][4]
     start = len(data) - len(found[-1][4]) - len(last_audio)
     cut = tmp_path / "cut2.opus"
-    cut.write_bytes(data[:start + len(last_audio) // 2])  # the last audio page half written
+    cut.write_bytes(data[: start + len(last_audio) // 2])  # the last audio page half written
     assert abs(decoded_seconds(cut) - 2.5) < 0.021
     # Unflushed packets never reach the file: what is there is whole pages.
     open_writer = OggOpusWriter(tmp_path / "open.opus", channels=1)

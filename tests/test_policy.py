@@ -15,8 +15,14 @@ def hit(*indices: int, category: str = "profanity", source: str = "keyword", sco
     return Hit(tuple(indices), source, category, score, 0.5 if source == "classifier" else 1.0, "entry", "v1")  # type: ignore[arg-type]
 
 
-SENTENCE = words(("야", 1.0, 1.2), ("이", 1.3, 1.4), ("씨발", 1.5, 1.9), ("새끼야", 1.95, 2.4),
-                 ("환불", 3.0, 3.4), ("해줘", 3.45, 3.8))
+SENTENCE = words(
+    ("야", 1.0, 1.2),
+    ("이", 1.3, 1.4),
+    ("씨발", 1.5, 1.9),
+    ("새끼야", 1.95, 2.4),
+    ("환불", 3.0, 3.4),
+    ("해줘", 3.45, 3.8),
+)
 
 
 def test_a_hit_mutes_its_words_padded_and_nothing_else() -> None:

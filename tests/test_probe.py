@@ -43,6 +43,6 @@ def test_a_lost_frame_is_not_taken_for_a_marker() -> None:
 
 def test_quiet_runs_finds_a_silence_to_the_millisecond() -> None:
     tone = (np.sin(np.arange(RATE * 2) * 0.08) * 8000).astype(np.int16)
-    tone[int(0.6 * RATE):int(1.1 * RATE)] = 0
+    tone[int(0.6 * RATE) : int(1.1 * RATE)] = 0
     (run,) = quiet_runs(tone, min_s=0.3)
     assert abs(run[0] / RATE - 0.6) <= 0.001 and abs(run[1] / RATE - 1.1) <= 0.001

@@ -47,8 +47,9 @@ async def token_of(server: LocalServer, http: aiohttp.ClientSession, user: str) 
         return str((await r.json())["token"])
 
 
-async def fetch(server: LocalServer, http: aiohttp.ClientSession, method: str, path: str, token: str | None,
-                body: Any = None) -> tuple[int, bytes, Any]:
+async def fetch(
+    server: LocalServer, http: aiohttp.ClientSession, method: str, path: str, token: str | None, body: Any = None
+) -> tuple[int, bytes, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.request(method, f"{server.base_url}{path}", json=body, headers=headers) as r:
         return r.status, await r.read(), r.headers
@@ -83,15 +84,20 @@ async def test_only_qa_and_supervisors_get_anything(qa_server: LocalServer, http
         assert db.execute("SELECT COUNT(*) FROM qa_marks").fetchone()[0] == 0
 
 
-async def test_recordings_are_only_reachable_through_the_api(qa_server: LocalServer,
-                                                              http: aiohttp.ClientSession) -> None:
+async def test_recordings_are_only_reachable_through_the_api(
+    qa_server: LocalServer, http: aiohttp.ClientSession
+) -> None:
     sue = await token_of(qa_server, http, "sue")
     relative = f"calls/{ABUSIVE.call_id}/customer.opus"
     assert (qa_server.data_dir / relative).is_file()
-    for path in (f"/{relative}", f"/static/../data/{relative}", f"/static/%2e%2e/data/{relative}",
-                 f"/api/qa/calls/..%2F{ABUSIVE.call_id}/audio/customer",
-                 f"/api/qa/calls/{ABUSIVE.call_id}/audio/..%2Fcallguard.db",
-                 f"/api/qa/calls/{ABUSIVE.call_id}/audio/secret"):
+    for path in (
+        f"/{relative}",
+        f"/static/../data/{relative}",
+        f"/static/%2e%2e/data/{relative}",
+        f"/api/qa/calls/..%2F{ABUSIVE.call_id}/audio/customer",
+        f"/api/qa/calls/{ABUSIVE.call_id}/audio/..%2Fcallguard.db",
+        f"/api/qa/calls/{ABUSIVE.call_id}/audio/secret",
+    ):
         status, content, _ = await fetch(qa_server, http, "GET", path, sue)
         assert status in (400, 403, 404), (path, status)
         assert not content.startswith(b"OggS") and b"SQLite" not in content
@@ -110,10 +116,18 @@ async def test_qa_and_supervisor_access_is_logged(qa_server: LocalServer, http: 
     assert status == 200
 
     with closing(db_of(qa_server)) as db:
-        rows = [tuple(r) for r in db.execute(
-            "SELECT user_name, role, call_id, action FROM access_log WHERE at >= ? ORDER BY id", (started,))]
-    assert rows == [("quinn", "qa", ABUSIVE.call_id, "view"), ("sue", "supervisor", ABUSIVE.call_id, "view"),
-                    ("quinn", "qa", ABUSIVE.call_id, "audio"), ("sue", "supervisor", ABUSIVE.call_id, "export")]
+        rows = [
+            tuple(r)
+            for r in db.execute(
+                "SELECT user_name, role, call_id, action FROM access_log WHERE at >= ? ORDER BY id", (started,)
+            )
+        ]
+    assert rows == [
+        ("quinn", "qa", ABUSIVE.call_id, "view"),
+        ("sue", "supervisor", ABUSIVE.call_id, "view"),
+        ("quinn", "qa", ABUSIVE.call_id, "audio"),
+        ("sue", "supervisor", ABUSIVE.call_id, "export"),
+    ]
 
     # Who looked is for supervisors to see, not for QA staff about each other.
     status, _, _ = await fetch(qa_server, http, "GET", f"/api/qa/access?call_id={ABUSIVE.call_id}", quinn)
@@ -155,8 +169,11 @@ async def test_call_view_has_the_evidence(qa_server: LocalServer, http: aiohttp.
     status, body, _ = await fetch(qa_server, http, "GET", f"/api/qa/calls/{ABUSIVE.call_id}", quinn)
     view = json.loads(body)
     assert [w["text"] for w in view["words"]] == [w for w, _, _ in ABUSIVE_CALL]
-    assert [(d["words"], d["categories"]) for d in view["decisions"]] == \
-        [(["씨발"], ["profanity"]), (["멍청이"], ["insult"]), (["개새끼"], ["insult"])]
+    assert [(d["words"], d["categories"]) for d in view["decisions"]] == [
+        (["씨발"], ["profanity"]),
+        (["멍청이"], ["insult"]),
+        (["개새끼"], ["insult"]),
+    ]
     hit = view["decisions"][0]["hits"][0]
     assert hit["source"] == "keyword" and hit["detail"] == "씨발" and hit["version"].startswith("kw-")
     assert {r["stream"] for r in view["recordings"]} == {"customer", "delivered", "counselor"}
@@ -165,8 +182,9 @@ async def test_call_view_has_the_evidence(qa_server: LocalServer, http: aiohttp.
     assert status == 404
 
 
-async def test_duration_read_from_the_file_when_the_server_died(qa_server: LocalServer,
-                                                                  http: aiohttp.ClientSession) -> None:
+async def test_duration_read_from_the_file_when_the_server_died(
+    qa_server: LocalServer, http: aiohttp.ClientSession
+) -> None:
     with closing(db_of(qa_server)) as db:  # as a killed server leaves it: the files ended, their rows did not
         db.execute("UPDATE call_recordings SET duration_s = NULL WHERE call_id = ?", (CLEAN.call_id,))
     quinn = await token_of(qa_server, http, "quinn")
@@ -176,33 +194,46 @@ async def test_duration_read_from_the_file_when_the_server_died(qa_server: Local
     assert all(r["duration_s"] == pytest.approx(4.0, abs=0.02) for r in view["recordings"])
 
 
-async def test_marks_are_saved_and_export_for_eval_text(qa_server: LocalServer, http: aiohttp.ClientSession,
-                                                        tmp_path: Path) -> None:
+async def test_marks_are_saved_and_export_for_eval_text(
+    qa_server: LocalServer, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     quinn, sue = await token_of(qa_server, http, "quinn"), await token_of(qa_server, http, "sue")
     marks = f"/api/qa/calls/{ABUSIVE.call_id}/marks"
     started = time.time()
     status, body, _ = await fetch(qa_server, http, "GET", f"/api/qa/calls/{ABUSIVE.call_id}", quinn)
     span = json.loads(body)["decisions"][1]  # 멍청이
-    status, body, _ = await fetch(qa_server, http, "POST", marks, quinn,
-                                  {"kind": "false_positive", "span_id": span["span_id"], "note": "joking"})
+    status, body, _ = await fetch(
+        qa_server, http, "POST", marks, quinn, {"kind": "false_positive", "span_id": span["span_id"], "note": "joking"}
+    )
     assert status == 201, body
     fp = json.loads(body)
-    assert (fp["text"], fp["start"], fp["end"], fp["by_user"], fp["note"]) == \
-        ("멍청이", span["start"], span["end"], "quinn", "joking")
-    status, body, _ = await fetch(qa_server, http, "POST", marks, sue,
-                                  {"kind": "missed_abuse", "start": 2.3, "end": 3.7})
+    assert (fp["text"], fp["start"], fp["end"], fp["by_user"], fp["note"]) == (
+        "멍청이",
+        span["start"],
+        span["end"],
+        "quinn",
+        "joking",
+    )
+    status, body, _ = await fetch(
+        qa_server, http, "POST", marks, sue, {"kind": "missed_abuse", "start": 2.3, "end": 3.7}
+    )
     assert status == 201, body
     missed = json.loads(body)
     assert missed["text"] == "환불 해주세요" and missed["span_id"] is None
 
-    for bad in ({"kind": "nice", "start": 1, "end": 2}, {"kind": "false_positive", "span_id": 999},
-                {"kind": "false_positive"}, {"kind": "missed_abuse", "start": 3, "end": 2},
-                {"kind": "missed_abuse", "start": 1, "end": 2, "span_id": 1},
-                {"kind": "missed_abuse", "start": 1, "end": 2, "note": "x" * 501}):
+    for bad in (
+        {"kind": "nice", "start": 1, "end": 2},
+        {"kind": "false_positive", "span_id": 999},
+        {"kind": "false_positive"},
+        {"kind": "missed_abuse", "start": 3, "end": 2},
+        {"kind": "missed_abuse", "start": 1, "end": 2, "span_id": 1},
+        {"kind": "missed_abuse", "start": 1, "end": 2, "note": "x" * 501},
+    ):
         status, _, _ = await fetch(qa_server, http, "POST", marks, quinn, bad)
         assert status == 400, bad
-    status, _, _ = await fetch(qa_server, http, "POST", "/api/qa/calls/c_nobody/marks", quinn,
-                               {"kind": "missed_abuse", "start": 1, "end": 2})
+    status, _, _ = await fetch(
+        qa_server, http, "POST", "/api/qa/calls/c_nobody/marks", quinn, {"kind": "missed_abuse", "start": 1, "end": 2}
+    )
     assert status == 404
 
     status, body, headers = await fetch(qa_server, http, "GET", f"/api/qa/marks.tsv?since={started}", quinn)
@@ -218,6 +249,10 @@ async def test_marks_are_saved_and_export_for_eval_text(qa_server: LocalServer, 
     assert status == 404
     with closing(db_of(qa_server)) as db:
         assert [r[0] for r in db.execute("SELECT kind FROM qa_marks WHERE at >= ?", (started,))] == ["missed_abuse"]
-        actions = [r[0] for r in db.execute("SELECT action FROM access_log WHERE at >= ? AND user_name = 'quinn' "
-                                            "ORDER BY id", (started,))]
+        actions = [
+            r[0]
+            for r in db.execute(
+                "SELECT action FROM access_log WHERE at >= ? AND user_name = 'quinn' ORDER BY id", (started,)
+            )
+        ]
     assert actions[:2] == ["view", "mark"] and "marks_export" in actions and actions[-2:] == ["unmark", "unmark"]

@@ -25,8 +25,15 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CALL_ID = "c_qapage1"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 
 async def test_qa_page(tmp_path: Path) -> None:
@@ -112,8 +119,9 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await expect(marks.first).to_contain_text("False positive")
             await expect(marks.first).to_contain_text("씨발")
             await expect(page.locator(".qa-mark-lane .qa-mark.false_positive")).to_have_count(1)
-            rows = db.execute("SELECT kind, span_id, text, note, by_user FROM qa_marks WHERE call_id = ?",
-                              (CALL_ID,)).fetchall()
+            rows = db.execute(
+                "SELECT kind, span_id, text, note, by_user FROM qa_marks WHERE call_id = ?", (CALL_ID,)
+            ).fetchall()
             assert [tuple(r) for r in rows] == [("false_positive", 1, "씨발", "a test note", "quinn")]
 
             # Missed abuse: drag across 2.3..3.7 s of the waveform, then mark it.
@@ -142,7 +150,8 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await expect(spans.nth(0).get_by_role("button", name="False positive")).to_be_visible()
             assert db.execute("SELECT COUNT(*) FROM qa_marks WHERE kind = 'false_positive'").fetchone()[0] == 0
             await expect(page.get_by_role("link", name="Export evidence (zip)")).to_have_attribute(
-                "href", f"/api/qa/calls/{CALL_ID}/export")
+                "href", f"/api/qa/calls/{CALL_ID}/export"
+            )
             await page.screenshot(path="/tmp/callguard-qa.png", full_page=True)
             assert not errors, errors
 

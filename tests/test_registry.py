@@ -11,8 +11,9 @@ from relay.calls.text_service import TextChecks
 from relay.config import parse_config
 from relay.records.database import open_database
 
-CONFIG = parse_config({"calls": {"max_concurrent": 2, "invite_ttl_s": 60, "idle_timeout_s": 5.0},
-                       "stt": {"enabled": False}})
+CONFIG = parse_config(
+    {"calls": {"max_concurrent": 2, "invite_ttl_s": 60, "idle_timeout_s": 5.0}, "stt": {"enabled": False}}
+)
 STT_OFF = SttService(CONFIG.stt)
 CHECKS = TextChecks(CONFIG)
 

@@ -23,7 +23,7 @@ async def test_sixty_second_call_delay_stability_and_mute(server: LocalServer, h
         await asyncio.sleep(20.0)
         # Push a mute span for audio the counselor has not heard yet.
         stats = (await call.counselor_api.call(call.call_id))["stats"]
-        start = int(stats["playout_media_s"] / 0.5) * 0.5 + 1.2   # 0.2 s after a marker, >= 0.7 s ahead
+        start = int(stats["playout_media_s"] / 0.5) * 0.5 + 1.2  # 0.2 s after a marker, >= 0.7 s ahead
         end = start + 0.6
         pushed = await call.counselor_api.mute(call.call_id, start, end)
         assert pushed["late_s"] == 0.0

@@ -77,14 +77,16 @@ def test_the_calls_own_config_gives_back_its_spans(db: sqlite3.Connection, data_
     result = run_replay(db, data_dir, CALL, Config(), mode="transcript", classifier=False)
     logged = [d for d in logged_decisions(db, CALL) if d.lifted_at is None]
     assert len(logged) == 3
-    assert [(s["start"], s["end"], s["words"], s["categories"]) for s in result.judged.spans] == \
-        [(d.start, d.end, d.words, d.categories) for d in logged]
+    assert [(s["start"], s["end"], s["words"], s["categories"]) for s in result.judged.spans] == [
+        (d.start, d.end, d.words, d.categories) for d in logged
+    ]
     assert result.diff.empty and result.diff.unchanged == 3
     assert [w.text for w in result.judged.words] == [w.text for w in logged_words(db, CALL)]
 
 
-def test_a_changed_keyword_list_adds_and_removes_exactly_its_spans(db: sqlite3.Connection, data_dir: Path,
-                                                                    edited_config: Path) -> None:
+def test_a_changed_keyword_list_adds_and_removes_exactly_its_spans(
+    db: sqlite3.Connection, data_dir: Path, edited_config: Path
+) -> None:
     result = run_replay(db, data_dir, CALL, load_config(edited_config), mode="transcript", classifier=False)
     diff = result.diff
     assert span_words(diff.added) == [["환불"]] and span_words(diff.removed) == [["멍청이"]]
@@ -108,24 +110,47 @@ def test_a_lifted_span_of_the_call_is_not_one_of_its_spans(db: sqlite3.Connectio
     assert span_words(result.diff.added) == [first.words] and not result.diff.removed and not result.diff.changed
 
 
-def test_a_changed_policy_changes_every_span(data_dir: Path, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_changed_policy_changes_every_span(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     padded = tmp_path / "padded.toml"
     padded.write_text("[policy]\npad_after_s = 0.3\n", encoding="utf-8")
-    assert cli.main(["replay", CALL, "--data-dir", str(data_dir), "--config", str(padded), "--transcript-only",
-                     "--no-classifier"]) == 0
+    assert (
+        cli.main(
+            [
+                "replay",
+                CALL,
+                "--data-dir",
+                str(data_dir),
+                "--config",
+                str(padded),
+                "--transcript-only",
+                "--no-classifier",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     changed = [line for line in lines if line.startswith("~ ")]
     assert len(changed) == 3 and not any(line.startswith(("+ ", "- ")) for line in lines)
     start, end = word_times("씨발")
-    assert changed[0] == (f"~ {start - PAD_BEFORE:.2f}-{end + 0.3:.2f} s  씨발  "
-                          f"was {start - PAD_BEFORE:.2f}-{end + PAD_AFTER:.2f} keyword:profanity  "
-                          f"now {start - PAD_BEFORE:.2f}-{end + 0.3:.2f} keyword:profanity")
+    assert changed[0] == (
+        f"~ {start - PAD_BEFORE:.2f}-{end + 0.3:.2f} s  씨발  "
+        f"was {start - PAD_BEFORE:.2f}-{end + PAD_AFTER:.2f} keyword:profanity  "
+        f"now {start - PAD_BEFORE:.2f}-{end + 0.3:.2f} keyword:profanity"
+    )
 
 
 def test_the_replay_is_stored_for_the_qa_page(db: sqlite3.Connection, data_dir: Path, edited_config: Path) -> None:
-    result = run_replay(db, data_dir, CALL, load_config(edited_config), mode="transcript", classifier=False,
-                        config_file=str(edited_config))
+    result = run_replay(
+        db,
+        data_dir,
+        CALL,
+        load_config(edited_config),
+        mode="transcript",
+        classifier=False,
+        config_file=str(edited_config),
+    )
     replay_id = store_replay(db, result, "quinn", "qa")
     (stored,) = replays(db, CALL)
     assert stored.replay_id == replay_id == result.replay_id
@@ -158,14 +183,31 @@ def test_unknown_call_and_missing_checks_are_errors(db: sqlite3.Connection, data
 # ------------------------------------------------------------------------ the command
 
 
-def test_command_prints_json_and_stores(data_dir: Path, edited_config: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["replay", CALL, "--data-dir", str(data_dir), "--config", str(edited_config), "--transcript-only",
-            "--no-classifier"]
+def test_command_prints_json_and_stores(
+    data_dir: Path, edited_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "replay",
+        CALL,
+        "--data-dir",
+        str(data_dir),
+        "--config",
+        str(edited_config),
+        "--transcript-only",
+        "--no-classifier",
+    ]
     assert cli.main(argv + ["--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["summary"] == {"added": 1, "removed": 1, "changed": 0, "unchanged": 2, "call_spans": 3,
-                                 "replay_spans": 3, "lifted": 0, "words": len(ABUSIVE_CALL)}
+    assert report["summary"] == {
+        "added": 1,
+        "removed": 1,
+        "changed": 0,
+        "unchanged": 2,
+        "call_spans": 3,
+        "replay_spans": 3,
+        "lifted": 0,
+        "words": len(ABUSIVE_CALL),
+    }
     assert [i["words"] for i in report["diff"]["added"]] == [["환불"]]
     assert report["diff"]["removed"][0]["reasons"] == ["keyword:insult"]
 
@@ -183,8 +225,9 @@ def test_command_prints_json_and_stores(data_dir: Path, edited_config: Path,
     db.close()
 
 
-def test_command_errors_are_one_line_and_exit_2(data_dir: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_errors_are_one_line_and_exit_2(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["replay", "nope", "--data-dir", str(data_dir), "--transcript-only", "--no-classifier"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no logged call 'nope'" in err
@@ -196,8 +239,9 @@ def test_command_errors_are_one_line_and_exit_2(data_dir: Path, tmp_path: Path,
 # ----------------------------------------------------------------------- audio mode
 
 
-def test_audio_mode_transcribes_the_recording_again(db: sqlite3.Connection, data_dir: Path,
-                                                    edited_config: Path) -> None:
+def test_audio_mode_transcribes_the_recording_again(
+    db: sqlite3.Connection, data_dir: Path, edited_config: Path
+) -> None:
     same = run_replay(db, data_dir, CALL, Config(), mode="audio", classifier=False, engine=ScriptedEngine(VOCAB))
     assert [s["words"] for s in same.judged.spans] == [["씨발"], ["멍청이"], ["개새끼"]]
     for span in same.judged.spans:
@@ -210,8 +254,9 @@ def test_audio_mode_transcribes_the_recording_again(db: sqlite3.Connection, data
     assert same.judged.lifted > 0
     assert "환불" in [w.text for w in same.judged.words] and same.judged.stt["model"] == "scripted-1"
 
-    edited = run_replay(db, data_dir, CALL, load_config(edited_config), mode="audio", classifier=False,
-                        engine=ScriptedEngine(VOCAB))
+    edited = run_replay(
+        db, data_dir, CALL, load_config(edited_config), mode="audio", classifier=False, engine=ScriptedEngine(VOCAB)
+    )
     assert span_words(edited.diff.added) == [["환불"]] and span_words(edited.diff.removed) == [["멍청이"]]
     assert not edited.diff.changed
     store_replay(db, edited, "quinn", "qa")
@@ -220,8 +265,9 @@ def test_audio_mode_transcribes_the_recording_again(db: sqlite3.Connection, data
     assert [w["text"] for w in stored.words] == [w.text for w in edited.judged.words]
 
 
-def test_audio_mode_without_a_recording_points_to_transcript_only(db: sqlite3.Connection, data_dir: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_mode_without_a_recording_points_to_transcript_only(
+    db: sqlite3.Connection, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (data_dir / "calls" / CALL / "customer.opus").unlink()
     with pytest.raises(ReplayError, match="--transcript-only"):
         run_replay(db, data_dir, CALL, Config(), mode="audio", classifier=False, engine=ScriptedEngine(VOCAB))
@@ -229,16 +275,16 @@ def test_audio_mode_without_a_recording_points_to_transcript_only(db: sqlite3.Co
     assert "no customer recording" in capsys.readouterr().err
 
 
-def test_audio_mode_on_an_undecodable_recording_is_an_error(data_dir: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_mode_on_an_undecodable_recording_is_an_error(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (data_dir / "calls" / CALL / "customer.opus").write_bytes(b"not an ogg file" * 100)
     assert cli.main(["replay", CALL, "--data-dir", str(data_dir), "--no-classifier"]) == 2
     err = capsys.readouterr().err
     assert "cannot decode" in err and "Traceback" not in err
 
 
-def test_audio_mode_without_a_model_is_a_clear_error(data_dir: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_mode_without_a_model_is_a_clear_error(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "nomodel.toml"
     config.write_text(f'[stt]\nmodel = "{tmp_path / "no-such-model"}"\ndevice = "cpu"\n', encoding="utf-8")
     assert cli.main(["replay", CALL, "--data-dir", str(data_dir), "--config", str(config), "--no-classifier"]) == 2
@@ -247,16 +293,21 @@ def test_audio_mode_without_a_model_is_a_clear_error(data_dir: Path, tmp_path: P
     assert "Traceback" not in err and "--transcriber" not in err
 
 
-def test_audio_mode_through_the_real_whisper_engine(tmp_path: Path, tiny_whisper: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_audio_mode_through_the_real_whisper_engine(
+    tmp_path: Path, tiny_whisper: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Random weights: the words are noise; this proves the loading and feeding path runs and stores."""
     folder = tmp_path / "data"
     db = open_database(database_file(folder))
     write_logged_call(db, folder, LoggedCall("call-clean", "ben", 1_700_000_000.0, CLEAN_CALL, duration_s=3.5))
     config = tmp_path / "whisper.toml"
     config.write_text(f'[stt]\nmodel = "{tiny_whisper}"\ndevice = "cpu"\nworkers = 1\n', encoding="utf-8")
-    assert cli.main(["replay", "call-clean", "--data-dir", str(folder), "--config", str(config), "--json",
-                     "--no-classifier"]) == 0
+    assert (
+        cli.main(
+            ["replay", "call-clean", "--data-dir", str(folder), "--config", str(config), "--json", "--no-classifier"]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "audio" and report["versions"]["stt"]["passes"] > 0
     (stored,) = replays(db, "call-clean")
@@ -270,14 +321,21 @@ def test_audio_mode_through_the_real_whisper_engine(tmp_path: Path, tiny_whisper
 
 
 def span(span_id: int, start: float, end: float, *categories: str) -> Span:
-    return Span(span_id, start, end, (f"w{span_id}",), categories or ("insult",),
-                tuple({"source": "keyword", "category": c} for c in categories or ("insult",)))
+    return Span(
+        span_id,
+        start,
+        end,
+        (f"w{span_id}",),
+        categories or ("insult",),
+        tuple({"source": "keyword", "category": c} for c in categories or ("insult",)),
+    )
 
 
 def test_diff_groups_overlapping_spans_and_compares_what_they_silence() -> None:
     before = [span(1, 1.0, 2.0), span(2, 5.0, 6.0), span(3, 8.0, 9.0), span(4, 11.0, 12.0, "profanity")]
     after = [
-        span(11, 1.0, 1.5), span(12, 1.5, 2.005),  # the same stretch, split in two: unchanged
+        span(11, 1.0, 1.5),
+        span(12, 1.5, 2.005),  # the same stretch, split in two: unchanged
         span(13, 5.0, 6.5),  # longer: changed
         span(14, 3.0, 3.5),  # new: added
         span(15, 11.0, 12.0, "profanity", "insult"),  # a reason more: changed
@@ -286,8 +344,10 @@ def test_diff_groups_overlapping_spans_and_compares_what_they_silence() -> None:
     assert diff.unchanged == 1
     assert [(i.start, i.end) for i in diff.added] == [(3.0, 3.5)]
     assert [(i.start, i.end) for i in diff.removed] == [(8.0, 9.0)]
-    assert [(i.start, i.end, len(i.before), len(i.after)) for i in diff.changed] == [(5.0, 6.5, 1, 1),
-                                                                                     (11.0, 12.0, 1, 1)]
+    assert [(i.start, i.end, len(i.before), len(i.after)) for i in diff.changed] == [
+        (5.0, 6.5, 1, 1),
+        (11.0, 12.0, 1, 1),
+    ]
     assert [i.kind for i in diff.items()] == ["added", "changed", "removed", "changed"]
     changed = diff.changed[1].to_dict()
     assert changed["categories"] == ["insult", "profanity"] and changed["before"][0]["categories"] == ["profanity"]
@@ -305,8 +365,9 @@ def test_diff_chains_spans_of_both_sides_into_one_change() -> None:
 # ------------------------------------------------------------------ many calls at once
 
 
-def test_yesterdays_calls_under_a_new_list(data_dir: Path, edited_config: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_yesterdays_calls_under_a_new_list(
+    data_dir: Path, edited_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Every call in the window replayed with the lists loaded once; the totals add up."""
     from datetime import datetime
 
@@ -314,15 +375,26 @@ def test_yesterdays_calls_under_a_new_list(data_dir: Path, edited_config: Path,
     day = 1_700_000_000.0  # CALL was logged at this time
     write_logged_call(db, data_dir, LoggedCall("call-clean", "ben", day + 3600, CLEAN_CALL, duration_s=4.0))
     write_logged_call(db, data_dir, LoggedCall("call-later", "anna", day + 3 * 86400, ABUSIVE_CALL))
-    window = ["--since", datetime.fromtimestamp(day - 60).isoformat(),
-              "--until", datetime.fromtimestamp(day + 86400).isoformat()]
+    window = [
+        "--since",
+        datetime.fromtimestamp(day - 60).isoformat(),
+        "--until",
+        datetime.fromtimestamp(day + 86400).isoformat(),
+    ]
     common = ["--data-dir", str(data_dir), "--config", str(edited_config), "--transcript-only", "--no-classifier"]
 
     assert cli.main(["replay", *window, *common, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["call_id"] for r in report["replays"]] == [CALL, "call-clean"]  # oldest first
-    assert report["totals"] == {"added": 1, "removed": 1, "changed": 0, "calls": 2, "failed": 0, "unchanged": 2,
-                                "calls_with_differences": 1}
+    assert report["totals"] == {
+        "added": 1,
+        "removed": 1,
+        "changed": 0,
+        "calls": 2,
+        "failed": 0,
+        "unchanged": 2,
+        "calls_with_differences": 1,
+    }
     assert [len(replays(db, c)) for c in (CALL, "call-clean", "call-later")] == [1, 1, 0]
 
     assert cli.main(["replay", "--counselor", "ben", *common]) == 0

@@ -46,7 +46,7 @@ def test_chunked_stream_equals_whole_stream() -> None:
     for size in [960, 1, 2, 500, 961, 3, 7000] * 20:
         if i >= len(x):
             break
-        parts.append(r.process(x[i:i + size]))
+        parts.append(r.process(x[i : i + size]))
         i += size
     chunked = np.concatenate(parts)
     assert len(chunked) == len(whole)
@@ -56,7 +56,7 @@ def test_chunked_stream_equals_whole_stream() -> None:
 def test_frame_boundaries_do_not_click() -> None:
     r = Resampler48kTo16k()
     x = tone(440, 0.5)
-    y = np.concatenate([r.process(x[i:i + 960]) for i in range(0, len(x), 960)])
+    y = np.concatenate([r.process(x[i : i + 960]) for i in range(0, len(x), 960)])
     # A 440 Hz tone at 0.5 changes by at most 2*pi*440/16000*0.5 ~ 0.087 per sample.
     assert np.max(np.abs(np.diff(y[200:]))) < 0.1
 

@@ -26,8 +26,16 @@ from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logge
 
 NOW = time.time()
 USER = ("cli:test", "cli")
-CALL_TABLES = ("calls", "call_config", "call_recordings", "call_words", "call_decisions", "call_events",
-               "qa_marks", "call_replays")
+CALL_TABLES = (
+    "calls",
+    "call_config",
+    "call_recordings",
+    "call_words",
+    "call_decisions",
+    "call_events",
+    "qa_marks",
+    "call_replays",
+)
 
 
 @pytest.fixture
@@ -42,24 +50,37 @@ def db(data_dir: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def logged(db: sqlite3.Connection, data_dir: Path, call_id: str, age_days: float,
-           words: list[tuple[str, float, float]] = CLEAN_CALL) -> LoggedCall:
+def logged(
+    db: sqlite3.Connection,
+    data_dir: Path,
+    call_id: str,
+    age_days: float,
+    words: list[tuple[str, float, float]] = CLEAN_CALL,
+) -> LoggedCall:
     return write_logged_call(db, data_dir, LoggedCall(call_id, "anna", NOW - age_days * DAY_S, words))
 
 
 def add_qa(db: sqlite3.Connection, call_id: str) -> None:
     """A QA mark, a replay and a view in the access log, as the QA pages would leave them."""
-    db.execute("INSERT INTO qa_marks (call_id, kind, start, end, text, by_user, at) "
-               "VALUES (?, 'missed_abuse', 1.0, 2.0, '배송', 'quinn', ?)", (call_id, NOW))
-    db.execute("INSERT INTO call_replays (call_id, at, by_user, mode, config, versions, words, spans, diff) "
-               "VALUES (?, ?, 'quinn', 'transcript', '{}', '{}', '[]', '[]', '{}')", (call_id, NOW))
-    db.execute("INSERT INTO access_log (at, user_name, role, call_id, action, detail) "
-               "VALUES (?, 'quinn', 'qa', ?, 'view', '{}')", (NOW, call_id))
+    db.execute(
+        "INSERT INTO qa_marks (call_id, kind, start, end, text, by_user, at) "
+        "VALUES (?, 'missed_abuse', 1.0, 2.0, '배송', 'quinn', ?)",
+        (call_id, NOW),
+    )
+    db.execute(
+        "INSERT INTO call_replays (call_id, at, by_user, mode, config, versions, words, spans, diff) "
+        "VALUES (?, ?, 'quinn', 'transcript', '{}', '{}', '[]', '[]', '{}')",
+        (call_id, NOW),
+    )
+    db.execute(
+        "INSERT INTO access_log (at, user_name, role, call_id, action, detail) "
+        "VALUES (?, 'quinn', 'qa', ?, 'view', '{}')",
+        (NOW, call_id),
+    )
 
 
 def rows(db: sqlite3.Connection, call_id: str) -> dict[str, int]:
-    return {t: db.execute(f"SELECT COUNT(*) FROM {t} WHERE call_id = ?", (call_id,)).fetchone()[0]
-            for t in CALL_TABLES}
+    return {t: db.execute(f"SELECT COUNT(*) FROM {t} WHERE call_id = ?", (call_id,)).fetchone()[0] for t in CALL_TABLES}
 
 
 def folder_size(folder: Path) -> tuple[int, int]:
@@ -74,7 +95,8 @@ def age_files(folder: Path, days: float) -> None:
 
 
 def test_purge_removes_old_calls_with_every_row_and_file_and_keeps_the_access_log(
-        db: sqlite3.Connection, data_dir: Path) -> None:
+    db: sqlite3.Connection, data_dir: Path
+) -> None:
     logged(db, data_dir, "c_old", 100, ABUSIVE_CALL)
     logged(db, data_dir, "c_new", 10)
     for call_id in ("c_old", "c_new"):
@@ -107,8 +129,7 @@ def test_dry_run_removes_nothing(db: sqlite3.Connection, data_dir: Path) -> None
     assert accesses(db, "c_old") == []
 
 
-def test_calls_left_open_count_as_ended_a_grace_period_after_they_began(
-        db: sqlite3.Connection, data_dir: Path) -> None:
+def test_calls_left_open_count_as_ended_a_grace_period_after_they_began(db: sqlite3.Connection, data_dir: Path) -> None:
     # Open calls (ended_at NULL): a young one may be running; one far older than any call
     # can last was left open by a server that was killed and never restarted.
     grace_days = OPEN_CALL_GRACE_S / DAY_S
@@ -147,7 +168,8 @@ def test_orphaned_folders_are_swept_once_older_than_the_cutoff(db: sqlite3.Conne
 
 
 def test_a_folder_that_cannot_be_removed_is_swept_by_the_next_purge(
-        db: sqlite3.Connection, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: sqlite3.Connection, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     logged(db, data_dir, "c_old", 100)
     age_files(call_dir(data_dir, "c_old"), 100)
 
@@ -166,7 +188,8 @@ def test_a_folder_that_cannot_be_removed_is_swept_by_the_next_purge(
 
 
 def test_cli_purge_dry_run_then_purge_and_days_zero_keeps_everything(
-        db: sqlite3.Connection, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db: sqlite3.Connection, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     logged(db, data_dir, "c_old", 40)
     logged(db, data_dir, "c_new", 5)
     keep = tmp_path / "keep.toml"
@@ -196,13 +219,15 @@ def test_cli_purge_dry_run_then_purge_and_days_zero_keeps_everything(
 
 
 async def test_the_server_purges_periodically_in_a_thread_and_survives_a_failure(
-        db: sqlite3.Connection, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: sqlite3.Connection, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     logged(db, data_dir, "c_old", 100)
     logged(db, data_dir, "c_running", 100)
     db.execute("UPDATE calls SET ended_at = NULL WHERE call_id = 'c_running'")
     db.execute("UPDATE calls SET created_at = created_at - ? WHERE call_id = 'c_running'", (OPEN_CALL_GRACE_S,))
-    config = dataclasses.replace(Config(), server=ServerConfig(data_dir=str(data_dir)),
-                                 retention=RetentionConfig(days=90, purge_interval_s=0.05))
+    config = dataclasses.replace(
+        Config(), server=ServerConfig(data_dir=str(data_dir)), retention=RetentionConfig(days=90, purge_interval_s=0.05)
+    )
     threads: list[bool] = []
     real_purge = retention.purge
 

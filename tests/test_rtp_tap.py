@@ -18,8 +18,10 @@ async def test_tap_delivers_encoded_frames_on_the_loop_and_no_decoder_thread_run
     await sender.setLocalDescription(await sender.createOffer())
     await receiver.setRemoteDescription(sender.localDescription)
     (transceiver,) = receiver.getTransceivers()
-    tap = tap_receiver(transceiver.receiver,
-                       lambda pts, data, arrival: got.append((pts, data, arrival, threading.current_thread().name)))
+    tap = tap_receiver(
+        transceiver.receiver,
+        lambda pts, data, arrival: got.append((pts, data, arrival, threading.current_thread().name)),
+    )
     await receiver.setLocalDescription(await receiver.createAnswer())
     await sender.setRemoteDescription(receiver.localDescription)
     try:

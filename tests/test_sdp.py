@@ -34,9 +34,11 @@ async def test_offer_without_audio_is_refused() -> None:
 
 async def test_candidates_outside_allowed_networks_are_dropped() -> None:
     sdp = await _offer()
-    extra = ("a=candidate:1 1 udp 2122260223 192.0.2.7 50000 typ host\r\n"
-             "a=candidate:2 1 udp 2122260223 abcd-1234.local 50001 typ host\r\n"
-             "a=candidate:3 1 udp 2122260223 127.0.0.1 50002 typ host\r\n")
+    extra = (
+        "a=candidate:1 1 udp 2122260223 192.0.2.7 50000 typ host\r\n"
+        "a=candidate:2 1 udp 2122260223 abcd-1234.local 50001 typ host\r\n"
+        "a=candidate:3 1 udp 2122260223 127.0.0.1 50002 typ host\r\n"
+    )
     sdp = sdp.replace("a=end-of-candidates", extra + "a=end-of-candidates")
     kept = check_offer(sdp, ["127.0.0.0/8"])
     assert "127.0.0.1 50002" in kept

@@ -28,8 +28,7 @@ class BatchRecorder:
         if self.fail:
             raise RuntimeError("model failed")
         # Answer each clip with its own length and prefix, so results cannot be swapped.
-        return [[EngineSegment([EngineWord(f"{len(a)}:{prefix}", 0.0, 0.1)], 0.0, 0.1)]
-                for a, _p, _l, prefix in items]
+        return [[EngineSegment([EngineWord(f"{len(a)}:{prefix}", 0.0, 0.1)], 0.0, 0.1)] for a, _p, _l, prefix in items]
 
 
 def call_many(engine: BatchedEngine, n: int) -> list:
@@ -107,7 +106,7 @@ def test_transcriber_runs_on_the_batched_engine_with_a_real_tiny_whisper(tiny_wh
     try:
         for k in range(0, len(audio), 3200):
             for tr in trs:
-                tr.feed(audio[k:k + 3200], k / 16000)
+                tr.feed(audio[k : k + 3200], k / 16000)
         updates = call_many_steps(trs)
     finally:
         engine.close()

@@ -8,8 +8,12 @@ from relay.config import parse_config
 
 
 def config(lists_dir: Path, **classifier: object):  # type: ignore[no-untyped-def]
-    return parse_config({"keywords": {"lists_dir": str(lists_dir), "reload_interval_s": 0.1},
-                         "classifier": {"model": str(lists_dir / "no-model"), **classifier}})
+    return parse_config(
+        {
+            "keywords": {"lists_dir": str(lists_dir), "reload_interval_s": 0.1},
+            "classifier": {"model": str(lists_dir / "no-model"), **classifier},
+        }
+    )
 
 
 async def test_edited_lists_are_picked_up_without_a_restart(tmp_path: Path) -> None:
@@ -58,11 +62,19 @@ async def test_unreadable_lists_are_reported_not_fatal(tmp_path: Path) -> None:
 
 async def test_the_classifier_joins_the_keywords_when_it_loads(tmp_path: Path, tiny_bert_model: Path) -> None:
     (tmp_path / "insult.txt").write_text("멍청이\n")
-    checks = TextChecks(parse_config({
-        "keywords": {"lists_dir": str(tmp_path)},
-        "classifier": {"model": str(tiny_bert_model), "device": "cpu", "thresholds": {"악플/욕설": 0.0},
-                       "abusive_labels": ["악플/욕설"]},
-    }))
+    checks = TextChecks(
+        parse_config(
+            {
+                "keywords": {"lists_dir": str(tmp_path)},
+                "classifier": {
+                    "model": str(tiny_bert_model),
+                    "device": "cpu",
+                    "thresholds": {"악플/욕설": 0.0},
+                    "abusive_labels": ["악플/욕설"],
+                },
+            }
+        )
+    )
     await checks.load()
     try:
         assert checks.view()["classifier"]["state"] == "ready"

@@ -77,7 +77,8 @@ def test_to_mono_averages_stereo_and_keeps_mono() -> None:
 def test_voice_decoder_gives_mono_from_each_frame() -> None:
     encoder, decoder = OpusVoiceEncoder(), OpusVoiceDecoder()
     source = MarkerSource(freq=600.0)
-    decoded = [decoder.decode(bytes(encoder.encode(mono_frame(source.pull(0.0), i * FRAME_SAMPLES))))
-               for i in range(25)]
+    decoded = [
+        decoder.decode(bytes(encoder.encode(mono_frame(source.pull(0.0), i * FRAME_SAMPLES)))) for i in range(25)
+    ]
     assert all(d.dtype == np.int16 and d.shape == (FRAME_SAMPLES,) for d in decoded)
     assert np.concatenate(decoded[5:]).std() > 4000  # the tone, not silence

@@ -37,8 +37,14 @@ class Trace:
 class Feeder:
     """Feeds audio frame by frame (media time `t0` + offset); steps when pending."""
 
-    def __init__(self, tr: StreamingTranscriber, audio: np.ndarray, t0: float = 0.0,
-                 drop: set[int] | None = None, engine: ScriptedEngine | None = None) -> None:
+    def __init__(
+        self,
+        tr: StreamingTranscriber,
+        audio: np.ndarray,
+        t0: float = 0.0,
+        drop: set[int] | None = None,
+        engine: ScriptedEngine | None = None,
+    ) -> None:
         self.tr, self.audio, self.t0, self.engine = tr, audio, t0, engine
         self.drop = drop or set()  # frame numbers lost in transit
         self.i = 0
@@ -55,7 +61,7 @@ class Feeder:
 
     def feed_one(self) -> None:
         if self.i // FRAME not in self.drop:
-            self.tr.feed(self.audio[self.i:self.i + FRAME], self.t0 + self.i / SR)
+            self.tr.feed(self.audio[self.i : self.i + FRAME], self.t0 + self.i / SR)
         self.i += FRAME
 
     def run(self, finish: bool = True) -> Trace:
@@ -84,7 +90,7 @@ def check_watermark(trace: Trace, overlap: float = 0.1) -> None:
         assert u.cleared_until <= received + 1e-6
         for p in u.provisional:
             assert p.start >= u.cleared_until - overlap, (p, u.cleared_until)
-        for _, later in trace.updates[i + 1:]:
+        for _, later in trace.updates[i + 1 :]:
             for w in later.confirmed:
                 assert w.start >= u.cleared_until - overlap, (w, u.cleared_until)
 
@@ -97,8 +103,14 @@ VOC = vocab("안녕하세요", "상담원", "입니다", "무엇을", "도와", 
 
 
 def test_words_are_confirmed_once_in_order_in_media_time() -> None:
-    script = [("안녕하세요", 0.5, 0.9), ("상담원", 1.0, 1.4), ("입니다", 1.5, 1.9),
-              ("무엇을", 3.0, 3.3), ("도와", 3.4, 3.7), ("드릴까요", 3.8, 4.3)]
+    script = [
+        ("안녕하세요", 0.5, 0.9),
+        ("상담원", 1.0, 1.4),
+        ("입니다", 1.5, 1.9),
+        ("무엇을", 3.0, 3.3),
+        ("도와", 3.4, 3.7),
+        ("드릴까요", 3.8, 4.3),
+    ]
     engine = ScriptedEngine(VOC)
     tr = StreamingTranscriber(engine, SttConfig())
     trace = Feeder(tr, render(script, 5.5, VOC), t0=100.0).run()
@@ -119,8 +131,15 @@ def test_words_are_confirmed_once_in_order_in_media_time() -> None:
 def test_revised_word_waits_until_two_passes_agree() -> None:
     # 상담원 is heard as 상담, then 상단, before settling; words 0.1 s apart keep it one
     # utterance, so no end-of-utterance pass confirms anything early.
-    script = [("안녕하세요", 0.3, 0.7), ("상담원", 0.8, 1.2), ("입니다", 1.3, 1.7), ("무엇을", 1.8, 2.2),
-              ("도와", 2.3, 2.7), ("드릴까요", 2.8, 3.2), ("네", 3.3, 3.7)]
+    script = [
+        ("안녕하세요", 0.3, 0.7),
+        ("상담원", 0.8, 1.2),
+        ("입니다", 1.3, 1.7),
+        ("무엇을", 1.8, 2.2),
+        ("도와", 2.3, 2.7),
+        ("드릴까요", 2.8, 3.2),
+        ("네", 3.3, 3.7),
+    ]
     engine = ScriptedEngine(VOC, revisions={"상담원": ["상담", "상단", "상담원"]})
     tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
     feeder = Feeder(tr, render(script, 4.5, VOC), engine=engine)
@@ -132,7 +151,7 @@ def test_revised_word_waits_until_two_passes_agree() -> None:
     assert any("상담" in h for h in heard) and any("상단" in h for h in heard)
     # The update that confirms it is the one whose pass heard 상담원 for the second time.
     k = next(i for i, (_, u) in enumerate(trace.updates) if "상담원" in texts(u.confirmed))
-    calls_so_far = heard[:trace.calls[k]]
+    calls_so_far = heard[: trace.calls[k]]
     assert sum("상담원" in h for h in calls_so_far) == 2
     assert "상담원" in heard[trace.calls[k] - 1]
     assert any("상담원" in texts(u.provisional) for _, u in trace.updates[:k])
@@ -179,8 +198,9 @@ def test_silence_between_utterances_is_not_sent_to_the_engine() -> None:
     check_watermark(trace)
 
 
-def phrases(n_phrases: int, words_per: int, t0: float = 0.3, word_s: float = 0.3,
-            gap_s: float = 0.1, pause_s: float = 0.35) -> list[tuple[str, float, float]]:
+def phrases(
+    n_phrases: int, words_per: int, t0: float = 0.3, word_s: float = 0.3, gap_s: float = 0.1, pause_s: float = 0.35
+) -> list[tuple[str, float, float]]:
     names = ["안녕하세요", "상담원", "입니다", "무엇을", "도와", "드릴까요", "네", "잠시만요"]
     out, t, k = [], t0, 0
     for _ in range(n_phrases):
@@ -311,7 +331,7 @@ def test_gaps_in_the_stamps_keep_media_time() -> None:
     trace = Feeder(tr, audio, t0=50.0, drop=lost).run()
     got = trace.confirmed
     assert texts(got) == ["안녕하세요", "상담원", "네"]
-    for w, (_, s, e) in zip(got, script):
+    for w, (_, s, _e) in zip(got, script):
         assert w.start == pytest.approx(50.0 + s, abs=0.03)
     assert max(c.duration for c in engine.calls) < 3.0  # the hole never went to the engine
     assert trace.updates[-1][1].cleared_until == pytest.approx(59.5)
@@ -335,7 +355,9 @@ def test_finish_confirms_the_tail_and_clears_to_the_end() -> None:
     assert not tr.pending()
 
 
-def slow_run(max_lag_s: float, seconds: float = 20.0, slowness: float = 1.5) -> tuple[Trace, ScriptedEngine, StreamingTranscriber]:
+def slow_run(
+    max_lag_s: float, seconds: float = 20.0, slowness: float = 1.5
+) -> tuple[Trace, ScriptedEngine, StreamingTranscriber]:
     """An engine that needs `slowness` x the audio it is given, plus 0.3 s; while it
     "computes", that much new audio arrives (simulated time: no sleeping)."""
     script = phrases(int(seconds / 2.0), 4, pause_s=0.5)
@@ -361,8 +383,8 @@ def test_slow_engine_skips_ahead_and_lag_stays_bounded() -> None:
     assert max(lags) <= 0.3 + 1.5 * 3.5
     assert max(c.duration for c in engine.calls) <= 3.5
     # The watermark passes a skipped span only in the update that reports it.
-    for received, u in trace.updates:
-        for a, b in u.skipped:
+    for _received, u in trace.updates:
+        for _a, b in u.skipped:
             assert u.cleared_until >= b
     prev = 0.0
     for _, u in trace.updates:
@@ -408,7 +430,7 @@ def test_skip_ahead_with_a_sleeping_engine_and_real_threads() -> None:
     th.start()
     try:
         for i in range(0, len(audio), FRAME):
-            tr.feed(audio[i:i + FRAME], i / SR)
+            tr.feed(audio[i : i + FRAME], i / SR)
             time.sleep(0.01)
     finally:
         stop.set()
@@ -431,7 +453,7 @@ def test_feed_caps_the_backlog_when_step_is_never_called() -> None:
     engine = ScriptedEngine(VOC)
     tr = StreamingTranscriber(engine, SttConfig())
     for i in range(0, len(audio), FRAME):
-        tr.feed(audio[i:i + FRAME], i / SR)
+        tr.feed(audio[i : i + FRAME], i / SR)
     assert total > tr.backlog_cap_s + 5
     assert tr.buffered_s() <= tr.backlog_cap_s + 0.1
     u = tr.step()
@@ -467,7 +489,9 @@ def test_a_failing_engine_call_loses_nothing() -> None:
 # --- the issue-11 schedule: prefix mode, aged confirmation, no pass on silence or fragments
 
 
-def long_utterance(n: int, word_s: float = 0.35, gap_s: float = 0.05, start: float = 0.4) -> list[tuple[str, float, float]]:
+def long_utterance(
+    n: int, word_s: float = 0.35, gap_s: float = 0.05, start: float = 0.4
+) -> list[tuple[str, float, float]]:
     names = list(VOC)
     out, t = [], start
     for k in range(n):
@@ -537,7 +561,10 @@ def test_no_regular_pass_on_silence_or_on_a_fragment() -> None:
 def test_pass_interval_grows_with_pass_cost() -> None:
     script = long_utterance(12)
     engine = ScriptedEngine(VOC)
-    tr = StreamingTranscriber(engine, SttConfig(chunk_s=0.5, pass_interval_max_s=1.5), clock=iter(
-        [x for k in range(1000) for x in (10.0 * k, 10.0 * k + 1.2)]).__next__)
+    tr = StreamingTranscriber(
+        engine,
+        SttConfig(chunk_s=0.5, pass_interval_max_s=1.5),
+        clock=iter([x for k in range(1000) for x in (10.0 * k, 10.0 * k + 1.2)]).__next__,
+    )
     Feeder(tr, render(script, script[-1][2] + 0.5, VOC), engine=engine).run()
     assert tr._interval > 1.0  # every pass "took" 1.2 s: passes come about that often

@@ -30,7 +30,7 @@ def korean(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 def voiced(x: np.ndarray) -> np.ndarray:
     """The part of the clip between its first and last loud sample."""
     loud = np.flatnonzero(np.abs(x) > 0.02)
-    return x[loud[0]:loud[-1]]
+    return x[loud[0] : loud[-1]]
 
 
 def test_korean_utterance_is_speech_and_silence_is_not(korean: np.ndarray) -> None:
@@ -47,7 +47,7 @@ def test_gate_gives_one_region_around_the_utterance(korean: np.ndarray) -> None:
     gate = VadGate(2, hangover_s=0.3, preroll_s=0.2)
     gate.reset(10.0)  # media time of the first sample
     for i in range(0, len(audio), 320):  # 20 ms feeds, 30 ms frames inside
-        gate.feed(audio[i:i + 320])
+        gate.feed(audio[i : i + 320])
     speech_start, speech_end = 10.0 + lead, 10.0 + lead + len(body) / SR
     assert len(gate.regions) == 1
     r = gate.regions[0]

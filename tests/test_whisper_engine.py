@@ -67,12 +67,14 @@ class GenerateSpy:
     def generate(self, encoder_output, prompts, **kwargs):
         result = self._model.generate(encoder_output, prompts, **kwargs)
         with self._lock:
-            self.generate_calls.append({
-                "prompt": list(prompts[0]),
-                "max_length": kwargs.get("max_length"),
-                "generated": len(result[0].sequences_ids[0]),
-                "beam_size": kwargs.get("beam_size"),
-            })
+            self.generate_calls.append(
+                {
+                    "prompt": list(prompts[0]),
+                    "max_length": kwargs.get("max_length"),
+                    "generated": len(result[0].sequences_ids[0]),
+                    "beam_size": kwargs.get("beam_size"),
+                }
+            )
         return result
 
 
@@ -114,8 +116,9 @@ def test_segments_and_words_have_monotonic_times_inside_the_audio(engine: Whispe
     assert starts == sorted(starts)
 
 
-def test_language_is_passed_through_not_detected(engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_language_is_passed_through_not_detected(
+    engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_detection(*args, **kwargs):
         raise AssertionError("language detection must not run when a language is given")
 
@@ -124,20 +127,22 @@ def test_language_is_passed_through_not_detected(engine: WhisperEngine, speech: 
     assert spy.generate_calls
     for call in spy.generate_calls:
         sot = call["prompt"].index(tiny_models.SOT)
-        assert call["prompt"][sot: sot + 3] == [tiny_models.SOT, KO_ID, tiny_models.TRANSCRIBE]
+        assert call["prompt"][sot : sot + 3] == [tiny_models.SOT, KO_ID, tiny_models.TRANSCRIBE]
         assert call["beam_size"] == engine.config.beam_size
     spy.generate_calls.clear()
     engine.transcribe(speech[: 3 * SAMPLE_RATE], "", "en")
     assert all(EN_ID in c["prompt"] and KO_ID not in c["prompt"] for c in spy.generate_calls)
 
 
-def test_prompt_goes_before_the_start_of_transcript(engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy) -> None:
+def test_prompt_goes_before_the_start_of_transcript(
+    engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy
+) -> None:
     prompt = "요금 청구 문의"
     engine.transcribe(speech[: 3 * SAMPLE_RATE], prompt, "ko")
     expected = engine._tokenizer.encode(" " + prompt, add_special_tokens=False).ids
     first = spy.generate_calls[0]["prompt"]
     assert first[0] == tiny_models.SOT_PREV
-    assert first[1: 1 + len(expected)] == expected
+    assert first[1 : 1 + len(expected)] == expected
     assert first[1 + len(expected)] == tiny_models.SOT
 
 
@@ -175,8 +180,9 @@ def full_engine(tiny_whisper: Path) -> WhisperEngine:
     return WhisperEngine(SttConfig(model=str(tiny_whisper), device="cpu", workers=2, encoder_window="full"))
 
 
-def test_window_budget_stops_a_runaway_pass(full_engine: WhisperEngine, speech: np.ndarray,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_window_budget_stops_a_runaway_pass(
+    full_engine: WhisperEngine, speech: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = full_engine
     # faster-whisper re-decodes from the last timestamp when a window ends unfinished; make
     # every window look unfinished and check the pass still ends after its budget.
@@ -185,16 +191,20 @@ def test_window_budget_stops_a_runaway_pass(full_engine: WhisperEngine, speech: 
     real_split = fwt.WhisperModel._split_segments_by_timestamps
 
     def never_finished(self, tokenizer, tokens, time_offset, segment_size, segment_duration, seek):
-        segments, _seek, _single = real_split(self, tokenizer, tokens, time_offset, segment_size,
-                                              segment_duration, seek)
+        segments, _seek, _single = real_split(
+            self, tokenizer, tokens, time_offset, segment_size, segment_duration, seek
+        )
         return segments, seek + 10, False  # advance 0.1 s only: an endless stream of windows
 
     monkeypatch.setattr(fwt.WhisperModel, "_split_segments_by_timestamps", never_finished)
     monkeypatch.setattr(fwt, "get_end", lambda segments: None)
     encodes = []
     real_encode = type(engine._model).__mro__[1].encode
-    monkeypatch.setattr(type(engine._model).__mro__[1], "encode",
-                        lambda self, features: encodes.append(1) or real_encode(self, features))
+    monkeypatch.setattr(
+        type(engine._model).__mro__[1],
+        "encode",
+        lambda self, features: encodes.append(1) or real_encode(self, features),
+    )
     started = time.monotonic()
     engine.transcribe(speech, "", "ko")
     assert len(encodes) == 2
@@ -220,7 +230,7 @@ def test_short_or_silent_audio(engine: WhisperEngine) -> None:
 
 
 def test_concurrent_transcribe_from_two_threads(engine: WhisperEngine, speech: np.ndarray) -> None:
-    clips = [speech[: 4 * SAMPLE_RATE], speech[2 * SAMPLE_RATE:]]
+    clips = [speech[: 4 * SAMPLE_RATE], speech[2 * SAMPLE_RATE :]]
     expected = [engine.transcribe(c, "", "ko") for c in clips]
     results: dict[int, list] = {0: [], 1: []}
     errors: list[BaseException] = []
@@ -253,10 +263,12 @@ def test_version_names_the_model_and_its_content(engine: WhisperEngine, tiny_whi
     # A folder pulled by `callguard models pull` carries its hub revision instead.
     pulled = tmp_path / "models" / "tiny"
     shutil.copytree(tiny_whisper, pulled)
-    (pulled / model_store.MARKER).write_text(json.dumps({"repo_id": "Systran/faster-whisper-tiny",
-                                                         "revision": "d90ca5fe260221311c53c58e660288d3deb8d356"}))
-    other = WhisperEngine(SttConfig(model="tiny", models_dir=str(tmp_path / "models"), device="cpu", workers=1),
-                          warmup=False)
+    (pulled / model_store.MARKER).write_text(
+        json.dumps({"repo_id": "Systran/faster-whisper-tiny", "revision": "d90ca5fe260221311c53c58e660288d3deb8d356"})
+    )
+    other = WhisperEngine(
+        SttConfig(model="tiny", models_dir=str(tmp_path / "models"), device="cpu", workers=1), warmup=False
+    )
     assert other.version == "tiny@d90ca5fe2602"
     assert other.model_path == str(pulled)
 
@@ -341,12 +353,13 @@ def test_fit_path_batch_answers_each_clip_in_order(engine: WhisperEngine, speech
             assert all(w.end <= len(clip) / SAMPLE_RATE + 1e-6 for w in seg.words)
 
 
-def test_fit_path_prefix_is_forced_and_not_returned(engine: WhisperEngine, speech: np.ndarray,
-                                                    spy: GenerateSpy) -> None:
+def test_fit_path_prefix_is_forced_and_not_returned(
+    engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy
+) -> None:
     engine.transcribe(speech, "", "ko", prefix="안녕하세요 고객님")
     prefix_ids = engine._tokenizer.encode(" 안녕하세요 고객님", add_special_tokens=False).ids
     prompt = spy.generate_calls[-1]["prompt"]
-    assert prompt[-len(prefix_ids):] == prefix_ids  # after <|0.00|>, at the end of the prompt
+    assert prompt[-len(prefix_ids) :] == prefix_ids  # after <|0.00|>, at the end of the prompt
     assert engine.supports_prefix
 
 
@@ -360,8 +373,9 @@ def test_real_whisper_fit_window_reads_like_the_full_window() -> None:
     from bench.stt_speech import LINES, cer, espeak
 
     pause = np.zeros(int(0.5 * SAMPLE_RATE), dtype=np.float32)
-    audio = np.concatenate([pause, 0.6 * espeak(LINES["en"][0], "en"), pause, 0.6 * espeak(LINES["en"][1], "en"),
-                            pause]).astype(np.float32)
+    audio = np.concatenate(
+        [pause, 0.6 * espeak(LINES["en"][0], "en"), pause, 0.6 * espeak(LINES["en"][1], "en"), pause]
+    ).astype(np.float32)
     fit = WhisperEngine(SttConfig(model=REAL, device="cpu", language="en", workers=1))
     full = WhisperEngine(SttConfig(model=REAL, device="cpu", language="en", workers=1, encoder_window="full"))
     a, b = fit.transcribe(audio, "", "en"), full.transcribe(audio, "", "en")
@@ -383,7 +397,11 @@ def test_real_whisper_fit_window_reads_like_the_full_window() -> None:
 def test_fit_path_batch_mixes_prompts_and_prefixes(engine: WhisperEngine, speech: np.ndarray) -> None:
     # CTranslate2 needs <|startoftranscript|> at one position per batch: prompts of
     # different lengths (and none) must still batch.
-    items = [(speech, "", "ko", ""), (speech, "안녕하세요 고객님 무엇을", "ko", ""),
-             (speech[: 4 * SAMPLE_RATE], "네", "ko", "안녕하세요"), (speech, "", "ko", "고객님")]
+    items = [
+        (speech, "", "ko", ""),
+        (speech, "안녕하세요 고객님 무엇을", "ko", ""),
+        (speech[: 4 * SAMPLE_RATE], "네", "ko", "안녕하세요"),
+        (speech, "", "ko", "고객님"),
+    ]
     out = engine.transcribe_batch(items)
     assert len(out) == 4

@@ -28,7 +28,18 @@ ROOT = Path(__file__).resolve().parent.parent
 KCBERT_DIR = Path(__file__).resolve().parent / "data" / "kcbert-vocab"
 VOCAB_TXT = KCBERT_DIR / "vocab.txt"
 
-UNSMILE_LABELS = ("여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설", "clean")
+UNSMILE_LABELS = (
+    "여성/가족",
+    "남성",
+    "성소수자",
+    "인종/국적",
+    "연령",
+    "지역",
+    "종교",
+    "기타 혐오",
+    "악플/욕설",
+    "clean",
+)
 
 # (hidden, layers, heads, intermediate)
 SIZES = {
@@ -119,8 +130,13 @@ class KeywordKeyedScorer:
     0.01. Records every call (its texts and thread) and can be held at a gate, so tests
     can count passes, see where they ran, and fill a queue."""
 
-    def __init__(self, planted: set[str] | frozenset[str], label: str = "악플/욕설",
-                 labels: tuple[str, ...] = UNSMILE_LABELS, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        planted: set[str] | frozenset[str],
+        label: str = "악플/욕설",
+        labels: tuple[str, ...] = UNSMILE_LABELS,
+        delay_s: float = 0.0,
+    ) -> None:
         import threading
 
         self.planted = frozenset(planted)
@@ -136,7 +152,7 @@ class KeywordKeyedScorer:
 
     def score_of(self, text: str) -> float:
         count = sum(1 for token in text.split() if token in self.planted)
-        return 1.0 - 0.98 * 0.2 ** count
+        return 1.0 - 0.98 * 0.2**count
 
     def __call__(self, texts: list[str]):
         import threading

@@ -55,8 +55,9 @@ SIZES: dict[str, WhisperDims] = {
     "test": WhisperDims(64, 2, 2, 128, ((1, 0), (1, 1))),
     "tiny": WhisperDims(384, 4, 6, 1536, ((2, 2), (3, 0), (3, 2), (3, 3), (3, 4), (3, 5))),
     "base": WhisperDims(512, 6, 8, 2048, ((3, 1), (4, 2), (4, 3), (4, 7), (5, 1), (5, 2), (5, 4), (5, 6))),
-    "small": WhisperDims(768, 12, 12, 3072, ((5, 3), (5, 9), (8, 0), (8, 4), (8, 7), (8, 8), (9, 0), (9, 7),
-                                            (9, 9), (10, 5))),
+    "small": WhisperDims(
+        768, 12, 12, 3072, ((5, 3), (5, 9), (8, 0), (8, 4), (8, 7), (8, 8), (9, 0), (9, 7), (9, 9), (10, 5))
+    ),
 }
 
 
@@ -79,8 +80,9 @@ def _special_ids() -> tuple[dict[str, int], list[int]]:
     return lang_to_id, suppress
 
 
-def build_whisper_ct2(out_dir: str | os.PathLike, size: str = "test", quantization: str = "int8",
-                      seed: int = 0) -> Path:
+def build_whisper_ct2(
+    out_dir: str | os.PathLike, size: str = "test", quantization: str = "int8", seed: int = 0
+) -> Path:
     """Builds a random-weight Whisper of `size` and writes a faster-whisper model folder.
 
     The folder holds model.bin, config.json, vocabulary.json (CTranslate2), tokenizer.json
@@ -145,12 +147,25 @@ def build_whisper_ct2(out_dir: str | os.PathLike, size: str = "test", quantizati
         shutil.rmtree(tmp_out, ignore_errors=True)
         TransformersConverter(hf_dir).convert(str(tmp_out), quantization=quantization, force=True)
     shutil.copy(TOKENIZER_JSON, tmp_out / "tokenizer.json")
-    (tmp_out / "preprocessor_config.json").write_text(json.dumps({
-        "chunk_length": 30, "feature_extractor_type": "WhisperFeatureExtractor", "feature_size": N_MELS,
-        "hop_length": 160, "n_fft": 400, "n_samples": 480000, "nb_max_frames": 3000,
-        "padding_side": "right", "padding_value": 0.0, "processor_class": "WhisperProcessor",
-        "return_attention_mask": False, "sampling_rate": 16000,
-    }, indent=2))
+    (tmp_out / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "chunk_length": 30,
+                "feature_extractor_type": "WhisperFeatureExtractor",
+                "feature_size": N_MELS,
+                "hop_length": 160,
+                "n_fft": 400,
+                "n_samples": 480000,
+                "nb_max_frames": 3000,
+                "padding_side": "right",
+                "padding_value": 0.0,
+                "processor_class": "WhisperProcessor",
+                "return_attention_mask": False,
+                "sampling_rate": 16000,
+            },
+            indent=2,
+        )
+    )
     ct2_config = json.loads((tmp_out / "config.json").read_text())
     assert 50259 in ct2_config["lang_ids"], "converted model lost its language ids"
     shutil.rmtree(out, ignore_errors=True)
@@ -158,8 +173,9 @@ def build_whisper_ct2(out_dir: str | os.PathLike, size: str = "test", quantizati
     return out
 
 
-def cached_whisper_ct2(cache_root: str | os.PathLike, size: str = "test", quantization: str = "int8",
-                       seed: int = 0) -> Path:
+def cached_whisper_ct2(
+    cache_root: str | os.PathLike, size: str = "test", quantization: str = "int8", seed: int = 0
+) -> Path:
     """build_whisper_ct2 once per (size, quantization, seed) under cache_root."""
     path = Path(cache_root) / f"whisper-{size}-random-{quantization}-s{seed}"
     if not (path / "model.bin").is_file() or not (path / "tokenizer.json").is_file():
@@ -189,8 +205,9 @@ def espeak_korean(text: str, sample_rate: int = 16000, speed: int = 160):
 
     with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:
         wav_path = Path(tmp) / "out.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-s", str(speed), "-w", str(wav_path), text],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", "ko", "-s", str(speed), "-w", str(wav_path), text], check=True, capture_output=True
+        )
         with wave.open(str(wav_path), "rb") as wav:
             rate = wav.getframerate()
             assert wav.getsampwidth() == 2 and wav.getnchannels() == 1
@@ -218,7 +235,7 @@ def korean_call(seconds: float, sample_rate: int = 16000, pause_s: tuple[float, 
     i = 0
     while pos < total:
         clip = speech[i % len(speech)][: total - pos]
-        out[pos: pos + len(clip)] = 0.6 * clip
+        out[pos : pos + len(clip)] = 0.6 * clip
         spans.append((pos / sample_rate, (pos + len(clip)) / sample_rate, KOREAN_LINES[i % len(KOREAN_LINES)]))
         pos += len(clip) + int(rng.uniform(*pause_s) * sample_rate)
         i += 1

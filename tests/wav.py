@@ -10,8 +10,14 @@ import numpy as np
 RATE = 48000
 
 
-def tone_bursts(freq: float, onsets: tuple[float, ...], loop_s: float, burst_s: float = 0.15,
-                amplitude: float = 0.4, rate: int = RATE) -> np.ndarray:
+def tone_bursts(
+    freq: float,
+    onsets: tuple[float, ...],
+    loop_s: float,
+    burst_s: float = 0.15,
+    amplitude: float = 0.4,
+    rate: int = RATE,
+) -> np.ndarray:
     """`loop_s` seconds of silence with a `burst_s` tone at each onset, as int16 mono.
 
     Onsets should be irregularly spaced (all pairwise differences distinct modulo loop_s):
@@ -27,7 +33,7 @@ def tone_bursts(freq: float, onsets: tuple[float, ...], loop_s: float, burst_s: 
     burst[-fade:] *= ramp[::-1]
     for onset in onsets:
         start = int(round(onset * rate))
-        out[start:start + n] += burst[: len(out) - start]
+        out[start : start + n] += burst[: len(out) - start]
     return np.round(out * 32767).astype(np.int16)
 
 

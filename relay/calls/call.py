@@ -43,9 +43,16 @@ class CallRecord:
 
 
 class Call:
-    def __init__(self, record: CallRecord, config: Config, stt: SttService, checks: TextChecks,
-                 on_ended: Callable[[Call], None], call_log: CallLog | None = None,
-                 clock: CallClock = CallClock()) -> None:
+    def __init__(
+        self,
+        record: CallRecord,
+        config: Config,
+        stt: SttService,
+        checks: TextChecks,
+        on_ended: Callable[[Call], None],
+        call_log: CallLog | None = None,
+        clock: CallClock = CallClock(),
+    ) -> None:
         self.record = record
         self.clock = clock
         self._config = config
@@ -62,10 +69,17 @@ class Call:
         self.moderation: CallModeration | None = None
         self.transcription: CallTranscription | None = None
         if stt.state == "ready":
-            self.moderation = CallModeration(record.call_id, checks.check, config.policy, self.delay_line, self.events,
-                                             mute_skipped=config.delay.undecided_policy == "mute")
-            self.transcription = CallTranscription(record.call_id, stt, self.delay_line, judged, self.events,
-                                                   clock, judge=self.moderation.judge)
+            self.moderation = CallModeration(
+                record.call_id,
+                checks.check,
+                config.policy,
+                self.delay_line,
+                self.events,
+                mute_skipped=config.delay.undecided_policy == "mute",
+            )
+            self.transcription = CallTranscription(
+                record.call_id, stt, self.delay_line, judged, self.events, clock, judge=self.moderation.judge
+            )
         self.forwarder = PacketForwarder(clock.monotonic)
         # Decodes the customer's current connection (each connection is its own Opus stream).
         self._decoder: OpusVoiceDecoder | None = None
@@ -101,9 +115,19 @@ class Call:
             outgoing, sink = ForwardedTrack(self.forwarder), self._customer_frame
         else:
             on_packet = None if self.log is None else self._delivered_packet
-            outgoing, sink = PacedTrack(self.delay_line, self.clock.monotonic, on_packet=on_packet), self._counselor_frame
-        link = PeerLink(side, self._ice(), outgoing, sink, self._peer_changed, self._config.calls.connect_timeout_s,
-                        self.clock.monotonic)
+            outgoing, sink = (
+                PacedTrack(self.delay_line, self.clock.monotonic, on_packet=on_packet),
+                self._counselor_frame,
+            )
+        link = PeerLink(
+            side,
+            self._ice(),
+            outgoing,
+            sink,
+            self._peer_changed,
+            self._config.calls.connect_timeout_s,
+            self.clock.monotonic,
+        )
         self.peers[side] = link
         if old is not None:
             await old.close()
@@ -229,8 +253,11 @@ class Call:
             await asyncio.sleep(1.0)
             if len(self.events):
                 info = self.info(staff=True)
-                self.events.publish({"type": "stats", "stats": info["stats"], "moderation": info["moderation"]},
-                                    staff_only=True, droppable=True)
+                self.events.publish(
+                    {"type": "stats", "stats": info["stats"], "moderation": info["moderation"]},
+                    staff_only=True,
+                    droppable=True,
+                )
 
 
 def _rounded(value: Any) -> Any:

@@ -31,8 +31,15 @@ class CallModeration:
     """The call's span sink: what the ledger adds or lifts reaches the delay line, the
     counselor's page and the call log."""
 
-    def __init__(self, call_id: str, checks: AsyncTextCheck, policy: PolicyConfig, delay_line: DelayLine,
-                 events: EventBus, mute_skipped: bool = False) -> None:
+    def __init__(
+        self,
+        call_id: str,
+        checks: AsyncTextCheck,
+        policy: PolicyConfig,
+        delay_line: DelayLine,
+        events: EventBus,
+        mute_skipped: bool = False,
+    ) -> None:
         self._call_id = call_id
         self._checks = checks
         self._delay_line = delay_line
@@ -61,8 +68,9 @@ class CallModeration:
         self._ledger.apply(self.moderator.decide(window, hits, update.skipped))
 
     def add_span(self, decision: Decision) -> int:
-        span, late_s = self._delay_line.add_mute(decision.start, decision.end, provisional=decision.provisional,
-                                                 reason=decision.reason)
+        span, late_s = self._delay_line.add_mute(
+            decision.start, decision.end, provisional=decision.provisional, reason=decision.reason
+        )
         if self.on_decision is not None:
             self.on_decision(decision, span.span_id, late_s)
         if decision.words:
@@ -71,8 +79,17 @@ class CallModeration:
         if late_s > 0:
             self.late_s += late_s
             log.warning("call %s: mute %.2f-%.2f decided %.3f s late", self._call_id, span.start, span.end, late_s)
-        self._events.publish({"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end,
-                              "provisional": span.provisional, "reason": span.reason}, staff_only=True)
+        self._events.publish(
+            {
+                "type": "mute",
+                "span_id": span.span_id,
+                "start": span.start,
+                "end": span.end,
+                "provisional": span.provisional,
+                "reason": span.reason,
+            },
+            staff_only=True,
+        )
         return span.span_id
 
     def lift_span(self, span_id: int) -> bool:

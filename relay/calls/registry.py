@@ -37,8 +37,14 @@ class Invite:
 
 
 class Calls:
-    def __init__(self, db: sqlite3.Connection, config: Config, stt: SttService, checks: TextChecks,
-                 clock: CallClock = CallClock()) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        config: Config,
+        stt: SttService,
+        checks: TextChecks,
+        clock: CallClock = CallClock(),
+    ) -> None:
         self._db = db
         self._clock = clock
         self._config = config
@@ -61,7 +67,9 @@ class Calls:
 
     def create(self, counselor: str) -> tuple[Call, Invite]:
         if len(self._calls) >= self._config.calls.max_concurrent:
-            raise TooManyCalls(f"{len(self._calls)} calls are running, the limit is {self._config.calls.max_concurrent}")
+            raise TooManyCalls(
+                f"{len(self._calls)} calls are running, the limit is {self._config.calls.max_concurrent}"
+            )
         now = self._clock.wall()
         token = secrets.token_urlsafe(32)
         record = CallRecord(
@@ -110,8 +118,9 @@ class Calls:
     def _ended(self, call: Call) -> None:
         self._calls.pop(call.call_id, None)
         r = call.record
-        self._db.execute("UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ?",
-                         (r.ended_at, r.end_reason, r.call_id))
+        self._db.execute(
+            "UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ?", (r.ended_at, r.end_reason, r.call_id)
+        )
         log.info("call %s ended: %s", r.call_id, r.end_reason)
 
     async def _reap_forever(self) -> None:

@@ -34,7 +34,8 @@ class SttService:
         try:
             # Never download at start: a hub that is slow or unreachable must not hold up calls.
             self.engine = await asyncio.get_running_loop().run_in_executor(
-                self.executor, lambda: WhisperEngine(self.config, allow_download=False))
+                self.executor, lambda: WhisperEngine(self.config, allow_download=False)
+            )
         except ModelUnavailable as exc:
             self.state, self.detail = "unavailable", str(exc)
             log.error("moderation unavailable: %s", exc)

@@ -41,7 +41,8 @@ class TextChecks:
         if self._config.classifier.enabled:
             self.classifier_state, self.classifier_detail = "loading", ""
         loaded = await asyncio.get_running_loop().run_in_executor(
-            self._executor, load_classifier, self._config.classifier)
+            self._executor, load_classifier, self._config.classifier
+        )
         self.classifier_state, self.classifier_detail = loaded.state, loaded.detail
         if loaded.check is not None:
             self._batcher = ClassifierBatcher.from_config(loaded.check, self._executor, self._config.classifier)
@@ -69,9 +70,14 @@ class TextChecks:
                 log.exception("keyword lists could not be reloaded; the previous lists stay in force")
 
     def view(self) -> dict[str, Any]:
-        return {"keywords": {"state": self.keyword_state, "detail": self.keyword_detail},
-                "classifier": {"state": self.classifier_state, "detail": self.classifier_detail,
-                               "overloaded": self.overloaded}}
+        return {
+            "keywords": {"state": self.keyword_state, "detail": self.keyword_detail},
+            "classifier": {
+                "state": self.classifier_state,
+                "detail": self.classifier_detail,
+                "overloaded": self.overloaded,
+            },
+        }
 
     async def close(self) -> None:
         if self._reloader is not None:

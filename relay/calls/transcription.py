@@ -37,9 +37,16 @@ FINISH_TIMEOUT_S = 10.0
 
 
 class CallTranscription:
-    def __init__(self, call_id: str, service: SttService, delay_line: DelayLine, watermark: JudgedUntil,
-                 events: EventBus, clock: CallClock,
-                 judge: Callable[[TranscriptUpdate], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        call_id: str,
+        service: SttService,
+        delay_line: DelayLine,
+        watermark: JudgedUntil,
+        events: EventBus,
+        clock: CallClock,
+        judge: Callable[[TranscriptUpdate], Awaitable[None]] | None = None,
+    ) -> None:
         assert service.engine is not None
         self._call_id = call_id
         self._service = service
@@ -98,8 +105,11 @@ class CallTranscription:
         # Never transcribed, so never judged: the moderation marks and (by policy) mutes it.
         self.skipped_s += sum(end - start for start, end in update.skipped)
         if update.skipped:
-            log.warning("call %s: transcription fell behind, skipped %.2f s", self._call_id,
-                        sum(e - s for s, e in update.skipped))
+            log.warning(
+                "call %s: transcription fell behind, skipped %.2f s",
+                self._call_id,
+                sum(e - s for s, e in update.skipped),
+            )
 
     async def _release_forever(self) -> None:
         while True:
@@ -115,12 +125,22 @@ class CallTranscription:
         if confirmed or provisional != self._shown_provisional:
             self._shown_provisional = provisional
             muted = [(m.start, m.end, m.reason) for m in self._delay_line.mutes.spans()]
-            self._events.publish({"type": "transcript", "confirmed": [_word(w, muted) for w in confirmed],
-                                  "provisional": [_word(w, muted) for w in provisional]}, staff_only=True)
+            self._events.publish(
+                {
+                    "type": "transcript",
+                    "confirmed": [_word(w, muted) for w in confirmed],
+                    "provisional": [_word(w, muted) for w in provisional],
+                },
+                staff_only=True,
+            )
 
     def view(self) -> dict[str, Any]:
-        return {"lag_s": round(self.lag_s, 3), "skipped_s": round(self.skipped_s, 3), "passes": self.passes,
-                "words": len(self.words)}
+        return {
+            "lag_s": round(self.lag_s, 3),
+            "skipped_s": round(self.skipped_s, 3),
+            "passes": self.passes,
+            "words": len(self.words),
+        }
 
     async def close(self) -> None:
         self._release_task.cancel()
@@ -129,7 +149,8 @@ class CallTranscription:
         try:
             loop = asyncio.get_running_loop()
             update = await asyncio.wait_for(
-                loop.run_in_executor(self._service.executor, self._transcriber.finish), FINISH_TIMEOUT_S)
+                loop.run_in_executor(self._service.executor, self._transcriber.finish), FINISH_TIMEOUT_S
+            )
             await self._settle(update)
         except Exception:
             log.exception("call %s: final transcription pass failed", self._call_id)

@@ -155,11 +155,7 @@ class DelayLine:
     def _is_free(self, now: float) -> bool:
         # The anchor may jump freely while nothing is being played: before the call's
         # first audio reached playout, or while no one is pulling.
-        return (
-            self._hwm <= 0
-            or self._last_wall is None
-            or now > self._last_wall + 25 * self._frame_s
-        )
+        return self._hwm <= 0 or self._last_wall is None or now > self._last_wall + 25 * self._frame_s
 
     def _write(self, media: int, data: np.ndarray) -> None:
         end = media + data.size
@@ -318,8 +314,9 @@ class DelayLine:
         if guard_hi > c0:
             silence[c0 - w0 : guard_hi - w0] = True
         self._count(w0, max(c0, self._hwm, 0), c1, present, mute, undecided)
-        self.played = Played(c0, mute[c0 - w0 : c1 - w0], undecided[c0 - w0 : c1 - w0],
-                             self.config.undecided_policy == "mute")
+        self.played = Played(
+            c0, mute[c0 - w0 : c1 - w0], undecided[c0 - w0 : c1 - w0], self.config.undecided_policy == "mute"
+        )
 
         want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
         if exact and not want_beep and self._last_gain == 1.0 and not silence.any():
@@ -375,9 +372,7 @@ class DelayLine:
 
     # ------------------------------------------------------------------- mutes, stats
 
-    def add_mute(
-        self, start: float, end: float, provisional: bool = False, reason: str = ""
-    ) -> tuple[MuteSpan, float]:
+    def add_mute(self, start: float, end: float, provisional: bool = False, reason: str = "") -> tuple[MuteSpan, float]:
         """Add a span; returns it and how many seconds of it had already been played."""
         span = self.mutes.add(start, end, provisional, reason)
         played = self._hwm / self.rate
@@ -437,9 +432,4 @@ class DelayLine:
 
     def memory_bytes(self) -> int:
         """Approximate bytes held by this call's delay line (bounded by construction)."""
-        return (
-            self._ring.nbytes
-            + self._present.nbytes
-            + 64 * len(self._envelope)
-            + 256 * len(self.mutes)
-        )
+        return self._ring.nbytes + self._present.nbytes + 64 * len(self._envelope) + 256 * len(self.mutes)

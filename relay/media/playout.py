@@ -21,8 +21,9 @@ import numpy as np
 from relay.media.mute_map import MuteMap, sample_at
 
 
-def judge_samples(mutes: MuteMap, unjudged: MuteMap, cleared_until: float, start: int, count: int,
-                  rate: int) -> tuple[np.ndarray, np.ndarray]:
+def judge_samples(
+    mutes: MuteMap, unjudged: MuteMap, cleared_until: float, start: int, count: int, rate: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(muted, undecided) bool arrays for samples [start, start + count)."""
     mute = mutes.mask(start, count, rate)
     undecided = np.zeros(count, dtype=bool)

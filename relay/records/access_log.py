@@ -29,12 +29,27 @@ class Access:
     detail: dict[str, Any]
 
 
-def record_access(db: sqlite3.Connection, user_name: str, role: str, call_id: str | None, action: Action,
-                  detail: dict[str, Any] | None = None, now: float | None = None) -> None:
+def record_access(
+    db: sqlite3.Connection,
+    user_name: str,
+    role: str,
+    call_id: str | None,
+    action: Action,
+    detail: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> None:
     """Raises sqlite3.Error when it cannot be written: the caller must not hand the data out."""
-    db.execute("INSERT INTO access_log (at, user_name, role, call_id, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
-               (time.time() if now is None else now, user_name, role, call_id, action,
-                json.dumps(detail or {}, ensure_ascii=False, separators=(",", ":"))))
+    db.execute(
+        "INSERT INTO access_log (at, user_name, role, call_id, action, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            time.time() if now is None else now,
+            user_name,
+            role,
+            call_id,
+            action,
+            json.dumps(detail or {}, ensure_ascii=False, separators=(",", ":")),
+        ),
+    )
 
 
 def cli_user() -> tuple[str, str]:
@@ -50,5 +65,7 @@ def accesses(db: sqlite3.Connection, call_id: str | None = None, limit: int = 10
     """Newest first; one call's, or all."""
     where, params = ("WHERE call_id = ?", (call_id,)) if call_id is not None else ("", ())
     rows = db.execute(f"SELECT * FROM access_log {where} ORDER BY at DESC, id DESC LIMIT ?", (*params, limit))
-    return [Access(r["id"], r["at"], r["user_name"], r["role"], r["call_id"], r["action"], json.loads(r["detail"]))
-            for r in rows]
+    return [
+        Access(r["id"], r["at"], r["user_name"], r["role"], r["call_id"], r["action"], json.loads(r["detail"]))
+        for r in rows
+    ]

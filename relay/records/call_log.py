@@ -65,8 +65,10 @@ def call_dir(data_dir: str | Path, call_id: str) -> Path:
 def redacted(value: Any) -> Any:
     """The config without secrets (ICE credentials and the like), for the snapshot."""
     if isinstance(value, dict):
-        return {k: ("<redacted>" if any(s in k.lower() for s in _SECRET_KEYS) and v else redacted(v))
-                for k, v in value.items()}
+        return {
+            k: ("<redacted>" if any(s in k.lower() for s in _SECRET_KEYS) and v else redacted(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redacted(v) for v in value]
     return value
@@ -79,8 +81,9 @@ class _Recording:
 
 
 class CallLog:
-    def __init__(self, db: sqlite3.Connection, data_dir: str | Path, call_id: str,
-                 clock: CallClock = CallClock()) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, data_dir: str | Path, call_id: str, clock: CallClock = CallClock()
+    ) -> None:
         self._db = db
         self._data_dir = Path(data_dir)
         self.call_id = call_id
@@ -99,11 +102,18 @@ class CallLog:
     # ------------------------------------------------------------------ wiring
 
     def snapshot(self, config: dict[str, Any], versions: dict[str, Any]) -> None:
-        self._execute("INSERT OR REPLACE INTO call_config (call_id, at, config, versions) VALUES (?, ?, ?, ?)",
-                      (self.call_id, self._wall(), _json(redacted(config)), _json(versions)))
+        self._execute(
+            "INSERT OR REPLACE INTO call_config (call_id, at, config, versions) VALUES (?, ?, ?, ?)",
+            (self.call_id, self._wall(), _json(redacted(config)), _json(versions)),
+        )
 
-    def start(self, playout: Playout, delay_s: float, stats: Callable[[], dict[str, Any]],
-              words: Callable[[], list[Word] | None]) -> None:
+    def start(
+        self,
+        playout: Playout,
+        delay_s: float,
+        stats: Callable[[], dict[str, Any]],
+        words: Callable[[], list[Word] | None],
+    ) -> None:
         """Flush pages and new words every FLUSH_INTERVAL_S, stats every STATS_INTERVAL_S."""
         self.set_playout(playout, delay_s)
         self._task = asyncio.ensure_future(self._run(stats, words))
@@ -166,7 +176,8 @@ class CallLog:
         self._execute(
             "INSERT OR REPLACE INTO call_recordings (call_id, stream, path, channels, started_at, media_s) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.call_id, stream, str(path.relative_to(self._data_dir)), writer.channels, self._wall(), media_s))
+            (self.call_id, stream, str(path.relative_to(self._data_dir)), writer.channels, self._wall(), media_s),
+        )
         return rec
 
     def _fail(self, stream: Stream, exc: OSError) -> None:
@@ -191,24 +202,47 @@ class CallLog:
 
     def sync_words(self, words: list[Word] | None) -> None:
         """Insert the confirmed words not logged yet (`words` only ever grows; None: no transcription)."""
-        new = (words or [])[self._words_done:]
+        new = (words or [])[self._words_done :]
         if not new:
             return
         self._words_done = len(words)
         self._executemany(
             "INSERT INTO call_words (call_id, start, end, text, confirmed, probability) VALUES (?, ?, ?, ?, ?, ?)",
-            [(self.call_id, w.start, w.end, w.text, int(w.confirmed), w.probability) for w in new])
+            [(self.call_id, w.start, w.end, w.text, int(w.confirmed), w.probability) for w in new],
+        )
 
     def decision(self, decision: Decision, span_id: int, late_s: float) -> None:
-        hits = [{"source": h.source, "category": h.category, "score": h.score, "threshold": h.threshold,
-                 "detail": h.detail, "version": h.version, "words": list(h.words)} for h in decision.hits]
+        hits = [
+            {
+                "source": h.source,
+                "category": h.category,
+                "score": h.score,
+                "threshold": h.threshold,
+                "detail": h.detail,
+                "version": h.version,
+                "words": list(h.words),
+            }
+            for h in decision.hits
+        ]
         categories = decision.categories or tuple(sorted({h.category for h in decision.hits}))
         self._execute(
             "INSERT OR REPLACE INTO call_decisions (call_id, span_id, start, end, word_start, word_end, words, "
             "provisional, categories, hits, decided_at, late_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.call_id, span_id, decision.start, decision.end, decision.key[0], decision.key[1],
-             _json([w.text for w in decision.words]), int(decision.provisional), _json(list(categories)),
-             _json(hits), decision.decided_at, late_s))
+            (
+                self.call_id,
+                span_id,
+                decision.start,
+                decision.end,
+                decision.key[0],
+                decision.key[1],
+                _json([w.text for w in decision.words]),
+                int(decision.provisional),
+                _json(list(categories)),
+                _json(hits),
+                decision.decided_at,
+                late_s,
+            ),
+        )
 
     def on_bus_event(self, event: dict[str, Any]) -> None:
         """The call's event bus, observed: peers, mutes and lifts, the end."""
@@ -216,8 +250,10 @@ class CallLog:
         if kind not in BUS_EVENTS:
             return
         if kind == "unmute":
-            self._execute("UPDATE call_decisions SET lifted_at = ? WHERE call_id = ? AND span_id = ?",
-                          (self._wall(), self.call_id, event.get("span_id")))
+            self._execute(
+                "UPDATE call_decisions SET lifted_at = ? WHERE call_id = ? AND span_id = ?",
+                (self._wall(), self.call_id, event.get("span_id")),
+            )
         self.event(str(kind), {k: v for k, v in event.items() if k != "type"})
 
     def error(self, kind: str, detail: str) -> None:
@@ -226,8 +262,10 @@ class CallLog:
             self.event("error", {"kind": kind, "detail": detail, "count": self._errors})
 
     def event(self, kind: str, detail: dict[str, Any]) -> None:
-        self._execute("INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, ?, ?, ?, ?)",
-                      (self.call_id, self._wall(), self._received_media_at(self._monotonic()), kind, _json(detail)))
+        self._execute(
+            "INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, ?, ?, ?, ?)",
+            (self.call_id, self._wall(), self._received_media_at(self._monotonic()), kind, _json(detail)),
+        )
 
     # -------------------------------------------------------------------- end
 
@@ -248,7 +286,8 @@ class CallLog:
                 log.error("call %s: closing %s recording: %s", self.call_id, stream, exc)
             self._execute(
                 "UPDATE call_recordings SET duration_s = ?, packets = ?, filled_s = ? WHERE call_id = ? AND stream = ?",
-                (w.duration_s, w.packets, w.filled_s, self.call_id, stream))
+                (w.duration_s, w.packets, w.filled_s, self.call_id, stream),
+            )
         self._recordings.clear()
 
     # ------------------------------------------------------------------ helpers

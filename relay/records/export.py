@@ -108,6 +108,7 @@ def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[Expo
     files: list[ExportedFile] = []
     audio: dict[str, ExportedFile] = {}
     with zipfile.ZipFile(out, "w") as zf:
+
         def add_text(name: str, text: str) -> None:
             data = text.encode("utf-8")
             files.append(ExportedFile(name, len(data), hashlib.sha256(data).hexdigest()))
@@ -117,24 +118,37 @@ def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[Expo
             source = recording_file(data_dir, rec)
             if source is not None:
                 # Opus does not compress: stored, byte for byte as logged.
-                audio[rec.stream] = _copy_into(zf, _entry(f"audio/{rec.stream}{source.suffix}", date,
-                                                          zipfile.ZIP_STORED), source)
+                audio[rec.stream] = _copy_into(
+                    zf, _entry(f"audio/{rec.stream}{source.suffix}", date, zipfile.ZIP_STORED), source
+                )
                 files.append(audio[rec.stream])
         missing = [r.stream for r in record.recordings if r.stream not in audio]
         add_text("transcript.tsv", _transcript_tsv(record))
         add_text("transcript.json", _json([dataclasses.asdict(w) for w in record.words]))
-        add_text("decisions.json", _json({"call_id": record.summary.call_id, "versions": record.versions,
-                                          "decisions": [dataclasses.asdict(d) for d in record.decisions]}))
+        add_text(
+            "decisions.json",
+            _json(
+                {
+                    "call_id": record.summary.call_id,
+                    "versions": record.versions,
+                    "decisions": [dataclasses.asdict(d) for d in record.decisions],
+                }
+            ),
+        )
         add_text("events.json", _json([dataclasses.asdict(e) for e in record.events]))
         add_text("call.json", _json(_call_json(record, audio)))
         add_text("marks.json", _json([dataclasses.asdict(m) for m in record.marks]))
         add_text("replays.json", _json([dataclasses.asdict(r) for r in record.replays]))
-        add_text("README.txt", README.format(
-            call_id=record.summary.call_id,
-            missing=f"\nMissing: the {', '.join(missing)} recording file(s) were not on disk at export.\n"
-            if missing else ""))
-        zf.writestr(_entry(MANIFEST, date, zipfile.ZIP_DEFLATED),
-                    "".join(f"{f.sha256}  {f.name}\n" for f in files))
+        add_text(
+            "README.txt",
+            README.format(
+                call_id=record.summary.call_id,
+                missing=f"\nMissing: the {', '.join(missing)} recording file(s) were not on disk at export.\n"
+                if missing
+                else "",
+            ),
+        )
+        zf.writestr(_entry(MANIFEST, date, zipfile.ZIP_DEFLATED), "".join(f"{f.sha256}  {f.name}\n" for f in files))
     return files
 
 
@@ -156,8 +170,10 @@ def _call_json(record: CallHistory, audio: dict[str, ExportedFile]) -> dict[str,
         "summary": dataclasses.asdict(s),
         "created_utc": _utc(s.created_at),
         "ended_utc": _utc(s.ended_at) if s.ended_at is not None else None,  # None: still open when exported
-        "recordings": [{**dataclasses.asdict(r), "file": audio[r.stream].name if r.stream in audio else None}
-                       for r in record.recordings],
+        "recordings": [
+            {**dataclasses.asdict(r), "file": audio[r.stream].name if r.stream in audio else None}
+            for r in record.recordings
+        ],
         "config": record.config,
         "versions": record.versions,
     }
@@ -198,6 +214,7 @@ def _utc(t: float) -> str:
 
 # ---------------------------------------------------------------------- the command
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("call_id", metavar="CALL_ID")
     parser.add_argument("--out", type=Path, help="the zip to write (default: CALL_ID.zip in the working directory)")
@@ -217,8 +234,13 @@ def main(args: argparse.Namespace, config: Config) -> int:
             print(f"callguard: cannot write {out}: {exc}", file=sys.stderr)
             return 1
         try:
-            record_access(db, *cli_user(), args.call_id, "export",
-                          {"sha256": summary.sha256, "path": str(summary.path.resolve()), "via": "cli"})
+            record_access(
+                db,
+                *cli_user(),
+                args.call_id,
+                "export",
+                {"sha256": summary.sha256, "path": str(summary.path.resolve()), "via": "cli"},
+            )
         except sqlite3.Error as exc:
             # An access that cannot be logged is refused: no unlogged copy stays behind.
             summary.path.unlink(missing_ok=True)

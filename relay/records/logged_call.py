@@ -167,8 +167,10 @@ def list_calls(db: sqlite3.Connection, f: CallFilter = CallFilter()) -> list[Cal
         where.append("c.counselor = ?")
         params.append(f.counselor)
     if f.muted is not None:
-        where.append(("" if f.muted else "NOT ") + "EXISTS (SELECT 1 FROM call_decisions d "
-                     "WHERE d.call_id = c.call_id AND d.lifted_at IS NULL)")
+        where.append(
+            ("" if f.muted else "NOT ") + "EXISTS (SELECT 1 FROM call_decisions d "
+            "WHERE d.call_id = c.call_id AND d.lifted_at IS NULL)"
+        )
     sql = _SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY c.created_at DESC LIMIT ?"
     return [_summary(r) for r in db.execute(sql, (*params, f.limit))]
 
@@ -191,50 +193,97 @@ def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> Cal
         recordings=recordings,
         words=logged_words(db, call_id),
         decisions=logged_decisions(db, call_id),
-        events=[LoggedEvent(r["at"], r["media_s"], r["kind"], json.loads(r["detail"])) for r in
-                db.execute("SELECT at, media_s, kind, detail FROM call_events WHERE call_id = ? ORDER BY id",
-                           (call_id,))],
+        events=[
+            LoggedEvent(r["at"], r["media_s"], r["kind"], json.loads(r["detail"]))
+            for r in db.execute(
+                "SELECT at, media_s, kind, detail FROM call_events WHERE call_id = ? ORDER BY id", (call_id,)
+            )
+        ],
         marks=marks(db, call_id),
         replays=replays(db, call_id),
     )
 
 
 def call_recordings(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> list[Recording]:
-    return [_recording(data_dir, r) for r in
-            db.execute("SELECT * FROM call_recordings WHERE call_id = ? ORDER BY stream", (call_id,))]
+    return [
+        _recording(data_dir, r)
+        for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ? ORDER BY stream", (call_id,))
+    ]
 
 
 def logged_words(db: sqlite3.Connection, call_id: str) -> list[LoggedWord]:
-    return [LoggedWord(r["start"], r["end"], r["text"], r["probability"]) for r in
-            db.execute("SELECT start, end, text, probability FROM call_words WHERE call_id = ? "
-                       "ORDER BY start, rowid", (call_id,))]
+    return [
+        LoggedWord(r["start"], r["end"], r["text"], r["probability"])
+        for r in db.execute(
+            "SELECT start, end, text, probability FROM call_words WHERE call_id = ? ORDER BY start, rowid", (call_id,)
+        )
+    ]
 
 
 def logged_decisions(db: sqlite3.Connection, call_id: str) -> list[LoggedDecision]:
-    return [LoggedDecision(r["span_id"], r["start"], r["end"], r["word_start"], r["word_end"], json.loads(r["words"]),
-                           bool(r["provisional"]), json.loads(r["categories"]), json.loads(r["hits"]),
-                           r["decided_at"], r["late_s"], r["lifted_at"])
-            for r in db.execute("SELECT * FROM call_decisions WHERE call_id = ? ORDER BY start, span_id", (call_id,))]
+    return [
+        LoggedDecision(
+            r["span_id"],
+            r["start"],
+            r["end"],
+            r["word_start"],
+            r["word_end"],
+            json.loads(r["words"]),
+            bool(r["provisional"]),
+            json.loads(r["categories"]),
+            json.loads(r["hits"]),
+            r["decided_at"],
+            r["late_s"],
+            r["lifted_at"],
+        )
+        for r in db.execute("SELECT * FROM call_decisions WHERE call_id = ? ORDER BY start, span_id", (call_id,))
+    ]
 
 
-def marks(db: sqlite3.Connection, call_id: str | None = None, since: float | None = None,
-          until: float | None = None) -> list[Mark]:
+def marks(
+    db: sqlite3.Connection, call_id: str | None = None, since: float | None = None, until: float | None = None
+) -> list[Mark]:
     """One call's marks, or every call's (optionally by when they were marked), in call then time order."""
     where, params = ["1"], []  # type: list[str], list[Any]
     for clause, value in (("call_id = ?", call_id), ("at >= ?", since), ("at < ?", until)):
         if value is not None:
             where.append(clause)
             params.append(value)
-    return [Mark(r["mark_id"], r["call_id"], r["kind"], r["start"], r["end"], r["span_id"], r["text"], r["note"],
-                 r["by_user"], r["at"])
-            for r in db.execute(f"SELECT * FROM qa_marks WHERE {' AND '.join(where)} ORDER BY call_id, start, mark_id",
-                                params)]
+    return [
+        Mark(
+            r["mark_id"],
+            r["call_id"],
+            r["kind"],
+            r["start"],
+            r["end"],
+            r["span_id"],
+            r["text"],
+            r["note"],
+            r["by_user"],
+            r["at"],
+        )
+        for r in db.execute(
+            f"SELECT * FROM qa_marks WHERE {' AND '.join(where)} ORDER BY call_id, start, mark_id", params
+        )
+    ]
 
 
 def replays(db: sqlite3.Connection, call_id: str) -> list[Replay]:
-    return [Replay(r["replay_id"], r["call_id"], r["at"], r["by_user"], r["mode"], json.loads(r["config"]),
-                   json.loads(r["versions"]), json.loads(r["words"]), json.loads(r["spans"]), json.loads(r["diff"]))
-            for r in db.execute("SELECT * FROM call_replays WHERE call_id = ? ORDER BY at, replay_id", (call_id,))]
+    return [
+        Replay(
+            r["replay_id"],
+            r["call_id"],
+            r["at"],
+            r["by_user"],
+            r["mode"],
+            json.loads(r["config"]),
+            json.loads(r["versions"]),
+            json.loads(r["words"]),
+            json.loads(r["spans"]),
+            json.loads(r["diff"]),
+        )
+        for r in db.execute("SELECT * FROM call_replays WHERE call_id = ? ORDER BY at, replay_id", (call_id,))
+    ]
 
 
 def recording_file(data_dir: str | Path, recording: Recording) -> Path | None:
@@ -247,8 +296,16 @@ def recording_file(data_dir: str | Path, recording: Recording) -> Path | None:
 
 
 def _recording(data_dir: str | Path, r: sqlite3.Row) -> Recording:
-    rec = Recording(r["stream"], r["path"], r["channels"], r["started_at"], r["media_s"], r["duration_s"],
-                    r["packets"], r["filled_s"])
+    rec = Recording(
+        r["stream"],
+        r["path"],
+        r["channels"],
+        r["started_at"],
+        r["media_s"],
+        r["duration_s"],
+        r["packets"],
+        r["filled_s"],
+    )
     if rec.duration_s is None and (path := recording_file(data_dir, rec)) is not None:
         try:
             rec = dataclasses.replace(rec, duration_s=read_duration_s(path))
@@ -258,5 +315,17 @@ def _recording(data_dir: str | Path, r: sqlite3.Row) -> Recording:
 
 
 def _summary(r: sqlite3.Row) -> CallSummary:
-    return CallSummary(r["call_id"], r["counselor"], r["created_at"], r["ended_at"], r["end_reason"], r["delay_s"],
-                       r["duration_s"], r["mutes"], r["lifted"], r["words"], r["marks"], r["replays"])
+    return CallSummary(
+        r["call_id"],
+        r["counselor"],
+        r["created_at"],
+        r["ended_at"],
+        r["end_reason"],
+        r["delay_s"],
+        r["duration_s"],
+        r["mutes"],
+        r["lifted"],
+        r["words"],
+        r["marks"],
+        r["replays"],
+    )

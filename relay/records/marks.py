@@ -36,12 +36,24 @@ def words_under(words: list[LoggedWord], start: float, end: float) -> str:
     return one_line(" ".join(inside))
 
 
-def add_mark(db: sqlite3.Connection, call_id: str, kind: str, start: float, end: float, span_id: int | None,
-             text: str, note: str, by_user: str, now: float | None = None) -> Mark:
+def add_mark(
+    db: sqlite3.Connection,
+    call_id: str,
+    kind: str,
+    start: float,
+    end: float,
+    span_id: int | None,
+    text: str,
+    note: str,
+    by_user: str,
+    now: float | None = None,
+) -> Mark:
     at = time.time() if now is None else now
     cur = db.execute(
         "INSERT INTO qa_marks (call_id, kind, start, end, span_id, text, note, by_user, at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (call_id, kind, start, end, span_id, text, note, by_user, at))
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (call_id, kind, start, end, span_id, text, note, by_user, at),
+    )
     return Mark(int(cur.lastrowid or 0), call_id, kind, start, end, span_id, text, note, by_user, at)
 
 

@@ -158,8 +158,9 @@ class OggOpusWriter:
         if not self._pending and not last:
             return
         # The granule of a page is the end of its last packet.
-        self._pages.append(page(0x04 if last else 0x00, self._granule, self._serial, self._next_sequence(),
-                                self._pending))
+        self._pages.append(
+            page(0x04 if last else 0x00, self._granule, self._serial, self._next_sequence(), self._pending)
+        )
         self._pending, self._segments = [], 0
 
     def _next_sequence(self) -> int:
@@ -202,9 +203,9 @@ def read_duration_s(path: str | Path) -> float | None:
             at = len(data)
             while (at := data.rfind(b"OggS", 0, at)) >= 0:
                 if at + 27 <= len(data):
-                    granule, = struct.unpack_from("<q", data, at + 6)
+                    (granule,) = struct.unpack_from("<q", data, at + 6)
                     segments = data[at + 26]
-                    end = at + 27 + segments + sum(data[at + 27: at + 27 + segments])
+                    end = at + 27 + segments + sum(data[at + 27 : at + 27 + segments])
                     # A page cut short by a kill is not a page: look further back.
                     if end <= len(data) and granule > 0 and _crc_ok(data[at:end]):
                         return granule / RATE
@@ -214,5 +215,5 @@ def read_duration_s(path: str | Path) -> float | None:
 
 
 def _crc_ok(page_bytes: bytes) -> bool:
-    stored, = struct.unpack_from("<I", page_bytes, 22)
+    (stored,) = struct.unpack_from("<I", page_bytes, 22)
     return ogg_crc(page_bytes[:22] + b"\0\0\0\0" + page_bytes[26:]) == stored

@@ -77,9 +77,17 @@ class PurgeReport:
         return sum(c.bytes for c in self.calls)
 
 
-def purge(db: sqlite3.Connection, data_dir: str | Path, days: int, user: tuple[str, str], *,
-          dry_run: bool = False, running: Collection[str] = (), now: float | None = None,
-          stop: threading.Event | None = None) -> PurgeReport:
+def purge(
+    db: sqlite3.Connection,
+    data_dir: str | Path,
+    days: int,
+    user: tuple[str, str],
+    *,
+    dry_run: bool = False,
+    running: Collection[str] = (),
+    now: float | None = None,
+    stop: threading.Event | None = None,
+) -> PurgeReport:
     """Deletes the calls that ended more than `days` ago (days > 0), rows and recordings.
 
     Blocking (file and database work): the server runs it in a thread, on a connection
@@ -99,8 +107,13 @@ def purge(db: sqlite3.Connection, data_dir: str | Path, days: int, user: tuple[s
         if not dry_run:
             if not _remove(folder, report):
                 continue
-            record_access(db, *user, call.call_id, "purge", {"orphan": True, "files": files, "bytes": size,
-                                                            "retention_days": days})
+            record_access(
+                db,
+                *user,
+                call.call_id,
+                "purge",
+                {"orphan": True, "files": files, "bytes": size, "retention_days": days},
+            )
         report.calls.append(call)
     for row in _expired(db, report.cutoff, running):
         if stop is not None and stop.is_set():
@@ -118,8 +131,10 @@ def purge(db: sqlite3.Connection, data_dir: str | Path, days: int, user: tuple[s
 
 
 def _expired(db: sqlite3.Connection, cutoff: float, running: Collection[str]) -> list[sqlite3.Row]:
-    rows = db.execute(f"SELECT call_id, created_at, ended_at FROM calls WHERE {_ENDED} < :cutoff "
-                      "ORDER BY created_at", {"grace": OPEN_CALL_GRACE_S, "cutoff": cutoff}).fetchall()
+    rows = db.execute(
+        f"SELECT call_id, created_at, ended_at FROM calls WHERE {_ENDED} < :cutoff ORDER BY created_at",
+        {"grace": OPEN_CALL_GRACE_S, "cutoff": cutoff},
+    ).fetchall()
     return [r for r in rows if r["call_id"] not in running]
 
 
@@ -127,12 +142,24 @@ def _delete_rows(db: sqlite3.Connection, call: PurgedCall, report: PurgeReport, 
     """One call's rows and its access_log row, together or not at all."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        deleted = db.execute(f"DELETE FROM calls WHERE call_id = :id AND {_ENDED} < :cutoff",
-                             {"id": call.call_id, "grace": OPEN_CALL_GRACE_S, "cutoff": report.cutoff}).rowcount
+        deleted = db.execute(
+            f"DELETE FROM calls WHERE call_id = :id AND {_ENDED} < :cutoff",
+            {"id": call.call_id, "grace": OPEN_CALL_GRACE_S, "cutoff": report.cutoff},
+        ).rowcount
         if deleted:
-            record_access(db, *user, call.call_id, "purge", {
-                "created_at": call.created_at, "ended_at": call.ended_at, "files": call.files,
-                "bytes": call.bytes, "retention_days": report.days})
+            record_access(
+                db,
+                *user,
+                call.call_id,
+                "purge",
+                {
+                    "created_at": call.created_at,
+                    "ended_at": call.ended_at,
+                    "files": call.files,
+                    "bytes": call.bytes,
+                    "retention_days": report.days,
+                },
+            )
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -140,8 +167,9 @@ def _delete_rows(db: sqlite3.Connection, call: PurgedCall, report: PurgeReport, 
     return bool(deleted)
 
 
-def _orphaned_folders(db: sqlite3.Connection, data_dir: str | Path, cutoff: float,
-                      running: Collection[str]) -> list[Path]:
+def _orphaned_folders(
+    db: sqlite3.Connection, data_dir: str | Path, cutoff: float, running: Collection[str]
+) -> list[Path]:
     """Folders under calls/ with no row, whose newest file is older than the cutoff (or empty).
 
     The server inserts a call's row before its folder exists, so a folder without a row
@@ -154,8 +182,11 @@ def _orphaned_folders(db: sqlite3.Connection, data_dir: str | Path, cutoff: floa
     except FileNotFoundError:
         return []
     known = {r[0] for r in db.execute("SELECT call_id FROM calls")}
-    return [p for p in folders
-            if p.name not in known and p.name not in running and _newest_file_mtime(p, default=0.0) < cutoff]
+    return [
+        p
+        for p in folders
+        if p.name not in known and p.name not in running and _newest_file_mtime(p, default=0.0) < cutoff
+    ]
 
 
 def _folder(data_dir: str | Path, call_id: str) -> Path | None:
@@ -207,6 +238,7 @@ def _remove(folder: Path, report: PurgeReport) -> bool:
 
 # ---------------------------------------------------------------------- the server
 
+
 class PeriodicPurge:
     """The server's purge: at start, then every retention.purge_interval_s, in a thread.
 
@@ -245,8 +277,13 @@ class PeriodicPurge:
             log.exception("retention: purge failed; retrying in %.0f s", self._interval_s)
             return None
         if report.calls:  # folders it could not remove are logged as errors by purge()
-            log.info("retention: purged %d calls (%d files, %d bytes) ended before %s",
-                     len(report.calls), report.files, report.bytes, _utc(report.cutoff))
+            log.info(
+                "retention: purged %d calls (%d files, %d bytes) ended before %s",
+                len(report.calls),
+                report.files,
+                report.bytes,
+                _utc(report.cutoff),
+            )
         return report
 
     async def _run_forever(self) -> None:
@@ -264,9 +301,13 @@ class PeriodicPurge:
 
 # ---------------------------------------------------------------------- the command
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=_days, help="purge calls that ended more than N days ago "
-                        "(overrides retention.days; 0 keeps everything)")
+    parser.add_argument(
+        "--days",
+        type=_days,
+        help="purge calls that ended more than N days ago (overrides retention.days; 0 keeps everything)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
 
 
@@ -291,12 +332,18 @@ def main(args: argparse.Namespace, config: Config) -> int:
 def _print_report(report: PurgeReport) -> None:
     verb = "would purge" if report.dry_run else "purged"
     for call in report.calls:
-        what = ("orphaned folder" if call.orphan else
-                f"ended {_utc(call.ended_at)}" if call.ended_at is not None else
-                f"left open, created {_utc(call.created_at or 0.0)}")
+        what = (
+            "orphaned folder"
+            if call.orphan
+            else f"ended {_utc(call.ended_at)}"
+            if call.ended_at is not None
+            else f"left open, created {_utc(call.created_at or 0.0)}"
+        )
         print(f"{verb} {call.call_id}\t{what}\t{call.files} files\t{call.bytes} bytes")
-    print(f"{verb} {len(report.calls)} calls that ended before {_utc(report.cutoff)} ({report.days} days): "
-          f"{report.files} files, {report.bytes} bytes")
+    print(
+        f"{verb} {len(report.calls)} calls that ended before {_utc(report.cutoff)} ({report.days} days): "
+        f"{report.files} files, {report.bytes} bytes"
+    )
     for error in report.errors:
         print(f"callguard: not removed (retried next purge): {error}", file=sys.stderr)
 

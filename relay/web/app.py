@@ -28,8 +28,9 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
     """Access log without query strings: WebSocket URLs carry tokens there."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %d %.1fms", request.remote, request.method, request.path, response.status,
-                         time * 1000)
+        self.logger.info(
+            "%s %s %s %d %.1fms", request.remote, request.method, request.path, response.status, time * 1000
+        )
 
 
 def database_path(config: Config) -> Path:

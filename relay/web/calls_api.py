@@ -105,8 +105,13 @@ async def login(request: web.Request) -> web.Response:
         {"token": session.token, "user": {"name": user.name, "role": user.role}, "expires_at": session.expires_at}
     )
     response.set_cookie(
-        SESSION_COOKIE, session.token, max_age=s.config.auth.session_ttl_s, httponly=True, samesite="Strict",
-        secure=request.secure, path="/",
+        SESSION_COOKIE,
+        session.token,
+        max_age=s.config.auth.session_ttl_s,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
     )
     return response
 
@@ -152,8 +157,11 @@ async def create_call(request: web.Request) -> web.Response:
     return web.json_response(
         {
             **call.info(staff=True),
-            "invite": {"token": invite.token, "url": f"{base}/join/{call.call_id}#{invite.token}",
-                       "expires_at": invite.expires_at},
+            "invite": {
+                "token": invite.token,
+                "url": f"{base}/join/{call.call_id}#{invite.token}",
+                "expires_at": invite.expires_at,
+            },
         },
         status=201,
     )

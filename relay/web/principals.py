@@ -30,7 +30,7 @@ Principal = Staff | Customer
 def request_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return header[len("Bearer "):].strip() or None
+        return header[len("Bearer ") :].strip() or None
     # Browsers cannot put headers on a WebSocket handshake.
     if request.headers.get("Upgrade", "").lower() == "websocket" and request.query.get("token"):
         return request.query["token"]

@@ -133,12 +133,16 @@ async def list_logged_calls(request: web.Request) -> web.Response:
     limit = _number(q, "limit")
     if limit is not None and not (limit.is_integer() and 1 <= limit <= MAX_LIST):
         raise ApiError(400, "bad_request", f"limit must be a whole number in 1..{MAX_LIST}")
-    f = CallFilter(since=_number(q, "since"), until=_number(q, "until"), counselor=q.get("counselor") or None,
-                   muted=_flag(q, "muted"), limit=CallFilter.limit if limit is None else int(limit))
+    f = CallFilter(
+        since=_number(q, "since"),
+        until=_number(q, "until"),
+        counselor=q.get("counselor") or None,
+        muted=_flag(q, "muted"),
+        limit=CallFilter.limit if limit is None else int(limit),
+    )
     _log(s, who, None, "list", {k: v for k, v in q.items()})
     counselors = [r[0] for r in s.db.execute("SELECT DISTINCT counselor FROM calls ORDER BY counselor")]
-    return web.json_response({"calls": [dataclasses.asdict(c) for c in list_calls(s.db, f)],
-                              "counselors": counselors})
+    return web.json_response({"calls": [dataclasses.asdict(c) for c in list_calls(s.db, f)], "counselors": counselors})
 
 
 async def view_call(request: web.Request) -> web.Response:
@@ -186,9 +190,14 @@ async def export(request: web.Request) -> web.StreamResponse:
         except UnknownCall:
             raise ApiError(404, "unknown_call", f"no logged call {call_id!r}") from None
         _log(s, who, call_id, "export", {"sha256": summary.sha256, "via": "api"})
-        response = web.StreamResponse(headers={
-            "Content-Type": "application/zip", "Cache-Control": "private, no-store",
-            "Content-Disposition": f'attachment; filename="{call_id}.zip"', "X-Content-SHA256": summary.sha256})
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/zip",
+                "Cache-Control": "private, no-store",
+                "Content-Disposition": f'attachment; filename="{call_id}.zip"',
+                "X-Content-SHA256": summary.sha256,
+            }
+        )
         response.content_length = summary.path.stat().st_size
         await response.prepare(request)
         with open(summary.path, "rb") as f:
@@ -259,9 +268,16 @@ async def marks_tsv(request: web.Request) -> web.Response:
     since, until = _number(request.query, "since"), _number(request.query, "until")
     _log(s, who, None, "marks_export", {"since": since, "until": until})
     tsv = qa_marks.marks_tsv(marks(s.db, since=since, until=until))
-    return web.Response(text=tsv.text, content_type="text/tab-separated-values", charset="utf-8", headers={
-        "Content-Disposition": 'attachment; filename="qa-marks.tsv"', "Cache-Control": "private, no-store",
-        "X-Marks-Without-Words": str(tsv.without_words)})
+    return web.Response(
+        text=tsv.text,
+        content_type="text/tab-separated-values",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="qa-marks.tsv"',
+            "Cache-Control": "private, no-store",
+            "X-Marks-Without-Words": str(tsv.without_words),
+        },
+    )
 
 
 async def access_log(request: web.Request) -> web.Response:

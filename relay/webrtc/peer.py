@@ -23,8 +23,7 @@ FrameSink = Callable[[int, bytes, float, int], None]
 def rtc_configuration(ice_servers: list[IceServer]) -> RTCConfiguration:
     return RTCConfiguration(
         iceServers=[
-            RTCIceServer(urls=s.urls, username=s.username or None, credential=s.credential or None)
-            for s in ice_servers
+            RTCIceServer(urls=s.urls, username=s.username or None, credential=s.credential or None) for s in ice_servers
         ]
     )
 

@@ -52,8 +52,9 @@ class EncodedFrameTap:
         return None
 
 
-def tap_receiver(receiver: RTCRtpReceiver, sink: EncodedSink,
-                 clock: Callable[[], float] = time.monotonic) -> EncodedFrameTap:
+def tap_receiver(
+    receiver: RTCRtpReceiver, sink: EncodedSink, clock: Callable[[], float] = time.monotonic
+) -> EncodedFrameTap:
     """Route `receiver`'s encoded frames to `sink`. Call before the connection starts it."""
     if not hasattr(receiver, _QUEUE_ATTRIBUTE) or not hasattr(receiver, _THREAD_ATTRIBUTE):
         raise TapUnavailable("this aiortc version's RTCRtpReceiver has no decoder queue to tap")

@@ -64,8 +64,13 @@ class OpusVoiceEncoder:
 class PacedTrack(MediaStreamTrack):
     kind = "audio"
 
-    def __init__(self, source: AudioSource, clock: Callable[[], float] = time.monotonic,
-                 encode: bool = True, on_packet: Callable[[Packet, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        source: AudioSource,
+        clock: Callable[[], float] = time.monotonic,
+        encode: bool = True,
+        on_packet: Callable[[Packet, float], None] | None = None,
+    ) -> None:
         super().__init__()
         # Sees each encoded packet with the monotonic time it is due to play (the call log).
         self._on_packet = on_packet
