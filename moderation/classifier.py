@@ -211,7 +211,8 @@ def quantize_int8(model: Any) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize = getattr(torch.ao.quantization, "quantize_dynamic", None) or torch.quantization.quantize_dynamic
+        # torch.quantization is the old home of quantize_dynamic; its stubs no longer name it.
+        quantize = getattr(torch.ao.quantization, "quantize_dynamic", None) or torch.quantization.quantize_dynamic  # type: ignore[attr-defined]
         return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
@@ -422,18 +423,18 @@ class AbuseClassifier:
             else:
                 positions, rule = [0], "window"
             log.debug("%s %.3f >= %.3f in %r: words %s (%s)", label, s, t, window.text, positions, rule)
-            words = {window.indices[p] for p in positions}
+            carriers = {window.indices[p] for p in positions}
             key = (window.utterance, label)
             if key in merged:
                 old_words, old_s, _ = merged[key]
-                merged[key] = (old_words | words, max(old_s, s), t)
+                merged[key] = (old_words | carriers, max(old_s, s), t)
             else:
-                merged[key] = (words, s, t)
+                merged[key] = (carriers, s, t)
         order = {label: i for i, label in enumerate(self.labels)}
-        for (u, label), (words, s, t) in sorted(merged.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])):
+        for (u, label), (carriers, s, t) in sorted(merged.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])):
             results[u].append(
                 Hit(
-                    words=tuple(sorted(words)),
+                    words=tuple(sorted(carriers)),
                     source="classifier",
                     category=label,
                     score=s,
@@ -448,7 +449,7 @@ class AbuseClassifier:
 # --- locating and versioning ----------------------------------------------------------------
 
 
-def missing_files(path: str | os.PathLike) -> list[str]:
+def missing_files(path: str | os.PathLike[str]) -> list[str]:
     """Files a transformers classifier folder lacks (empty when it looks complete)."""
     folder = Path(path)
     missing = [] if (folder / CONFIG_FILE).is_file() else [CONFIG_FILE]

@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # What a faster-whisper model folder needs (vocabulary.json or vocabulary.txt).
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
@@ -69,7 +70,7 @@ class ModelInfo:
 def known_repos() -> dict[str, str]:
     """faster-whisper's model names and the hub repos they come from."""
     try:
-        from faster_whisper.utils import _MODELS  # type: ignore[attr-defined]
+        from faster_whisper.utils import _MODELS
 
         return dict(_MODELS)
     except Exception:  # noqa: BLE001 - not installed, or the private name moved
@@ -98,7 +99,7 @@ def looks_like_path(model: str) -> bool:
     return os.path.isabs(model) or model.startswith(("./", "../", "~", ".\\", "..\\")) or model in (".", "..")
 
 
-def missing_files(path: str | os.PathLike) -> list[str]:
+def missing_files(path: str | os.PathLike[str]) -> list[str]:
     """Files a faster-whisper model folder lacks (empty when it looks complete)."""
     folder = Path(path)
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
@@ -107,7 +108,7 @@ def missing_files(path: str | os.PathLike) -> list[str]:
     return missing
 
 
-def read_marker(path: str | os.PathLike) -> dict:
+def read_marker(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
@@ -115,7 +116,7 @@ def read_marker(path: str | os.PathLike) -> dict:
         return {}
 
 
-def resolve(model: str, models_dir: str | os.PathLike) -> str:
+def resolve(model: str, models_dir: str | os.PathLike[str]) -> str:
     """Local folder for `model` when there is one, else `model` itself (a name or repo id).
 
     Order: `model` as a path (absolute or relative to the working directory), then
@@ -133,7 +134,7 @@ def resolve(model: str, models_dir: str | os.PathLike) -> str:
 
 
 def local_folder(
-    model: str, models_dir: str | os.PathLike, missing: Callable[[str], list[str]], complete: str
+    model: str, models_dir: str | os.PathLike[str], missing: Callable[[str], list[str]], complete: str
 ) -> str | None:
     """The model's folder on this machine (`model` as a path, or a name under models_dir),
     or None when it has none here (a hub name: the caller looks in the cache).
@@ -151,7 +152,7 @@ def local_folder(
     return None
 
 
-def list_models(models_dir: str | os.PathLike) -> list[ModelInfo]:
+def list_models(models_dir: str | os.PathLike[str]) -> list[ModelInfo]:
     """Model folders under models_dir (hidden and *.partial folders left out), by name."""
     root = Path(models_dir).expanduser()
     if not root.is_dir():
@@ -176,7 +177,7 @@ def list_models(models_dir: str | os.PathLike) -> list[ModelInfo]:
     return found
 
 
-def pull(name: str, models_dir: str | os.PathLike, revision: str | None = None) -> Path:
+def pull(name: str, models_dir: str | os.PathLike[str], revision: str | None = None) -> Path:
     """Fetches model `name` from the hub into <models_dir>/<name>; returns the folder.
 
     Needs a connection to the hub (huggingface_hub; HF_ENDPOINT and HF_TOKEN are honoured).
@@ -232,7 +233,7 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else "no detail"
 
 
-def model_version(model: str, path: str | os.PathLike, weight_files: Sequence[str]) -> str:
+def model_version(model: str, path: str | os.PathLike[str], weight_files: Sequence[str]) -> str:
     """`model` as configured + the hub revision when known, else a hash of its weights.
 
     Recorded with every decision, so QA can tell which model said what.

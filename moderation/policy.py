@@ -97,15 +97,15 @@ class Changes:
 def plan(words: list[Word], hits: list[Hit], config: PolicyConfig, now: float | None = None) -> list[Decision]:
     """The spans to mute for `hits` on `words` (indices in the hits refer to `words`)."""
     now = time.time() if now is None else now
-    spans = []  # (padded start, padded end, word indices, hit)
+    spans: list[tuple[float, float, set[int], Hit]] = []  # (padded start, padded end, word indices, hit)
     for hit in hits:
-        indices = sorted(i for i in hit.words if 0 <= i < len(words))
-        if indices:
+        hit_words = sorted(i for i in hit.words if 0 <= i < len(words))
+        if hit_words:
             spans.append(
                 (
-                    words[indices[0]].start - config.pad_before_s,
-                    words[indices[-1]].end + config.pad_after_s,
-                    set(indices),
+                    words[hit_words[0]].start - config.pad_before_s,
+                    words[hit_words[-1]].end + config.pad_after_s,
+                    set(hit_words),
                     hit,
                 )
             )

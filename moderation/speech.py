@@ -41,8 +41,10 @@ class SpeechEngine(Protocol):
         """Model name and revision, recorded with every decision for QA."""
         ...
 
-    def transcribe(self, audio: np.ndarray, prompt: str, language: str) -> list[EngineSegment]:
-        """Words with timestamps for `audio` (float32, SAMPLE_RATE, mono)."""
+    def transcribe(self, audio: np.ndarray, prompt: str, language: str, prefix: str = "") -> list[EngineSegment]:
+        """Words with timestamps for `audio` (float32, SAMPLE_RATE, mono). `prefix`: text the
+        audio starts with, forced on the decoder and not returned (engines that support it;
+        the transcriber passes one only to those, see moderation/transcriber.py)."""
         ...
 
 

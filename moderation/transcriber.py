@@ -158,7 +158,7 @@ class TranscriberStats:
     forced_cuts: int = 0  # buffer cuts that confirmed words without agreement
     aged_confirms: int = 0  # words confirmed by confirm_after_s, without agreement
     engine_s: float = 0.0
-    dropped: Counter = field(default_factory=Counter)  # hallucination guard, by reason
+    dropped: Counter[str] = field(default_factory=Counter)  # hallucination guard, by reason
 
 
 class StreamingTranscriber:
@@ -336,6 +336,7 @@ class StreamingTranscriber:
                 continue
             if job is None:
                 break
+            assert isinstance(job, _Job)
             t0 = self._clock()
             try:
                 if job.prefix:

@@ -20,7 +20,7 @@ import math
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from moderation import model_store
 from moderation.model_store import ModelUnavailable
 from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord
 from moderation.stt_config import SttConfig
+
+if TYPE_CHECKING:  # loaded with the fit path, not at import
+    from moderation.whisper_pass import PassRequest, PassResult, PassTiming, WhisperPass
 
 __all__ = ["WhisperEngine", "ModelUnavailable", "DECODE_TOKENS_PER_S", "DECODE_TOKENS_BASE"]
 
@@ -69,7 +72,7 @@ def _prompt_len(prompt_tokens: int) -> int:
 
 
 def _make_model_class(base: type) -> type:
-    class _BoundedWhisperModel(base):  # type: ignore[misc, valid-type]
+    class _BoundedWhisperModel(base):  # type: ignore[misc]
         """WhisperModel with per-pass bounds, kept per calling thread (passes may overlap).
 
         - windows: faster-whisper re-decodes from the last timestamp when a window ends
@@ -139,7 +142,7 @@ class WhisperEngine:
         tail_redecode: bool = True,
     ) -> None:
         self.config = config
-        self._passes: dict = {}  # language -> WhisperPass (the "fit" path)
+        self._passes: dict[str, WhisperPass] = {}  # language -> the "fit" path
         self._pass_lock = threading.Lock()
         self.tail_redecode = tail_redecode
         self.tokens_per_s = float(tokens_per_s)
@@ -256,7 +259,7 @@ class WhisperEngine:
             if np.asarray(audio).size / SAMPLE_RATE >= MIN_AUDIO_S:
                 by_language.setdefault(language or self.config.language, []).append(i)
         timing = PassTiming()
-        info = {"windows": 0, "tokens": 0, "capped": 0, "batch": 0}
+        info: dict[str, Any] = {"windows": 0, "tokens": 0, "capped": 0, "batch": 0}
         for language, idx in by_language.items():
             runner = self._pass_for(language)
             requests = []
@@ -293,13 +296,13 @@ class WhisperEngine:
         return out
 
     @staticmethod
-    def _run_grouped(runner, requests: list, timing) -> list:
+    def _run_grouped(runner: WhisperPass, requests: list[PassRequest], timing: PassTiming) -> list[PassResult]:
         """CTranslate2 wants <|startoftranscript|> at one position in a batch, i.e. prompts
         of one length: clips without a prompt go in one batch, clips with one in another,
         their prompts cut to the shortest (the most recent tokens kept)."""
         import dataclasses
 
-        results: list = [None] * len(requests)
+        results: list[PassResult | None] = [None] * len(requests)
         plain = [i for i, r in enumerate(requests) if not r.prompt_tokens]
         prompted = [i for i, r in enumerate(requests) if r.prompt_tokens]
         if prompted:
@@ -310,9 +313,9 @@ class WhisperEngine:
             if group:
                 for i, res in zip(group, runner.run([requests[i] for i in group], timing)):
                     results[i] = res
-        return results
+        return [r for r in results if r is not None]
 
-    def _pass_for(self, language: str):
+    def _pass_for(self, language: str) -> WhisperPass:
         from moderation.whisper_pass import WhisperPass
 
         with self._pass_lock:
@@ -349,7 +352,7 @@ class WhisperEngine:
 
     # --- public helpers ----------------------------------------------------------------
 
-    def last_pass(self) -> dict:
+    def last_pass(self) -> dict[str, Any]:
         """The calling thread's last pass: encoder windows run, token cap, audio seconds."""
         return dict(getattr(self._model._local, "last_pass", None) or {})
 

@@ -63,6 +63,8 @@ from moderation.resample import Resampler48kTo16k
 from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate, Word
 from offline.eval_text import Checks, EvalError, TextCheck, load_checks
+
+__all__ = ["EvalError", "evaluate_calls", "load_engine", "read_manifest"]
 from relay.config import Config
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from relay.media.delay_line import DelayLine

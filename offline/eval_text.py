@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from moderation.call_moderator import TextCheck
+from moderation.call_moderator import TextCheck as TextCheck  # re-exported for eval-calls
 from moderation.check_loading import load_classifier, load_keywords
 from moderation.classifier_config import CLEAN_LABEL
 from relay.config import Config
@@ -96,7 +96,7 @@ def _read_unsmile(path: str | Path, header: list[str], lines: list[tuple[int, st
         rows.append(row)
     truth = np.array(rows, dtype=bool).reshape(len(rows), len(labels))
     abusive_cols = [i for i, label in enumerate(labels) if label != CLEAN_LABEL]
-    abusive = truth[:, abusive_cols].any(axis=1)
+    abusive = np.asarray(truth[:, abusive_cols].any(axis=1))
     return LabelledText("unsmile", texts, abusive, labels, truth)
 
 

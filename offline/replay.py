@@ -297,7 +297,8 @@ def _decoded(path: Path) -> Iterator[np.ndarray]:
 
     def mono(frame: Any) -> np.ndarray:
         x = frame.to_ndarray().mean(axis=0)  # planar float: (channels, samples)
-        return np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
+        mono: np.ndarray = np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
+        return mono
 
     resampler = av.AudioResampler(format="fltp", rate=RATE)  # channels kept, averaged in mono()
     try:

@@ -204,7 +204,8 @@ def load_config(path: str | Path | None = None) -> Config:
 
 
 def parse_config(raw: dict[str, Any]) -> Config:
-    return _build(Config, raw, "").validate()
+    config: Config = _build(Config, raw, "")
+    return config.validate()
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -221,7 +222,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, key + ".")
     if origin is Literal:
         allowed = typing.get_args(hint)

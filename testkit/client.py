@@ -15,6 +15,7 @@ import aiohttp
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
 
 from relay.config import IceServer
 from relay.media.audio_format import RATE
@@ -43,7 +44,8 @@ class ApiClient:
             data = await response.json(content_type=None)
             if response.status >= 400:
                 raise ApiFailure(response.status, data.get("error", "?"), data.get("message", ""))
-            return data
+            reply: dict[str, Any] = data
+            return reply
 
     async def login(self, username: str, password: str) -> dict[str, Any]:
         data = await self.request("POST", "/api/login", {"username": username, "password": password})
@@ -137,6 +139,7 @@ class CallPeer:
             while True:
                 frame = await track.recv()
                 if self.recorder is not None and track.kind == "audio":
+                    assert isinstance(frame, AudioFrame)  # an audio track yields frames
                     self.recorder.add(to_mono(frame), time.monotonic())
         except MediaStreamError:
             pass

@@ -77,7 +77,8 @@ def envelope(samples: np.ndarray, window: int = 48) -> np.ndarray:
     """RMS per `window` samples (1 ms at 48 kHz)."""
     usable = len(samples) // window * window
     blocks = samples[:usable].astype(np.float64).reshape(-1, window)
-    return np.sqrt((blocks**2).mean(axis=1))
+    rms: np.ndarray = np.sqrt((blocks**2).mean(axis=1))
+    return rms
 
 
 def quiet_runs(

@@ -44,3 +44,10 @@ async def test_candidates_outside_allowed_networks_are_dropped() -> None:
     assert "127.0.0.1 50002" in kept
     assert "192.0.2.7" not in kept and ".local" not in kept
     assert "192.0.2.7" in check_offer(sdp, [])
+
+
+@pytest.mark.parametrize("strip", ["a=ice-ufrag:", "a=fingerprint:"])
+async def test_offer_without_ice_credentials_or_fingerprint_is_refused(strip: str) -> None:
+    sdp = "\r\n".join(line for line in (await _offer()).split("\r\n") if not line.startswith(strip))
+    with pytest.raises(BadSdp, match="ICE credentials or a DTLS fingerprint"):
+        check_offer(sdp, [])

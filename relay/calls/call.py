@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import av
+from aiortc.mediastreams import MediaStreamTrack
 
 from moderation.speech import Word
 from relay.calls.events import EventBus
@@ -64,7 +65,7 @@ class Call:
         # Switched off, everything is cleared; unavailable, nothing is, and the undecided
         # policy decides; ready, the transcription moves the watermark as it judges.
         judged = JudgedUntil()
-        watermark: Watermark = {"off": ClearAll(), "ready": judged}.get(stt.state, ClearNothing())
+        watermark: Watermark = judged if stt.state == "ready" else ClearAll() if stt.state == "off" else ClearNothing()
         self.delay_line = DelayLine(config.delay, watermark)
         self.moderation: CallModeration | None = None
         self.transcription: CallTranscription | None = None
@@ -111,6 +112,7 @@ class Call:
     async def accept_offer(self, side: Side, offer_sdp: str) -> str:
         """Answer a side's offer; a side that offers again replaces its old connection."""
         old = self.peers[side]
+        outgoing: MediaStreamTrack
         if side == "customer":
             outgoing, sink = ForwardedTrack(self.forwarder), self._customer_frame
         else:
@@ -227,7 +229,7 @@ class Call:
         if self.log is not None:
             self.log.counselor_packet(payload, out_pts, arrival)
 
-    def _delivered_packet(self, packet: av.Packet, due: float) -> None:
+    def _delivered_packet(self, packet: av.Packet[Any], due: float) -> None:
         assert self.log is not None
         self.log.delivered_packet(bytes(packet), due)
 

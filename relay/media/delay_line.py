@@ -229,9 +229,11 @@ class DelayLine:
         start = 0.0 if self._cursor is None else self._cursor
         step = float(fs)
         if not jump:
-            step = self._step(wall, start)
-            if step is None:
+            slewed = self._step(wall, start)
+            if slewed is None:
                 jump = True  # the cursor strayed beyond what slewing may fix
+            else:
+                step = slewed
                 step = float(fs)
         if jump:
             level = self._envelope.level()

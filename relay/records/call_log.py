@@ -32,8 +32,9 @@ from typing import Any, Literal, Protocol
 
 from moderation.policy import Decision
 from moderation.speech import Word
+from relay.media.audio_format import RATE
 from relay.media.clock import CallClock
-from relay.records.ogg_opus import RATE, OggOpusWriter
+from relay.records.ogg_opus import OggOpusWriter
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class CallLog:
         new = (words or [])[self._words_done :]
         if not new:
             return
-        self._words_done = len(words)
+        self._words_done += len(new)
         self._executemany(
             "INSERT INTO call_words (call_id, start, end, text, confirmed, probability) VALUES (?, ?, ?, ?, ?, ?)",
             [(self.call_id, w.start, w.end, w.text, int(w.confirmed), w.probability) for w in new],

@@ -208,7 +208,7 @@ def read_duration_s(path: str | Path) -> float | None:
                     end = at + 27 + segments + sum(data[at + 27 : at + 27 + segments])
                     # A page cut short by a kill is not a page: look further back.
                     if end <= len(data) and granule > 0 and _crc_ok(data[at:end]):
-                        return granule / RATE
+                        return float(granule) / RATE
             if start == 0:
                 return None
             tail *= 4
@@ -216,4 +216,4 @@ def read_duration_s(path: str | Path) -> float | None:
 
 def _crc_ok(page_bytes: bytes) -> bool:
     (stored,) = struct.unpack_from("<I", page_bytes, 22)
-    return ogg_crc(page_bytes[:22] + b"\0\0\0\0" + page_bytes[26:]) == stored
+    return bool(ogg_crc(page_bytes[:22] + b"\0\0\0\0" + page_bytes[26:]) == stored)

@@ -118,8 +118,8 @@ def purge(
     for row in _expired(db, report.cutoff, running):
         if stop is not None and stop.is_set():
             return report
-        folder = _folder(data_dir, row["call_id"])
-        files, size = _measure(folder) if folder is not None else (0, 0)
+        found = _folder(data_dir, row["call_id"])
+        files, size = _measure(found) if found is not None else (0, 0)
         call = PurgedCall(row["call_id"], row["created_at"], row["ended_at"], files, size)
         if not dry_run:
             if not _delete_rows(db, call, report, user):

@@ -18,6 +18,7 @@ from relay.config import Config
 from relay.web.accounts import Accounts
 from relay.web.errors import ApiError
 from relay.web.principals import SESSION_COOKIE, Customer, Principal, Staff, principal, require_staff
+from relay.webrtc.peer import Side
 from relay.webrtc.sdp import BadSdp, check_offer
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ async def offer(request: web.Request) -> web.Response:
     role = body_field(body, "role", str)
     if body.get("type", "offer") != "offer":
         raise ApiError(400, "bad_request", "type must be 'offer'")
-    expected = "customer" if isinstance(who, Customer) else "counselor"
+    expected: Side = "customer" if isinstance(who, Customer) else "counselor"
     if role != expected:
         raise ApiError(403, "forbidden", f"this token may only join as {expected}")
     try:

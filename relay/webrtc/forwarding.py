@@ -11,6 +11,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet
@@ -77,7 +78,7 @@ class ForwardedTrack(MediaStreamTrack):
         # What queued up before this connection could send is stale by now.
         forwarder.discard_queued()
 
-    async def recv(self) -> Packet:
+    async def recv(self) -> Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         pts, payload = await self._forwarder.next()

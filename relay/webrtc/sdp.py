@@ -36,7 +36,7 @@ def check_offer(sdp: object, remote_networks: list[str]) -> str:
         raise BadSdp("sdp offers more than one audio track")
     if not any(codec.mimeType.lower() == "audio/opus" for m in audio for codec in m.rtp.codecs):
         raise BadSdp("sdp offers no Opus audio")
-    if any(m.ice.usernameFragment is None or m.dtls is None for m in audio):
+    if any(m.ice is None or m.ice.usernameFragment is None or m.dtls is None or not m.dtls.fingerprints for m in audio):
         raise BadSdp("sdp lacks ICE credentials or a DTLS fingerprint")
     return sdp
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -53,7 +53,7 @@ class OpusVoiceEncoder:
         self._codec.time_base = TIME_BASE
         self._codec.options = {"application": "voip", "compression_level": str(OPUS_COMPLEXITY)}
 
-    def encode(self, frame: AudioFrame) -> Packet:
+    def encode(self, frame: AudioFrame) -> Packet[Any]:
         (packet,) = self._codec.encode(frame)
         # The codec shifts pts by its look-ahead; the RTP clock should follow our frames.
         packet.pts = frame.pts
@@ -69,7 +69,7 @@ class PacedTrack(MediaStreamTrack):
         source: AudioSource,
         clock: Callable[[], float] = time.monotonic,
         encode: bool = True,
-        on_packet: Callable[[Packet, float], None] | None = None,
+        on_packet: Callable[[Packet[Any], float], None] | None = None,
     ) -> None:
         super().__init__()
         # Sees each encoded packet with the monotonic time it is due to play (the call log).
@@ -80,7 +80,7 @@ class PacedTrack(MediaStreamTrack):
         self._start: float | None = None
         self._index = 0
 
-    async def recv(self) -> AudioFrame | Packet:
+    async def recv(self) -> AudioFrame | Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         now = self._clock()
