@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Cost of the per-frame media work of one call, in microseconds per 20 ms frame.
+
+    python bench/media_frame_cost.py [--frames 3000] [--json]
+
+- delay line: push + pull of one frame, with arrivals jittered (one-sided, 2 ms sd) and
+  the pull on the paced track's 20 ms grid, as on the server; `slow_renders` counts the
+  frames that could not take the bit-exact copy (interpolated or faded);
+- Opus encode of the delayed stream at each complexity, on Korean speech from espeak-ng
+  (tones and silence, as bench/relay_load.py sends, cost very differently: use speech).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import relay.media.delay_line as delay_line_module  # noqa: E402
+import relay.webrtc.tracks as tracks  # noqa: E402
+from relay.config import DelayConfig  # noqa: E402
+from relay.media.audio_format import FRAME_S, FRAME_SAMPLES  # noqa: E402
+from relay.media.delay_line import DelayLine  # noqa: E402
+from relay.media.watermark import ClearNothing  # noqa: E402
+
+SPEECH = (
+    "안녕하세요 고객센터입니다 무엇을 도와드릴까요 요금이 왜 이렇게 많이 나왔는지 확인해 주세요 지금 당장 환불해 주세요"
+)
+
+
+def delay_line_cost(frames: int) -> dict[str, float]:
+    slow = [0]
+    envelope = delay_line_module.gain_envelope
+
+    def counted(*args: object, **kwargs: object) -> np.ndarray:
+        slow[0] += 1
+        return envelope(*args, **kwargs)  # type: ignore[arg-type]
+
+    delay_line_module.gain_envelope = counted  # type: ignore[assignment]
+    try:
+        line = DelayLine(DelayConfig(), ClearNothing())
+        rng = random.Random(1)
+        frame = (np.sin(np.arange(FRAME_SAMPLES) / 10) * 3000).astype(np.int16)
+        t0, spent = 1000.0, []
+        for k in range(frames):
+            started = time.perf_counter()
+            line.push(k * FRAME_SAMPLES, frame, t0 + k * FRAME_S + abs(rng.gauss(0, 0.002)))
+            line.pull(t0 + k * FRAME_S)
+            spent.append(time.perf_counter() - started)
+    finally:
+        delay_line_module.gain_envelope = envelope
+    return {"push_pull_us_p50": round(float(np.median(spent)) * 1e6, 1), "slow_renders": slow[0], "frames": frames}
+
+
+def speech_48k() -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, out = Path(tmp) / "ko.wav", Path(tmp) / "ko48.wav"
+        subprocess.run(["espeak-ng", "-v", "ko", "-w", str(raw), SPEECH], check=True)
+        subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(out)], check=True)
+        with wave.open(str(out)) as w:
+            return np.frombuffer(w.readframes(w.getnframes()), np.int16)
+
+
+def opus_cost(speech: np.ndarray, complexity: int) -> float:
+    tracks.OPUS_COMPLEXITY = complexity
+    encoder = tracks.OpusVoiceEncoder()
+    n = speech.size // FRAME_SAMPLES
+    started = time.perf_counter()
+    for k in range(n):
+        encoder.encode(tracks.mono_frame(speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], k * FRAME_SAMPLES))
+    return round((time.perf_counter() - started) / n * 1e6, 1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    chosen = tracks.OPUS_COMPLEXITY
+    speech = np.tile(speech_48k(), 2)
+    result = {
+        "delay_line": delay_line_cost(args.frames),
+        "opus_encode_us_per_frame": {str(c): opus_cost(speech, c) for c in (10, 5, 0)},
+        "opus_complexity_in_use": chosen,
+    }
+    tracks.OPUS_COMPLEXITY = chosen
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
