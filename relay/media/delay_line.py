@@ -234,7 +234,6 @@ class DelayLine:
                 jump = True  # the cursor strayed beyond what slewing may fix
             else:
                 step = slewed
-                step = float(fs)
         if jump:
             level = self._envelope.level()
             if level is not None:

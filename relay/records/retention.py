@@ -124,8 +124,8 @@ def purge(
         if not dry_run:
             if not _delete_rows(db, call, report, user):
                 continue  # it changed since the select (an open call that ended)
-            if folder is not None:
-                _remove(folder, report)
+            if found is not None:
+                _remove(found, report)
         report.calls.append(call)
     return report
 
