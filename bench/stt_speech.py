@@ -17,18 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from moderation.agreement import normalise
+from tests.tiny_models import KOREAN_LINES
 
 SAMPLE_RATE = 16000
 
 LINES = {
-    "ko": [
-        "안녕하세요 고객님 무엇을 도와드릴까요",
-        "제가 지난달에 주문한 상품이 아직도 도착하지 않았어요",
-        "요금이 이중으로 청구된 것 같은데 확인 좀 해주시겠어요",
-        "정말 너무하시네요 몇 번을 전화했는지 아세요",
-        "담당자 바꿔주세요 지금 당장요",
-        "네 알겠습니다 잠시만 기다려 주세요",
-    ],
+    "ko": KOREAN_LINES,  # the call-centre lines the tests speak
     "en": [
         "Hello, I am calling about the order I placed last month.",
         "It still has not arrived and nobody answers my emails.",

@@ -8,7 +8,7 @@ and records why, so QA can see what fired and at which threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 # "undecided": audio the transcription never reached (skipped under load), muted by policy.
 Source = Literal["keyword", "classifier", "undecided"]
@@ -23,3 +23,15 @@ class Hit:
     threshold: float  # what the score had to reach
     detail: str  # the list entry or label that fired: for QA, never shown to the counselor
     version: str  # keyword lists' content hash, or the model's version
+
+    def record(self) -> dict[str, Any]:
+        """The hit as the call log and replays keep it for QA."""
+        return {
+            "source": self.source,
+            "category": self.category,
+            "score": self.score,
+            "threshold": self.threshold,
+            "detail": self.detail,
+            "version": self.version,
+            "words": list(self.words),
+        }

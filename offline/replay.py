@@ -182,18 +182,7 @@ def _span_row(span_id: int, d: Decision, media_now: float) -> dict[str, Any]:
         "words": [w.text for w in d.words],
         "provisional": d.provisional,
         "categories": list(d.categories or sorted({h.category for h in d.hits})),
-        "hits": [
-            {
-                "source": h.source,
-                "category": h.category,
-                "score": h.score,
-                "threshold": h.threshold,
-                "detail": h.detail,
-                "version": h.version,
-                "words": list(h.words),
-            }
-            for h in d.hits
-        ],
+        "hits": [h.record() for h in d.hits],
         "decided_at": d.decided_at,
         "decided_media_s": round(media_now, 4),
     }

@@ -213,18 +213,7 @@ class CallLog:
         )
 
     def decision(self, decision: Decision, span_id: int, late_s: float) -> None:
-        hits = [
-            {
-                "source": h.source,
-                "category": h.category,
-                "score": h.score,
-                "threshold": h.threshold,
-                "detail": h.detail,
-                "version": h.version,
-                "words": list(h.words),
-            }
-            for h in decision.hits
-        ]
+        hits = [h.record() for h in decision.hits]
         categories = decision.categories or tuple(sorted({h.category for h in decision.hits}))
         self._execute(
             "INSERT OR REPLACE INTO call_decisions (call_id, span_id, start, end, word_start, word_end, words, "
