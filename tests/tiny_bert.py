@@ -24,22 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from moderation.classifier_config import UNSMILE_LABELS
+
 ROOT = Path(__file__).resolve().parent.parent
 KCBERT_DIR = Path(__file__).resolve().parent / "data" / "kcbert-vocab"
 VOCAB_TXT = KCBERT_DIR / "vocab.txt"
 
-UNSMILE_LABELS = (
-    "여성/가족",
-    "남성",
-    "성소수자",
-    "인종/국적",
-    "연령",
-    "지역",
-    "종교",
-    "기타 혐오",
-    "악플/욕설",
-    "clean",
-)
 
 # (hidden, layers, heads, intermediate)
 SIZES = {
