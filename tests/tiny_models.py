@@ -6,7 +6,7 @@ special tokens, and convert it to CTranslate2 the way faster-whisper's published
 were made. The text it produces is garbage; the code path (features, encoder, decoding
 with timestamp rules, word alignment, tokenizer) is the real one.
 
-Pitfalls handled here (see ../shared/DESIGN.md, "Models in this environment"):
+Pitfalls handled here (the project's design notes, "Models in this environment"):
 - transformers 5.x drops the Whisper-specific generation-config fields (lang_to_id,
   alignment_heads, ...) on save unless `generation_config._from_model_config = False`;
 - CTranslate2 treats a model as multilingual only if its vocabulary has the empty token
