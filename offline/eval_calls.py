@@ -57,14 +57,12 @@ from typing import Any
 
 import numpy as np
 
-from moderation.call_moderator import CallModerator
+from moderation.call_moderator import CallModerator, TextCheck
 from moderation.policy import Changes, Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
 from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate, Word
-from offline.eval_text import Checks, EvalError, TextCheck, load_checks
-
-__all__ = ["EvalError", "evaluate_calls", "load_engine", "read_manifest"]
+from offline.eval_text import Checks, EvalError, load_checks
 from relay.config import Config
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from relay.media.delay_line import DelayLine

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from moderation.call_moderator import TextCheck as TextCheck  # re-exported for eval-calls
+from moderation.call_moderator import TextCheck
 from moderation.check_loading import load_classifier, load_keywords
 from moderation.classifier_config import CLEAN_LABEL
 from relay.config import Config

@@ -320,7 +320,8 @@ def customer_recording(call: CallHistory, data_dir: str | Path) -> tuple[Path, f
 
 def load_speech_engine(config: Config) -> Any:
     """The configured WhisperEngine, as eval-calls loads it (no download)."""
-    from offline.eval_calls import EvalError, load_engine
+    from offline.eval_calls import load_engine
+    from offline.eval_text import EvalError
 
     try:
         return load_engine(config, purpose="to replay the audio")

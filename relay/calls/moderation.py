@@ -74,7 +74,7 @@ class CallModeration:
         if self.on_decision is not None:
             self.on_decision(decision, span.span_id, late_s)
         if decision.words:
-            newest = self._delay_line.stats().received_media_s
+            newest = self._delay_line.received_media_s
             self._decision_lags.append(max(0.0, newest - decision.words[-1].end))
         if late_s > 0:
             self.late_s += late_s
