@@ -460,6 +460,16 @@ def missing_files(path: str | os.PathLike[str]) -> list[str]:
     return missing
 
 
+def hub_repo(name: str) -> str:
+    if "/" not in name:
+        raise ModelUnavailable(f"classifier {name!r} is not a hub repo id (owner/name, e.g. smilegate-ai/kor_unsmile)")
+    return name
+
+
+# How `callguard models pull --classifier` fetches one (moderation/model_store.py).
+KIND = model_store.ModelKind("classifier", ALLOW_PATTERNS, missing_files, hub_repo)
+
+
 def _locate(config: ClassifierConfig, allow_download: bool) -> str:
     model = config.model
     local = model_store.local_folder(
@@ -476,7 +486,10 @@ def _locate(config: ClassifierConfig, allow_download: bool) -> str:
             f"model {model!r} is neither a folder under {config.models_dir} nor a hub repo "
             f"id (owner/name, e.g. smilegate-ai/kor_unsmile)"
         )
-    hint = f"fetch {model} on a machine that reaches the hub and copy the folder to {where}"
+    hint = (
+        f"run `callguard models pull --classifier {model}` on a machine that reaches the hub, "
+        f"or copy its folder to {where}"
+    )
     try:
         import huggingface_hub
     except Exception as exc:  # noqa: BLE001

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moderation import model_fetch
+
 # What a faster-whisper model folder needs (vocabulary.json or vocabulary.txt).
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 VOCABULARY_FILES = ("vocabulary.json", "vocabulary.txt")
@@ -177,55 +179,63 @@ def list_models(models_dir: str | os.PathLike[str]) -> list[ModelInfo]:
     return found
 
 
-def pull(name: str, models_dir: str | os.PathLike[str], revision: str | None = None) -> Path:
+@dataclass(frozen=True)
+class ModelKind:
+    """What a kind of model is fetched as: its hub files, and what a whole folder holds."""
+
+    what: str  # "speech model", "classifier": for messages
+    patterns: Sequence[str]
+    missing: Callable[[str], list[str]]
+    repo_for: Callable[[str], str]
+
+
+WHISPER = ModelKind("speech model", ALLOW_PATTERNS, missing_files, repo_for)
+
+
+def pull(
+    name: str,
+    models_dir: str | os.PathLike[str],
+    revision: str | None = None,
+    kind: ModelKind = WHISPER,
+    progress: model_fetch.Progress | None = None,
+) -> Path:
     """Fetches model `name` from the hub into <models_dir>/<name>; returns the folder.
 
-    Needs a connection to the hub (huggingface_hub; HF_ENDPOINT and HF_TOKEN are honoured).
-    Re-running resumes or updates. Raises ModelUnavailable with the reason on failure."""
-    repo_id = repo_for(name)
-    try:
-        import huggingface_hub
-    except ImportError as exc:
-        raise ModelUnavailable("huggingface_hub is not installed (pip install huggingface_hub)") from exc
+    Resumable (re-running continues where a cut-off fetch stopped) and checked against
+    the hub's sha256 for every large file; the marker file, written last, records the
+    commit and the checksums. Raises ModelUnavailable with the reason on failure."""
+    repo_id = kind.repo_for(name)
     dest = Path(models_dir).expanduser() / folder_name(name)
     hint = f"pull it on a machine that reaches the hub (callguard models pull {name}) and copy the folder to {dest}"
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise ModelUnavailable(
-            f"cannot fetch model {name!r} ({repo_id}): offline mode is on "
-            f"(HF_HUB_OFFLINE={os.environ['HF_HUB_OFFLINE']}); {hint}"
-        )
     try:
-        # Pin the revision first so every file comes from the same commit, and record it.
-        sha = huggingface_hub.HfApi().model_info(repo_id, revision=revision).sha or revision
-        dest.mkdir(parents=True, exist_ok=True)
+        snap = model_fetch.snapshot(repo_id, revision, kind.patterns)
         (dest / MARKER).unlink(missing_ok=True)
-        huggingface_hub.snapshot_download(repo_id, revision=sha, local_dir=str(dest), allow_patterns=ALLOW_PATTERNS)
-    except ModelUnavailable:
-        raise
-    except Exception as exc:  # noqa: BLE001 - hub errors come in many classes; all mean "not fetched"
-        raise ModelUnavailable(
-            f"cannot fetch model {name!r} ({repo_id}): {type(exc).__name__}: {first_line(exc)}; {hint}"
-        ) from exc
-    missing = missing_files(dest)
+        digests = model_fetch.fetch(snap, dest, progress)
+    except (model_fetch.FetchError, OSError) as exc:
+        raise ModelUnavailable(f"cannot fetch {kind.what} {name!r} ({repo_id}): {exc}; {hint}") from exc
+    missing = kind.missing(str(dest))
     if missing:
         raise ModelUnavailable(
-            f"model {name!r} ({repo_id}) was fetched into {dest} but lacks "
-            f"{', '.join(missing)}: is it a CTranslate2 (faster-whisper) model?"
+            f"{kind.what} {name!r} ({repo_id}) was fetched into {dest} but lacks {', '.join(missing)}"
+            + (": is it a CTranslate2 (faster-whisper) model?" if kind is WHISPER else "")
         )
-    (dest / MARKER).write_text(
-        json.dumps(
-            {
-                "name": name,
-                "repo_id": repo_id,
-                "revision": sha,
-                "pulled_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    marker = {
+        "name": name,
+        "repo_id": repo_id,
+        "revision": snap.revision,
+        "pulled_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "sha256": digests,
+    }
+    (dest / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
     return dest
+
+
+def plan(name: str, revision: str | None = None, kind: ModelKind = WHISPER) -> model_fetch.Snapshot:
+    """The hub files pull would fetch for `name` (one commit), before any byte of them."""
+    try:
+        return model_fetch.snapshot(kind.repo_for(name), revision, kind.patterns)
+    except model_fetch.FetchError as exc:
+        raise ModelUnavailable(f"cannot fetch {kind.what} {name!r} ({kind.repo_for(name)}): {exc}") from exc
 
 
 def first_line(exc: BaseException) -> str:

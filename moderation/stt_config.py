@@ -28,6 +28,10 @@ class SttConfig:
     # folder under models_dir where `callguard models pull` put one, or a path.
     model: str = "base"
     models_dir: str = "models"
+    # "auto": a server that finds no model fetches it into models_dir on its first start
+    # (resumable, checksummed; calls meanwhile play under the undecided policy). "never":
+    # it reports the model missing and the command that fetches it.
+    download: Literal["auto", "never"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "int8"
     beam_size: int = 1
@@ -92,6 +96,8 @@ class SttConfig:
         _range("stt.queue_max", self.queue_max, 1, 4096)
         _range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
         _range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
+        if self.download not in ("auto", "never"):
+            raise ValueError(f"stt.download must be 'auto' or 'never', not {self.download!r}")
         if self.encoder_window not in ("fit", "full"):
             raise ValueError(f"stt.encoder_window must be 'fit' or 'full', not {self.encoder_window!r}")
         _range("stt.vad_aggressiveness", self.vad_aggressiveness, 0, 3)

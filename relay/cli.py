@@ -88,10 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(replay_cmd)
     _data_dir_arg(replay_cmd)
 
-    models = sub.add_parser("models", help="speech models in stt.models_dir")
+    models = sub.add_parser("models", help="the speech model and the classifier in models_dir")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    pull = models_sub.add_parser("pull", help="fetch a model from the hub (on a connected machine)")
-    pull.add_argument("name", help="tiny, base, small, medium, large-v3, ... or a hub repository id")
+    pull = models_sub.add_parser(
+        "pull", help="fetch models from the hub (on a connected machine); resumable, checksummed"
+    )
+    pull.add_argument(
+        "name",
+        nargs="?",
+        help="tiny, base, small, medium, large-v3, ... or a hub repository id "
+        "(default: every model the config uses: stt.model, and classifier.model when enabled)",
+    )
+    pull.add_argument("--classifier", action="store_true", help="NAME is a classifier (e.g. smilegate-ai/kor_unsmile)")
     pull.add_argument("--revision", help="a hub commit or tag (default: the newest)")
     _config_arg(pull)
     models_list = models_sub.add_parser("list", help="show the models in stt.models_dir")
@@ -153,20 +161,30 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace, config: Config) -> int:
-    from moderation import model_store
+    from moderation import classifier, model_fetch, model_store
 
-    models_dir = config.stt.models_dir
     if args.models_command == "pull":
-        try:
-            path = model_store.pull(args.name, models_dir, revision=args.revision)
-        except model_store.ModelUnavailable as exc:
-            print(f"callguard: {exc}", file=sys.stderr)
-            return 2
-        print(f'pulled {args.name} into {path}; use it with stt.model = "{args.name}"')
+        whisper = (model_store.WHISPER, config.stt.models_dir, "stt.model")
+        bert = (classifier.KIND, config.classifier.models_dir, "classifier.model")
+        if args.name:
+            wanted = [(args.name, *(bert if args.classifier else whisper))]
+        else:
+            wanted = [(config.stt.model, *whisper)]
+            if config.classifier.enabled and not model_store.looks_like_path(config.classifier.model):
+                wanted.append((config.classifier.model, *bert))
+        for name, kind, models_dir, key in wanted:
+            try:
+                label = f"fetching {kind.what} {name}"
+                path = model_store.pull(name, models_dir, args.revision, kind, model_fetch.ConsoleProgress(label))
+            except model_store.ModelUnavailable as exc:
+                print(f"callguard: {exc}", file=sys.stderr)
+                return 2
+            print(f'pulled {name} into {path}; use it with {key} = "{name}"')
         return 0
+    models_dir = config.stt.models_dir
     found = model_store.list_models(models_dir)
     if not found:
-        print(f"no models in {models_dir}; fetch one with: callguard models pull base")
+        print(f"no models in {models_dir}; fetch them with: callguard models pull")
     for info in found:
         state = "complete" if info.complete else "INCOMPLETE, missing " + ", ".join(info.missing)
         origin = f"  {info.repo_id}@{(info.revision or '')[:12]}" if info.repo_id else ""

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,8 @@ class LocalServer:
     log_path: Path
     delay_s: float
     process: subprocess.Popen[bytes] | None = None
+    # A server the tests start never reaches a hub, unless a test points it at the stand-in.
+    env: dict[str, str] = field(default_factory=lambda: {"HF_HUB_OFFLINE": "1"})
 
     def add_user(self, name: str, role: str, password: str) -> None:
         subprocess.run(
@@ -65,7 +67,7 @@ class LocalServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

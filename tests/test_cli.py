@@ -94,3 +94,33 @@ def test_models_list_and_offline_pull(tmp_path: Path, tiny_whisper: Path) -> Non
         env=env,
     )
     assert pulled.returncode == 2 and "offline" in pulled.stderr
+
+
+def test_models_pull_fetches_every_model_the_config_uses(
+    tmp_path: Path, tiny_whisper: Path, tiny_bert_model: Path
+) -> None:
+    """Against the stand-in hub: `callguard models pull` with no name brings Whisper and kor_unsmile."""
+    import os
+
+    from moderation import classifier, model_store
+    from testkit.stand_in_hub import StandInHub, serving
+
+    config = tmp_path / "c.toml"
+    models = tmp_path / "models"
+    config.write_text(f'[stt]\nmodels_dir = "{models}"\n[classifier]\nmodels_dir = "{models}"\n')
+    folders = {"Systran/faster-whisper-base": tiny_whisper, "smilegate-ai/kor_unsmile": tiny_bert_model}
+    with serving(StandInHub.of_folders(folders)) as hub:
+        env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url}
+        pulled = subprocess.run(
+            [sys.executable, "-m", "relay.cli", "models", "pull", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env=env,
+        )
+    assert pulled.returncode == 0, pulled.stderr
+    assert 'stt.model = "base"' in pulled.stdout and 'classifier.model = "smilegate-ai/kor_unsmile"' in pulled.stdout
+    assert "fetching speech model base: " in pulled.stderr and "(100%)" in pulled.stderr
+    assert not model_store.missing_files(models / "base")
+    assert not classifier.missing_files(models / "smilegate-ai--kor_unsmile")

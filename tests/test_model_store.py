@@ -12,6 +12,7 @@ import pytest
 
 from moderation import model_store
 from moderation.model_store import ModelUnavailable
+from testkit.stand_in_hub import COMMIT, StandInHub, serving
 
 
 def make_model(
@@ -83,6 +84,17 @@ def test_repo_names_come_from_faster_whisper() -> None:
     assert model_store.folder_name("someone/ko-whisper-ct2") == "someone--ko-whisper-ct2"
 
 
+def whisper_hub(**extra_files: bytes) -> StandInHub:
+    files = {"model.bin": b"w" * 4096, "config.json": b"{}", "tokenizer.json": b"{}", "vocabulary.txt": b"a"}
+    return StandInHub({"Systran/faster-whisper-base": {**files, **extra_files}})
+
+
+@pytest.fixture
+def no_offline(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return monkeypatch
+
+
 def test_pull_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailable) as info:
@@ -93,68 +105,32 @@ def test_pull_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     assert not (tmp_path / "models" / "small").exists()
 
 
-def test_pull_hub_errors_become_model_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-
-    class Unreachable:
-        def model_info(self, repo_id, revision=None):
-            raise ConnectionError(f"Name or service not known: {repo_id}")
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", Unreachable)
-    with pytest.raises(ModelUnavailable, match=r"cannot fetch model 'tiny'.*ConnectionError"):
+def test_pull_of_an_unreachable_hub_names_the_command(tmp_path: Path, no_offline: pytest.MonkeyPatch) -> None:
+    no_offline.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(ModelUnavailable, match=r"cannot fetch speech model 'tiny'.*cannot reach.*models pull tiny"):
         model_store.pull("tiny", tmp_path / "models")
 
 
-def test_pull_writes_the_folder_and_its_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The success path against a stand-in hub (no network): files land in models/<name>."""
-    import huggingface_hub
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    calls = {}
-
-    class Info:
-        sha = "0123456789abcdef0123456789abcdef01234567"
-
-    class FakeApi:
-        def model_info(self, repo_id, revision=None):
-            calls["info"] = (repo_id, revision)
-            return Info()
-
-    def fake_snapshot_download(repo_id, *, revision, local_dir, allow_patterns):
-        calls["download"] = (repo_id, revision, allow_patterns)
-        for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
-            (Path(local_dir) / name).write_bytes(b"z" * 10)
-        return local_dir
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    dest = model_store.pull("base", tmp_path / "models")
+def test_pull_writes_the_folder_its_revision_and_checksums(tmp_path: Path, no_offline: pytest.MonkeyPatch) -> None:
+    """The success path against the stand-in hub: files land in models/<name>, hub-only files stay out."""
+    with serving(whisper_hub(**{"README.md": b"not fetched"})) as hub:
+        no_offline.setenv("HF_ENDPOINT", hub.url)
+        dest = model_store.pull("base", tmp_path / "models")
     assert dest == tmp_path / "models" / "base"
-    assert calls["info"] == ("Systran/faster-whisper-base", None)
-    assert calls["download"][:2] == ("Systran/faster-whisper-base", Info.sha)
-    assert "model.bin" in calls["download"][2]
+    assert not (dest / "README.md").exists()
     [info] = model_store.list_models(tmp_path / "models")
-    assert info.complete and info.revision == Info.sha and info.repo_id == "Systran/faster-whisper-base"
+    assert info.complete and info.revision == COMMIT and info.repo_id == "Systran/faster-whisper-base"
+    marker = model_store.read_marker(dest)
+    assert set(marker["sha256"]) == {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
     assert model_store.resolve("base", tmp_path / "models") == str(dest)
+    assert model_store.model_version("base", dest, ["model.bin"]) == f"base@{COMMIT[:12]}"
 
 
-def test_pull_of_a_non_ctranslate2_repo_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-
-    class FakeApi:
-        def model_info(self, repo_id, revision=None):
-            return type("Info", (), {"sha": "f" * 40})()
-
-    def only_config(repo_id, *, revision, local_dir, allow_patterns):
-        (Path(local_dir) / "config.json").write_text("{}")
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", only_config)
-    with pytest.raises(ModelUnavailable, match="lacks model.bin.*CTranslate2"):
-        model_store.pull("openai/whisper-small", tmp_path / "models")
+def test_pull_of_a_non_ctranslate2_repo_says_so(tmp_path: Path, no_offline: pytest.MonkeyPatch) -> None:
+    with serving(StandInHub({"openai/whisper-small": {"config.json": b"{}"}})) as hub:
+        no_offline.setenv("HF_ENDPOINT", hub.url)
+        with pytest.raises(ModelUnavailable, match="lacks model.bin.*CTranslate2"):
+            model_store.pull("openai/whisper-small", tmp_path / "models")
     [info] = model_store.list_models(tmp_path / "models")
     assert info.name == "openai--whisper-small" and not info.complete
+    assert not model_store.read_marker(info.path)  # no marker: never mistaken for a whole model

@@ -1,7 +1,21 @@
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from moderation.stt_config import SttConfig
 from relay.calls.speech_service import SttService
+from testkit.stand_in_hub import COMMIT, StandInHub, serving
+
+
+@pytest.fixture
+def hub_for_base(tiny_whisper: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInHub]:
+    """The stand-in hub serving the tiny random Whisper as "base"."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with serving(StandInHub.of_folders({"Systran/faster-whisper-base": tiny_whisper})) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        yield hub
 
 
 async def test_missing_model_leaves_the_service_unavailable_with_the_reason(tmp_path: Path) -> None:
@@ -13,10 +27,34 @@ async def test_missing_model_leaves_the_service_unavailable_with_the_reason(tmp_
     service.close()
 
 
-async def test_a_model_name_that_is_not_pulled_is_not_downloaded(tmp_path: Path) -> None:
-    service = SttService(SttConfig(model="base", models_dir=str(tmp_path), device="cpu"))
+async def test_with_download_never_a_missing_model_is_not_fetched(tmp_path: Path, hub_for_base: StandInHub) -> None:
+    service = SttService(SttConfig(model="base", models_dir=str(tmp_path), device="cpu", download="never"))
     await service.load()
     assert service.state == "unavailable" and "callguard models pull base" in service.detail
+    assert hub_for_base.requests == [] and not (tmp_path / "base").exists()
+    service.close()
+
+
+async def test_a_first_start_fetches_the_model_then_loads_it(tmp_path: Path, hub_for_base: StandInHub) -> None:
+    service = SttService(SttConfig(model="base", models_dir=str(tmp_path), device="cpu"))
+    seen: list[dict[str, str]] = []
+    loading = asyncio.create_task(service.load())
+    while not loading.done():
+        seen.append(service.view())
+        await asyncio.sleep(0.005)
+    assert service.state == "ready" and service.engine is not None
+    assert (tmp_path / "base" / "model.bin").is_file() and f"base@{COMMIT[:12]}" in service.detail
+    fetching = [v["detail"] for v in seen if v["state"] == "fetching"]
+    assert fetching and fetching[0].startswith("fetching speech model base: ")
+    service.close()
+
+
+async def test_a_hub_that_cannot_be_reached_names_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    service = SttService(SttConfig(model="base", models_dir=str(tmp_path), device="cpu"))
+    await service.load()
+    assert service.state == "unavailable"
+    assert "callguard models pull base" in service.detail and str(tmp_path / "base") in service.detail
     service.close()
 
 

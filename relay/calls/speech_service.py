@@ -5,15 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Literal
 
+from moderation import model_fetch, model_store
 from moderation.model_store import ModelUnavailable
 from moderation.speech import SpeechEngine
 from moderation.stt_config import SttConfig
 
 log = logging.getLogger(__name__)
 
-SttState = Literal["off", "loading", "ready", "unavailable"]
+SttState = Literal["off", "fetching", "loading", "ready", "unavailable"]
+
+
+@dataclass
+class _Fetching:
+    """A first-start fetch in progress: what the state line reports."""
+
+    name: str
+    present: int = 0
+    total: int = 0
+
+    def __call__(self, present: int, total: int) -> None:
+        self.present, self.total = present, total
+
+    def line(self) -> str:
+        share = self.present / self.total if self.total else 0.0
+        return f"fetching speech model {self.name}: {self.present / 1e6:.1f} / {self.total / 1e6:.1f} MB ({share:.0%})"
 
 
 class SttService:
@@ -22,29 +40,61 @@ class SttService:
         self.state: SttState = "loading" if config.enabled else "off"
         self.detail = "" if config.enabled else "transcription is switched off in the config (stt.enabled)"
         self.engine: SpeechEngine | None = None
+        self._fetching: _Fetching | None = None
         # Inference only: never the event loop (CTranslate2 releases the GIL while it works).
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="stt")
 
     async def load(self) -> None:
-        """Load the model off the event loop; a failure leaves the server relaying."""
+        """Load the model off the event loop (fetching it first when stt.download allows);
+        a failure leaves the server relaying."""
         if not self.config.enabled:
             return
-        from moderation.whisper_engine import WhisperEngine  # faster-whisper is a heavy import
-
+        loop = asyncio.get_running_loop()
         try:
-            # Never download at start: a hub that is slow or unreachable must not hold up calls.
-            self.engine = await asyncio.get_running_loop().run_in_executor(
-                self.executor, lambda: WhisperEngine(self.config, allow_download=False)
-            )
+            try:
+                self.engine = await loop.run_in_executor(self.executor, self._open)
+            except ModelUnavailable as missing:
+                if not self._fetchable():
+                    raise
+                log.info("%s; fetching it (stt.download = auto)", missing)
+                await loop.run_in_executor(self.executor, self._fetch)
+                self.state = "loading"
+                self.engine = await loop.run_in_executor(self.executor, self._open)
         except ModelUnavailable as exc:
             self.state, self.detail = "unavailable", str(exc)
             log.error("moderation unavailable: %s", exc)
             return
+        finally:
+            self._fetching = None
         self.state, self.detail = "ready", self.engine.version
         log.info("speech model ready: %s", self.engine.version)
 
     def view(self) -> dict[str, str]:
+        if self._fetching is not None:
+            return {"state": self.state, "detail": self._fetching.line()}
         return {"state": self.state, "detail": self.detail}
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _fetchable(self) -> bool:
+        """A hub name (not a path) that stt.download lets the server fetch for itself."""
+        return self.config.download == "auto" and not model_store.looks_like_path(self.config.model)
+
+    def _fetch(self) -> None:
+        self.state = "fetching"
+        self._fetching = progress = _Fetching(self.config.model)
+        console = model_fetch.ConsoleProgress(f"fetching speech model {self.config.model}")
+
+        def report(present: int, total: int) -> None:
+            progress(present, total)
+            console(present, total)
+
+        model_store.pull(self.config.model, self.config.models_dir, progress=report)
+
+    def _open(self) -> SpeechEngine:
+        from moderation.whisper_engine import WhisperEngine  # faster-whisper is a heavy import
+
+        # The hub is reached only by _fetch: faster-whisper's own download has no resume or
+        # checksum, and a slow hub must not hold up calls without saying so.
+        return WhisperEngine(self.config, allow_download=False)

@@ -52,6 +52,7 @@ function showCallState(state, peers) {
 const MODERATION_WORDS = {
   ready: ["Moderation on: the customer's words are checked before you hear them.", "ok"],
   loading: ["Moderation is starting.", "busy"],
+  fetching: ["Moderation is starting: the speech model is being fetched. You hear the customer unchecked.", "bad"],
   off: ["Moderation is switched off: you hear the customer unchecked.", "busy"],
   unavailable: ["Moderation unavailable: you hear the customer unchecked.", "bad"],
 };
