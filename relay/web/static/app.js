@@ -1,5 +1,6 @@
 // Shared by the callguard pages: the JSON API, the events socket, and one side's
 // WebRTC connection to a call (docs/API.md).
+import { t } from "/static/i18n.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -37,7 +38,7 @@ export async function api(path, { method = "GET", body, token } = {}) {
       cache: "no-store",
     });
   } catch {
-    throw new ApiError(0, "network", "The server cannot be reached. Check your connection and try again.");
+    throw new ApiError(0, "network", t("error.network"));
   }
   let data = {};
   try {
@@ -146,7 +147,7 @@ export function iceGatheringComplete(pc, timeoutMs = 5000) {
 
 export async function openMicrophone() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    throw new ApiError(0, "insecure", "This page needs a secure (https) address to use the microphone.");
+    throw new ApiError(0, "insecure", t("error.insecure"));
   }
   // Real calls keep the browser's echo cancellation; measurement needs the raw signal.
   const processing = !measuring;
@@ -157,11 +158,11 @@ export async function openMicrophone() {
     });
   } catch (err) {
     const messages = {
-      NotAllowedError: "Microphone access was blocked. Allow the microphone for this site in your browser, then try again.",
-      NotFoundError: "No microphone was found. Connect one and try again.",
-      NotReadableError: "The microphone is in use by another program, or cannot be opened.",
+      NotAllowedError: t("error.mic_blocked"),
+      NotFoundError: t("error.mic_missing"),
+      NotReadableError: t("error.mic_busy"),
     };
-    throw new ApiError(0, "microphone", messages[err.name] || `The microphone could not be opened (${err.name}).`);
+    throw new ApiError(0, "microphone", messages[err.name] || t("error.mic_other", { name: err.name }));
   }
 }
 
@@ -227,18 +228,27 @@ export class CallLink {
   }
 
   async retry() {
-    if (this.closed) return;
-    this.failures += 1;
-    if (this.failures > 3) {
-      this.fail(new ApiError(0, "no_connection", "The audio connection keeps failing. Check your network and reload the page."));
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500 * this.failures));
-    if (this.closed) return;
+    if (this.closed || this.retrying) return;
+    this.retrying = true;
     try {
+      // Offline (a phone between networks): wait for the network rather than spend attempts.
+      if (!navigator.onLine) await new Promise((resolve) => window.addEventListener("online", resolve, { once: true }));
+      if (this.closed) return;
+      this.failures += 1;
+      if (this.failures > 3) {
+        this.fail(new ApiError(0, "no_connection", t("error.no_connection")));
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500 * this.failures));
+      if (this.closed) return;
       await this.connect();
     } catch (err) {
+      this.retrying = false;
+      // The network went away again while offering: wait for it once more.
+      if (err.code === "network") return this.retry();
       this.fail(err);
+    } finally {
+      this.retrying = false;
     }
   }
 

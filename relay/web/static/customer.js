@@ -2,6 +2,10 @@ import {
   $, api, CallLink, debug, ensurePlayback, measuring, note, openEvents, openMicrophone, sentence, setStatus,
   startMeasuring,
 } from "/static/app.js";
+import { languageSwitch, t, translatePage } from "/static/i18n.js";
+
+translatePage();
+languageSwitch($("languages"));
 
 // The invite link is /join/<call_id>#<token>: the token never leaves the browser except
 // as our own Authorization header (or ?token= on the events socket).
@@ -30,17 +34,17 @@ function show(text, tone, detail = "") {
 /** Plain words for why the link cannot be used. */
 function explain(err) {
   if (err.code === "call_ended" || err.status === 409) {
-    return ["Call ended", "This call has ended. If you need to talk again, please ask for a new link."];
+    return [t("customer.ended"), t("customer.ended_again")];
   }
   if (err.status === 401) {
     if (/expired/.test(err.message)) {
-      return ["Link expired", "This invite link has expired. Please ask your counselor for a new one."];
+      return [t("customer.expired"), t("customer.expired_detail")];
     }
-    return ["Link not valid", "This invite link is not valid. Check that you opened the whole link, or ask for a new one."];
+    return [t("customer.invalid"), t("customer.invalid_detail")];
   }
-  if (err.status === 403) return ["Link not valid", "This invite link belongs to a different call."];
-  if (err.status === 404) return ["Call not found", "This call does not exist any more. Please ask for a new link."];
-  return ["Something went wrong", sentence(err.message)];
+  if (err.status === 403) return [t("customer.invalid"), t("customer.other_call")];
+  if (err.status === 404) return [t("customer.not_found"), t("customer.not_found_detail")];
+  return [t("customer.failed"), sentence(err.message)];
 }
 
 function stop() {
@@ -53,25 +57,28 @@ function stop() {
   $("sound").hidden = true;
 }
 
-function endCall(text = "Call ended", detail = "Thank you. You can close this page now.") {
+function endCall(text = t("customer.ended"), detail = t("customer.ended_detail")) {
   if (ended) return;
   ended = true;
   sessionStorage.removeItem(joinedKey);
   stop();
   $("join").hidden = true;
   $("intro").hidden = true;
+  $("mic-help").hidden = true;
   document.body.dataset.callState = "ended";
   debug.callState = "ended";
-  show(text, text === "Call ended" ? "warn" : "bad", detail);
+  show(text, text === t("customer.ended") ? "warn" : "bad", detail);
 }
 
 function onPeer(state) {
   debug.peer = state;
   document.body.dataset.peer = state;
   if (ended) return;
-  if (state === "connected") show("Connected", "ok", "You are talking with your counselor.");
-  else if (state === "connecting" || state === "new") show("Connecting…", "busy");
-  else if (state === "disconnected") show("Reconnecting…", "warn", "The connection was interrupted.");
+  if (state === "connected") show(t("customer.connected"), "ok", t("customer.talking"));
+  else if (state === "connecting" || state === "new") show(t("customer.connecting"), "busy");
+  else if (state === "disconnected" || state === "failed") {
+    show(t("customer.reconnecting"), "warn", t(navigator.onLine ? "customer.interrupted" : "customer.offline"));
+  }
 }
 
 function onEvent(event) {
@@ -80,9 +87,9 @@ function onEvent(event) {
     debug.peers = event.peers;
     document.body.dataset.callState = event.state;
     if (link && link.state === "connected" && event.peers.counselor !== "connected") {
-      show("Connected", "ok", "Waiting for your counselor to connect…");
+      show(t("customer.connected"), "ok", t("customer.waiting_counselor"));
     } else if (link && link.state === "connected") {
-      show("Connected", "ok", "You are talking with your counselor.");
+      show(t("customer.connected"), "ok", t("customer.talking"));
     }
   } else if (event.type === "ended") {
     endCall();
@@ -92,7 +99,8 @@ function onEvent(event) {
 async function join() {
   $("join").hidden = true;
   $("intro").hidden = true;
-  show("Connecting…", "busy", "Allow the microphone if your browser asks.");
+  $("mic-help").hidden = true;
+  show(t("customer.connecting"), "busy", t("customer.allow_mic"));
   sessionStorage.setItem(joinedKey, "1");
   try {
     const meters = await startMeasuring();
@@ -117,6 +125,7 @@ async function join() {
       onEnded: (err) => endCall(...explain(err)),
       onRemoteStream: (stream) => meters && meters.attach("remote", stream),
     });
+    debug.link = link;
     $("hangup").hidden = false;
     await link.start();
   } catch (err) {
@@ -125,8 +134,11 @@ async function join() {
       // Let them fix the browser setting and try again.
       stop();
       sessionStorage.removeItem(joinedKey);
-      show("Microphone needed", "bad", err.message);
+      show(t("customer.mic_needed"), "bad", err.message);
+      $("mic-help").hidden = err.code !== "microphone";
+      $("join").textContent = t("customer.retry");
       $("join").hidden = false;
+      $("join").focus();
     } else {
       endCall(...explain(err));
     }
@@ -140,12 +152,21 @@ async function hangUp() {
   } catch (err) {
     note(`hangup: ${err.message}`);
   }
-  endCall("Call ended", "You hung up. Thank you, you can close this page now.");
+  endCall(t("customer.ended"), t("customer.hung_up"));
 }
+
+// A phone changing networks: say so, and reconnect as soon as the network is back.
+window.addEventListener("offline", () => {
+  if (link && !ended) show(t("customer.reconnecting"), "warn", t("customer.offline"));
+});
+window.addEventListener("online", () => {
+  if (link && !ended && link.state !== "connected") link.retry();
+  else if (link && !ended) onPeer(link.state);
+});
 
 async function main() {
   if (!callId || !token) {
-    endCall("Link not valid", "This invite link is incomplete. Open the whole link you were sent.");
+    endCall(t("customer.invalid"), t("customer.incomplete"));
     return;
   }
   try {
@@ -162,7 +183,7 @@ async function main() {
     join();
     return;
   }
-  show("Ready to join", "", "");
+  show(t("customer.ready"), "", "");
   $("intro").hidden = false;
   $("join").hidden = false;
 }

@@ -1,4 +1,8 @@
 import { $, api, sentence } from "/static/app.js";
+import { languageSwitch, t, translatePage } from "/static/i18n.js";
+
+translatePage();
+languageSwitch($("languages"));
 
 const form = $("login");
 const error = $("error");
@@ -30,7 +34,7 @@ form.addEventListener("submit", async (event) => {
   const username = $("username").value.trim();
   const password = $("password").value;
   if (!username || !password) {
-    showError("Enter your user name and password.");
+    showError(t("login.empty"));
     return;
   }
   $("submit").disabled = true;
@@ -38,7 +42,7 @@ form.addEventListener("submit", async (event) => {
     const { user } = await api("/api/login", { method: "POST", body: { username, password } });
     location.replace(destination(user.role));
   } catch (err) {
-    showError(sentence(err.message));
+    showError(err.code === "bad_credentials" ? t("login.wrong") : sentence(err.message));
     $("password").select();
   } finally {
     $("submit").disabled = false;
