@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
     serve.add_argument("--delay", type=float, help="customer-to-counselor delay in seconds (overrides delay.delay_s)")
 
+    tier = sub.add_parser("stt-tier", help="run the shared inference tier ([stt] model on Ray Serve, [stt_tier])")
+    _config_arg(tier)
+
     users = sub.add_parser("users", help="staff accounts")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="create an account and print its password")
@@ -116,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         return _serve(config)
+    if args.command == "stt-tier":
+        return _stt_tier(config)
     if args.command == "config":
         return _config(args)
     if args.command == "models":
@@ -189,6 +194,17 @@ def _models(args: argparse.Namespace, config: Config) -> int:
         state = "complete" if info.complete else "INCOMPLETE, missing " + ", ".join(info.missing)
         origin = f"  {info.repo_id}@{(info.revision or '')[:12]}" if info.repo_id else ""
         print(f"{info.name}\t{info.size_bytes / 1e6:.0f} MB\t{state}{origin}")
+    return 0
+
+
+def _stt_tier(config: Config) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        from moderation.stt_tier import run_tier
+    except ImportError as exc:  # ray[serve] is the `cluster` extra, not the core install
+        print(f"callguard stt-tier: {exc}; pip install 'callguard[cluster]' adds it", file=sys.stderr)
+        return 2
+    run_tier(config.stt, config.stt_tier)
     return 0
 
 

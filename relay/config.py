@@ -21,6 +21,7 @@ from moderation.classifier_config import ClassifierConfig
 from moderation.keyword_config import KeywordConfig
 from moderation.policy import PolicyConfig
 from moderation.stt_config import SttConfig
+from moderation.stt_tier_config import SttTierConfig
 
 
 class ConfigError(ValueError):
@@ -157,6 +158,7 @@ class Config:
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     stt: SttConfig = field(default_factory=SttConfig)
+    stt_tier: SttTierConfig = field(default_factory=SttTierConfig)
     keywords: KeywordConfig = field(default_factory=KeywordConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
