@@ -23,11 +23,11 @@ from testkit.local_tier import LocalTier, prepare_tier
 from testkit.probe import RecordingSource
 
 from . import tiny_models
-from .conftest import open_call, start_server
+from .conftest import assert_flowing, open_call, start_server
 
 pytest.importorskip("ray.serve", reason="the cluster extra (ray[serve]) is not installed")
 
-CALL_S = 16.0
+CALL_S = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ async def test_two_calls_are_transcribed_by_the_tier_in_shared_batches_then_degr
             assert moderation["passes"] >= 3 and moderation["tier_failures"] == 0, moderation
             assert moderation["lag_s"] < 3.0
 
-        tier.stop()
+        await asyncio.to_thread(tier.stop)  # off the loop: the test's peers keep running
         deadline = time.monotonic() + 8.0
         states: list[dict[str, object]] = []
         while time.monotonic() < deadline:
@@ -85,13 +85,8 @@ async def test_two_calls_are_transcribed_by_the_tier_in_shared_batches_then_degr
                 break
             await asyncio.sleep(0.25)
         assert all(m["state"] == "degraded" and "inference tier" in str(m["detail"]) for m in states), states
-        # The relay goes on: the counselor's stream keeps coming, under the undecided policy
-        # (the default, mute, makes it silence: nothing is judged any more).
-        recorder = calls[0].counselor.recorder
-        assert recorder is not None
-        before = recorder.length
-        await asyncio.sleep(0.6)
-        assert recorder.length - before >= 0.3 * recorder.rate, "counselor stopped receiving audio"
+        # The relay goes on: the customer is still heard, under the undecided policy (play).
+        await assert_flowing(calls[0], seconds=1.5)
         stalled = [(await c.counselor_api.call(c.call_id))["stats"]["cleared_until_s"] for c in calls]
         await asyncio.sleep(1.0)
         for c, before in zip(calls, stalled):
@@ -127,7 +122,7 @@ async def test_a_tier_that_answers_too_late_fails_the_pass_within_the_timeout() 
     from aiohttp import web
 
     async def slow(_: web.Request) -> web.Response:  # a stand-in for an overloaded tier
-        await asyncio.sleep(5.0)
+        await asyncio.sleep(1.0)
         return web.json_response({"segments": []})
 
     app = web.Application()
