@@ -16,9 +16,9 @@ from moderation.keyword_config import BUILTIN_LISTS
 from relay.config import DEFAULT_TOML, Config, ConfigError, load_config
 from relay.records import export as call_export
 from relay.records import retention
-from relay.records.database import NoCallLog, open_database
+from relay.records.database import NoCallLog, connect
 from relay.web.accounts import ROLES, AccountError, Accounts
-from relay.web.app import PathOnlyAccessLogger, build_app, database_path, ssl_context
+from relay.web.app import PathOnlyAccessLogger, build_app, ssl_context
 
 # The offline tools' modules, loaded only for their own command: `callguard serve` (the
 # live path) never imports the offline package.
@@ -221,7 +221,8 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _accounts(config: Config) -> Accounts:
-    return Accounts(open_database(database_path(config)), config.auth.scrypt_n, config.auth.session_ttl_s)
+    db = connect(config.server.data_dir, config.database.url)
+    return Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
 
 
 def _serve(config: Config) -> int:

@@ -9,6 +9,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,8 @@ class LocalPostgres:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "pgdata"), "-m", "immediate", "stop")
         except subprocess.CalledProcessError:
             pass  # not running
+        if self.owner:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def prepare_postgres(folder: Path) -> LocalPostgres | None:
@@ -65,13 +68,12 @@ def prepare_postgres(folder: Path) -> LocalPostgres | None:
     bin_dir = binaries()
     if bin_dir is None:
         return None
-    folder.mkdir(parents=True, exist_ok=True)
     owner = None
     if os.geteuid() == 0:
+        # The postgres account must reach its folder, and pytest's own are root's alone:
+        # a folder of its own under the system's temp dir, removed by stop().
         owner = "postgres"
+        folder = Path(tempfile.mkdtemp(prefix="callguard-pg-"))
         shutil.chown(folder, owner)
-        for parent in folder.parents:  # the account must reach its folder
-            if parent == Path("/"):
-                break
-            parent.chmod(parent.stat().st_mode | 0o011)
+    folder.mkdir(parents=True, exist_ok=True)
     return LocalPostgres(folder, free_port(), bin_dir, owner)
