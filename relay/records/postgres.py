@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+STATEMENT_TIMEOUT_MS = 5000
 # Tables whose generated id callers read back (cursor.lastrowid).
 _ROW_IDS = {"qa_marks": "mark_id", "call_replays": "replay_id", "call_events": "id", "access_log": "id"}
 # The conflict target of each INSERT OR REPLACE the call log issues: the table's key.
@@ -137,7 +138,10 @@ class PgConnection:
 
         self._psycopg = psycopg
         try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            # Statements run on the event loop (as SQLite's do): none may hold it for long.
+            self._conn = psycopg.connect(
+                url, autocommit=True, connect_timeout=10, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+            )
         except psycopg.Error as exc:
             raise sqlite3.OperationalError(f"cannot reach the database at {_safe(url)}: {exc}") from None
         self._lock = threading.RLock()
