@@ -135,3 +135,15 @@ async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dy
         assert audio.status == 200 and len(await audio.read()) > 1000
     ended = await quinn.request("GET", f"/api/qa/calls/{live_b.call_id}")
     assert ended["summary"]["end_reason"] == "hangup" and ended["summary"]["counselor"] == "ben"
+
+
+def test_a_call_id_names_its_node_and_one_machine_ids_name_none() -> None:
+    from relay.calls.nodes import call_node
+    from relay.config import ConfigError, parse_config
+
+    assert call_node("c_n3.AbC-_x") == "n3"
+    assert call_node("c_AbC-_x") == "" and call_node("nonsense") == ""
+    with pytest.raises(ConfigError, match="cluster.node"):
+        parse_config({"cluster": {"node": "Bad.Name"}})
+    with pytest.raises(ConfigError, match="database.url"):
+        parse_config({"database": {"url": "mysql://x"}})
