@@ -54,6 +54,11 @@ class LocalPostgres:
         self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DATABASE, DATABASE)
         return self
 
+    def database(self, name: str) -> str:
+        """A new, empty database on this server (one per test: a clean call log); its URL."""
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", DATABASE, name)
+        return f"postgresql://{DATABASE}@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "pgdata"), "-m", "immediate", "stop")

@@ -50,7 +50,7 @@ def test_a_logged_call_reads_back_the_same_from_postgres_as_from_sqlite(
     postgres: LocalPostgres, tmp_path: Path
 ) -> None:
     call = LoggedCall("c_pgsame", "anna", time.time() - 100, list(ABUSIVE_CALL))
-    dbs = {"sqlite": connect(tmp_path / "lite"), "postgres": connect(tmp_path / "pg", postgres.url)}
+    dbs = {"sqlite": connect(tmp_path / "lite"), "postgres": connect(tmp_path / "pg", postgres.database("same"))}
     views = {}
     for name, db in dbs.items():
         data_dir = tmp_path / ("lite" if name == "sqlite" else "pg")
@@ -73,7 +73,8 @@ def test_a_logged_call_reads_back_the_same_from_postgres_as_from_sqlite(
 
 
 async def test_accounts_and_sessions_are_shared_by_two_connections(postgres: LocalPostgres, tmp_path: Path) -> None:
-    one, two = connect(tmp_path, postgres.url), connect(tmp_path, postgres.url)
+    url = postgres.database("accounts")
+    one, two = connect(tmp_path, url), connect(tmp_path, url)
     password = Accounts(one, 1024, 3600).add_user("dana", "counselor")
     signed_in = await Accounts(two, 1024, 3600).verify("dana", password)  # the KDF's inputs came back intact
     assert signed_in is not None
@@ -90,7 +91,7 @@ async def test_accounts_and_sessions_are_shared_by_two_connections(postgres: Loc
 
 
 def test_migrations_are_versioned_and_run_once(postgres: LocalPostgres, tmp_path: Path) -> None:
-    pg = connect(tmp_path, postgres.url)
+    pg = connect(tmp_path, postgres.database("migrations"))
     assert schema_version(pg) == LATEST and migrate(pg, postgres=True) == []
     pg.close()
     # A SQLite database from before versioning (the first schema, no version table) is

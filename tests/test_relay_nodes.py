@@ -44,14 +44,15 @@ def nodes(
 ) -> Iterator[tuple[LocalServer, LocalServer]]:
     workdir = tmp_path_factory.mktemp("nodes")
     shared = workdir / "shared"
+    url = postgres.database("nodes")
     # The accounts, once, in the shared database (what `callguard users add` does on any node).
-    db = connect(shared, postgres.url)
+    db = connect(shared, url)
     accounts = Accounts(db, 1024, 3600)
     for user, role in USERS.items():
         accounts.add_user(user, role, PASSWORD)
     db.close()
-    a = start_node(workdir, "a", shared, postgres.url)
-    b = start_node(workdir, "b", shared, postgres.url)
+    a = start_node(workdir, "a", shared, url)
+    b = start_node(workdir, "b", shared, url)
     yield a, b
     b.stop()
     stop_process(a.process)
