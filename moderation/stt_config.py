@@ -24,6 +24,19 @@ DEFAULT_HALLUCINATIONS = [
 @dataclass(frozen=True)
 class SttConfig:
     enabled: bool = True
+    # Where passes run. "local": the model loaded in this process, for one machine. "ray":
+    # the shared inference tier (`callguard stt-tier`, Ray Serve) at tier_url, which batches
+    # the passes of every relay node; the model settings below are then the tier's.
+    backend: Literal["local", "ray"] = "local"
+    tier_url: str = "http://127.0.0.1:8000/stt"
+    # A pass the tier has not answered in this long fails (the audio stays for the next
+    # pass; past max_lag_s the call skips ahead, as with a slow local model).
+    tier_timeout_s: float = 1.5
+    # After a failed pass a call waits this long before asking the tier again.
+    tier_retry_s: float = 1.0
+    # Threads of this node that wait on the tier: passes in flight at once (a call has at
+    # most one), so set it to calls.max_concurrent.
+    tier_max_inflight: int = 32
     # A model name faster-whisper knows (tiny, base, small, medium, large-v3, ...), a
     # folder under models_dir where `callguard models pull` put one, or a path.
     model: str = "base"
@@ -96,6 +109,13 @@ class SttConfig:
         _range("stt.queue_max", self.queue_max, 1, 4096)
         _range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
         _range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"stt.backend must be 'local' or 'ray', not {self.backend!r}")
+        if not self.tier_url.startswith(("http://", "https://")):
+            raise ValueError(f"stt.tier_url must start with http:// or https://, not {self.tier_url!r}")
+        _range("stt.tier_timeout_s", self.tier_timeout_s, 0.05, self.max_lag_s)
+        _range("stt.tier_retry_s", self.tier_retry_s, 0.05, 60.0)
+        _range("stt.tier_max_inflight", self.tier_max_inflight, 1, 1000)
         if self.download not in ("auto", "never"):
             raise ValueError(f"stt.download must be 'auto' or 'never', not {self.download!r}")
         if self.encoder_window not in ("fit", "full"):

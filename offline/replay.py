@@ -573,7 +573,7 @@ def main(args: argparse.Namespace, config: Config, *, engine: Any = None) -> int
         print("callguard replay: name one CALL_ID, or choose calls with --since/--until/--counselor", file=sys.stderr)
         return 2
     data_dir = Path(args.data_dir or config.server.data_dir)
-    db = open_call_log(data_dir)  # relay/cli.py reports a missing one
+    db = open_call_log(data_dir, config.database.url)  # relay/cli.py reports a missing one
     try:
         if args.call_id is None:
             return _replay_many(db, data_dir, args, config, engine)

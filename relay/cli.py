@@ -16,9 +16,9 @@ from moderation.keyword_config import BUILTIN_LISTS
 from relay.config import DEFAULT_TOML, Config, ConfigError, load_config
 from relay.records import export as call_export
 from relay.records import retention
-from relay.records.database import NoCallLog, open_database
+from relay.records.database import NoCallLog, connect
 from relay.web.accounts import ROLES, AccountError, Accounts
-from relay.web.app import PathOnlyAccessLogger, build_app, database_path, ssl_context
+from relay.web.app import PathOnlyAccessLogger, build_app, ssl_context
 
 # The offline tools' modules, loaded only for their own command: `callguard serve` (the
 # live path) never imports the offline package.
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
     serve.add_argument("--delay", type=float, help="customer-to-counselor delay in seconds (overrides delay.delay_s)")
+
+    tier = sub.add_parser("stt-tier", help="run the shared inference tier ([stt] model on Ray Serve, [stt_tier])")
+    _config_arg(tier)
 
     users = sub.add_parser("users", help="staff accounts")
     users_sub = users.add_subparsers(dest="users_command", required=True)
@@ -116,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         return _serve(config)
+    if args.command == "stt-tier":
+        return _stt_tier(config)
     if args.command == "config":
         return _config(args)
     if args.command == "models":
@@ -192,6 +197,17 @@ def _models(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _stt_tier(config: Config) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        from moderation.stt_tier import run_tier
+    except ImportError as exc:  # ray[serve] is the `cluster` extra, not the core install
+        print(f"callguard stt-tier: {exc}; pip install 'callguard[cluster]' adds it", file=sys.stderr)
+        return 2
+    run_tier(config.stt, config.stt_tier)
+    return 0
+
+
 def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, help="TOML file over the embedded defaults (callguard config --default prints them)"
@@ -205,7 +221,8 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _accounts(config: Config) -> Accounts:
-    return Accounts(open_database(database_path(config)), config.auth.scrypt_n, config.auth.session_ttl_s)
+    db = connect(config.server.data_dir, config.database.url)
+    return Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
 
 
 def _serve(config: Config) -> int:

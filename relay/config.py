@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -21,6 +22,7 @@ from moderation.classifier_config import ClassifierConfig
 from moderation.keyword_config import KeywordConfig
 from moderation.policy import PolicyConfig
 from moderation.stt_config import SttConfig
+from moderation.stt_tier_config import SttTierConfig
 
 
 class ConfigError(ValueError):
@@ -149,6 +151,38 @@ class WebRTCConfig:
 
 
 @dataclass(frozen=True)
+class DatabaseConfig:
+    # Empty: SQLite in server.data_dir (one machine). "postgresql://USER@HOST:PORT/DB": the
+    # call log, accounts and sessions shared by every relay node (the `cluster` extra).
+    url: str = ""
+
+    def validate(self) -> None:
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("database.url must be empty (SQLite) or a postgresql:// URL")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    # This relay node's name, in every call id it makes (c_NAME.TOKEN); empty: one machine.
+    node: str = ""
+    # Where the other nodes reach this one (signalling for its calls is proxied there);
+    # empty: http://server.host:server.port.
+    url: str = ""
+    # How often the node says it is alive in the shared database, and how long the others
+    # wait after its last word before ending its calls as node_lost.
+    heartbeat_s: float = 2.0
+    dead_after_s: float = 10.0
+
+    def validate(self) -> None:
+        if self.node and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", self.node):
+            raise ConfigError("cluster.node must be lower-case letters, digits and '-' (at most 31)")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigError("cluster.url must start with http:// or https://")
+        _check_range("cluster.heartbeat_s", self.heartbeat_s, 0.1, 60.0)
+        _check_range("cluster.dead_after_s", self.dead_after_s, 2 * self.heartbeat_s, 3600.0)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -156,7 +190,10 @@ class Config:
     delay: DelayConfig = field(default_factory=DelayConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stt: SttConfig = field(default_factory=SttConfig)
+    stt_tier: SttTierConfig = field(default_factory=SttTierConfig)
     keywords: KeywordConfig = field(default_factory=KeywordConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)

@@ -13,6 +13,7 @@ import pytest
 
 from relay.webrtc.ice import restrict_interfaces
 from testkit.client import ApiClient, CallPeer, Recorder
+from testkit.local_postgres import LocalPostgres, prepare_postgres
 from testkit.local_server import LocalServer, prepare_server
 from testkit.probe import MarkerSource, SentAudio
 from tests import tiny_bert, tiny_models
@@ -41,6 +42,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     running = start_server(tmp_path_factory.mktemp("server"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """A throwaway PostgreSQL on a loopback port (scripts/install-test-deps installs it)."""
+    pytest.importorskip("psycopg", reason="the cluster extra (psycopg) is not installed")
+    pg = prepare_postgres(tmp_path_factory.mktemp("postgres"))
+    if pg is None:
+        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
+    yield pg.start()
+    pg.stop()
 
 
 # Tiny random-weight models of the real architectures with the real tokenizers, built

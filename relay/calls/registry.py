@@ -23,6 +23,10 @@ class TooManyCalls(RuntimeError):
     pass
 
 
+class Draining(RuntimeError):
+    """This node is draining for an upgrade: running calls finish, new ones go elsewhere."""
+
+
 class InviteRefused(LookupError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -52,9 +56,13 @@ class Calls:
         self._checks = checks
         self._calls: dict[str, Call] = {}
         self._reaper: asyncio.Task[None] | None = None
-        # Calls left open by a server that stopped without ending them.
+        self.node = config.cluster.node
+        self.draining = False
+        # Calls left open by this node when it stopped without ending them (other nodes'
+        # calls sharing the database are theirs).
         db.execute(
-            "UPDATE calls SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL", (clock.wall(),)
+            "UPDATE calls SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL AND node = ?",
+            (clock.wall(), self.node),
         )
 
     def start(self) -> None:
@@ -66,6 +74,9 @@ class Calls:
         await asyncio.gather(*(call.end("shutdown") for call in list(self._calls.values())))
 
     def create(self, counselor: str) -> tuple[Call, Invite]:
+        if self.draining:
+            node = self.node or "this server"
+            raise Draining(f"node {node} is draining: running calls finish, new ones go elsewhere")
         if len(self._calls) >= self._config.calls.max_concurrent:
             raise TooManyCalls(
                 f"{len(self._calls)} calls are running, the limit is {self._config.calls.max_concurrent}"
@@ -73,16 +84,17 @@ class Calls:
         now = self._clock.wall()
         token = secrets.token_urlsafe(32)
         record = CallRecord(
-            call_id="c_" + secrets.token_urlsafe(12),
+            # The call id names its node: any node routes the call's signalling there.
+            call_id="c_" + (f"{self.node}." if self.node else "") + secrets.token_urlsafe(12),
             counselor=counselor,
             created_at=now,
             delay_s=self._config.delay.delay_s,
             invite_expires_at=now + self._config.calls.invite_ttl_s,
         )
         self._db.execute(
-            "INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at),
+            "INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at, node) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at, self.node),
         )
         call_log = CallLog(self._db, self._config.server.data_dir, record.call_id, self._clock)
         call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})

@@ -1,4 +1,9 @@
-"""The one loaded speech model and the worker threads that run it, shared by every call."""
+"""The one loaded speech model and the worker threads that run it, shared by every call.
+
+With stt.backend = "ray" the model lives on the shared inference tier instead
+(moderation/stt_remote.py): the engine is its client, the worker threads only wait on it,
+and a tier that cannot be reached at start is retried until it answers.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ from moderation.speech import SpeechEngine
 from moderation.stt_config import SttConfig
 
 log = logging.getLogger(__name__)
+
+# How often a node whose tier was unreachable at start asks again.
+TIER_RECONNECT_S = 5.0
 
 SttState = Literal["off", "fetching", "loading", "ready", "unavailable"]
 
@@ -41,13 +49,21 @@ class SttService:
         self.detail = "" if config.enabled else "transcription is switched off in the config (stt.enabled)"
         self.engine: SpeechEngine | None = None
         self._fetching: _Fetching | None = None
+        self._reconnect: asyncio.Task[None] | None = None
         # Inference only: never the event loop (CTranslate2 releases the GIL while it works).
-        self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="stt")
+        # With the tier the threads only wait on it: one per pass in flight.
+        remote = config.backend == "ray"
+        workers = config.tier_max_inflight if remote else config.workers
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
 
     async def load(self) -> None:
         """Load the model off the event loop (fetching it first when stt.download allows);
         a failure leaves the server relaying."""
         if not self.config.enabled:
+            return
+        if self.config.backend == "ray":
+            if not await self._connect_tier():
+                self._reconnect = asyncio.ensure_future(self._reconnect_tier())
             return
         loop = asyncio.get_running_loop()
         try:
@@ -75,7 +91,30 @@ class SttService:
         return {"state": self.state, "detail": self.detail}
 
     def close(self) -> None:
+        if self._reconnect is not None:
+            self._reconnect.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _connect_tier(self) -> bool:
+        from moderation.stt_remote import RemoteEngine, TierUnavailable
+
+        engine = RemoteEngine(self.config.tier_url, self.config.tier_timeout_s)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.executor, engine.connect)
+        except TierUnavailable as exc:
+            # Calls started meanwhile play under the undecided policy, as without a model.
+            self.state, self.detail = "unavailable", str(exc)
+            log.error("moderation unavailable: %s", exc)
+            return False
+        self.engine = engine
+        self.state, self.detail = "ready", engine.version
+        log.info("speech on the inference tier: %s", engine.version)
+        return True
+
+    async def _reconnect_tier(self) -> None:
+        while self.state != "ready":
+            await asyncio.sleep(TIER_RECONNECT_S)
+            await self._connect_tier()
 
     def _fetchable(self) -> bool:
         """A hub name (not a path) that stt.download lets the server fetch for itself."""

@@ -20,6 +20,7 @@ import numpy as np
 
 from moderation.resample import Resampler48kTo16k
 from moderation.speech import TranscriptUpdate, Word
+from moderation.stt_remote import TierUnavailable
 from moderation.transcriber import StreamingTranscriber
 from relay.calls.events import EventBus
 from relay.calls.speech_service import SttService
@@ -67,6 +68,10 @@ class CallTranscription:
         self.lag_s = 0.0
         self.skipped_s = 0.0
         self.passes = 0
+        # Why the call's moderation is degraded right now (the inference tier failed its
+        # last pass), or None; reported on the call and in its log like a missing model.
+        self.degraded: str | None = None
+        self.tier_failures = 0
         self._release_task = asyncio.ensure_future(self._release_forever())
 
     def feed(self, samples_48k: np.ndarray, media_start: float) -> None:
@@ -83,12 +88,28 @@ class CallTranscription:
         try:
             while True:
                 await self._settle(await loop.run_in_executor(self._service.executor, self._transcriber.step))
+                self._degrade(None)
                 if not self._transcriber.pending():
                     break
+        except TierUnavailable as exc:
+            self.tier_failures += 1
+            self._degrade(str(exc))
+            # The audio waits in the transcriber; the next try covers it (or skips, past max_lag_s).
+            await asyncio.sleep(self._service.config.tier_retry_s)
         except Exception:  # a failing pass must not end the call; the watermark just stops
             log.exception("call %s: transcription pass failed", self._call_id)
         finally:
             self._stepping = None
+
+    def _degrade(self, reason: str | None) -> None:
+        changed = (reason is None) != (self.degraded is None)
+        self.degraded = reason
+        if not changed:
+            return
+        if reason is not None:
+            log.warning("call %s: moderation degraded: %s", self._call_id, reason)
+        state = {"state": "degraded", "detail": reason} if reason is not None else {"state": "ready"}
+        self._events.publish({"type": "moderation", **state}, staff_only=True)
 
     async def _settle(self, update: TranscriptUpdate) -> None:
         self._apply(update)
@@ -135,7 +156,10 @@ class CallTranscription:
             )
 
     def view(self) -> dict[str, Any]:
+        degraded = {"state": "degraded", "detail": self.degraded} if self.degraded is not None else {}
         return {
+            **degraded,
+            "tier_failures": self.tier_failures,
             "lag_s": round(self.lag_s, 3),
             "skipped_s": round(self.skipped_s, 3),
             "passes": self.passes,

@@ -1,4 +1,6 @@
-"""The SQLite database: one file under the data folder, WAL, schema created on open.
+"""The database: SQLite, one file under the data folder (WAL), by default; PostgreSQL when
+database.url names one (relay/records/postgres.py), shared by several relay nodes. The
+schema is brought up to date on open (relay/records/migrations.py).
 
 Every statement is short and indexed, so they run on the event loop; a call's media
 path never touches the database.
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -144,13 +147,25 @@ def database_file(data_dir: str | Path) -> Path:
     return Path(data_dir) / DATABASE_NAME
 
 
+def connect(data_dir: str | Path, url: str = "") -> sqlite3.Connection:
+    """The server's database: PostgreSQL at `url` (database.url), else SQLite in data_dir."""
+    if url:
+        from relay.records import postgres
+
+        # It takes the calls the call log makes of a sqlite3.Connection (see its docstring).
+        return cast(sqlite3.Connection, postgres.connect(url))
+    return open_database(database_file(data_dir))
+
+
 class NoCallLog(Exception):
     """A data folder without a database: a mistyped --data-dir, not a log to start afresh."""
 
 
-def open_call_log(data_dir: str | Path) -> sqlite3.Connection:
+def open_call_log(data_dir: str | Path, url: str = "") -> sqlite3.Connection:
     """The existing database of a server's data folder, for the commands that read the call
     log (export, purge, replay); unlike open_database it never creates one."""
+    if url:
+        return connect(data_dir, url)
     path = database_file(data_dir)
     if not path.is_file():
         raise NoCallLog(f"no call log in {data_dir} (no {path.name}; --data-dir names the server's data folder)")
@@ -176,5 +191,7 @@ def open_database(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
-    conn.executescript(SCHEMA)
+    from relay.records.migrations import migrate
+
+    migrate(conn)
     return conn

@@ -223,7 +223,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, config: Config) -> int:
     data_dir = Path(args.data_dir or config.server.data_dir)
     out = args.out or Path(f"{args.call_id}.zip")
-    db = open_call_log(data_dir)  # relay/cli.py reports a missing one
+    db = open_call_log(data_dir, config.database.url)  # relay/cli.py reports a missing one
     try:
         try:
             summary = export_call(db, data_dir, args.call_id, out)

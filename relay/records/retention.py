@@ -35,7 +35,7 @@ from pathlib import Path
 from relay.config import Config
 from relay.records.access_log import cli_user, record_access
 from relay.records.call_log import call_dir
-from relay.records.database import database_file, open_call_log, open_database
+from relay.records.database import connect, open_call_log
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +248,7 @@ class PeriodicPurge:
 
     def __init__(self, config: Config, running: Callable[[], Collection[str]]) -> None:
         self._data_dir = Path(config.server.data_dir)
+        self._url = config.database.url
         self._days = config.retention.days
         self._interval_s = config.retention.purge_interval_s
         self._running = running
@@ -292,7 +293,7 @@ class PeriodicPurge:
             await asyncio.sleep(self._interval_s)
 
     def _purge(self, running: set[str]) -> PurgeReport:
-        db = open_database(database_file(self._data_dir))
+        db = connect(self._data_dir, self._url)
         try:
             return purge(db, self._data_dir, self._days, SERVER_USER, running=running, stop=self._stop)
         finally:
@@ -317,7 +318,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
     if days == 0:
         print("retention days = 0: calls are kept for ever; nothing purged")
         return 0
-    db = open_call_log(data_dir)  # relay/cli.py reports a missing one
+    db = open_call_log(data_dir, config.database.url)  # relay/cli.py reports a missing one
     try:
         report = purge(db, data_dir, days, cli_user(), dry_run=args.dry_run)
     except sqlite3.Error as exc:  # e.g. the server held the database past busy_timeout

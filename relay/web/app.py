@@ -9,14 +9,15 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from relay.calls.nodes import Membership
 from relay.calls.registry import Calls
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.config import Config
 from relay.records import retention
-from relay.records.database import database_file, open_database
+from relay.records.database import connect, database_file
 from relay.web import calls_api as api
-from relay.web import pages, qa_api
+from relay.web import node_proxy, pages, qa_api
 from relay.web.accounts import Accounts
 from relay.web.errors import json_errors
 from relay.webrtc.ice import restrict_interfaces
@@ -39,15 +40,17 @@ def database_path(config: Config) -> Path:
 
 def build_app(config: Config) -> web.Application:
     restrict_interfaces(config.webrtc.interfaces)
-    db = open_database(database_path(config))
+    db = connect(config.server.data_dir, config.database.url)
     accounts = Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
     stt = SttService(config.stt)
     checks = TextChecks(config)
     calls = Calls(db, config, stt, checks)
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors])
+    membership = Membership(db, config, draining=lambda: calls.draining)
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors, node_proxy.to_owner])
     app[api.SERVICES] = api.Services(config, db, accounts, calls)
     app.add_routes(api.routes())
-    qa_api.install(app, Path(config.server.data_dir))
+    qa_api.install(app, Path(config.server.data_dir), config.database.url)
+    node_proxy.install(app, membership, calls)
     app.add_routes(pages.routes())
 
     purger = retention.PeriodicPurge(config, running=lambda: [call.call_id for call in calls.all()])
@@ -58,11 +61,13 @@ def build_app(config: Config) -> web.Application:
         await stt.load()
         await checks.load()
         calls.start()
+        membership.start()
         purger.start()
 
     async def stop(_: web.Application) -> None:
         await purger.stop()
         await calls.stop()
+        await membership.stop()
         await checks.close()
         stt.close()
         db.close()

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from relay.calls.call import Call
-from relay.calls.registry import Calls, TooManyCalls
+from relay.calls.registry import Calls, Draining, TooManyCalls
 from relay.config import Config
 from relay.web.accounts import Accounts
 from relay.web.errors import ApiError
@@ -154,6 +154,8 @@ async def create_call(request: web.Request) -> web.Response:
         call, invite = s.calls.create(who.user.name)
     except TooManyCalls as exc:
         raise ApiError(503, "too_many_calls", str(exc)) from None
+    except Draining as exc:
+        raise ApiError(503, "draining", str(exc)) from None
     base = s.config.server.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
     return web.json_response(
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -31,6 +32,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message)
+    except sqlite3.OperationalError as exc:  # the database is away (PostgreSQL down, SQLite locked)
+        log.error("database unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "database_unavailable", "the call log database is not available; try again")
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "body_too_large", "request body is larger than the server accepts")
     except web.HTTPException as exc:

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from relay.records import marks as qa_marks
 from relay.records.access_log import accesses, record_access
-from relay.records.database import database_file, open_database
+from relay.records.database import connect
 from relay.records.export import export_call
 from relay.records.logged_call import (
     STREAMS,
@@ -59,8 +59,9 @@ T = TypeVar("T")
 class QaReads:
     """One thread and one connection for the QA side's reads of the call log."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, url: str = "") -> None:
         self.data_dir = data_dir
+        self.url = url
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-reads")
         self._db: sqlite3.Connection | None = None
 
@@ -70,7 +71,7 @@ class QaReads:
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._db is None:
-            self._db = open_database(database_file(self.data_dir))
+            self._db = connect(self.data_dir, self.url)
         return fn(self._db, self.data_dir, *args)
 
     async def close(self) -> None:
@@ -82,9 +83,9 @@ class QaReads:
 QA_READS = web.AppKey("qa_reads", QaReads)
 
 
-def install(app: web.Application, data_dir: Path) -> None:
+def install(app: web.Application, data_dir: Path, url: str = "") -> None:
     """The QA routes and their reader thread, closed with the app."""
-    reads = app[QA_READS] = QaReads(data_dir)
+    reads = app[QA_READS] = QaReads(data_dir, url)
     app.add_routes(routes())
 
     async def close(_: web.Application) -> None:

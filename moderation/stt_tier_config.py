@@ -1,0 +1,55 @@
+"""Settings of the shared inference tier ([stt_tier]): `callguard stt-tier` on Ray Serve.
+
+The model and its decoding settings are [stt]'s, so a tier and a local engine transcribe
+alike; these say how the tier is laid out on the cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SttTierConfig:
+    # "": a single-node Ray started by the command itself; "auto" joins the cluster this
+    # machine is part of (`ray start`), or "ray://HEAD:10001".
+    ray_address: str = ""
+    # Ray Serve's HTTP listener: relay nodes set stt.tier_url to http://HOST:PORT/ROUTE.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    route: str = "/stt"
+    # Replicas of the Whisper deployment; with replicas_max above replicas_min, Ray Serve
+    # adds replicas while each has more than target_queue passes in hand.
+    replicas_min: int = 1
+    replicas_max: int = 1
+    target_queue: int = 8
+    # Passes waiting for a replica, over the whole tier; past it the tier answers 503 at
+    # once and the call's pass fails fast (its audio stays for the next pass).
+    max_queued: int = 256
+    # Passes in one model call (serve.batch), and how long a batch waits to fill once its
+    # first pass is in. Passes arriving while a batch computes form the next one.
+    batch_max: int = 16
+    batch_wait_s: float = 0.01
+    # Resources per replica: a GPU where the cluster has one (Whisper then runs on CUDA),
+    # else cpus_per_replica cores.
+    gpus_per_replica: float = 1.0
+    cpus_per_replica: float = 1.0
+
+    def validate(self) -> None:
+        """Raises ValueError naming the key (relative to [stt_tier])."""
+        _range("stt_tier.port", self.port, 1, 65535)
+        _range("stt_tier.replicas_min", self.replicas_min, 1, 1024)
+        _range("stt_tier.replicas_max", self.replicas_max, self.replicas_min, 1024)
+        _range("stt_tier.target_queue", self.target_queue, 1, 4096)
+        _range("stt_tier.max_queued", self.max_queued, 1, 100000)
+        _range("stt_tier.batch_max", self.batch_max, 1, 256)
+        _range("stt_tier.batch_wait_s", self.batch_wait_s, 0.0, 1.0)
+        _range("stt_tier.gpus_per_replica", self.gpus_per_replica, 0.0, 8.0)
+        _range("stt_tier.cpus_per_replica", self.cpus_per_replica, 0.1, 256.0)
+        if not self.route.startswith("/"):
+            raise ValueError(f"stt_tier.route must start with '/', not {self.route!r}")
+
+
+def _range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{key} = {value} is out of range [{low}, {high}]")
