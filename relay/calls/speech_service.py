@@ -41,6 +41,9 @@ class SttService:
         self.detail = "" if config.enabled else "transcription is switched off in the config (stt.enabled)"
         self.engine: SpeechEngine | None = None
         self._fetching: _Fetching | None = None
+        # Passes handed to the workers and not yet finished, across all calls (the metrics'
+        # queue depth is what exceeds the workers).
+        self.passes_in_flight = 0
         # Inference only: never the event loop (CTranslate2 releases the GIL while it works).
         self.executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="stt")
 
