@@ -4,7 +4,10 @@ The counselor's packets are normally forwarded untouched (relay/webrtc/forwardin
 While a prompt plays, each packet is decoded, the prompt's next samples are added and
 the sum is encoded again, under the packet's own timestamp: the customer hears both, with
 no gap and no change to the RTP timeline. Once the prompt is over, packets go through
-as they came. The counselor's browser sends a packet every 20 ms while connected (Opus
+as they came. The mix's decoder joins the counselor's stream mid-way, so their voice
+settles in over about 0.1 s at the prompt's start (measured: tests/test_prompt_mix.py);
+decoding every packet all call long to avoid that would cost the whole forwarding path's
+saving. The counselor's browser sends a packet every 20 ms while connected (Opus
 without DTX), which is what paces the prompt; with no counselor connected it waits.
 """
 
