@@ -1,6 +1,7 @@
 """The counselor page's protection controls in headless Chromium, with an aiortc customer:
 the D key dumps, holding M mutes, the escalation warning shows with "End and report",
-which ends the call; QA then has the manual decisions and the report.
+which ends the call; the supervisor console is notified; QA then has the manual
+decisions and the report.
 """
 
 from __future__ import annotations
@@ -58,7 +59,15 @@ async def _protect(base_url: str, mic: Path) -> None:
             await customer.join(ApiClient(base_url, http, token), call_id, "customer")
             await customer.wait_connected()
             await expect(page.locator("#call-status")).to_have_text("Call in progress")
-            await asyncio.sleep(1.5)  # a delay's worth of the customer is buffered
+            console = await (await browser.new_context()).new_page()
+            console.set_default_timeout(10000)
+            await console.goto(f"{base_url}/login")
+            await console.get_by_label("User name").fill("sue")
+            await console.get_by_label("Password").fill(PASSWORD)
+            await console.get_by_role("button", name="Sign in").click()
+            await console.wait_for_url("**/supervisor")
+            await expect(console.locator(f'#live-calls tr[data-call-id="{call_id}"]')).to_have_count(1)
+            await asyncio.sleep(1.0)  # a delay's worth of the customer is buffered
 
             notice = page.locator("#protect-notice")
             await page.locator("body").press("d")
@@ -71,8 +80,13 @@ async def _protect(base_url: str, mic: Path) -> None:
 
             # Two manual spans played out: the customer was warned, the counselor is told.
             await expect(notice).to_have_text(re.compile(r"^The customer heard the warning after 2 "), timeout=5000)
+            notified = console.locator(f'#notices li[data-call-id="{call_id}"][data-stage="warning"]')
+            await expect(notified).to_contain_text("anna's call")
+            await expect(console.locator(f'tr[data-call-id="{call_id}"] .sv-escalation')).to_have_text("warned")
             await page.get_by_role("button", name="End and report").click()
             await expect(page.locator("#call-status")).to_have_text("Call ended and reported for abuse.")
+            reason = console.locator(f'#ended-calls tr[data-call-id="{call_id}"] .sv-reason')
+            await expect(reason).to_have_text("ended and reported")
         finally:
             await browser.close()
             await customer.close()
