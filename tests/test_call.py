@@ -37,7 +37,7 @@ async def test_dump_and_hold_silence_the_counselor_and_are_logged(
         span = await api.request("POST", f"/api/calls/{call.call_id}/dump", {})
         assert span["kind"] == "dump" and span["late_s"] == 0.0
         assert 0.8 * server.delay_s < span["end"] - span["start"] < server.delay_s + 0.5, span
-        await asyncio.sleep(server.delay_s + 0.8)
+        await asyncio.sleep(server.delay_s + 0.4)
         heard = recorder.samples[at:]
         # From just after the press until about the delay later, nothing is heard.
         assert _loudest(heard[int(0.25 * RATE) : int((server.delay_s - 0.3) * RATE)]) < LOUD
@@ -48,19 +48,19 @@ async def test_dump_and_hold_silence_the_counselor_and_are_logged(
         again = await api.request("POST", f"/api/calls/{call.call_id}/hold", {})  # a repeat is harmless
         assert again["holding"] is True
         pressed = recorder.length
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(0.9)
         released = recorder.length
         held = await api.request("DELETE", f"/api/calls/{call.call_id}/hold", {})
-        assert held["kind"] == "hold" and 0.9 < held["end"] - held["start"] < 1.6, held
+        assert held["kind"] == "hold" and 0.6 < held["end"] - held["start"] < 1.3, held
         assert _loudest(recorder.samples[pressed + int(0.25 * RATE) : released]) < LOUD
-        await assert_flowing(call, seconds=0.8)
+        await assert_flowing(call, seconds=0.6)
         try:
             await api.request("DELETE", f"/api/calls/{call.call_id}/hold", {})
             raise AssertionError("a second release must be refused")
         except ApiFailure as failure:
             assert (failure.status, failure.code) == (409, "not_holding")
         listed = (await api.call(call.call_id))["stats"]
-        assert listed["muted_s"] > 1.5
+        assert listed["muted_s"] > 1.4
     finally:
         await call.close()
 

@@ -16,27 +16,21 @@ import pytest
 from playwright.async_api import async_playwright, expect
 
 from testkit.client import ApiClient, CallPeer, Recorder
+from testkit.local_server import LocalServer
 from testkit.probe import MarkerSource
 
-from .conftest import PASSWORD, start_server
+from .conftest import PASSWORD
 from .test_browser import CHROMIUM, COUNSELOR_ONSETS, COUNSELOR_TONE, LOOP_S, chromium_args
 from .wav import tone_bursts, write_wav
 
 pytestmark = pytest.mark.browser
 
 
-async def test_dump_hold_and_end_and_report(tmp_path: Path) -> None:
+async def test_dump_hold_and_end_and_report(escalating_server: LocalServer, tmp_path: Path) -> None:
+    # Warned after two manual mutes; the counselor ends and reports it before a third.
     assert os.path.exists(CHROMIUM), "Debian's chromium is missing: run scripts/install-test-deps"
-    server = start_server(
-        tmp_path / "server",
-        delay_s=1.0,
-        extra='[escalation]\nwarn_after = 2\nend_after = 5\non_limit = "offer"\nsources = ["manual"]\n',
-    )
     mic = write_wav(tmp_path / "counselor.wav", tone_bursts(COUNSELOR_TONE, COUNSELOR_ONSETS, LOOP_S))
-    try:
-        await asyncio.wait_for(_protect(server.base_url, mic), timeout=60)
-    finally:
-        server.stop()
+    await asyncio.wait_for(_protect(escalating_server.base_url, mic), timeout=60)
 
 
 async def _protect(base_url: str, mic: Path) -> None:
@@ -67,16 +61,16 @@ async def _protect(base_url: str, mic: Path) -> None:
             await console.get_by_role("button", name="Sign in").click()
             await console.wait_for_url("**/supervisor")
             await expect(console.locator(f'#live-calls tr[data-call-id="{call_id}"]')).to_have_count(1)
-            await asyncio.sleep(1.0)  # a delay's worth of the customer is buffered
+            await asyncio.sleep(0.8)  # a delay's worth of the customer is buffered
 
             notice = page.locator("#protect-notice")
             await page.locator("body").press("d")
-            await expect(notice).to_have_text(re.compile(r"^Dumped (0\.[89]|1\.\d) s you had not heard yet\.$"))
+            await expect(notice).to_have_text(re.compile(r"^Dumped 0\.[4-9] s you had not heard yet\.$"))
             await page.keyboard.down("m")
             await expect(page.locator("#hold")).to_have_attribute("aria-pressed", "true")
-            await asyncio.sleep(0.8)
+            await asyncio.sleep(0.6)
             await page.keyboard.up("m")
-            await expect(notice).to_have_text(re.compile(r"^Muted (0\.[6-9]|1\.\d) s while you held\.$"))
+            await expect(notice).to_have_text(re.compile(r"^Muted (0\.[4-9]|1\.\d) s while you held\.$"))
 
             # Two manual spans played out: the customer was warned, the counselor is told.
             await expect(notice).to_have_text(re.compile(r"^The customer heard the warning after 2 "), timeout=5000)

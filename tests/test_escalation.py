@@ -19,10 +19,8 @@ from relay.media.prompt import SHIPPED_WARNING, PromptError, load_prompt
 from testkit.client import ApiClient, ApiFailure
 from testkit.local_server import LocalServer
 
-from .conftest import PASSWORD, open_call, start_server
-from .wav import write_wav
+from .conftest import ESCALATION_PROMPT_HZ, ESCALATION_PROMPT_S, PASSWORD, open_call
 
-PROMPT_HZ = 2000.0  # the test prompt: far from the counselor's 900 Hz tone
 RATE = 48000
 
 
@@ -84,21 +82,11 @@ def _band_level(samples: np.ndarray, hz: float) -> float:
     return float(2 * np.abs(np.dot(x, np.exp(-2j * np.pi * hz * t))) / max(1, x.size))
 
 
-async def test_warning_reaches_the_customer_then_the_call_ends(tmp_path: Path) -> None:
-    # A 2 kHz tone at 16 kHz as the configured prompt: also checks the resampling path.
-    tone = (0.3 * 32767 * np.sin(2 * np.pi * PROMPT_HZ * np.arange(int(1.5 * 16000)) / 16000)).astype(np.int16)
-    prompt = write_wav(tmp_path / "warning.wav", tone, rate=16000)
-    server = start_server(
-        tmp_path / "server",
-        delay_s=0.5,
-        extra=f'[escalation]\nwarn_after = 2\nend_after = 3\non_limit = "end"\nsources = ["manual"]\n'
-        f'prompt = "{prompt}"\n',
-    )
-    try:
-        async with aiohttp.ClientSession() as http:
-            await asyncio.wait_for(_escalate(server.base_url, server.delay_s, http, server), timeout=40)
-    finally:
-        server.stop()
+async def test_warning_reaches_the_customer_then_the_call_ends(
+    escalating_server: LocalServer, http: aiohttp.ClientSession
+) -> None:
+    server = escalating_server
+    await asyncio.wait_for(_escalate(server.base_url, server.delay_s, http, server), timeout=40)
 
 
 async def _escalate(base_url: str, delay_s: float, http: aiohttp.ClientSession, server: LocalServer) -> None:
@@ -121,16 +109,16 @@ async def _escalate(base_url: str, delay_s: float, http: aiohttp.ClientSession, 
         info = await _wait_for(api, call.call_id, lambda c: c["escalation"]["stage"] == "warning")
         assert info["escalation"]["abuse_spans"] == 2
         warned_at = heard.length
-        await asyncio.sleep(1.6)  # the prompt is 1.5 s
+        await asyncio.sleep(ESCALATION_PROMPT_S + 0.1)
         # The prompt may have begun a poll before we saw the stage: "before" ends earlier.
         before = heard.samples[max(0, warned_at - int(1.5 * RATE)) : warned_at - RATE // 2]
-        during = heard.samples[warned_at : warned_at + int(1.5 * RATE)]
-        assert _band_level(before, PROMPT_HZ) < 300, "no prompt before the warning"
-        # The prompt's 2 kHz (about 9800 peak sent) is heard, mixed with the counselor's 900 Hz voice.
-        assert _band_level(during, PROMPT_HZ) > 3000
+        during = heard.samples[warned_at : warned_at + int((ESCALATION_PROMPT_S - 0.2) * RATE)]
+        assert _band_level(before, ESCALATION_PROMPT_HZ) < 300, "no prompt before the warning"
+        # The prompt's tone (about 9800 peak sent) is heard, mixed with the counselor's 900 Hz voice.
+        assert _band_level(during, ESCALATION_PROMPT_HZ) > 3000
         assert _band_level(during, 900.0) > 3000
         warnings = [e for e in seen if e.get("type") == "escalation"]
-        assert warnings and warnings[0]["stage"] == "warning" and warnings[0]["prompt_s"] == 1.5
+        assert warnings and warnings[0]["stage"] == "warning" and warnings[0]["prompt_s"] == ESCALATION_PROMPT_S
 
         await api.request("POST", f"/api/calls/{call.call_id}/dump", {})
         for _ in range(40):  # the third span plays out, the limit ends the call
