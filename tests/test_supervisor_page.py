@@ -69,7 +69,6 @@ async def _console(server: LocalServer, http: aiohttp.ClientSession) -> None:
             await call.counselor_api.request("POST", f"/api/calls/{call.call_id}/dump", {})
             mute = page.locator('#detail-events li[data-type="mute"]')
             await expect(mute).to_contain_text('"kind":"dump"')
-            await page.screenshot(path="/tmp/callguard-supervisor.png", full_page=True)
 
             # Ended, the call leaves the live list and links to QA.
             await call.close()
