@@ -174,7 +174,7 @@ class Call:
 
     def add_mute(self, start: float, end: float, by: str, kind: ManualKind = "span") -> dict[str, Any]:
         """A staff member's mute: a decision record like moderation's, with source "manual"."""
-        span, late_s = self.delay_line.add_mute(start, end, reason="manual")
+        span, late_s = self.delay_line.add_mute(start, end, reason=f"manual:{by}")
         if late_s > 0:
             log.warning("call %s: mute %.2f-%.2f arrived %.3f s late", self.call_id, start, end, late_s)
         hit = Hit(words=(), source="manual", category=kind, score=1.0, threshold=1.0, detail=f"by {by}", version="")
@@ -205,7 +205,7 @@ class Call:
         """Mute from what the counselor hears now until hold_stop (or HOLD_MAX_S)."""
         if self._hold is None:
             start = self.delay_line.stats().playout_media_s
-            span, _ = self.delay_line.add_mute(start, start + HOLD_MAX_S, reason="manual")
+            span, _ = self.delay_line.add_mute(start, start + HOLD_MAX_S, reason=f"manual:{by}")
             self._hold = (span.span_id, start)
             self.events.publish({"type": "hold", "state": "on", "start": start, "by": by}, staff_only=True)
         return {"holding": True, "start": self._hold[1]}
