@@ -58,7 +58,10 @@ def escalating_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
     tone = (0.3 * 32767 * np.sin(2 * np.pi * ESCALATION_PROMPT_HZ * n / 16000)).astype(np.int16)
     prompt = write_wav(workdir / "warning.wav", tone, rate=16000)
     extra = f'[escalation]\nwarn_after = 2\nend_after = 3\nsources = ["manual"]\nprompt = "{prompt}"\n'
-    running = start_server(workdir / "server", delay_s=0.6, extra=extra)
+    running = prepare_server(workdir / "server", delay_s=0.6, extra=extra)
+    for name in ("anna", "sue"):  # the only ones its tests sign in as: each add is a process start
+        running.add_user(name, USERS[name], PASSWORD)
+    running.start()
     yield running
     running.stop()
 
