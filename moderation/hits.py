@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# "undecided": audio the transcription never reached (skipped under load), muted by policy.
-Source = Literal["keyword", "classifier", "undecided"]
+# "undecided": audio the transcription never reached (skipped under load), muted by policy;
+# "manual": a counselor's or supervisor's mute (a span, a dump, a hold).
+Source = Literal["keyword", "classifier", "undecided", "manual"]
 
 
 @dataclass(frozen=True)

@@ -379,7 +379,8 @@ def run_replay(
         if judged.skipped:
             notes.append(f"{sum(b - a for a, b in judged.skipped):.2f} s of audio were skipped untranscribed")
     notes += _check_notes(call_checks(call.versions), checks.info)
-    own = [_span_of_logged(d) for d in call.decisions if d.lifted_at is None]
+    # What moderation decided: a counselor's manual mutes are no decision a replay can change.
+    own = [_span_of_logged(d) for d in call.decisions if d.lifted_at is None and not d.manual]
     tolerance = AUDIO_TOLERANCE_S if mode == "audio" else DEFAULT_TOLERANCE_S
     diff = diff_spans(own, [_span_of_row(r) for r in judged.spans], tolerance)
     return ReplayResult(

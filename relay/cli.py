@@ -244,8 +244,13 @@ def _serve(config: Config) -> int:
         f"(delay {config.delay.delay_s} s)",
         flush=True,
     )
+    try:
+        app = build_app(config)
+    except ConfigError as exc:
+        print(f"callguard: config error: {exc}", file=sys.stderr)
+        return 2
     web.run_app(
-        build_app(config),
+        app,
         host=config.server.host,
         port=config.server.port,
         ssl_context=context,

@@ -39,6 +39,9 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     max_body_bytes: int = 262144
+    # /metrics: empty serves it to loopback clients only; set, it needs
+    # "Authorization: Bearer <metrics_token>" (from anywhere, loopback too).
+    metrics_token: str = ""
 
     def validate(self) -> None:
         _check_range("server.port", self.port, 0, 65535)
@@ -97,6 +100,38 @@ class DelayConfig:
         _check_range("delay.jitter_margin_s", self.jitter_margin_s, 0.1, 10.0)
         _check_range("delay.reanchor_threshold_s", self.reanchor_threshold_s, 0.2, 60.0)
         _check_range("delay.drift_max_ppm", self.drift_max_ppm, 0.0, 20000.0)
+
+
+ESCALATION_SOURCES = ("keyword", "classifier", "manual", "undecided")
+
+
+@dataclass(frozen=True)
+class EscalationConfig:
+    # Abuse spans (mutes whose audio was silenced, not lifted) before the customer hears
+    # the warning prompt; 0 never warns.
+    warn_after: int = 3
+    # Abuse spans before the limit: the call ends, or the counselor is offered to end it; 0: no limit.
+    end_after: int = 6
+    # At the limit: "end" ends the call (reason "abuse"); "offer" shows the counselor an
+    # "End and report" button (reason "abuse_reported").
+    on_limit: Literal["end", "offer"] = "end"
+    # Which mutes count as abuse: the checks' sources by default; "manual" (a counselor's
+    # dump or hold) is left out, since a counselor may mute a noise, not abuse.
+    sources: list[str] = field(default_factory=lambda: ["keyword", "classifier"])
+    # The warning the customer hears, a WAV file (any rate, mono or stereo); empty: the
+    # Korean prompt shipped with the server.
+    prompt: str = ""
+    prompt_gain: float = 1.0
+
+    def validate(self) -> None:
+        _check_range("escalation.warn_after", self.warn_after, 0, 1000)
+        _check_range("escalation.end_after", self.end_after, 0, 1000)
+        _check_range("escalation.prompt_gain", self.prompt_gain, 0.0, 4.0)
+        if self.warn_after and self.end_after and self.end_after < self.warn_after:
+            raise ConfigError("escalation.end_after must not be below escalation.warn_after")
+        for source in self.sources:
+            if source not in ESCALATION_SOURCES:
+                raise ConfigError(f"escalation.sources: {source!r} is not one of {', '.join(ESCALATION_SOURCES)}")
 
 
 @dataclass(frozen=True)
@@ -188,6 +223,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     delay: DelayConfig = field(default_factory=DelayConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -237,6 +273,10 @@ def load_config(path: str | Path | None = None) -> Config:
         # Lists named beside the config file are found from any working directory.
         lists = Path(path).resolve().parent / lists
         config = dataclasses.replace(config, keywords=dataclasses.replace(config.keywords, lists_dir=str(lists)))
+    prompt = Path(config.escalation.prompt).expanduser()
+    if config.escalation.prompt.strip() and not prompt.is_absolute():
+        prompt = Path(path).resolve().parent / prompt
+        config = dataclasses.replace(config, escalation=dataclasses.replace(config.escalation, prompt=str(prompt)))
     return config
 
 

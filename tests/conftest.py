@@ -17,6 +17,7 @@ from testkit.local_postgres import LocalPostgres, prepare_postgres
 from testkit.local_server import LocalServer, prepare_server
 from testkit.probe import MarkerSource, SentAudio
 from tests import tiny_bert, tiny_models
+from tests.wav import write_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -53,6 +54,28 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
         pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
     yield pg.start()
     pg.stop()
+
+
+# A server that escalates on a counselor's mutes: the customer is warned after two, the
+# call ends at three. Its warning is a 2 kHz tone (far from the test voices) at 16 kHz,
+# so the configured-file and resampling paths are the ones exercised.
+ESCALATION_PROMPT_HZ = 2000.0
+ESCALATION_PROMPT_S = 1.0
+
+
+@pytest.fixture(scope="session")
+def escalating_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    workdir = tmp_path_factory.mktemp("escalating")
+    n = np.arange(int(ESCALATION_PROMPT_S * 16000))
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * ESCALATION_PROMPT_HZ * n / 16000)).astype(np.int16)
+    prompt = write_wav(workdir / "warning.wav", tone, rate=16000)
+    extra = f'[escalation]\nwarn_after = 2\nend_after = 3\nsources = ["manual"]\nprompt = "{prompt}"\n'
+    running = prepare_server(workdir / "server", delay_s=0.6, extra=extra)
+    for name in ("anna", "sue"):  # the only ones its tests sign in as: each add is a process start
+        running.add_user(name, USERS[name], PASSWORD)
+    running.start()
+    yield running
+    running.stop()
 
 
 # Tiny random-weight models of the real architectures with the real tokenizers, built

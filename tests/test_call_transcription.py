@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.local_server import LocalServer
 from testkit.probe import RecordingSource
@@ -111,3 +112,14 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
     assert {round(s, 3) for s, _ in logged} >= {w["start"] for w in shown}
     assert str(tiny_whisper) in versions["stt"]["detail"]
     assert any(m["start"] == 1.5 and m["end"] == 5.0 for m in mutes), mutes
+
+    # The server's metrics count this call's passes (it has ended: from the running totals).
+    async with http.get(f"{stt_server.base_url}/metrics") as response:
+        scraped = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(await response.text())
+            for s in family.samples
+        }
+    assert scraped[("callguard_stt_passes_total", ())] >= moderation["passes"]
+    assert scraped[("callguard_check_available", (("check", "stt"),))] == 1.0
+    assert scraped[("callguard_stt_queue_depth", ())] == 0.0

@@ -15,12 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from moderation.hits import Hit
 from moderation.keyword_config import BUILTIN_LISTS
+from moderation.policy import Decision
 from moderation.span_diff import Span, diff_spans
 from offline.replay import ReplayError, run_replay, store_replay
 from relay import cli
 from relay.config import Config, load_config
 from relay.records.access_log import accesses, cli_user
+from relay.records.call_log import CallLog
 from relay.records.database import database_file, open_database
 from relay.records.logged_call import logged_decisions, logged_words, replays
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
@@ -108,6 +111,15 @@ def test_a_lifted_span_of_the_call_is_not_one_of_its_spans(db: sqlite3.Connectio
     db.execute("UPDATE call_decisions SET lifted_at = 1 WHERE call_id = ? AND span_id = ?", (CALL, first.span_id))
     result = run_replay(db, data_dir, CALL, Config(), mode="transcript", classifier=False)
     assert span_words(result.diff.added) == [first.words] and not result.diff.removed and not result.diff.changed
+
+
+def test_a_counselors_manual_mute_is_not_one_of_moderations_spans(db: sqlite3.Connection, data_dir: Path) -> None:
+    """A dump or hold is no decision a replay can make: it is left out of the comparison."""
+    hit = Hit(words=(), source="manual", category="dump", score=1.0, threshold=1.0, detail="by anna", version="")
+    CallLog(db, data_dir, CALL).decision(Decision(0.5, 1.5, (), (hit,), False, 1.0, ("dump",)), 99, 0.0)
+    assert [d.manual for d in logged_decisions(db, CALL)].count(True) == 1
+    result = run_replay(db, data_dir, CALL, Config(), mode="transcript", classifier=False)
+    assert result.diff.empty and result.diff.unchanged == 3
 
 
 def test_a_changed_policy_changes_every_span(

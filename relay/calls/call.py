@@ -9,9 +9,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import av
+import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
+from moderation.hits import Hit
+from moderation.policy import Decision
 from moderation.speech import Word
+from relay.calls.call_metrics import ServerMetrics
+from relay.calls.escalation import Escalation
 from relay.calls.events import EventBus
 from relay.calls.moderation import CallModeration
 from relay.calls.speech_service import SttService
@@ -24,12 +29,27 @@ from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
 from relay.records.call_log import CallLog
 from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
 from relay.webrtc.peer import PeerLink, Side
+from relay.webrtc.prompt_mix import PromptMix
 from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
 
 log = logging.getLogger(__name__)
 
 CallState = Literal["waiting", "active", "ended"]
 PEER_CLOSE_TIMEOUT_S = 5.0
+# Manual mutes, as the call's decision records name them (source "manual").
+ManualKind = Literal["span", "dump", "hold"]
+# A hold longer than this is a stuck key or a closed page: it ends itself there.
+HOLD_MAX_S = 30.0
+# A dump of less than this is nothing to dump.
+MIN_DUMP_S = 0.02
+
+
+class NothingToDump(RuntimeError):
+    pass
+
+
+class NotHolding(RuntimeError):
+    pass
 
 
 @dataclass
@@ -53,6 +73,8 @@ class Call:
         on_ended: Callable[[Call], None],
         call_log: CallLog | None = None,
         clock: CallClock = CallClock(),
+        metrics: ServerMetrics | None = None,
+        prompt: np.ndarray | None = None,
     ) -> None:
         self.record = record
         self.clock = clock
@@ -82,6 +104,16 @@ class Call:
                 record.call_id, stt, self.delay_line, judged, self.events, clock, judge=self.moderation.judge
             )
         self.forwarder = PacketForwarder(clock.monotonic)
+        self._metrics = metrics
+        if self.moderation is not None:
+            self.moderation.on_decision = self._decided
+            if metrics is not None:
+                self.moderation.on_lag = metrics.decision_lag.observe
+        self.escalation = Escalation(config.escalation)
+        self.events.observers.append(self.escalation.observe)
+        self.prompt = PromptMix(prompt) if prompt is not None and prompt.size else None
+        self._hold: tuple[int, float] | None = None  # (open span id, start) while a hold lasts
+        self._ending: asyncio.Task[None] | None = None
         # Decodes the customer's current connection (each connection is its own Opus stream).
         self._decoder: OpusVoiceDecoder | None = None
         self._decoder_peer = 0
@@ -95,8 +127,6 @@ class Call:
         self.log = call_log
         if call_log is not None:
             self.events.observers.append(call_log.on_bus_event)
-            if self.moderation is not None:
-                self.moderation.on_decision = call_log.decision
             call_log.start(self.delay_line, config.delay.delay_s, self._log_stats, self._words)
 
     @property
@@ -114,7 +144,7 @@ class Call:
         old = self.peers[side]
         outgoing: MediaStreamTrack
         if side == "customer":
-            outgoing, sink = ForwardedTrack(self.forwarder), self._customer_frame
+            outgoing, sink = ForwardedTrack(self.forwarder, self.prompt), self._customer_frame
         else:
             on_packet = None if self.log is None else self._delivered_packet
             outgoing, sink = (
@@ -142,17 +172,92 @@ class Call:
         self._publish_state()
         return answer
 
-    def add_mute(self, start: float, end: float, reason: str) -> dict[str, Any]:
-        span, late_s = self.delay_line.add_mute(start, end, reason=reason)
+    def add_mute(self, start: float, end: float, by: str, kind: ManualKind = "span") -> dict[str, Any]:
+        """A staff member's mute: a decision record like moderation's, with source "manual"."""
+        span, late_s = self.delay_line.add_mute(start, end, reason=f"manual:{by}")
         if late_s > 0:
             log.warning("call %s: mute %.2f-%.2f arrived %.3f s late", self.call_id, start, end, late_s)
-        event = {"type": "mute", "span_id": span.span_id, "start": span.start, "end": span.end, "reason": "manual"}
+        hit = Hit(words=(), source="manual", category=kind, score=1.0, threshold=1.0, detail=f"by {by}", version="")
+        decision = Decision(span.start, span.end, (), (hit,), False, self.clock.wall(), (kind,))
+        self._decided(decision, span.span_id, late_s)
+        event = {
+            "type": "mute",
+            "span_id": span.span_id,
+            "start": span.start,
+            "end": span.end,
+            "provisional": False,
+            "reason": "manual",
+            "kind": kind,
+        }
         self.events.publish(event, staff_only=True)
         return {**event, "late_s": late_s}
+
+    def dump(self, by: str) -> dict[str, Any]:
+        """Mute everything still in the buffer: from what the counselor has heard to the
+        newest audio received."""
+        heard = self.delay_line.stats().playout_media_s
+        newest = self.delay_line.received_media_s
+        if newest - heard < MIN_DUMP_S:
+            raise NothingToDump(f"only {max(0.0, newest - heard):.3f} s of audio is waiting to be played")
+        return self.add_mute(heard, newest, by, "dump")
+
+    def hold_start(self, by: str) -> dict[str, Any]:
+        """Mute from what the counselor hears now until hold_stop (or HOLD_MAX_S)."""
+        if self._hold is None:
+            start = self.delay_line.stats().playout_media_s
+            span, _ = self.delay_line.add_mute(start, start + HOLD_MAX_S, reason=f"manual:{by}")
+            self._hold = (span.span_id, start)
+            self.events.publish({"type": "hold", "state": "on", "start": start, "by": by}, staff_only=True)
+        return {"holding": True, "start": self._hold[1]}
+
+    def hold_stop(self, by: str) -> dict[str, Any]:
+        """End the hold where the counselor's playout is now; the held stretch becomes one
+        manual mute span."""
+        if self._hold is None:
+            raise NotHolding("no hold is on")
+        span_id, start = self._hold
+        self._hold = None
+        end = min(max(self.delay_line.stats().playout_media_s, start + MIN_DUMP_S), start + HOLD_MAX_S)
+        # Within one tick of the event loop: no frame is rendered between the two.
+        self.delay_line.lift_mute(span_id)
+        self.events.publish({"type": "hold", "state": "off", "end": end, "by": by}, staff_only=True)
+        return self.add_mute(start, end, by, "hold")
+
+    def end_and_report(self, by: str) -> asyncio.Task[None]:
+        """The counselor's one button at the escalation limit: logged, then the call ends."""
+        self.events.publish({"type": "reported", "by": by, **self.escalation.view()}, staff_only=True)
+        return self._end_soon("abuse_reported")
+
+    def _end_soon(self, reason: str) -> asyncio.Task[None]:
+        # From within the call's own tasks: end() cancels them, so it runs on its own.
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self.end(reason))
+        return self._ending
+
+    def _decided(self, decision: Decision, span_id: int, late_s: float) -> None:
+        if self.log is not None:
+            self.log.decision(decision, span_id, late_s)
+        if self._metrics is not None:
+            self._metrics.mute((h.source, h.category) for h in decision.hits)
+
+    def _escalate(self) -> None:
+        for stage in self.escalation.tick(self.delay_line.stats().playout_media_s):
+            event: dict[str, Any] = {"type": "escalation", "stage": stage, **self.escalation.view()}
+            if stage == "warning" and self.prompt is not None:
+                self.prompt.start()
+                event["prompt_s"] = round(self.prompt.duration_s, 2)
+            if stage == "limit":
+                event["action"] = self._config.escalation.on_limit
+            log.info("call %s: escalation %s after %d abuse spans", self.call_id, stage, self.escalation.abuse_spans)
+            self.events.publish(event)
+            if stage == "limit" and self._config.escalation.on_limit == "end":
+                self._end_soon("abuse")
 
     async def end(self, reason: str) -> None:
         if self.state == "ended":
             return
+        if self._hold is not None:  # the held stretch so far stays muted, on the record
+            self.hold_stop(self.record.counselor)
         self.state = "ended"
         self.record.ended_at = self.clock.wall()
         self.record.end_reason = reason
@@ -188,6 +293,9 @@ class Call:
             "end_reason": r.end_reason,
             "delay_s": r.delay_s,
             "undecided_policy": self._config.delay.undecided_policy,
+            "escalation": self.escalation.view(),
+            "holding": self._hold is not None,
+            "provisional_spans": sum(1 for m in self.delay_line.mutes.spans() if m.provisional),
             "moderation": {
                 **self._stt.view(),
                 **(self.transcription.view() if self.transcription else {}),
@@ -253,6 +361,7 @@ class Call:
     async def _publish_stats(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            self._escalate()
             if len(self.events):
                 info = self.info(staff=True)
                 self.events.publish(

@@ -52,6 +52,8 @@ class CallModeration:
         self.check_errors = 0
         # Sees every span added, with its id and how late it came (the call log).
         self.on_decision: Callable[[Decision, int, float], None] | None = None
+        # Sees each decision lag as it is measured (the server's metrics).
+        self.on_lag: Callable[[float], None] | None = None
 
     async def judge(self, update: TranscriptUpdate) -> None:
         for start, end in update.skipped:
@@ -75,7 +77,10 @@ class CallModeration:
             self.on_decision(decision, span.span_id, late_s)
         if decision.words:
             newest = self._delay_line.received_media_s
-            self._decision_lags.append(max(0.0, newest - decision.words[-1].end))
+            lag = max(0.0, newest - decision.words[-1].end)
+            self._decision_lags.append(lag)
+            if self.on_lag is not None:
+                self.on_lag(lag)
         if late_s > 0:
             self.late_s += late_s
             log.warning("call %s: mute %.2f-%.2f decided %.3f s late", self._call_id, span.start, span.end, late_s)

@@ -8,7 +8,10 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
+import numpy as np
+
 from relay.calls.call import Call, CallRecord
+from relay.calls.call_metrics import ServerMetrics
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.config import Config
@@ -48,6 +51,7 @@ class Calls:
         stt: SttService,
         checks: TextChecks,
         clock: CallClock = CallClock(),
+        prompt: np.ndarray | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -55,6 +59,8 @@ class Calls:
         self._stt = stt
         self._checks = checks
         self._calls: dict[str, Call] = {}
+        self._prompt = prompt  # the escalation warning every call plays (relay/media/prompt.py)
+        self.metrics = ServerMetrics(stt, checks, self.all)
         self._reaper: asyncio.Task[None] | None = None
         self.node = config.cluster.node
         self.draining = False
@@ -98,7 +104,17 @@ class Calls:
         )
         call_log = CallLog(self._db, self._config.server.data_dir, record.call_id, self._clock)
         call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})
-        call = Call(record, self._config, self._stt, self._checks, self._ended, call_log, self._clock)
+        call = Call(
+            record,
+            self._config,
+            self._stt,
+            self._checks,
+            self._ended,
+            call_log,
+            self._clock,
+            metrics=self.metrics,
+            prompt=self._prompt,
+        )
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)
@@ -129,6 +145,7 @@ class Calls:
 
     def _ended(self, call: Call) -> None:
         self._calls.pop(call.call_id, None)
+        self.metrics.call_ended(call)
         r = call.record
         self._db.execute(
             "UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ?", (r.ended_at, r.end_reason, r.call_id)

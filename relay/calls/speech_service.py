@@ -50,6 +50,9 @@ class SttService:
         self.engine: SpeechEngine | None = None
         self._fetching: _Fetching | None = None
         self._reconnect: asyncio.Task[None] | None = None
+        # Passes handed to the workers and not yet finished, across all calls (the metrics'
+        # queue depth is what exceeds the workers).
+        self.passes_in_flight = 0
         # Inference only: never the event loop (CTranslate2 releases the GIL while it works).
         # With the tier the threads only wait on it: one per pass in flight.
         remote = config.backend == "ray"

@@ -87,7 +87,12 @@ class CallTranscription:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                await self._settle(await loop.run_in_executor(self._service.executor, self._transcriber.step))
+                self._service.passes_in_flight += 1
+                try:
+                    update = await loop.run_in_executor(self._service.executor, self._transcriber.step)
+                finally:
+                    self._service.passes_in_flight -= 1
+                await self._settle(update)
                 self._degrade(None)
                 if not self._transcriber.pending():
                     break

@@ -91,6 +91,11 @@ class LoggedDecision:
     late_s: float
     lifted_at: float | None
 
+    @property
+    def manual(self) -> bool:
+        """A staff member's mute (span, dump, hold), not moderation's: a replay never makes one."""
+        return bool(self.hits) and all(h.get("source") == "manual" for h in self.hits)
+
 
 @dataclass(frozen=True)
 class LoggedEvent:

@@ -13,11 +13,12 @@ from relay.calls.nodes import Membership
 from relay.calls.registry import Calls
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
-from relay.config import Config
+from relay.config import Config, ConfigError
+from relay.media.prompt import SHIPPED_WARNING, PromptError, load_prompt
 from relay.records import retention
 from relay.records.database import connect, database_file
 from relay.web import calls_api as api
-from relay.web import node_proxy, pages, qa_api
+from relay.web import health_api, node_proxy, pages, qa_api
 from relay.web.accounts import Accounts
 from relay.web.errors import json_errors
 from relay.webrtc.ice import restrict_interfaces
@@ -39,16 +40,21 @@ def database_path(config: Config) -> Path:
 
 
 def build_app(config: Config) -> web.Application:
+    try:
+        prompt = load_prompt(config.escalation.prompt or SHIPPED_WARNING, config.escalation.prompt_gain)
+    except PromptError as exc:
+        raise ConfigError(f"escalation.prompt: {exc}") from None
     restrict_interfaces(config.webrtc.interfaces)
     db = connect(config.server.data_dir, config.database.url)
     accounts = Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
     stt = SttService(config.stt)
     checks = TextChecks(config)
-    calls = Calls(db, config, stt, checks)
+    calls = Calls(db, config, stt, checks, prompt=prompt)
     membership = Membership(db, config, draining=lambda: calls.draining)
     app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors, node_proxy.to_owner])
     app[api.SERVICES] = api.Services(config, db, accounts, calls)
     app.add_routes(api.routes())
+    app.add_routes(health_api.routes())
     qa_api.install(app, Path(config.server.data_dir), config.database.url)
     node_proxy.install(app, membership, calls)
     app.add_routes(pages.routes())

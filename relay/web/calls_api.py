@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from relay.calls.call import Call
+from relay.calls.call import Call, NothingToDump, NotHolding
 from relay.calls.registry import Calls, Draining, TooManyCalls
 from relay.config import Config
 from relay.web.accounts import Accounts
@@ -47,6 +47,10 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/calls/{call_id}/offer", offer),
         web.post("/api/calls/{call_id}/hangup", hangup),
         web.post("/api/calls/{call_id}/mutes", add_mute),
+        web.post("/api/calls/{call_id}/dump", dump),
+        web.post("/api/calls/{call_id}/hold", hold_start),
+        web.delete("/api/calls/{call_id}/hold", hold_stop),
+        web.post("/api/calls/{call_id}/report", end_and_report),
         web.get("/api/calls/{call_id}/events", events),
     ]
 
@@ -225,7 +229,44 @@ async def add_mute(request: web.Request) -> web.Response:
     if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
         raise ApiError(400, "bad_request", "need 0 <= start < end, in media seconds")
     assert isinstance(who, Staff)
-    return web.json_response(call.add_mute(float(start), float(end), reason=f"manual:{who.user.name}"), status=201)
+    return web.json_response(call.add_mute(float(start), float(end), by=who.user.name), status=201)
+
+
+def _running_call_for_staff(request: web.Request) -> tuple[Call, Staff]:
+    """The call in the URL, for its counselor or a supervisor, while it is not over."""
+    who = who_is(request)
+    call = _call_for(request, who, customer_ok=False)
+    assert isinstance(who, Staff)
+    if call.state == "ended":
+        raise ApiError(409, "call_ended", "this call has ended")
+    return call, who
+
+
+async def dump(request: web.Request) -> web.Response:
+    call, who = _running_call_for_staff(request)
+    try:
+        return web.json_response(call.dump(who.user.name), status=201)
+    except NothingToDump as exc:
+        raise ApiError(409, "nothing_to_dump", str(exc)) from None
+
+
+async def hold_start(request: web.Request) -> web.Response:
+    call, who = _running_call_for_staff(request)
+    return web.json_response(call.hold_start(who.user.name))
+
+
+async def hold_stop(request: web.Request) -> web.Response:
+    call, who = _running_call_for_staff(request)
+    try:
+        return web.json_response(call.hold_stop(who.user.name), status=201)
+    except NotHolding as exc:
+        raise ApiError(409, "not_holding", str(exc)) from None
+
+
+async def end_and_report(request: web.Request) -> web.Response:
+    call, who = _running_call_for_staff(request)
+    await call.end_and_report(who.user.name)
+    return web.json_response({"state": "ended", "end_reason": call.record.end_reason})
 
 
 async def events(request: web.Request) -> web.StreamResponse:

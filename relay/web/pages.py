@@ -15,6 +15,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/login", _page("login.html")),
         web.get("/counselor", _page("counselor.html")),
         web.get("/qa", _page("qa.html")),
+        web.get("/supervisor", _page("supervisor.html")),
         web.get("/join/{call_id}", _page("customer.html")),
         web.static("/static", STATIC),
     ]

@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet
 
 from relay.media.audio_format import FRAME_SAMPLES, RATE, TIME_BASE
+from relay.webrtc.prompt_mix import PromptMix
 
 # Packets kept while the customer's side is not reading (connecting, or reconnecting):
 # older ones would only arrive late.
@@ -72,9 +73,11 @@ class ForwardedTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, forwarder: PacketForwarder) -> None:
+    def __init__(self, forwarder: PacketForwarder, mix: PromptMix | None = None) -> None:
         super().__init__()
         self._forwarder = forwarder
+        # The call's prompt (the escalation warning), mixed in while it plays.
+        self._mix = mix
         # What queued up before this connection could send is stale by now.
         forwarder.discard_queued()
 
@@ -82,6 +85,8 @@ class ForwardedTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         pts, payload = await self._forwarder.next()
+        if self._mix is not None:
+            payload = self._mix.mix(pts, payload)
         packet = Packet(payload)
         packet.pts = pts
         packet.time_base = TIME_BASE

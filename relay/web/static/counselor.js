@@ -17,6 +17,18 @@ const ENDED_WORDS = {
   idle: "Call ended: no one was connected for a while.",
   expired: "Call ended: the customer did not join before the invite expired.",
   shutdown: "Call ended: the server was stopped.",
+  abuse: "Call ended: the customer went on with abuse after the warning.",
+  abuse_reported: "Call ended and reported for abuse.",
+};
+// Dump, hold to mute, and escalation: the page's words for them.
+const PROTECT_WORDS = {
+  dumped: (s) => `Dumped ${s.toFixed(1)} s you had not heard yet.`,
+  nothing: "Nothing to dump: you have heard everything received.",
+  holding: "Muting the customer while you hold…",
+  held: (s) => `Muted ${s.toFixed(1)} s while you held.`,
+  warning: (n) => `The customer heard the warning after ${n} abusive remarks. If it goes on, the call ends.`,
+  limitEnd: (n) => `${n} abusive remarks after the warning: the call is being ended.`,
+  limitOffer: (n) => `${n} abusive remarks: you may end the call and report it.`,
 };
 const STATE_WORDS = {
   waiting: ["Waiting for the customer to join", "busy"],
@@ -133,7 +145,77 @@ function onEvent(event) {
   }
   else if (event.type === "mute") showMuteNotice(event);
   else if (event.type === "transcript") showTranscript(event);
+  else if (event.type === "escalation") showEscalation(event);
   else if (event.type === "ended") finish(ENDED_WORDS[event.reason] || "Call ended.");
+}
+
+function protectNotice(text) {
+  const el = $("protect-notice");
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function showEscalation(event) {
+  debug.escalation = event;
+  if (event.stage === "warning") protectNotice(PROTECT_WORDS.warning(event.abuse_spans));
+  else if (event.action === "end") protectNotice(PROTECT_WORDS.limitEnd(event.abuse_spans));
+  else protectNotice(PROTECT_WORDS.limitOffer(event.abuse_spans));
+  $("report").hidden = false;
+}
+
+async function callAction(path, method = "POST") {
+  if (!call) return null;
+  try {
+    return await api(`/api/calls/${encodeURIComponent(call.id)}/${path}`, { method, body: {} });
+  } catch (err) {
+    if (err.code === "nothing_to_dump") protectNotice(PROTECT_WORDS.nothing);
+    else showError(sentence(err.message));
+    return null;
+  }
+}
+
+async function dump() {
+  const span = await callAction("dump");
+  if (span) protectNotice(PROTECT_WORDS.dumped(span.end - span.start));
+}
+
+let holding = null; // the start request while a hold lasts: the stop waits for it
+function holdStart() {
+  if (holding || !call) return;
+  $("hold").setAttribute("aria-pressed", "true");
+  protectNotice(PROTECT_WORDS.holding);
+  holding = callAction("hold");
+}
+
+async function holdStop() {
+  if (!holding) return;
+  const started = holding;
+  holding = null;
+  $("hold").setAttribute("aria-pressed", "false");
+  if (!(await started)) return;
+  const span = await callAction("hold", "DELETE");
+  if (span) protectNotice(PROTECT_WORDS.held(span.end - span.start));
+}
+
+async function endAndReport() {
+  const ended = await callAction("report");
+  if (ended) finish(ENDED_WORDS.abuse_reported);
+}
+
+function bindProtection() {
+  $("dump").addEventListener("click", dump);
+  const hold = $("hold");
+  hold.addEventListener("pointerdown", holdStart);
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) hold.addEventListener(name, holdStop);
+  $("report").addEventListener("click", endAndReport);
+  const typing = (e) => e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+  document.addEventListener("keydown", (e) => {
+    if (!call || typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.code === "KeyD" && !e.repeat) dump();
+    else if (e.code === "KeyM") { e.preventDefault(); holdStart(); }
+  });
+  document.addEventListener("keyup", (e) => { if (e.code === "KeyM") holdStop(); });
+  window.addEventListener("blur", holdStop); // a key released in another window
 }
 
 async function join(info, { fresh }) {
@@ -146,6 +228,8 @@ async function join(info, { fresh }) {
   if (fresh) $("invite-url").value = info.invite.url;
   $("delay").textContent = `Customer audio reaches you ${info.delay_s} s late, so that abusive words can be silenced first.`;
   $("stat-spans").textContent = "0";
+  protectNotice("");
+  $("report").hidden = !(info.escalation && info.escalation.stage !== "none");
   $("transcript-final").replaceChildren();
   $("transcript-provisional").replaceChildren();
   debug.callId = info.call_id;
@@ -257,6 +341,7 @@ async function main() {
   $("start").addEventListener("click", startCall);
   $("hangup").addEventListener("click", hangUp);
   $("copy").addEventListener("click", copyInvite);
+  bindProtection();
 
   // After a reload, rejoin this counselor's running call instead of starting another.
   let running = [];

@@ -13,16 +13,17 @@ function showError(message) {
 }
 
 // Where a page sent us back from (?next=/qa#c_...), if it is one of ours: never another site.
-const SAFE_NEXT = /^\/(qa|counselor)(?=$|[?#])/;
+const SAFE_NEXT = /^\/(qa|counselor|supervisor)(?=$|[?#])/;
 
-/** The page for this role (QA staff review calls; everyone else takes them), keeping ?measure=1 and the like. */
+/** The page for this role (QA staff review calls, supervisors watch them, counselors take them), keeping ?measure=1 and the like. */
 function destination(role) {
   const params = new URLSearchParams(location.search);
   const next = params.get("next");
   params.delete("next");
   if (next && SAFE_NEXT.test(next)) return next;
   const query = params.toString() ? `?${params}` : "";
-  return `${role === "qa" ? "/qa" : "/counselor"}${query}`;
+  const home = { qa: "/qa", supervisor: "/supervisor" }[role] || "/counselor";
+  return `${home}${query}`;
 }
 
 // Already signed in: go straight on.

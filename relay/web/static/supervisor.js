@@ -1,0 +1,162 @@
+// The supervisor's console: every live call with its moderation health, updated each
+// second; a call opens into its live stats and event stream; ended calls link to QA.
+
+import { $, api, debug, formatSeconds, openEvents, sentence, setStatus, signedIn } from "/static/app.js";
+import { el, formatDuration, formatWhen } from "/static/qa-util.js";
+
+// The page's words, in one place.
+const WORDS = {
+  notSupervisor: "This console is for supervisors.",
+  watching: (n) => `${n} live call${n === 1 ? "" : "s"}. Updated every second.`,
+  health: (h) => `Moderation ${h.moderation.ready ? "can run" : "cannot run"}: speech ${h.moderation.stt}, ` +
+    `keywords ${h.moderation.keywords}, classifier ${h.moderation.classifier}.`,
+  lost: "The server cannot be reached; retrying.",
+  stage: { none: "–", warning: "warned", limit: "limit reached" },
+  warning: (c) => `${c.counselor}'s call ${c.call_id}: the customer was warned after ${c.escalation.abuse_spans} abusive remarks.`,
+  limit: (c) => `${c.counselor}'s call ${c.call_id}: ${c.escalation.abuse_spans} abusive remarks, the limit.`,
+  endedFor: (reason) => ({ abuse: "ended for abuse", abuse_reported: "ended and reported" }[reason] || reason || "–"),
+  detailTitle: (c) => `Call ${c.call_id} · ${c.counselor}`,
+  event: (e) => `${e.type}: ${JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => k !== "type")))}`,
+};
+const POLL_MS = 1000;
+const ENDED_LIMIT = 20;
+const MAX_EVENTS = 200;
+const status = $("page-status");
+const stages = new Map(); // call id -> last escalation stage seen
+let detail = null; // {id, events}
+debug.supervisor = { polls: 0 };
+
+function showError(message) {
+  $("page-error").textContent = message;
+  $("page-error").hidden = !message;
+}
+
+function lagOf(c) {
+  const m = c.moderation;
+  return m.state === "ready" ? formatSeconds(m.lag_s, 2) : "not checked";
+}
+
+function row(c, now) {
+  const m = c.moderation;
+  const open = () => openDetail(c);
+  return el("tr", { dataset: { callId: c.call_id, stage: c.escalation.stage }, class: "sv-row", onclick: open },
+    el("td", {}, el("button", { class: "link", type: "button" }, c.call_id)),
+    el("td", {}, c.counselor),
+    el("td", { class: "sv-duration" }, formatDuration(now - c.created_at)),
+    el("td", { class: "sv-state" }, c.state),
+    el("td", { class: "sv-delay" }, formatSeconds(c.delay_s, 1)),
+    el("td", { title: m.detail || "" }, `${m.state} · kw ${m.keywords.state} · cls ${m.classifier.state}`),
+    el("td", {}, lagOf(c)),
+    el("td", {}, formatSeconds(c.stats.undecided_s, 1)),
+    el("td", {}, String(c.provisional_spans)),
+    el("td", { class: "sv-mutes" }, `${formatSeconds(c.stats.muted_s, 1)}${c.holding ? " · holding" : ""}`),
+    el("td", { class: "sv-escalation" }, WORDS.stage[c.escalation.stage] || c.escalation.stage));
+}
+
+function notify(c) {
+  const before = stages.get(c.call_id) || "none";
+  const now = c.escalation.stage;
+  stages.set(c.call_id, now);
+  if (now === before || now === "none") return;
+  $("notices-card").hidden = false;
+  $("notices").prepend(el("li", { dataset: { callId: c.call_id, stage: now } },
+    `${formatWhen(Date.now() / 1000)} ${WORDS[now](c)}`));
+  debug.supervisor.notices = (debug.supervisor.notices || 0) + 1;
+}
+
+async function poll() {
+  try {
+    const [{ calls }, health] = await Promise.all([api("/api/calls"), api("/healthz")]);
+    showError("");
+    const now = Date.now() / 1000;
+    calls.sort((a, b) => a.created_at - b.created_at);
+    calls.forEach(notify);
+    $("live-calls").tBodies[0].replaceChildren(...calls.map((c) => row(c, now)));
+    $("no-calls").hidden = calls.length > 0;
+    setStatus(status, WORDS.watching(calls.length), "ok");
+    setStatus($("health"), WORDS.health(health), health.moderation.ready ? "ok" : "warn");
+    const ids = new Set(calls.map((c) => c.call_id));
+    const gone = [...stages.keys()].some((id) => !ids.has(id));
+    for (const id of [...stages.keys()]) if (!ids.has(id)) stages.delete(id);
+    if (gone || debug.supervisor.polls % 10 === 0) await loadEnded();
+    debug.supervisor.polls += 1;
+    debug.supervisor.calls = calls.map((c) => c.call_id);
+  } catch (err) {
+    if (err.status === 401) location.replace("/login?next=/supervisor");
+    else setStatus(status, err.status === 0 ? WORDS.lost : sentence(err.message), "bad");
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+async function loadEnded() {
+  const { calls } = await api(`/api/qa/calls?limit=${ENDED_LIMIT}`);
+  const ended = calls.filter((c) => c.ended_at != null);
+  $("ended-card").hidden = ended.length === 0;
+  $("ended-calls").tBodies[0].replaceChildren(...ended.map((c) => el("tr", { dataset: { callId: c.call_id } },
+    el("td", {}, el("a", { href: `/qa#${encodeURIComponent(c.call_id)}` }, c.call_id)),
+    el("td", {}, c.counselor),
+    el("td", {}, formatWhen(c.ended_at)),
+    el("td", {}, formatDuration(c.duration_s)),
+    el("td", { class: "sv-reason" }, WORDS.endedFor(c.end_reason)),
+    el("td", {}, String(c.mutes)))));
+}
+
+// --- one call, live ---------------------------------------------------------------
+
+function showDetailStats(stats, moderation) {
+  const facts = {
+    "Buffered": formatSeconds(stats.buffered_s, 2),
+    "Heard up to": formatSeconds(stats.playout_media_s, 1),
+    "Unchecked": formatSeconds(stats.undecided_s, 1),
+    "Muted": formatSeconds(stats.muted_s, 1),
+    "Late mutes": String(stats.late_mutes),
+    "Lost": formatSeconds(stats.lost_s, 2),
+    "Moderation": moderation ? `${moderation.state} ${moderation.detail || ""}` : "–",
+    "Transcription lag": moderation && moderation.lag_s != null ? formatSeconds(moderation.lag_s, 2) : "–",
+    "Decision lag (p50)": moderation && moderation.decision_lag_p50_s != null
+      ? formatSeconds(moderation.decision_lag_p50_s, 2) : "–",
+  };
+  $("detail-stats").replaceChildren(...Object.entries(facts).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+function openDetail(c) {
+  closeDetail();
+  $("detail-card").hidden = false;
+  $("detail-title").textContent = WORDS.detailTitle(c);
+  $("detail-events").replaceChildren();
+  showDetailStats(c.stats, c.moderation);
+  const current = { id: c.call_id, events: null };
+  detail = current;
+  debug.supervisor.detail = c.call_id;
+  current.events = openEvents(c.call_id, {
+    onEvent: (event) => {
+      if (detail !== current) return;
+      if (event.type === "stats") { showDetailStats(event.stats, event.moderation); return; }
+      const list = $("detail-events");
+      list.append(el("li", { dataset: { type: event.type } }, WORDS.event(event)));
+      while (list.children.length > MAX_EVENTS) list.firstChild.remove();
+    },
+    onLost: async () => true,
+  });
+}
+
+function closeDetail() {
+  if (detail && detail.events) detail.events.close();
+  detail = null;
+  $("detail-card").hidden = true;
+}
+
+async function main() {
+  const me = await signedIn(status, { signedOut: () => location.replace("/login?next=/supervisor") });
+  if (!me) return;
+  if (me.role !== "supervisor") {
+    setStatus(status, WORDS.notSupervisor, "warn");
+    return;
+  }
+  $("live-card").hidden = false;
+  $("detail-close").addEventListener("click", closeDetail);
+  await poll();
+}
+
+main();
