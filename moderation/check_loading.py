@@ -1,4 +1,5 @@
-"""Loading the text checks as the server runs them: keyword lists and the classifier.
+"""Loading the text checks as the server runs them: keyword lists, the shipped text model
+and the classifier.
 
 One rule for the live server (relay/calls/text_service.py) and the offline tools
 (offline/eval_text.py, eval-calls, replay): a check switched off in the config is "off",
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 from moderation.classifier_config import ClassifierConfig
 from moderation.keyword_config import KeywordConfig
 from moderation.model_store import ModelUnavailable
+from moderation.text_model_config import TextModelConfig
 
 if TYPE_CHECKING:  # the heavy modules load when a check does
     from moderation.classifier import AbuseClassifier
     from moderation.keywords import KeywordMatcher
+    from moderation.text_model import TextModel
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +64,17 @@ def load_classifier(config: ClassifierConfig) -> LoadedCheck[AbuseClassifier]:
         log.error("classifier unavailable (keywords keep working): %s", exc)
         return LoadedCheck(None, "unavailable", f"{type(exc).__name__}: {exc}")
     return LoadedCheck(classifier, "ready", classifier.version)
+
+
+def load_text_model(config: TextModelConfig) -> LoadedCheck[TextModel]:
+    """The shipped model, or the one in text_model.model_dir (a folder from train-text)."""
+    from moderation.text_model import TextModel, TextModelError
+
+    if not config.enabled:
+        return LoadedCheck(None, "off", "the text model is switched off (text_model.enabled)")
+    try:
+        model = TextModel.load(config)
+    except TextModelError as exc:
+        log.error("text model unavailable (the other checks keep working): %s", exc)
+        return LoadedCheck(None, "unavailable", str(exc))
+    return LoadedCheck(model, "ready", model.version)

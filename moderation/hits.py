@@ -10,16 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# "undecided": audio the transcription never reached (skipped under load), muted by policy;
-# "manual": a counselor's or supervisor's mute (a span, a dump, a hold).
-Source = Literal["keyword", "classifier", "undecided", "manual"]
+# "text_model": the model shipped in the package (moderation/text_model.py); "classifier":
+# kor_unsmile. "undecided": audio the transcription never reached (skipped under load),
+# muted by policy; "manual": a counselor's or supervisor's mute (a span, a dump, a hold).
+Source = Literal["keyword", "text_model", "classifier", "undecided", "manual"]
 
 
 @dataclass(frozen=True)
 class Hit:
     words: tuple[int, ...]  # indices into the checked word list, ascending
     source: Source
-    category: str  # keyword category (profanity, insult, threat, sexual_harassment) or classifier label
+    category: str  # keyword category (profanity, insult, threat, sexual_harassment) or a model's label
     score: float  # 1.0 for a keyword; the classifier's probability for the label
     threshold: float  # what the score had to reach
     detail: str  # the list entry or label that fired: for QA, never shown to the counselor

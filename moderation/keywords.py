@@ -11,6 +11,12 @@ the same folding as the checked words (moderation/normalise.py), so "씨발" als
 Digit readings are added for entries that hold 씨발/시발/씨팔/시팔 (18) or 십/씹 (10):
 "씨발놈" also matches "18놈" (never "18년", "18일": a number before a counter word).
 
+A match of a one-word entry may run across words ("씨 발", "개 새끼", typed apart to dodge
+a filter) only where it starts at a word's start, and a two-character match only where it
+takes its last word whole: "아저씨 발가락" (from inside 아저씨) and "결제 시 발송" (the
+first syllable of 발송) are not 씨발/시발, "18 놈아" is still 18놈. An entry written with a
+space, a phrase, matches wherever its folded text does.
+
 An allowlist entry suppresses every match lying inside one of its own matches:
 "시발점" (starting point) keeps "시발" quiet there, "병신년" (a year's name) keeps "병신"
 quiet, "죽어버려요" (a battery dying, said politely) keeps "죽어버려" quiet.
@@ -185,12 +191,16 @@ class KeywordLists:
             return []
         allowed: list[tuple[int, int]] = []
         bad: list[tuple[int, int, Entry]] = []
+        index = norm.index
         for start, end, pattern in found:
+            joined = index[start] != index[end - 1] and _false_join(index, start, end)
             if pattern.digit_start and start > 0 and text[start - 1].isdigit():
                 continue
             if pattern.digit_end and end < len(text) and text[end].isdigit():
                 continue
             for entry in pattern.entries:
+                if joined and " " not in entry.text:
+                    continue  # a one-word entry may not join these words; a phrase may
                 if entry.category == ALLOW:
                     allowed.append((start, end))
                 else:
@@ -204,6 +214,16 @@ class KeywordLists:
                 for s, e, other in bad
             )
         ]
+
+
+def _false_join(index: tuple[int, ...], start: int, end: int) -> bool:
+    """A match over several words that a one-word entry may not make (see the docstring)."""
+    first, last = index[start], index[end - 1]
+    if start > 0 and index[start - 1] == first:
+        return True  # begins inside a word
+    if end < len(index) and index[end] == last and end - start <= 2:
+        return end - index.index(last) < 2  # two syllables, the second the start of a word
+    return False
 
 
 def _entries(text: str) -> Iterable[tuple[int, str]]:

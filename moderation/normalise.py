@@ -19,7 +19,11 @@ folding, so an entry matches every disguise the folding undoes:
 - Repeats inside a word collapse: a run of one syllable or letter becomes one
   ("씨발발발" -> 씨발), a run of three or more jamo becomes two ("ㅋㅋㅋㅋ" -> "ㅋㅋ"), and
   a vowel drawn out with ㅇ folds into the syllable before it
-  ("씨이이발" -> 씨발, "주우욱여" -> 죽여).
+  ("씨이이발" -> 씨발, "주우욱여" -> 죽여, "벼엉신" -> 병신: a y- or w- vowel is held as
+  the plain vowel it ends on).
+- Symbols that mask a letter (*, ●, ○, ■, ×) read as "x", like a typed X: between Hangul
+  it is filler and goes ("씨*발"), at a word's edge it stays ("씨X", "씨**" -> "씨x"), for
+  list entries written with X.
 
 Some disguises have two readings, so each word also has an alternative form (used only
 when it differs, in a second scan): Latin letters read as keys typed on a 2-set Korean
@@ -157,6 +161,29 @@ _O_SYLLABLE = re.compile("[아-잏]")  # syllables starting with ㅇ: the ones a
 # One digit or Latin letter between Hangul characters (after spacing is gone) is filler.
 _FILLER = re.compile(f"(?<=[{_HANGUL}])[0-9a-z](?=[{_HANGUL}])")
 _HAS_FILLER_CANDIDATE = re.compile("[0-9a-z]")
+# A y- or w- vowel ends on a plain one: drawn out, it is that one that is held
+# ("벼어엉신": ㅕ held as ㅓ). Indices into JUNGSEONG.
+_GLIDES_INTO = {
+    JUNGSEONG.index(glide): JUNGSEONG.index(plain)
+    for glide, plain in (
+        ("ㅑ", "ㅏ"),
+        ("ㅕ", "ㅓ"),
+        ("ㅛ", "ㅗ"),
+        ("ㅠ", "ㅜ"),
+        ("ㅒ", "ㅐ"),
+        ("ㅖ", "ㅔ"),
+        ("ㅘ", "ㅏ"),
+        ("ㅝ", "ㅓ"),
+        ("ㅙ", "ㅐ"),
+        ("ㅞ", "ㅔ"),
+        ("ㅟ", "ㅣ"),
+        ("ㅢ", "ㅣ"),
+    )
+}
+# Symbols that mask a letter ("씨X", "씨**", "개●끼") read as "x", one masked letter: where
+# Hangul stands on both sides the filler rule drops it ("씨*발" = 씨발), at a word's edge it
+# stays, so list entries written with X ("씨X", "X발") match every masking symbol.
+_MASKS = str.maketrans({c: "x" for c in "*●○◯■□×"})
 # Lone consonants that are laughter, not abbreviations: they never reduce a neighbour.
 _LAUGHTER = frozenset("ㅋㅎ")
 
@@ -255,9 +282,14 @@ def _squeeze(text: str) -> str:
 
 
 def _drawn_out(before: str, c: str) -> bool:
-    """`c` (ㅇ + vowel) only draws out `before`: same vowel, and `before` has no final."""
+    """`c` (ㅇ + vowel) only draws out `before`: `before` has no final, and `c`'s vowel is
+    the one `before` ends on (the same, or the plain vowel a y- or w- vowel glides into:
+    "벼엉" ㅕ then ㅓ, "과아" ㅘ then ㅏ)."""
     b, d = ord(before) - SYLLABLE_FIRST, ord(c) - SYLLABLE_FIRST
-    return 0 <= b < 11172 and b % 28 == 0 and 0 <= d < 11172 and d // 588 == 11 and b % 588 == d % 588 - d % 28
+    if not (0 <= b < 11172 and b % 28 == 0 and 0 <= d < 11172 and d // 588 == 11):
+        return False
+    vowel, drawn = b % 588 // 28, d % 588 // 28
+    return drawn == vowel or drawn == _GLIDES_INTO.get(vowel)
 
 
 def _first(m: re.Match[str]) -> str:
@@ -292,7 +324,7 @@ def normalise_word(word: str) -> tuple[str, str | None]:
     # NFKC one character at a time, so NFKC cannot glue separate jamo into a syllable
     # the typist did not write ("ㅆㅣㅂㅏㄹ" is composed below, with its final consonant).
     word = unicodedata.normalize("NFC", word).translate(_SPLIT_CONSONANTS)
-    text = "".join(unicodedata.normalize("NFKC", c) for c in word)
+    text = "".join(unicodedata.normalize("NFKC", c) for c in word).translate(_MASKS)
     text = _DROP.sub("", text.translate(_TO_COMPAT)).translate(_SPLIT_CONSONANTS)
     main = _squeeze(_compose_runs(text).lower())
     alt = _LATIN_RUN.sub(_keyboard_reading, text) if _LATIN_RUN.search(text) else text
@@ -317,7 +349,12 @@ def _assemble(parts: list[str]) -> Normalised:
     if _HAS_FILLER_CANDIDATE.search(text):
         keep = [True] * len(text)
         for m in _FILLER.finditer(text):
-            keep[m.start()] = False
+            # Filler inside a word ("씨1발") or a word of its own ("씨 1 발"); one ending or
+            # starting a longer word is a masked letter ("씨X 진짜") and stays.
+            k = m.start()
+            before, after = index[k - 1] == index[k], index[k + 1] == index[k]
+            if before == after:
+                keep[k] = False
         if not all(keep):
             text = "".join(c for c, k in zip(text, keep) if k)
             index = [i for i, k in zip(index, keep) if k]

@@ -5,16 +5,17 @@ FILE is UnSmile-format TSV (a header `문장` then label columns: 여성/가족 
 `text<TAB>0|1` (1 = abusive; no header, or a header such as `text<TAB>label`).
 
 Every sentence is checked as the moderation checks an utterance: its words
-(sentence.split()) go to the keyword matcher and to the classifier; it is flagged when a
-check returns any hit. Figures, for the configured moderation (keywords and classifier
-together) and for each check alone:
+(sentence.split()) go to the keyword matcher, the shipped text model and the classifier
+(kor_unsmile); it is flagged when a check returns any hit. Figures, for the configured
+moderation (the checks together, under the [checks] rule) and for each check alone:
 - binary: abusive (any label but clean, or 1) against clean: precision, recall, F1;
-- per label (UnSmile files): for the classifier, each of its labels the file has, a
-  label predicted when its score reaches its threshold (classifier.thresholds); the
-  keyword lists have categories of their own (profanity, insult, threat, sexual
-  harassment), all of which are UnSmile's 악플/욕설, so a keyword hit predicts 악플/욕설.
-When the classifier cannot be loaded (its weights are not on this machine), the figures
-are the keywords' alone and the output says why the classifier is missing.
+- per label (UnSmile files): for each model, each of its labels the file has, a label
+  predicted when its score reaches its threshold (classifier.thresholds,
+  text_model.thresholds; the text model's "악플/욕설" head); the keyword lists have
+  categories of their own (profanity, insult, threat, sexual harassment), all of which
+  are UnSmile's 악플/욕설, so a keyword hit predicts 악플/욕설.
+When a model cannot be loaded (kor_unsmile's weights are not on this machine), the
+figures leave it out and the output says why.
 
 The check-loading helpers here (load_checks) are shared with `callguard eval-calls`.
 """
@@ -33,8 +34,10 @@ from typing import Any, Literal
 import numpy as np
 
 from moderation.call_moderator import TextCheck
-from moderation.check_loading import load_classifier, load_keywords
+from moderation.check_combination import CombinationConfig, combine
+from moderation.check_loading import load_classifier, load_keywords, load_text_model
 from moderation.classifier_config import CLEAN_LABEL
+from moderation.hits import Hit
 from relay.config import Config
 
 SENTENCE_COLUMN = "문장"
@@ -137,33 +140,57 @@ class Checks:
     """The configured text checks, each None when it could not be loaded (info says why)."""
 
     keywords: TextCheck | None = None
+    text_model: Any | None = None  # a TextModel (judge, scores, labels, threshold_for)
     classifier: Any | None = None  # an AbuseClassifier (judge, judge_many, scores, labels, config)
     info: dict[str, Any] = field(default_factory=dict)
+    combination: CombinationConfig = field(default_factory=CombinationConfig)
+
+    def loaded(self) -> list[tuple[str, TextCheck]]:
+        pairs: list[tuple[str, TextCheck | None]] = [
+            ("keywords", self.keywords),
+            ("text_model", self.text_model.judge if self.text_model is not None else None),
+            ("classifier", self.classifier.judge if self.classifier is not None else None),
+        ]
+        return [(name, check) for name, check in pairs if check is not None]
 
     def as_list(self) -> list[TextCheck]:
-        checks: list[TextCheck] = []
-        if self.keywords is not None:
-            checks.append(self.keywords)
-        if self.classifier is not None:
-            checks.append(self.classifier.judge)
-        return checks
+        """The checks as the moderator runs them; under rule "weighted", one check that
+        runs them all and combines their hits (moderation/check_combination.py)."""
+        checks = [check for _, check in self.loaded()]
+        if self.combination.rule == "any" or not checks:
+            return checks
+        combination = self.combination
+
+        def combined(words: list[str]) -> list[Hit]:
+            return combine([hit for check in checks for hit in check(words)], combination)
+
+        return [combined]
 
     def names(self) -> list[str]:
-        return [
-            name for name, check in (("keywords", self.keywords), ("classifier", self.classifier)) if check is not None
-        ]
+        return [name for name, _ in self.loaded()]
 
 
-def load_checks(config: Config, *, keywords: bool = True, classifier: bool = True) -> Checks:
-    """The keyword matcher and the classifier as the server would load them.
+def load_checks(config: Config, *, keywords: bool = True, classifier: bool = True, text_model: bool = True) -> Checks:
+    """The keyword matcher, the shipped text model and the classifier as the server would
+    load them.
 
     A check that cannot be loaded is left out, with the reason in info; the caller
     decides whether that is fatal (no check at all is)."""
-    checks = Checks()
+    checks = Checks(combination=config.checks)
     if keywords:
         checks.keywords, checks.info["keywords"] = _load_keywords(config)
     else:
         checks.info["keywords"] = {"available": False, "reason": "left out (--no-keywords)"}
+    if text_model:
+        loaded_model = load_text_model(config.text_model)
+        checks.text_model = loaded_model.check
+        checks.info["text_model"] = (
+            {"available": True, "version": loaded_model.detail, "folder": str(config.text_model.folder())}
+            if loaded_model.check is not None
+            else {"available": False, "reason": loaded_model.detail}
+        )
+    else:
+        checks.info["text_model"] = {"available": False, "reason": "left out (--no-text-model)"}
     if classifier:
         checks.classifier, checks.info["classifier"] = _load_classifier(config)
     else:
@@ -219,17 +246,18 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
     started = time.perf_counter()
     words = [text.split() for text in data.texts]
     n = len(words)
-    kw_flag = cls_flag = None
-    cls_labels: dict[str, np.ndarray] = {}
+    hits: dict[str, list[list[Hit]]] = {}
+    label_pred: dict[str, dict[str, np.ndarray]] = {}
     if checks.keywords is not None:
-        kw_flag = np.array([bool(checks.keywords(w)) if w else False for w in words], dtype=bool)
-    if checks.classifier is not None:
-        model = checks.classifier
-        cls_flag = np.zeros(n, dtype=bool)
+        hits["keywords"] = [checks.keywords(w) if w else [] for w in words]
+        label_pred["keywords"] = {KEYWORD_LABEL: np.array([bool(h) for h in hits["keywords"]], dtype=bool)}
+    for name, model in (("text_model", checks.text_model), ("classifier", checks.classifier)):
+        if model is None:
+            continue
+        found: list[list[Hit]] = []
         for begin in range(0, n, CLASSIFIER_CHUNK):
-            part = words[begin : begin + CLASSIFIER_CHUNK]
-            hits = model.judge_many(part)
-            cls_flag[begin : begin + len(part)] = [bool(h) for h in hits]
+            found += model.judge_many(words[begin : begin + CLASSIFIER_CHUNK])
+        hits[name] = found
         if data.format == "unsmile":
             scores = (
                 np.concatenate(
@@ -241,48 +269,60 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
                 if n
                 else np.zeros((0, len(model.labels)))
             )
-            for j, label in enumerate(model.labels):
-                cls_labels[label] = scores[:, j] >= model.config.threshold_for(label)
+            threshold = model.threshold_for if name == "text_model" else model.config.threshold_for
+            label_pred[name] = {label: scores[:, j] >= threshold(label) for j, label in enumerate(model.labels)}
+        else:
+            label_pred[name] = {}
 
-    def result(names: list[str], flag: np.ndarray, label_pred: dict[str, np.ndarray]) -> dict[str, Any]:
+    def result(names: list[str], flag: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, Any]:
         out: dict[str, Any] = {"checks": names, "binary": _metrics(flag, data.abusive, with_tn=True)}
         out["binary"]["flagged"] = int(np.count_nonzero(flag))
         if data.format == "unsmile":
             assert data.truth is not None
             out["labels"] = {
                 label: {
-                    **_metrics(label_pred[label], data.truth[:, i]),
+                    **_metrics(preds[label], data.truth[:, i]),
                     "support": int(np.count_nonzero(data.truth[:, i])),
                 }
                 for i, label in enumerate(data.labels)
-                if label in label_pred
+                if label in preds
             }
         return out
 
-    results: dict[str, Any] = {"combined": None, "keywords": None, "classifier": None}
-    if kw_flag is not None:
-        results["keywords"] = result(["keywords"], kw_flag, {KEYWORD_LABEL: kw_flag})
-    if cls_flag is not None:
-        results["classifier"] = result(["classifier"], cls_flag, cls_labels)
-    if kw_flag is not None or cls_flag is not None:
-        combined_flag = np.zeros(n, dtype=bool)
-        combined_labels: dict[str, np.ndarray] = {k: v.copy() for k, v in cls_labels.items()}
-        if kw_flag is not None:
-            combined_flag |= kw_flag
-            combined_labels[KEYWORD_LABEL] = combined_labels.get(KEYWORD_LABEL, np.zeros(n, bool)) | kw_flag
-        if cls_flag is not None:
-            combined_flag |= cls_flag
-        results["combined"] = result(checks.names(), combined_flag, combined_labels)
+    results: dict[str, Any] = {"combined": None, "keywords": None, "text_model": None, "classifier": None}
+    for name, found in hits.items():
+        results[name] = result([name], np.array([bool(h) for h in found], dtype=bool), label_pred[name])
+    if hits:
+        combination = checks.combination
+        combined_flag = np.array(
+            [bool(combine([h for found in hits.values() for h in found[k]], combination)) for k in range(n)],
+            dtype=bool,
+        ).reshape(n)
+        combined_labels: dict[str, np.ndarray] = {}
+        for preds in label_pred.values():
+            for label, pred in preds.items():
+                combined_labels[label] = combined_labels.get(label, np.zeros(n, bool)) | pred
+        if combination.rule != "any":  # a label counts only where the combination mutes
+            combined_labels = {label: pred & combined_flag for label, pred in combined_labels.items()}
+        results["combined"] = result(list(hits), combined_flag, combined_labels)
     return {
         "format": data.format,
         "sentences": n,
         "abusive": int(np.count_nonzero(data.abusive)),
         "labels": data.labels,
         "checks": checks.info,
+        "combination": combination_view(checks.combination),
         "classifier_available": checks.classifier is not None,
+        "text_model_available": checks.text_model is not None,
         "results": results,
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
+
+
+def combination_view(config: CombinationConfig) -> dict[str, Any]:
+    if config.rule == "any":
+        return {"rule": "any"}
+    return {"rule": config.rule, "weights": dict(config.weights), "threshold": config.threshold}
 
 
 def _pad(text: str, width: int) -> str:
@@ -307,7 +347,7 @@ def format_table(report: dict[str, Any]) -> str:
     def fmt(x: float | None) -> str:
         return "-" if x is None else f"{x:.3f}"
 
-    for key in ("combined", "keywords", "classifier"):
+    for key in ("combined", "keywords", "text_model", "classifier"):
         res = report["results"].get(key)
         if res is None:
             continue
@@ -329,7 +369,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="UnSmile TSV (문장 + label columns) or text<TAB>0|1 lines")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--no-classifier", action="store_true", help="keywords only, even if a classifier loads")
-    parser.add_argument("--no-keywords", action="store_true", help="the classifier only")
+    parser.add_argument("--no-keywords", action="store_true", help="leave the keyword lists out")
+    parser.add_argument("--no-text-model", action="store_true", help="leave the shipped text model out")
 
 
 def main(args: argparse.Namespace, config: Config) -> int:
@@ -339,7 +380,10 @@ def main(args: argparse.Namespace, config: Config) -> int:
         print(f"callguard eval-text: {exc}", file=sys.stderr)
         return 2
     checks = load_checks(
-        config, keywords=not getattr(args, "no_keywords", False), classifier=not getattr(args, "no_classifier", False)
+        config,
+        keywords=not getattr(args, "no_keywords", False),
+        classifier=not getattr(args, "no_classifier", False),
+        text_model=not getattr(args, "no_text_model", False),
     )
     if not checks.names():
         reasons = "; ".join(f"{k}: {v.get('reason')}" for k, v in checks.info.items())

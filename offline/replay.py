@@ -449,7 +449,7 @@ def call_checks(versions: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The checks a call ran with, as {name: {available, version}}, from the server's
     versions snapshot (each check's {state, detail}: detail is the version when ready)."""
     out = {}
-    for name in ("keywords", "classifier"):
+    for name in ("keywords", "text_model", "classifier"):
         view = versions.get(name)
         if isinstance(view, dict):
             ready = view.get("state") == "ready"

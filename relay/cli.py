@@ -22,7 +22,12 @@ from relay.web.app import PathOnlyAccessLogger, build_app, ssl_context
 
 # The offline tools' modules, loaded only for their own command: `callguard serve` (the
 # live path) never imports the offline package.
-OFFLINE_TOOLS = {"eval-text": "offline.eval_text", "eval-calls": "offline.eval_calls", "replay": "offline.replay"}
+OFFLINE_TOOLS = {
+    "eval-text": "offline.eval_text",
+    "eval-calls": "offline.eval_calls",
+    "replay": "offline.replay",
+    "train-text": "offline.train_text",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     tools: dict[str, ModuleType] = {}
 
     def offline_tool(parser: argparse.ArgumentParser, name: str) -> None:
-        if name == wanted:
+        if name == wanted or (name == "train-text" and wanted == "models" and name in argv):
             tools[name] = importlib.import_module(OFFLINE_TOOLS[name])
             tools[name].add_arguments(parser)
 
@@ -91,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(replay_cmd)
     _data_dir_arg(replay_cmd)
 
-    models = sub.add_parser("models", help="the speech model and the classifier in models_dir")
+    models = sub.add_parser(
+        "models", help="the speech model and the classifier in models_dir; retraining the shipped text model"
+    )
     models_sub = models.add_subparsers(dest="models_command", required=True)
     pull = models_sub.add_parser(
         "pull", help="fetch models from the hub (on a connected machine); resumable, checksummed"
@@ -107,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(pull)
     models_list = models_sub.add_parser("list", help="show the models in stt.models_dir")
     _config_arg(models_list)
+    train_text = models_sub.add_parser(
+        "train-text", help="retrain the shipped text model from the corpora and QA marks, with figures before/after"
+    )
+    offline_tool(train_text, "train-text")
+    _config_arg(train_text)
 
     args = parser.parse_args(argv)
     try:
@@ -123,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         return _stt_tier(config)
     if args.command == "config":
         return _config(args)
+    if args.command == "models" and args.models_command == "train-text":
+        return int(tools["train-text"].main(args, config.text_model))
     if args.command == "models":
         return _models(args, config)
     if args.command in ("eval-text", "eval-calls"):

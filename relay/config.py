@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from moderation.check_combination import CombinationConfig
 from moderation.classifier_config import ClassifierConfig
 from moderation.keyword_config import KeywordConfig
 from moderation.policy import PolicyConfig
 from moderation.stt_config import SttConfig
 from moderation.stt_tier_config import SttTierConfig
+from moderation.text_model_config import TextModelConfig
 
 
 class ConfigError(ValueError):
@@ -231,7 +233,9 @@ class Config:
     stt: SttConfig = field(default_factory=SttConfig)
     stt_tier: SttTierConfig = field(default_factory=SttTierConfig)
     keywords: KeywordConfig = field(default_factory=KeywordConfig)
+    text_model: TextModelConfig = field(default_factory=TextModelConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    checks: CombinationConfig = field(default_factory=CombinationConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
     def validate(self) -> Config:
@@ -268,16 +272,21 @@ def load_config(path: str | Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = parse_config(raw)
-    lists = Path(config.keywords.lists_dir).expanduser()
-    if config.keywords.lists_dir.strip() and not lists.is_absolute():
-        # Lists named beside the config file are found from any working directory.
-        lists = Path(path).resolve().parent / lists
-        config = dataclasses.replace(config, keywords=dataclasses.replace(config.keywords, lists_dir=str(lists)))
-    prompt = Path(config.escalation.prompt).expanduser()
-    if config.escalation.prompt.strip() and not prompt.is_absolute():
-        prompt = Path(path).resolve().parent / prompt
-        config = dataclasses.replace(config, escalation=dataclasses.replace(config.escalation, prompt=str(prompt)))
-    return config
+    here = Path(path)
+    return dataclasses.replace(
+        config,
+        keywords=dataclasses.replace(config.keywords, lists_dir=_beside(here, config.keywords.lists_dir)),
+        escalation=dataclasses.replace(config.escalation, prompt=_beside(here, config.escalation.prompt)),
+        text_model=dataclasses.replace(config.text_model, model_dir=_beside(here, config.text_model.model_dir)),
+    )
+
+
+def _beside(config_file: Path, value: str) -> str:
+    """A relative path written in a config file, taken from the file's folder: the server
+    finds the lists, prompt or model named beside its config from any working directory."""
+    if not value.strip() or Path(value).expanduser().is_absolute():
+        return value
+    return str(config_file.resolve().parent / Path(value))
 
 
 def parse_config(raw: dict[str, Any]) -> Config:

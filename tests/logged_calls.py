@@ -23,6 +23,7 @@ from av import AudioFrame
 from moderation.call_moderator import CallModerator
 from moderation.policy import Decision, PolicyConfig
 from moderation.speech import TranscriptUpdate, Word
+from moderation.text_model_config import TextModelConfig
 from offline.eval_text import load_checks
 from relay.config import Config
 from relay.media.clock import CallClock
@@ -44,6 +45,9 @@ ABUSIVE_CALL = [
     ("개새끼", 7.4, 7.9),
 ]
 CLEAN_CALL = [("안녕하세요", 0.5, 1.1), ("배송", 1.5, 1.9), ("문의", 2.0, 2.4), ("드립니다", 2.5, 3.1)]
+# These calls are judged by the keyword lists alone (the shipped text model switched off),
+# so their spans are the listed words and nothing a model's threshold could move.
+KEYWORDS_ONLY = Config(text_model=TextModelConfig(enabled=False))
 
 
 @dataclass
@@ -76,7 +80,7 @@ def write_logged_call(
     db: sqlite3.Connection, data_dir: Path, call: LoggedCall, config: Config | None = None
 ) -> LoggedCall:
     """Writes `call` into the database and data folder as the server would have logged it."""
-    config = config or Config()
+    config = config or KEYWORDS_ONLY
     db.execute(
         "INSERT INTO calls (call_id, counselor, created_at, ended_at, end_reason, delay_s, invite_hash, "
         "invite_expires_at) VALUES (?, ?, ?, ?, 'hangup', ?, ?, ?)",

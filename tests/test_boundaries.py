@@ -83,6 +83,10 @@ def test_the_wheel_ships_pages_config_and_lists_but_not_the_test_kit(tmp_path: P
         "relay/web/static/qa.js",
         "moderation/keyword_lists/profanity.txt",
         "moderation/keyword_lists/allow.txt",
+        "moderation/keyword_lists/hate.txt",
+        "moderation/text_model_data/model.json",
+        "moderation/text_model_data/weights.npz",
+        "moderation/text_model_data/MODEL_CARD.md",
         "offline/replay.py",
         "relay/media/delay_line.py",
     ):

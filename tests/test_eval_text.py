@@ -147,3 +147,31 @@ def test_command_prints_json_and_a_table(tmp_path: Path, capsys: pytest.CaptureF
     assert eval_text.main(parser.parse_args([str(path), "--no-classifier"]), Config()) == 0
     assert "악플/욕설" in capsys.readouterr().out
     assert eval_text.main(parser.parse_args([str(tmp_path / "missing.tsv")]), Config()) == 2
+
+
+def test_the_shipped_text_model_is_reported_alone_and_in_the_combined_figures(tmp_path: Path) -> None:
+    from moderation.check_loading import load_text_model
+    from moderation.text_model_config import TextModelConfig
+
+    checks = double_checks(classifier=False)
+    checks.text_model = load_text_model(TextModelConfig()).check
+    assert checks.text_model is not None
+    report = evaluate_text(read_labelled(write_unsmile(tmp_path / "small.tsv")), checks)
+    res = report["results"]
+    assert report["text_model_available"] and res["combined"]["checks"] == ["keywords", "text_model"]
+    flagged = res["text_model"]["binary"]["flagged"]
+    assert res["combined"]["binary"]["flagged"] >= max(flagged, res["keywords"]["binary"]["flagged"])
+    assert "악플/욕설" in res["text_model"]["labels"]  # the model's insult head, scored per label
+
+
+def test_the_weighted_rule_needs_checks_to_agree(tmp_path: Path) -> None:
+    from moderation.check_combination import CombinationConfig
+
+    checks = double_checks()
+    # kor_unsmile double scores 0.9: 0.5 * 0.9 alone is under 0.8; a keyword (1.0 * 1.0) alone is over.
+    checks.combination = CombinationConfig(rule="weighted", weights={"keyword": 1.0, "classifier": 0.5}, threshold=0.8)
+    res = evaluate_text(read_labelled(write_unsmile(tmp_path / "small.tsv")), checks)["results"]
+    # Keywords flag 1 5 7; the classifier 1 2 4 adds nothing alone: the keywords' figures.
+    assert figures(res["combined"]["binary"]) == figures(res["keywords"]["binary"])
+    assert len(checks.as_list()) == 1  # the moderator runs one check that combines them
+    assert checks.as_list()[0]("여자 는".split()) == []

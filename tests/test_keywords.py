@@ -261,10 +261,10 @@ def shipped() -> KeywordMatcher:
     return KeywordMatcher(KeywordConfig())
 
 
-def test_the_shipped_lists_have_the_four_categories_and_an_allowlist(shipped: KeywordMatcher) -> None:
+def test_the_shipped_lists_have_their_categories_and_an_allowlist(shipped: KeywordMatcher) -> None:
     counts = shipped.counts
-    assert set(counts) == {"profanity", "insult", "threat", "sexual_harassment", "allow"}
-    assert all(n >= 50 for n in counts.values())
+    assert set(counts) == {"profanity", "insult", "threat", "sexual_harassment", "hate", "allow"}
+    assert all(n >= 50 for name, n in counts.items() if name != "hate") and counts["hate"] >= 20
 
 
 @pytest.mark.parametrize(
@@ -318,3 +318,47 @@ def test_shipped_lists_leave_ordinary_service_calls_alone(shipped: KeywordMatche
 def test_shipped_lists_fire_on_abuse_next_to_a_false_friend(shipped: KeywordMatcher) -> None:
     hits = shipped.match("시발점 에서 씨발 뭐 하냐".split())
     assert [(h.words, h.category) for h in hits] == [((2,), "profanity")]
+
+
+@pytest.mark.parametrize(
+    "text, detail, words",
+    [
+        # issue 13: what a peer's own test cases and korcen caught and the lists missed
+        ("쒸발 뭐야", "쒸발", (0,)),
+        ("시볼 진짜", "시볼", (0,)),
+        ("시이이발", "시발", (0,)),
+        ("벼엉신 뭐야", "병신", (0,)),
+        ("씨X 진짜", "씨X", (0,)),
+        ("씨** 뭐하냐", "씨X", (0,)),
+        ("개●끼", "개X끼", (0,)),
+        ("니네 새끼들은 왜 그래", "새끼", (1,)),
+        ("저 새끼야", "저새끼", (0, 1)),
+        ("씨 발", "씨발", (0, 1)),  # typed apart: the whole of both words
+        ("가만 안 둘 거야", "가만 안 둘 거야", (0, 1, 2, 3)),  # to the end, not up to 둘
+    ],
+)
+def test_shipped_lists_catch_disguised_spellings(
+    shipped: KeywordMatcher, text: str, detail: str, words: tuple[int, ...]
+) -> None:
+    assert (words, detail) in {(h.words, h.detail) for h in shipped.match(text.split())}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "아저씨 발가락 이 아파요",
+        "김씨 발표 는 내일",
+        "고양이 새끼 분양",
+        "새끼손가락 을 다쳤어요",
+        "하루 세끼 먹어요",
+        "개끼리 싸워요",
+    ],
+)
+def test_one_word_entries_do_not_join_innocent_words(shipped: KeywordMatcher, text: str) -> None:
+    assert shipped.match(text.split()) == []
+
+
+def test_a_phrase_entry_may_span_words_a_one_word_entry_may_not(tmp_path: Path) -> None:
+    folder = write_lists(tmp_path / "kw", {"profanity.txt": "씨발\n", "threat.txt": "저씨 발\n"})
+    matcher = KeywordMatcher(KeywordConfig(lists_dir=str(folder)))
+    assert [(h.detail, h.words) for h in matcher.match("아저씨 발가락".split())] == [("저씨 발", (0, 1))]

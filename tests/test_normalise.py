@@ -33,6 +33,18 @@ from moderation.normalise import choseong, compose_jamo, from_keyboard, normalis
         ("씨발발발", "씨발"),
         ("주우욱여", "죽여"),
         ("개애애새끼", "개새끼"),
+        ("시이이발", "시발"),
+        # a y- or w- vowel is held as the plain vowel it ends on
+        ("벼엉신", "병신"),
+        ("벼어어엉신", "병신"),
+        ("과아", "과"),
+        ("여우", "여우"),
+        # masking symbols are a masked letter: filler between Hangul, kept at a word's edge
+        ("씨●발", "씨발"),
+        ("씨X", "씨x"),
+        ("씨**", "씨x"),
+        ("씨X 진짜", "씨x진짜"),
+        ("개●끼", "개끼"),
         ("ㅋㅋㅋㅋㅋ", "ㅋㅋ"),
         ("ㅅㅅ", "ㅅㅅ"),
         ("fuuuck", "fuck"),

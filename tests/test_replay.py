@@ -21,12 +21,12 @@ from moderation.policy import Decision
 from moderation.span_diff import Span, diff_spans
 from offline.replay import ReplayError, run_replay, store_replay
 from relay import cli
-from relay.config import Config, load_config
+from relay.config import load_config
 from relay.records.access_log import accesses, cli_user
 from relay.records.call_log import CallLog
 from relay.records.database import database_file, open_database
 from relay.records.logged_call import logged_decisions, logged_words, replays
-from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
+from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, KEYWORDS_ONLY, LoggedCall, write_logged_call
 from tests.stt_doubles import ScriptedEngine, vocab
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def edited_config(tmp_path: Path) -> Path:
     assert len(kept) == len(insult.read_text(encoding="utf-8").splitlines()) - 1
     insult.write_text("\n".join(kept + ["환불"]) + "\n", encoding="utf-8")
     path = tmp_path / "edited.toml"
-    path.write_text(f'[keywords]\nlists_dir = "{lists}"\n', encoding="utf-8")
+    path.write_text(f'[keywords]\nlists_dir = "{lists}"\n[text_model]\nenabled = false\n', encoding="utf-8")
     return path
 
 
@@ -77,7 +77,7 @@ def span_words(items: list) -> list[list[str]]:  # type: ignore[type-arg]
 
 
 def test_the_calls_own_config_gives_back_its_spans(db: sqlite3.Connection, data_dir: Path) -> None:
-    result = run_replay(db, data_dir, CALL, Config(), mode="transcript", classifier=False)
+    result = run_replay(db, data_dir, CALL, KEYWORDS_ONLY, mode="transcript", classifier=False)
     logged = [d for d in logged_decisions(db, CALL) if d.lifted_at is None]
     assert len(logged) == 3
     assert [(s["start"], s["end"], s["words"], s["categories"]) for s in result.judged.spans] == [
@@ -109,7 +109,7 @@ def test_a_lifted_span_of_the_call_is_not_one_of_its_spans(db: sqlite3.Connectio
     """Only the spans that stood are compared: one lifted live shows as added by the replay."""
     (first, *_) = logged_decisions(db, CALL)
     db.execute("UPDATE call_decisions SET lifted_at = 1 WHERE call_id = ? AND span_id = ?", (CALL, first.span_id))
-    result = run_replay(db, data_dir, CALL, Config(), mode="transcript", classifier=False)
+    result = run_replay(db, data_dir, CALL, KEYWORDS_ONLY, mode="transcript", classifier=False)
     assert span_words(result.diff.added) == [first.words] and not result.diff.removed and not result.diff.changed
 
 
@@ -118,7 +118,7 @@ def test_a_counselors_manual_mute_is_not_one_of_moderations_spans(db: sqlite3.Co
     hit = Hit(words=(), source="manual", category="dump", score=1.0, threshold=1.0, detail="by anna", version="")
     CallLog(db, data_dir, CALL).decision(Decision(0.5, 1.5, (), (hit,), False, 1.0, ("dump",)), 99, 0.0)
     assert [d.manual for d in logged_decisions(db, CALL)].count(True) == 1
-    result = run_replay(db, data_dir, CALL, Config(), mode="transcript", classifier=False)
+    result = run_replay(db, data_dir, CALL, KEYWORDS_ONLY, mode="transcript", classifier=False)
     assert result.diff.empty and result.diff.unchanged == 3
 
 
@@ -126,7 +126,7 @@ def test_a_changed_policy_changes_every_span(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     padded = tmp_path / "padded.toml"
-    padded.write_text("[policy]\npad_after_s = 0.3\n", encoding="utf-8")
+    padded.write_text("[policy]\npad_after_s = 0.3\n[text_model]\nenabled = false\n", encoding="utf-8")
     assert (
         cli.main(
             [
@@ -185,9 +185,9 @@ def test_unknown_call_and_missing_checks_are_errors(db: sqlite3.Connection, data
     from relay.records.logged_call import UnknownCall
 
     with pytest.raises(UnknownCall):
-        run_replay(db, data_dir, "no-such-call", Config(), mode="transcript", classifier=False)
+        run_replay(db, data_dir, "no-such-call", KEYWORDS_ONLY, mode="transcript", classifier=False)
     no_lists = tmp_path / "off.toml"
-    no_lists.write_text("[keywords]\nenabled = false\n", encoding="utf-8")
+    no_lists.write_text("[keywords]\nenabled = false\n[text_model]\nenabled = false\n", encoding="utf-8")
     with pytest.raises(ReplayError, match="no text check"):
         run_replay(db, data_dir, CALL, load_config(no_lists), mode="transcript", classifier=False)
 
@@ -254,7 +254,7 @@ def test_command_errors_are_one_line_and_exit_2(
 def test_audio_mode_transcribes_the_recording_again(
     db: sqlite3.Connection, data_dir: Path, edited_config: Path
 ) -> None:
-    same = run_replay(db, data_dir, CALL, Config(), mode="audio", classifier=False, engine=ScriptedEngine(VOCAB))
+    same = run_replay(db, data_dir, CALL, KEYWORDS_ONLY, mode="audio", classifier=False, engine=ScriptedEngine(VOCAB))
     assert [s["words"] for s in same.judged.spans] == [["씨발"], ["멍청이"], ["개새끼"]]
     for span in same.judged.spans:
         start, end = word_times(span["words"][0])
@@ -282,7 +282,7 @@ def test_audio_mode_without_a_recording_points_to_transcript_only(
 ) -> None:
     (data_dir / "calls" / CALL / "customer.opus").unlink()
     with pytest.raises(ReplayError, match="--transcript-only"):
-        run_replay(db, data_dir, CALL, Config(), mode="audio", classifier=False, engine=ScriptedEngine(VOCAB))
+        run_replay(db, data_dir, CALL, KEYWORDS_ONLY, mode="audio", classifier=False, engine=ScriptedEngine(VOCAB))
     assert cli.main(["replay", CALL, "--data-dir", str(data_dir), "--no-classifier"]) == 2
     assert "no customer recording" in capsys.readouterr().err
 

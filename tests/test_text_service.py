@@ -7,10 +7,11 @@ from relay.calls.text_service import TextChecks
 from relay.config import parse_config
 
 
-def config(lists_dir: Path, **classifier: object):  # type: ignore[no-untyped-def]
+def config(lists_dir: Path, text_model: bool = False, **classifier: object):  # type: ignore[no-untyped-def]
     return parse_config(
         {
             "keywords": {"lists_dir": str(lists_dir), "reload_interval_s": 0.1},
+            "text_model": {"enabled": text_model},
             "classifier": {"model": str(lists_dir / "no-model"), **classifier},
         }
     )
@@ -80,5 +81,35 @@ async def test_the_classifier_joins_the_keywords_when_it_loads(tmp_path: Path, t
         assert checks.view()["classifier"]["state"] == "ready"
         sources = {h.source for h in await checks.check(["이", "멍청이"])}
         assert sources == {"keyword", "classifier"}  # a zero threshold makes the random model fire
+    finally:
+        await checks.close()
+
+
+async def test_the_shipped_text_model_runs_beside_the_keywords(tmp_path: Path) -> None:
+    (tmp_path / "profanity.txt").write_text("씨발\n")
+    checks = TextChecks(config(tmp_path, text_model=True))
+    await checks.load()
+    try:
+        assert checks.view()["text_model"]["state"] == "ready"
+        hits = await checks.check("이 새끼야 빨리 환불해 줘".split())
+        assert [(h.source, h.category) for h in hits] == [("text_model", "abusive")]
+        assert 1 in hits[0].words and len(hits[0].words) < 5  # the carrying words, not the utterance
+    finally:
+        await checks.close()
+
+
+async def test_the_combination_rule_is_config(tmp_path: Path) -> None:
+    (tmp_path / "profanity.txt").write_text("씨발\n")
+    raw = {
+        "keywords": {"lists_dir": str(tmp_path), "reload_interval_s": 0},
+        "classifier": {"enabled": False},
+        "checks": {"rule": "weighted", "threshold": 1.0, "weights": {"keyword": 1.0, "text_model": 0.5}},
+    }
+    checks = TextChecks(parse_config(raw))
+    await checks.load()
+    try:
+        assert await checks.check("이 새끼야 빨리 환불해 줘".split()) == []  # the model alone: 0.5 * p < 1
+        hits = await checks.check("씨발 새끼야".split())
+        assert {h.source for h in hits} >= {"keyword"} and all(0 in h.words or 1 in h.words for h in hits)
     finally:
         await checks.close()

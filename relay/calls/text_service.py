@@ -1,9 +1,12 @@
-"""The text checks every call's words go through, loaded once: keyword lists and kor_unsmile.
+"""The text checks every call's words go through, loaded once: keyword lists, the shipped
+text model and kor_unsmile.
 
 The keyword lists are cheap and run on the event loop; a supervisor's edit to them is
-picked up within `keywords.reload_interval_s`, no restart. The classifier runs on its own
-worker thread behind a batcher shared by all calls. Either may be unavailable; the other
-keeps working, and the state is reported on the counselor page and in the call stats.
+picked up within `keywords.reload_interval_s`, no restart. The shipped text model (well
+under a millisecond a sentence) runs on a worker thread of its own; the classifier on its
+own worker thread behind a batcher shared by all calls. Any may be unavailable; the others
+keep working, and the state is reported on the counselor page and in the call stats. The
+hits combine under [checks] (moderation/check_combination.py).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from moderation.check_loading import load_classifier, load_keywords
+from moderation.check_combination import combine
+from moderation.check_loading import load_classifier, load_keywords, load_text_model
 from moderation.classifier_batch import ClassifierBatcher, ClassifierOverloaded
 from moderation.hits import Hit
 from moderation.keywords import KeywordMatcher
+from moderation.text_model import TextModel
 from relay.config import Config
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,9 @@ class TextChecks:
         self._config = config
         self.keywords: KeywordMatcher | None = None
         self.keyword_state, self.keyword_detail = "off", "keyword lists are switched off (keywords.enabled)"
+        self.text_model: TextModel | None = None
+        self.text_model_state, self.text_model_detail = "off", "the text model is switched off (text_model.enabled)"
+        self._text_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text-model")
         self.classifier_state, self.classifier_detail = "off", "the classifier is switched off (classifier.enabled)"
         self._batcher: ClassifierBatcher | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
@@ -38,11 +46,16 @@ class TextChecks:
         self.keywords, self.keyword_state, self.keyword_detail = keywords.check, keywords.state, keywords.detail
         if self.keywords is not None and self._config.keywords.reload_interval_s > 0:
             self._reloader = asyncio.ensure_future(self._reload_forever())
+        loop = asyncio.get_running_loop()
+        text_model = await loop.run_in_executor(self._text_executor, load_text_model, self._config.text_model)
+        self.text_model, self.text_model_state, self.text_model_detail = (
+            text_model.check,
+            text_model.state,
+            text_model.detail,
+        )
         if self._config.classifier.enabled:
             self.classifier_state, self.classifier_detail = "loading", ""
-        loaded = await asyncio.get_running_loop().run_in_executor(
-            self._executor, load_classifier, self._config.classifier
-        )
+        loaded = await loop.run_in_executor(self._executor, load_classifier, self._config.classifier)
         self.classifier_state, self.classifier_detail = loaded.state, loaded.detail
         if loaded.check is not None:
             self._batcher = ClassifierBatcher.from_config(loaded.check, self._executor, self._config.classifier)
@@ -50,13 +63,15 @@ class TextChecks:
 
     async def check(self, words: list[str]) -> list[Hit]:
         hits = self.keywords.match(words) if self.keywords is not None else []
+        if self.text_model is not None:
+            hits += await asyncio.get_running_loop().run_in_executor(self._text_executor, self.text_model.judge, words)
         if self._batcher is not None:
             try:
                 hits += await self._batcher.judge(words)
             except ClassifierOverloaded:
                 # Judged by the keywords alone this time; counted, shown in the stats.
                 self.overloaded += 1
-        return hits
+        return combine(hits, self._config.checks)
 
     async def _reload_forever(self) -> None:
         assert self.keywords is not None
@@ -72,6 +87,7 @@ class TextChecks:
     def view(self) -> dict[str, Any]:
         return {
             "keywords": {"state": self.keyword_state, "detail": self.keyword_detail},
+            "text_model": {"state": self.text_model_state, "detail": self.text_model_detail},
             "classifier": {
                 "state": self.classifier_state,
                 "detail": self.classifier_detail,
@@ -85,3 +101,4 @@ class TextChecks:
         if self._batcher is not None:
             await self._batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._text_executor.shutdown(wait=False, cancel_futures=True)

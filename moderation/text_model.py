@@ -1,0 +1,251 @@
+"""The text model that ships in the package: hashed character n-grams, one linear head per label.
+
+kor_unsmile is the stronger model, but its weights must be fetched from a hub and it needs
+torch; this one loads from package data with numpy alone, in milliseconds, and judges a
+sentence in well under a millisecond. It was trained on CC BY-SA 4.0 corpora
+(moderation/text_model_data/MODEL_CARD.md; `callguard models train-text` retrains it).
+
+Features are built word by word, so every feature belongs to one word (or, for a word
+pair, to two): each word, folded as the keyword lists fold it (moderation/normalise.py),
+gives its character 1- to 4-grams with word-boundary marks, itself as a whole word, and
+the pair it makes with the word before it. Feature ids are CRC32 hashes folded into
+`dim` buckets (no vocabulary to ship). A sentence's vector holds each feature's count,
+divided by its L2 norm; a label's score is sigmoid(bias + w . x).
+
+That makes the logit a sum over words, which is the attribution: word i contributes
+c_i = sum(w_f for f in its features) / norm (a pair feature is split between its two
+words). A label's carriers are the words with c_i >= min_contribution and
+c_i >= carry_share * max(c); the words that push the score up the most, never the
+whole utterance unless every word does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moderation.hits import Hit
+from moderation.normalise import normalise_word
+from moderation.text_model_config import TextModelConfig
+
+# Where the shipped model lies (package data).
+
+WEIGHTS_FILE = "weights.npz"
+META_FILE = "model.json"
+FORMAT = "callguard-hashed-ngrams-1"
+MAX_NGRAM = 4  # the longest character n-gram, unless the model's model.json says otherwise
+
+
+class TextModelError(ValueError):
+    """A model folder that cannot be used; the message names the file and why."""
+
+
+def word_form(word: str) -> str:
+    """A word as the model sees it: folded like the keyword lists fold it, else lower case."""
+    folded = normalise_word(word)[0]
+    return folded or word.lower()
+
+
+def word_features(forms: Sequence[str], dim: int, max_ngram: int = MAX_NGRAM) -> list[list[int]]:
+    """Feature ids of each word (folded forms), with repeats: features[i] belong to word i.
+
+    The pair feature (previous word, word) is listed under both of its words; the caller
+    splits its weight between them."""
+    out: list[list[int]] = []
+    previous = ""
+    for form in forms:
+        ids: list[int] = []
+        marked = f"<{form}>"
+        n = len(marked)
+        for size in range(1, max_ngram + 1):
+            for start in range(n - size + 1):
+                gram = marked[start : start + size]
+                if gram in ("<", ">"):
+                    continue
+                ids.append(zlib.crc32(gram.encode()) % dim)
+        ids.append(zlib.crc32(b"W" + form.encode()) % dim)
+        out.append(ids)
+        if previous:
+            pair = zlib.crc32(b"P" + previous.encode() + b" " + form.encode()) % dim
+            out[-2].append(pair)
+            out[-1].append(pair)
+        previous = form
+    return out
+
+
+def sentence_features(
+    words: Sequence[str], dim: int, max_ngram: int = MAX_NGRAM
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature ids, values, word of each) of one sentence's normalised count vector.
+
+    Ids repeat where a feature occurs more than once; the values already hold the L2
+    normalisation, so sum(values * w[ids]) is w . x. A pair feature appears under both
+    words with half its value each."""
+    forms = [word_form(w) for w in words]
+    per_word = word_features(forms, dim, max_ngram)
+    ids: list[int] = []
+    owner: list[int] = []
+    share: list[float] = []
+    for i, word_ids in enumerate(per_word):
+        pairs = (1 if i > 0 else 0) + (1 if i + 1 < len(per_word) else 0)
+        singles = len(word_ids) - pairs
+        for k, f in enumerate(word_ids):
+            ids.append(f)
+            owner.append(i)
+            share.append(1.0 if k < singles else 0.5)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64)
+    id_arr = np.asarray(ids, dtype=np.int64)
+    share_arr = np.asarray(share, dtype=np.float64)
+    _, inverse = np.unique(id_arr, return_inverse=True)
+    # The counts of the sentence's own features (a pair counted once, not once per word).
+    totals = np.bincount(inverse, weights=share_arr)
+    norm = math.sqrt(float(np.sum(totals**2))) or 1.0
+    return id_arr, share_arr / norm, np.asarray(owner, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class TextModelFiles:
+    labels: tuple[str, ...]
+    dim: int
+    max_ngram: int
+    weights: np.ndarray  # float32 (labels, dim)
+    bias: np.ndarray  # float32 (labels,)
+    meta: dict[str, Any]
+
+
+def read_model(folder: Path) -> TextModelFiles:
+    """The model in `folder` (model.json + weights.npz). Raises TextModelError."""
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TextModelError(f"{folder}: no {META_FILE} (a folder written by `callguard models train-text`)") from None
+    except (OSError, ValueError) as exc:
+        raise TextModelError(f"{folder / META_FILE}: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise TextModelError(f"{folder / META_FILE}: not a {FORMAT} model")
+    try:
+        with np.load(folder / WEIGHTS_FILE) as data:
+            weights = np.asarray(data["weights"], dtype=np.float32)
+            bias = np.asarray(data["bias"], dtype=np.float32)
+    except FileNotFoundError:
+        raise TextModelError(f"{folder}: no {WEIGHTS_FILE}") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise TextModelError(f"{folder / WEIGHTS_FILE}: unreadable ({exc})") from None
+    labels = tuple(str(label) for label in meta.get("labels", ()))
+    dim = int(meta.get("dim", 0))
+    max_ngram = int(meta.get("max_ngram", MAX_NGRAM))
+    if not 1 <= max_ngram <= 8:
+        raise TextModelError(f"{folder / META_FILE}: max_ngram {max_ngram} is out of range [1, 8]")
+    if not labels or weights.shape != (len(labels), dim) or bias.shape != (len(labels),):
+        raise TextModelError(
+            f"{folder}: weights {weights.shape} and bias {bias.shape} do not fit {len(labels)} labels x dim {dim}"
+        )
+    return TextModelFiles(labels, dim, max_ngram, weights, bias, meta)
+
+
+def write_model(
+    folder: Path, labels: Sequence[str], weights: np.ndarray, bias: np.ndarray, meta: dict[str, Any]
+) -> None:
+    """Writes a model folder read_model() takes (weights stored as float16: half the size,
+    scores move by less than 0.001)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / WEIGHTS_FILE, weights=weights.astype(np.float16), bias=bias.astype(np.float32))
+    full = {"max_ngram": MAX_NGRAM, **meta, "format": FORMAT, "labels": list(labels), "dim": int(weights.shape[1])}
+    (folder / META_FILE).write_text(json.dumps(full, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+class TextModel:
+    """The shipped model as a text check: `judge(words)` -> hits on the carrying words.
+
+    Immutable after loading; safe to call from several threads."""
+
+    def __init__(self, files: TextModelFiles, config: TextModelConfig, folder: Path) -> None:
+        self.files = files
+        self.config = config
+        self.folder = folder
+        self.labels = files.labels
+        self.version = str(files.meta.get("version") or "text-model")
+        unknown = [label for label in config.labels if label not in files.labels]
+        if unknown:
+            raise TextModelError(
+                f"text_model.labels: {', '.join(unknown)} not in the model {folder} ({', '.join(files.labels)})"
+            )
+        self._judged = [files.labels.index(label) for label in config.labels]
+
+    @classmethod
+    def load(cls, config: TextModelConfig) -> TextModel:
+        folder = config.folder()
+        return cls(read_model(folder), config, folder)
+
+    def threshold_for(self, label: str) -> float:
+        return self.config.threshold_for(label)
+
+    def contributions(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(logits per label, per-word contributions (labels, words)) of one sentence."""
+        files = self.files
+        ids, values, owner = sentence_features(words, files.dim, files.max_ngram)
+        per_word = np.zeros((len(files.labels), len(words)), dtype=np.float64)
+        if len(ids):
+            parts = files.weights[:, ids] * values
+            for row in range(len(files.labels)):
+                per_word[row] = np.bincount(owner, weights=parts[row], minlength=len(words))
+        return files.bias.astype(np.float64) + per_word.sum(axis=1), per_word
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities (len(texts), labels) of whole texts (split at whitespace)."""
+        out = np.zeros((len(texts), len(self.labels)))
+        for k, text in enumerate(texts):
+            logits, _ = self.contributions(text.split())
+            out[k] = _sigmoid(logits)
+        return out
+
+    def judge(self, words: list[str]) -> list[Hit]:
+        if not any(w.strip() for w in words):
+            return []
+        logits, per_word = self.contributions(words)
+        probs = _sigmoid(logits)
+        hits = []
+        for row in self._judged:
+            label = self.labels[row]
+            threshold = self.config.threshold_for(label)
+            if probs[row] < threshold:
+                continue
+            carriers = self.carriers(per_word[row])
+            hits.append(
+                Hit(
+                    carriers,
+                    "text_model",
+                    label,
+                    round(float(probs[row]), 4),
+                    threshold,
+                    f"{label} {probs[row]:.2f}",
+                    self.version,
+                )
+            )
+        return hits
+
+    __call__ = judge  # a TextCheck (moderation.call_moderator)
+
+    def judge_many(self, utterances: list[list[str]]) -> list[list[Hit]]:
+        return [self.judge(words) for words in utterances]
+
+    def carriers(self, contributions: np.ndarray) -> tuple[int, ...]:
+        """The words that carry a label (see the module docstring); at least the top one."""
+        top = float(contributions.max())
+        if top <= 0.0:  # the bias alone is over the threshold: nothing to single out
+            return tuple(range(len(contributions)))
+        floor = max(self.config.min_contribution, self.config.carry_share * top)
+        chosen = tuple(int(i) for i in np.flatnonzero(contributions >= floor))
+        return chosen or (int(np.argmax(contributions)),)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0))))

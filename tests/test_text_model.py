@@ -1,0 +1,115 @@
+"""The text model shipped in the package: it loads with numpy alone, judges, and names the words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moderation.check_loading import load_text_model
+from moderation.text_model import TextModel, TextModelError, read_model, sentence_features, write_model
+from moderation.text_model_config import BUILTIN_MODEL_DIR, TEXT_MODEL_LABELS, TextModelConfig
+
+
+@pytest.fixture(scope="module")
+def shipped() -> TextModel:
+    return TextModel.load(TextModelConfig())
+
+
+def test_the_shipped_model_is_package_data_with_its_card(shipped: TextModel) -> None:
+    assert shipped.folder == BUILTIN_MODEL_DIR and shipped.labels == TEXT_MODEL_LABELS
+    assert shipped.version.startswith("tm-")
+    card = (BUILTIN_MODEL_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 4.0" in card and "K-MHaS" in card and "APEACH" in card
+    size = sum(p.stat().st_size for p in BUILTIN_MODEL_DIR.iterdir())
+    assert size < 8_000_000
+
+
+def test_the_loader_reports_ready_off_and_unavailable(tmp_path: Path) -> None:
+    assert load_text_model(TextModelConfig()).state == "ready"
+    assert load_text_model(TextModelConfig(enabled=False)).state == "off"
+    missing = load_text_model(TextModelConfig(model_dir=str(tmp_path)))
+    assert missing.state == "unavailable" and "model.json" in missing.detail
+
+
+@pytest.mark.parametrize(
+    "text, carriers",
+    [
+        ("이 새끼야 빨리 환불해 줘", {"새끼야"}),
+        ("아 진짜 병신 같은 회사네 빨리 처리해 주세요", {"병신"}),
+    ],
+)
+def test_abuse_is_muted_on_the_words_that_carry_it(shipped: TextModel, text: str, carriers: set[str]) -> None:
+    words = text.split()
+    hits = shipped.judge(words)
+    assert [h.source for h in hits] == ["text_model"] and hits[0].category == "abusive"
+    assert {words[i] for i in hits[0].words} >= carriers
+    assert len(hits[0].words) < len(words)  # never the whole utterance for one swear word
+    assert hits[0].score >= hits[0].threshold == 0.6 and hits[0].version == shipped.version
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["안녕하세요 지난주에 주문한 냉장고가 아직 안 왔어요", "요금제 변경 하고 싶은데요", "고객님 잠시만 기다려 주세요"],
+)
+def test_ordinary_service_calls_are_left_alone(shipped: TextModel, text: str) -> None:
+    assert shipped.judge(text.split()) == []
+
+
+def test_word_contributions_add_up_to_the_score(shipped: TextModel) -> None:
+    words = "너 진짜 미친 거 아니야 이 새끼야".split()
+    logits, per_word = shipped.contributions(words)
+    assert per_word.shape == (len(TEXT_MODEL_LABELS), len(words))
+    np.testing.assert_allclose(logits, shipped.files.bias + per_word.sum(axis=1), rtol=1e-6)
+    direct = shipped.scores([" ".join(words)])[0]
+    np.testing.assert_allclose(direct, 1 / (1 + np.exp(-logits)), rtol=1e-6)
+
+
+def test_features_are_per_word_and_normalised() -> None:
+    ids, values, owner = sentence_features(["씨이이발", "뭐야"], 1 << 12)
+    # A drawn-out spelling folds as the keyword lists fold it: the same features as 씨발.
+    same, _, _ = sentence_features(["씨발", "뭐야"], 1 << 12)
+    assert sorted(ids.tolist()) == sorted(same.tolist())
+    assert set(owner.tolist()) == {0, 1}
+    totals: dict[int, float] = {}
+    for f, v in zip(ids.tolist(), values.tolist()):
+        totals[f] = totals.get(f, 0.0) + v
+    assert abs(sum(v * v for v in totals.values()) - 1.0) < 1e-9
+
+
+def test_a_folder_from_train_text_is_used_in_place_of_the_shipped_one(tmp_path: Path) -> None:
+    dim = 64
+    weights = np.zeros((2, dim), dtype=np.float32)
+    write_model(tmp_path, TEXT_MODEL_LABELS, weights, np.array([5.0, -5.0]), {"version": "tm-everything"})
+    model = TextModel.load(TextModelConfig(model_dir=str(tmp_path)))
+    assert model.version == "tm-everything"
+    hits = model.judge(["아무", "말"])
+    assert [h.category for h in hits] == ["abusive"] and hits[0].words == (0, 1)  # the bias alone: every word
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda d: (d / "model.json").write_text("{}"), "not a callguard"),
+        (lambda d: (d / "weights.npz").unlink(), "no weights.npz"),
+        (
+            lambda d: (d / "model.json").write_text(
+                json.dumps({**json.loads((d / "model.json").read_text()), "dim": 7})
+            ),
+            "do not fit",
+        ),
+    ],
+)
+def test_a_broken_folder_names_the_file(tmp_path: Path, spoil, message: str) -> None:  # type: ignore[no-untyped-def]
+    write_model(tmp_path, TEXT_MODEL_LABELS, np.zeros((2, 16), np.float32), np.zeros(2), {"version": "v"})
+    read_model(tmp_path)
+    spoil(tmp_path)
+    with pytest.raises(TextModelError, match=message):
+        read_model(tmp_path)
+
+
+def test_a_label_the_model_lacks_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TextModelError, match="text_model.labels"):
+        TextModel.load(TextModelConfig(labels=["여성/가족"]))
