@@ -34,7 +34,7 @@ def test_bad_accounts_are_refused(accounts: Accounts) -> None:
         accounts.add_user("anna", "qa")
     with pytest.raises(AccountError, match="role"):
         accounts.add_user("bob", "admin")
-    with pytest.raises(AccountError, match="at least 8"):
+    with pytest.raises(AccountError, match="at least 12"):
         accounts.add_user("bob", "qa", "short")
     with pytest.raises(AccountError, match="user name"):
         accounts.add_user("bob smith", "qa")

@@ -18,7 +18,10 @@ CREATE TABLE IF NOT EXISTS users (
     pw_hash     BLOB NOT NULL,
     pw_n        INTEGER NOT NULL,
     created_at  REAL NOT NULL,
-    disabled    INTEGER NOT NULL DEFAULT 0
+    disabled    INTEGER NOT NULL DEFAULT 0,
+    name_key    TEXT,           -- NFKC + casefold of name: unique (relay/web/accounts.py)
+    failed_logins INTEGER NOT NULL DEFAULT 0,  -- wrong passwords in a row
+    locked_at   REAL            -- locked after too many; a supervisor unlocks
 );
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash  BLOB PRIMARY KEY,
@@ -177,4 +180,24 @@ def open_database(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(SCHEMA)
+    _migrate(conn)
     return conn
+
+
+# Columns added since the first schema: a database made by an older version gains them.
+ADDED_COLUMNS = {
+    "users": {
+        "name_key": "TEXT",
+        "failed_logins": "INTEGER NOT NULL DEFAULT 0",
+        "locked_at": "REAL",
+    },
+}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, declaration in columns.items():
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS users_name_key ON users(name_key)")
