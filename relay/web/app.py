@@ -30,6 +30,7 @@ from relay.web.socket_limits import SocketLimits
 from relay.webrtc.ice import restrict_interfaces
 
 log = logging.getLogger(__name__)
+LINGER_S = 2.0
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -59,7 +60,11 @@ def build_app(config: Config) -> web.Application:
     # Outermost first: the proxy's view of the request, then errors as JSON around the
     # forgery check and the timed body read.
     app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[forwarded, json_errors, same_origin, read_in_time]
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[forwarded, json_errors, same_origin, read_in_time],
+        # After a response to a body it did not read (408, 413), aiohttp reads on for this
+        # long so the client sees the answer before the close, then drops the connection.
+        handler_args={"lingering_time": LINGER_S},
     )
     app[TRUSTED_PROXIES] = networks(config.server.trusted_proxies)
     app[PUBLIC_ORIGIN] = public_origin(config.server.public_url)

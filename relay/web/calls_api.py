@@ -145,6 +145,7 @@ def _failed_sign_in(s: Services, name: str, key: str, address: str) -> None:
 
 async def logout(request: web.Request) -> web.Response:
     who = require_staff(who_is(request))
+    await json_body(request)
     _services(request).accounts.close_session(who.token)
     response = web.json_response({})
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -263,6 +264,7 @@ async def offer(request: web.Request) -> web.Response:
 
 async def hangup(request: web.Request) -> web.Response:
     call = _call_for(request, who_is(request), customer_ok=True)
+    await json_body(request)
     await call.end("hangup")
     return web.json_response({"state": "ended"})
 
