@@ -101,8 +101,7 @@ async def test_a_slow_body_gets_408_and_the_connection_closes(strict: LocalServe
     reader, writer = await asyncio.open_connection("127.0.0.1", strict.port)
     started = time.monotonic()
     writer.write(
-        b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n{"
+        b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
     )
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
