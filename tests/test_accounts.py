@@ -103,8 +103,8 @@ def test_lockout_counts_failures_in_a_row_and_unlock_clears(accounts: Accounts) 
     assert accounts.record_failure("nobody") == 0
     accounts.record_success("anna")
     assert accounts.record_failure("Anna") == 1
-    accounts.lock("anna")
-    assert accounts.locked("ANNA")
+    accounts.lock("ＡＮＮＡ")
+    assert accounts.locked("anna")
     assert accounts.unlock("anna") == "anna"
     assert not accounts.locked("anna") and accounts.record_failure("anna") == 1
     with pytest.raises(AccountError, match="no user"):

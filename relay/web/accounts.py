@@ -192,7 +192,8 @@ class Accounts:
         self._db.execute("UPDATE users SET failed_logins = 0 WHERE name = ?", (name,))
 
     def lock(self, name: str) -> None:
-        self._db.execute("UPDATE users SET locked_at = ? WHERE name = ?", (time.time(), name))
+        if (row := self._row(name)) is not None:
+            self._db.execute("UPDATE users SET locked_at = ? WHERE name = ?", (time.time(), row["name"]))
 
     def unlock(self, name: str) -> str:
         """Lifts a lockout (and the count of failures); returns the user's name."""
