@@ -17,7 +17,7 @@ from relay.calls.call import Call
 from relay.calls.registry import Calls, TooManyCalls, TooManyOpenCalls
 from relay.config import Config
 from relay.records.access_log import record_access
-from relay.web.accounts import Accounts, name_key
+from relay.web.accounts import MAX_NAME, Accounts, name_key
 from relay.web.bodies import body_field, json_body
 from relay.web.errors import ApiError
 from relay.web.principals import (
@@ -97,7 +97,8 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     name, password = body_field(body, "username", str), body_field(body, "password", str)
     s = _services(request)
-    key, address = name_key(name), request.remote or "unknown"
+    # The throttle keeps its keys in memory: a name longer than any account's is cut.
+    key, address = name_key(name[: 2 * MAX_NAME]), request.remote or "unknown"
     if (wait := s.throttle.wait_s(key, address)) > 0:
         raise ApiError(
             429,
