@@ -10,15 +10,15 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from aiohttp import web
-
 from moderation.keyword_config import BUILTIN_LISTS
 from relay.config import DEFAULT_TOML, Config, ConfigError, load_config
 from relay.records import export as call_export
 from relay.records import retention
+from relay.records.access_log import cli_user, record_access
 from relay.records.database import NoCallLog, connect
+from relay.web import serving
 from relay.web.accounts import ROLES, AccountError, Accounts
-from relay.web.app import PathOnlyAccessLogger, build_app, ssl_context
+from relay.web.app import PathOnlyAccessLogger, accounts_for, build_app, ssl_context
 
 # The offline tools' modules, loaded only for their own command: `callguard serve` (the
 # live path) never imports the offline package.
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(add)
     listing = users_sub.add_parser("list", help="list accounts")
     _config_arg(listing)
+    unlock = users_sub.add_parser("unlock", help="lift the lockout of an account after too many failed sign-ins")
+    unlock.add_argument("name")
+    _config_arg(unlock)
 
     check = sub.add_parser("config", help="check a config file and print the result")
     _config_arg(check)
@@ -159,8 +162,22 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"created {args.role} {args.name}" + ("" if args.password_stdin else f"; password: {password}"))
         return 0
+    if args.users_command == "unlock":
+        return _unlock(accounts, config, args.name)
     for user in accounts.users():
         print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def _unlock(accounts: Accounts, config: Config, name: str) -> int:
+    try:
+        unlocked = accounts.unlock(name)
+    except AccountError as exc:
+        print(f"callguard: {exc}", file=sys.stderr)
+        return 2
+    who, role = cli_user()
+    record_access(accounts.db, who, role, None, "account_unlocked", {"user": unlocked})
+    print(f"unlocked {unlocked}")
     return 0
 
 
@@ -235,8 +252,7 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _accounts(config: Config) -> Accounts:
-    db = connect(config.server.data_dir, config.database.url)
-    return Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
+    return accounts_for(connect(config.server.data_dir, config.database.url), config)
 
 
 def _serve(config: Config) -> int:
@@ -263,14 +279,7 @@ def _serve(config: Config) -> int:
     except ConfigError as exc:
         print(f"callguard: config error: {exc}", file=sys.stderr)
         return 2
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        ssl_context=context,
-        access_log_class=PathOnlyAccessLogger,
-        print=None,
-    )
+    serving.run(app, config.server.host, config.server.port, context, PathOnlyAccessLogger)
     return 0
 
 

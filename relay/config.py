@@ -44,10 +44,22 @@ class ServerConfig:
     # /metrics: empty serves it to loopback clients only; set, it needs
     # "Authorization: Bearer <metrics_token>" (from anywhere, loopback too).
     metrics_token: str = ""
+    # A request body not fully received this many seconds after its headers gets 408
+    # (a client sending a byte at a time would otherwise hold its connection for ever).
+    body_timeout_s: float = 10.0
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For/-Proto/-Host are
+    # believed; from anyone else those headers are ignored.
+    trusted_proxies: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         _check_range("server.port", self.port, 0, 65535)
         _check_range("server.max_body_bytes", self.max_body_bytes, 1024, 16 * 1024 * 1024)
+        _check_range("server.body_timeout_s", self.body_timeout_s, 0.5, 300.0)
+        for network in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"server.trusted_proxies: {network!r} is not an address or network") from None
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("server.tls_cert and server.tls_key must be set together")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
@@ -59,24 +71,56 @@ class AuthConfig:
     session_ttl_s: int = 12 * 3600
     # scrypt cost; 2**14 takes ~50 ms here, slow enough against guessing, fast for sign-in.
     scrypt_n: int = 2**14
+    # How often expired sessions are deleted from the database.
+    session_purge_interval_s: float = 600.0
+    # Passwords set from now on: at least this long, and not on the shipped list of
+    # common passwords (relay/web/common_passwords.txt).
+    password_min_length: int = 12
+    # Sign-in back-off: after this many failures in a row for one account (or, more
+    # loosely, from one client address: an office shares one), each further attempt must
+    # wait backoff_base_s, doubling per failure up to backoff_max_s (429 + Retry-After).
+    account_free_failures: int = 3
+    address_free_failures: int = 10
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    # After this many failures in a row the account is locked until a supervisor runs
+    # `callguard users unlock NAME` (0: never lock).
+    lockout_after: int = 10
 
     def validate(self) -> None:
         _check_range("auth.session_ttl_s", self.session_ttl_s, 60, 30 * 24 * 3600)
         if self.scrypt_n < 2**10 or self.scrypt_n & (self.scrypt_n - 1):
             raise ConfigError("auth.scrypt_n must be a power of two >= 1024")
+        _check_range("auth.session_purge_interval_s", self.session_purge_interval_s, 1.0, 24 * 3600.0)
+        _check_range("auth.password_min_length", self.password_min_length, 12, 1024)
+        _check_range("auth.account_free_failures", self.account_free_failures, 1, 100)
+        _check_range("auth.address_free_failures", self.address_free_failures, 1, 1000)
+        _check_range("auth.backoff_base_s", self.backoff_base_s, 0.01, 60.0)
+        _check_range("auth.backoff_max_s", self.backoff_max_s, self.backoff_base_s, 24 * 3600.0)
+        _check_range("auth.lockout_after", self.lockout_after, 0, 1000)
 
 
 @dataclass(frozen=True)
 class CallsConfig:
     max_concurrent: int = 32
-    invite_ttl_s: int = 3600
+    # Calls not yet ended that one counselor may hold at once (429 beyond).
+    max_per_counselor: int = 3
+    # How long an unused invite works: the lifetime of a call nobody joined.
+    invite_ttl_s: int = 900
     # A peer that has not reached 'connected' this long after its offer is closed.
     connect_timeout_s: float = 20.0
     # A call with no connected peer for this long is ended.
     idle_timeout_s: float = 120.0
+    # Event WebSockets open at once on one call, and on one token (a session or an
+    # invite); one more is refused at the handshake with 429.
+    max_sockets_per_call: int = 16
+    max_sockets_per_token: int = 4
 
     def validate(self) -> None:
         _check_range("calls.max_concurrent", self.max_concurrent, 1, 1000)
+        _check_range("calls.max_per_counselor", self.max_per_counselor, 1, 1000)
+        _check_range("calls.max_sockets_per_call", self.max_sockets_per_call, 1, 1000)
+        _check_range("calls.max_sockets_per_token", self.max_sockets_per_token, 1, 100)
         _check_range("calls.invite_ttl_s", self.invite_ttl_s, 5, 7 * 24 * 3600)
         _check_range("calls.connect_timeout_s", self.connect_timeout_s, 1.0, 300.0)
         _check_range("calls.idle_timeout_s", self.idle_timeout_s, 1.0, 24 * 3600.0)

@@ -103,7 +103,12 @@ def stop_process(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def prepare_server(
-    workdir: Path, delay_s: float = 1.5, extra: str = "", server_extra: str = "", tls: bool = False
+    workdir: Path,
+    delay_s: float = 1.5,
+    extra: str = "",
+    server_extra: str = "",
+    tls: bool = False,
+    auth_extra: str = "",
 ) -> LocalServer:
     """Writes the config for a loopback server under `workdir`; add users, then start()."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +124,7 @@ data_dir = "{data_dir}"
 [auth]
 # Fast sign-in for tests; production keeps the default cost.
 scrypt_n = 1024
+{auth_extra}
 [delay]
 delay_s = {delay_s}
 [webrtc]

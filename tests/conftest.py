@@ -29,9 +29,15 @@ restrict_interfaces(["127.0.0.1"])
 
 
 def start_server(
-    workdir: Path, delay_s: float = 1.5, extra: str = "", users: bool = True, server_extra: str = "", tls: bool = False
+    workdir: Path,
+    delay_s: float = 1.5,
+    extra: str = "",
+    users: bool = True,
+    server_extra: str = "",
+    tls: bool = False,
+    auth_extra: str = "",
 ) -> LocalServer:
-    server = prepare_server(workdir, delay_s, extra, server_extra, tls)
+    server = prepare_server(workdir, delay_s, extra, server_extra, tls, auth_extra)
     if users:
         for name, role in USERS.items():
             server.add_user(name, role, PASSWORD)
@@ -74,6 +80,31 @@ def escalating_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
     for name in ("anna", "sue"):  # the only ones its tests sign in as: each add is a process start
         running.add_user(name, USERS[name], PASSWORD)
     running.start()
+    yield running
+    running.stop()
+
+
+# A server with tight limits for the hardening tests: a short body timeout, a trusted
+# proxy on loopback (so tests can speak as the proxy), quick back-off and lockout, few
+# sockets and calls per user. Tests that trip its throttle use names of their own.
+STRICT_AUTH = """
+session_purge_interval_s = 1.0
+account_free_failures = 2
+address_free_failures = 6
+backoff_base_s = 0.4
+backoff_max_s = 1.0
+lockout_after = 4
+"""
+
+
+@pytest.fixture(scope="session")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    running = start_server(
+        tmp_path_factory.mktemp("strict"),
+        server_extra='body_timeout_s = 1.0\ntrusted_proxies = ["127.0.0.1"]\n',
+        auth_extra=STRICT_AUTH,
+        extra="[calls]\nmax_per_counselor = 2\nmax_sockets_per_call = 3\nmax_sockets_per_token = 2\n",
+    )
     yield running
     running.stop()
 

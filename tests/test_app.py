@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import logging
+import sqlite3
 import ssl
 from pathlib import Path
 
@@ -12,7 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from relay.config import parse_config
+from relay.web.app import warn_about_invite_links
 from testkit.client import ApiClient
+from testkit.local_server import LocalServer
 
 from .conftest import start_server
 
@@ -77,3 +83,28 @@ async def test_tls_and_ice_servers_from_config(tmp_path: Path) -> None:
                 pass
     finally:
         server.stop()
+
+
+async def test_expired_sessions_are_purged_while_the_server_runs(strict: LocalServer) -> None:
+    # strict: auth.session_purge_interval_s = 1
+    db = sqlite3.connect(strict.data_dir / "callguard.db", timeout=5)
+    with db:
+        db.execute("INSERT INTO sessions (token_hash, user_name, expires_at) VALUES (?, 'anna', ?)", (b"x" * 32, 1.0))
+    for _ in range(40):
+        await asyncio.sleep(0.1)
+        if db.execute("SELECT COUNT(*) FROM sessions WHERE expires_at < 2").fetchone()[0] == 0:
+            break
+    assert db.execute("SELECT COUNT(*) FROM sessions WHERE expires_at < 2").fetchone()[0] == 0
+    db.close()
+    assert "purged 1 expired sessions" in strict.log()
+
+
+def test_a_public_server_without_public_url_warns_at_start(caplog) -> None:  # type: ignore[no-untyped-def]
+    with caplog.at_level(logging.WARNING):
+        warn_about_invite_links(parse_config({"server": {"host": "127.0.0.1"}}))
+        warn_about_invite_links(
+            parse_config({"server": {"host": "0.0.0.0", "public_url": "https://calls.example.org"}})
+        )
+        assert not caplog.records
+        warn_about_invite_links(parse_config({"server": {"host": "0.0.0.0"}}))
+    assert "set server.public_url" in caplog.text

@@ -6,8 +6,11 @@ Each bad request must get its clear 4xx and leave the parallel live call flowing
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -236,3 +239,65 @@ async def test_call_with_both_sides_gone_ends_as_idle(
     assert call.call_id not in [c["call_id"] for c in listed["calls"]]
     await _fails(404, "unknown_call", call.counselor_api.call(call.call_id))
     await assert_flowing(live)
+
+
+# --- sign-in throttling and lockout, on the strict server (conftest.STRICT_AUTH) ---------
+
+
+async def test_wrong_passwords_back_off_then_lock_until_a_supervisor_unlocks(
+    strict: LocalServer, http: aiohttp.ClientSession
+) -> None:
+    strict.add_user("lena", "counselor", PASSWORD)
+    where = {"X-Forwarded-For": "198.51.100.7"}
+
+    async def attempt(password: str) -> tuple[int, dict[str, Any], Any]:
+        body = {"username": "Lena", "password": password}  # any spelling of the name counts
+        async with http.post(strict.base_url + "/api/login", json=body, headers=where) as response:
+            return response.status, await response.json(), response.headers
+
+    assert (await attempt("wrong-password-1"))[0] == 401
+    assert (await attempt("wrong-password-2"))[0] == 401  # two free failures
+    status, body, headers = await attempt(PASSWORD)  # even the right one waits now
+    assert (status, body["error"]) == (429, "too_many_attempts") and int(headers["Retry-After"]) >= 1
+    await asyncio.sleep(0.5)
+    assert (await attempt("wrong-password-3"))[0] == 401
+    assert (await attempt("wrong-password-4"))[0] == 429
+    await asyncio.sleep(1.1)
+    assert (await attempt("wrong-password-5"))[0] == 401  # the fourth failure in a row locks
+    await asyncio.sleep(1.1)
+    status, body, _ = await attempt(PASSWORD)
+    assert (status, body["error"]) == (403, "account_locked")
+
+    log = strict.log()
+    assert "failed sign-in for 'Lena' from 198.51.100.7" in log
+    assert "account 'Lena' locked after 4 failed sign-ins" in log
+    assert PASSWORD not in log and "wrong-password" not in log
+    sue = ApiClient(strict.base_url, http)
+    await sue.login("sue", PASSWORD)
+    accesses = (await sue.request("GET", "/api/qa/access"))["accesses"]
+    assert any(a["action"] == "account_locked" and a["detail"]["user"] == "Lena" for a in accesses)
+
+    unlocked = subprocess.run(
+        [sys.executable, "-m", "relay.cli", "users", "unlock", "LENA", "--config", str(strict.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unlocked.returncode == 0 and unlocked.stdout.strip() == "unlocked lena"
+    status, body, _ = await attempt(PASSWORD)
+    assert status == 200 and body["user"]["name"] == "lena"
+    accesses = (await sue.request("GET", "/api/qa/access"))["accesses"]
+    assert any(a["action"] == "account_unlocked" and a["detail"]["user"] == "lena" for a in accesses)
+
+
+async def test_open_calls_per_counselor_are_limited(strict: LocalServer, http: aiohttp.ClientSession) -> None:
+    api = ApiClient(strict.base_url, http)
+    await api.login("anna", PASSWORD)
+    for call in (await api.request("GET", "/api/calls"))["calls"]:
+        await api.hangup(call["call_id"])
+    first, second = await api.create_call(), await api.create_call()  # strict: 2 each
+    await _fails(429, "too_many_open_calls", api.create_call())
+    await api.hangup(first["call_id"])
+    third = await api.create_call()
+    for created in (second, third):
+        await api.hangup(created["call_id"])

@@ -69,6 +69,9 @@ def test_users_add_and_list(tmp_path: Path) -> None:
     )
     listed = _cli("users", "list", "--config", str(config))
     assert listed.stdout.split() == ["mia", "qa"]
+    assert _cli("users", "add", "MIA", "--role", "qa", "--config", str(config)).returncode == 2  # same name
+    assert _cli("users", "unlock", "Mia", "--config", str(config)).stdout.strip() == "unlocked mia"
+    assert _cli("users", "unlock", "nobody", "--config", str(config)).returncode == 2
 
 
 def test_models_list_and_offline_pull(tmp_path: Path, tiny_whisper: Path) -> None:

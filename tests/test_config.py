@@ -34,6 +34,13 @@ def test_no_file_gives_embedded_defaults() -> None:
         ({"webrtc": {"interfaces": ["not-an-ip"]}}, "webrtc.interfaces"),
         ({"webrtc": {"remote_networks": ["10.0.0.0/33"]}}, "webrtc.remote_networks"),
         ({"auth": {"scrypt_n": 1000}}, "auth.scrypt_n"),
+        ({"auth": {"password_min_length": 8}}, "auth.password_min_length"),
+        ({"auth": {"backoff_base_s": 10.0, "backoff_max_s": 5.0}}, "auth.backoff_max_s"),
+        ({"auth": {"lockout_after": -1}}, "auth.lockout_after"),
+        ({"server": {"trusted_proxies": ["proxy.example"]}}, "server.trusted_proxies"),
+        ({"server": {"body_timeout_s": 0}}, "server.body_timeout_s"),
+        ({"calls": {"max_per_counselor": 0}}, "calls.max_per_counselor"),
+        ({"calls": {"max_sockets_per_token": 0}}, "calls.max_sockets_per_token"),
         ({"delay": 3}, "delay"),
     ],
 )

@@ -103,7 +103,8 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             # A/B playback: Play runs, B takes over at the same place, Pause stops.
             await page.get_by_role("button", name="Play", exact=True).click()
             await expect(page.get_by_role("button", name="Pause")).to_be_visible()
-            await page.wait_for_function("window.callguard.qa.call.player.now() > 0.2")
+            # A function, not an expression: Playwright would eval() the string, which the CSP forbids.
+            await page.wait_for_function("() => window.callguard.qa.call.player.now() > 0.2")
             await page.get_by_role("button", name="B · Delivered").click()
             await expect(page.get_by_role("button", name="B · Delivered")).to_have_attribute("aria-pressed", "true")
             assert await page.evaluate("window.callguard.qa.call.player.stream") == "delivered"

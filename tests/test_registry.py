@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.calls.registry import Calls, InviteRefused, TooManyCalls
+from relay.calls.registry import Calls, InviteRefused, TooManyCalls, TooManyOpenCalls
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.config import parse_config
@@ -81,4 +81,17 @@ async def test_restart_closes_calls_a_crash_left_open(db) -> None:  # type: igno
     Calls(db, CONFIG, STT_OFF, CHECKS)  # the next start
     row = db.execute("SELECT end_reason FROM calls WHERE call_id = ?", (left_open.call_id,)).fetchone()
     assert row["end_reason"] == "server_restart"
+    await calls.stop()
+
+
+async def test_one_counselor_cannot_hold_every_slot(db) -> None:  # type: ignore[no-untyped-def]
+    config = parse_config({"calls": {"max_concurrent": 10, "max_per_counselor": 2}, "stt": {"enabled": False}})
+    calls = Calls(db, config, STT_OFF, CHECKS)
+    first, _ = calls.create("anna")
+    calls.create("anna")
+    with pytest.raises(TooManyOpenCalls, match="limit is 2"):
+        calls.create("anna")
+    calls.create("ben")  # others still get calls
+    await first.end("hangup")
+    calls.create("anna")  # an ended call frees her place
     await calls.stop()

@@ -30,6 +30,10 @@ class Draining(RuntimeError):
     """This node is draining for an upgrade: running calls finish, new ones go elsewhere."""
 
 
+class TooManyOpenCalls(TooManyCalls):
+    """This counselor already holds calls.max_per_counselor calls."""
+
+
 class InviteRefused(LookupError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -86,6 +90,12 @@ class Calls:
         if len(self._calls) >= self._config.calls.max_concurrent:
             raise TooManyCalls(
                 f"{len(self._calls)} calls are running, the limit is {self._config.calls.max_concurrent}"
+            )
+        # One counselor must not hold every slot with calls nobody joins.
+        mine = sum(1 for call in self._calls.values() if call.record.counselor == counselor)
+        if mine >= self._config.calls.max_per_counselor:
+            raise TooManyOpenCalls(
+                f"you have {mine} calls open, the limit is {self._config.calls.max_per_counselor}: end one first"
             )
         now = self._clock.wall()
         token = secrets.token_urlsafe(32)

@@ -35,6 +35,18 @@ CREATE TABLE IF NOT EXISTS nodes (
 );
 """,
     ),
+    (
+        3,
+        "accounts: one name after NFKC + case folding, sign-in lockout",
+        """
+-- NFKC + casefold of name (relay/web/accounts.py fills it for older rows): unique.
+ALTER TABLE users ADD COLUMN name_key TEXT;
+-- Wrong passwords in a row, and when the account was locked for them (a supervisor unlocks).
+ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN locked_at REAL;
+CREATE UNIQUE INDEX IF NOT EXISTS users_name_key ON users(name_key);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

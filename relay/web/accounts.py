@@ -2,6 +2,11 @@
 
 Passwords are hashed with scrypt (a slow, memory-hard KDF). Session tokens are random
 and only their SHA-256 is stored, so a copy of the database signs nobody in.
+
+A user name is unique as a person reads it: "Anna", "anna" and full-width "ａｎｎａ"
+are one name (NFKC, then case folding: the `name_key` column), and names take only
+ASCII letters and digits, Hangul, '.', '-' and '_', so Cyrillic "аnna" cannot pass for
+Latin "anna". Sign-in takes any spelling of the key.
 """
 
 from __future__ import annotations
@@ -9,14 +14,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import sqlite3
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from relay.web.password_policy import WeakPassword, check_password
+
 Role = Literal["counselor", "supervisor", "qa"]
 ROLES: tuple[str, ...] = get_args(Role)
+MAX_NAME = 64
+
+log = logging.getLogger(__name__)
 
 
 class AccountError(ValueError):
@@ -40,49 +52,108 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def name_key(name: str) -> str:
+    """The form two names are compared in: NFKC, then case folding."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _name_char_ok(c: str) -> bool:
+    return (c.isascii() and (c.isalnum() or c in ".-_")) or unicodedata.name(c, "").startswith("HANGUL")
+
+
+def check_name(name: str) -> str:
+    """The name as stored (NFKC), or AccountError saying what is allowed."""
+    name = unicodedata.normalize("NFKC", name)
+    if not name or len(name) > MAX_NAME or not all(_name_char_ok(c) for c in name):
+        raise AccountError(f"user name must be 1-{MAX_NAME} ASCII letters or digits, Hangul, '.', '-' or '_'")
+    return name
+
+
 def _scrypt(password: str, salt: bytes, n: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, maxmem=256 * 1024 * 1024, dklen=32)
 
 
 class Accounts:
-    def __init__(self, db: sqlite3.Connection, scrypt_n: int, session_ttl_s: float) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, scrypt_n: int, session_ttl_s: float, password_min_length: int = 12
+    ) -> None:
         self._db = db
         self._n = scrypt_n
         self._ttl = session_ttl_s
+        self._min_length = password_min_length
         # Hash of a throwaway password: sign-in for an unknown name costs the same time
         # as for a known one, so response times do not reveal which names exist.
         self._dummy_salt = secrets.token_bytes(16)
+        self._fill_name_keys()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
+
+    def _fill_name_keys(self) -> None:
+        # Accounts made before names were compared by key: the first of a look-alike
+        # group gets the key, a later one keeps signing in by its exact name only.
+        for row in self._db.execute("SELECT name FROM users WHERE name_key IS NULL ORDER BY created_at").fetchall():
+            try:
+                self._db.execute("UPDATE users SET name_key = ? WHERE name = ?", (name_key(row["name"]), row["name"]))
+            except sqlite3.IntegrityError:
+                log.warning("user %r looks like another user's name; rename one of them", row["name"])
+
+    def _check_password(self, name: str, password: str) -> None:
+        try:
+            check_password(password, name, self._min_length)
+        except WeakPassword as exc:
+            raise AccountError(str(exc)) from None
+
+    def _acceptable(self, name: str, password: str) -> bool:
+        try:
+            check_password(password, name, self._min_length)
+        except WeakPassword:
+            return False
+        return True
 
     def add_user(self, name: str, role: str, password: str | None = None) -> str:
         """Create a user; returns the password (generated when none is given)."""
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise AccountError("user name must be 1-64 letters, digits, '.', '-' or '_'")
+        name = check_name(name)
         if password is None:
             password = secrets.token_urlsafe(12)
-        if len(password) < 8:
-            raise AccountError("password must be at least 8 characters")
+            while not self._acceptable(name, password):  # a random one may contain the name
+                password = secrets.token_urlsafe(12)
+        self._check_password(name, password)
         salt = secrets.token_bytes(16)
         try:
             self._db.execute(
-                "INSERT INTO users (name, role, pw_salt, pw_hash, pw_n, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, role, salt, _scrypt(password, salt, self._n), self._n, time.time()),
+                "INSERT INTO users (name, role, pw_salt, pw_hash, pw_n, created_at, name_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, role, salt, _scrypt(password, salt, self._n), self._n, time.time(), name_key(name)),
             )
         except sqlite3.IntegrityError:
-            raise AccountError(f"user {name!r} already exists") from None
+            existing = self._row(name)
+            shown = existing["name"] if existing is not None else name
+            raise AccountError(f"user {shown!r} already exists") from None
         return password
 
     def set_password(self, name: str, password: str) -> None:
-        if len(password) < 8:
-            raise AccountError("password must be at least 8 characters")
-        salt = secrets.token_bytes(16)
-        cur = self._db.execute(
-            "UPDATE users SET pw_salt = ?, pw_hash = ?, pw_n = ? WHERE name = ?",
-            (salt, _scrypt(password, salt, self._n), self._n, name),
-        )
-        if cur.rowcount == 0:
+        """A new password; the user's sessions end (whoever had them must sign in again)."""
+        row = self._row(name)
+        if row is None:
             raise AccountError(f"no user {name!r}")
+        self._check_password(row["name"], password)
+        salt = secrets.token_bytes(16)
+        self._db.execute(
+            "UPDATE users SET pw_salt = ?, pw_hash = ?, pw_n = ? WHERE name = ?",
+            (salt, _scrypt(password, salt, self._n), self._n, row["name"]),
+        )
+        self.revoke_sessions(row["name"])
+
+    def _row(self, name: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM users WHERE name = ? OR name_key = ? ORDER BY name = ? DESC LIMIT 1",
+            (name, name_key(name), name),
+        ).fetchone()
+        return row
 
     def users(self) -> list[User]:
         rows = self._db.execute("SELECT name, role FROM users WHERE disabled = 0 ORDER BY name")
@@ -93,14 +164,63 @@ class Accounts:
 
     async def verify(self, name: str, password: str) -> User | None:
         """Check a password; the KDF runs in the thread pool, off the media event loop."""
-        row = self._db.execute(
-            "SELECT name, role, pw_salt, pw_hash, pw_n FROM users WHERE name = ? AND disabled = 0", (name,)
-        ).fetchone()
+        row = self._row(name)
+        if row is not None and row["disabled"]:
+            row = None
         salt, n = (self._dummy_salt, self._n) if row is None else (row["pw_salt"], row["pw_n"])
         digest = await asyncio.get_running_loop().run_in_executor(None, _scrypt, password, salt, n)
         if row is None or not hmac.compare_digest(digest, row["pw_hash"]):
             return None
         return User(row["name"], row["role"])
+
+    # Lockout: the count of wrong passwords in a row lives with the account, so a
+    # restart does not hand a guesser a fresh allowance.
+
+    def locked(self, name: str) -> bool:
+        row = self._row(name)
+        return row is not None and row["locked_at"] is not None
+
+    def record_failure(self, name: str) -> int:
+        """One more wrong password for `name`; the count in a row (0 for no such user)."""
+        row = self._row(name)
+        if row is None:
+            return 0
+        self._db.execute("UPDATE users SET failed_logins = failed_logins + 1 WHERE name = ?", (row["name"],))
+        return int(row["failed_logins"]) + 1
+
+    def record_success(self, name: str) -> None:
+        self._db.execute("UPDATE users SET failed_logins = 0 WHERE name = ?", (name,))
+
+    def lock(self, name: str) -> None:
+        if (row := self._row(name)) is not None:
+            self._db.execute("UPDATE users SET locked_at = ? WHERE name = ?", (time.time(), row["name"]))
+
+    def unlock(self, name: str) -> str:
+        """Lifts a lockout (and the count of failures); returns the user's name."""
+        row = self._row(name)
+        if row is None:
+            raise AccountError(f"no user {name!r}")
+        self._db.execute("UPDATE users SET locked_at = NULL, failed_logins = 0 WHERE name = ?", (row["name"],))
+        return str(row["name"])
+
+    # Revocation: a disabled account signs in no more and its sessions end at once.
+
+    def disable(self, name: str) -> None:
+        row = self._row(name)
+        if row is None:
+            raise AccountError(f"no user {name!r}")
+        self._db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (row["name"],))
+        self.revoke_sessions(row["name"])
+
+    def enable(self, name: str) -> None:
+        row = self._row(name)
+        if row is None:
+            raise AccountError(f"no user {name!r}")
+        self._db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (row["name"],))
+
+    def revoke_sessions(self, name: str) -> int:
+        """Ends every session of the user; how many there were."""
+        return int(self._db.execute("DELETE FROM sessions WHERE user_name = ?", (name,)).rowcount)
 
     def open_session(self, user: User) -> Session:
         token = secrets.token_urlsafe(32)
@@ -122,5 +242,5 @@ class Accounts:
     def close_session(self, token: str) -> None:
         self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_digest(token),))
 
-    def purge_expired_sessions(self) -> None:
-        self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (time.time(),))
+    def purge_expired_sessions(self) -> int:
+        return int(self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (time.time(),)).rowcount)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import sqlite3
 import ssl
 from pathlib import Path
 
@@ -16,14 +19,20 @@ from relay.calls.text_service import TextChecks
 from relay.config import Config, ConfigError
 from relay.media.prompt import SHIPPED_WARNING, PromptError, load_prompt
 from relay.records import retention
-from relay.records.database import connect, database_file
+from relay.records.database import connect
 from relay.web import calls_api as api
-from relay.web import health_api, node_proxy, pages, qa_api
+from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers
 from relay.web.accounts import Accounts
+from relay.web.bodies import BODY_TIMEOUT, read_in_time
 from relay.web.errors import json_errors
+from relay.web.forwarded import TRUSTED_PROXIES, forwarded, networks
+from relay.web.same_origin import PUBLIC_ORIGIN, public_origin, same_origin
+from relay.web.sign_in_throttle import SignInThrottle
+from relay.web.socket_limits import SocketLimits
 from relay.webrtc.ice import restrict_interfaces
 
 log = logging.getLogger(__name__)
+LINGER_S = 2.0
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -35,8 +44,8 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         )
 
 
-def database_path(config: Config) -> Path:
-    return database_file(config.server.data_dir)
+def accounts_for(db: sqlite3.Connection, config: Config) -> Accounts:
+    return Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s, config.auth.password_min_length)
 
 
 def build_app(config: Config) -> web.Application:
@@ -46,31 +55,65 @@ def build_app(config: Config) -> web.Application:
         raise ConfigError(f"escalation.prompt: {exc}") from None
     restrict_interfaces(config.webrtc.interfaces)
     db = connect(config.server.data_dir, config.database.url)
-    accounts = Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s)
+    accounts = accounts_for(db, config)
     stt = SttService(config.stt)
     checks = TextChecks(config)
     calls = Calls(db, config, stt, checks, prompt=prompt)
     membership = Membership(db, config, draining=lambda: calls.draining)
-    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[json_errors, node_proxy.to_owner])
-    app[api.SERVICES] = api.Services(config, db, accounts, calls)
+    # Outermost first: the proxy's view of the request, then errors as JSON around the
+    # forgery check and the timed body read, then a call on another node handed to it
+    # (checked here: the hop forwards neither Origin nor Sec-Fetch-Site).
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[forwarded, json_errors, same_origin, read_in_time, node_proxy.to_owner],
+        # After a response to a body it did not read (408, 413), aiohttp reads on for this
+        # long so the client sees the answer before the close, then drops the connection.
+        handler_args={"lingering_time": LINGER_S},
+    )
+    app[TRUSTED_PROXIES] = networks(config.server.trusted_proxies)
+    app[PUBLIC_ORIGIN] = public_origin(config.server.public_url)
+    app[BODY_TIMEOUT] = config.server.body_timeout_s
+    app[api.SERVICES] = api.Services(
+        config,
+        db,
+        accounts,
+        calls,
+        SignInThrottle(config.auth),
+        SocketLimits(config.calls.max_sockets_per_call, config.calls.max_sockets_per_token),
+    )
     app.add_routes(api.routes())
     app.add_routes(health_api.routes())
     qa_api.install(app, Path(config.server.data_dir), config.database.url)
     node_proxy.install(app, membership, calls)
+    app.add_routes(openapi.routes())
     app.add_routes(pages.routes())
+    security_headers.install(app)
 
     purger = retention.PeriodicPurge(config, running=lambda: [call.call_id for call in calls.all()])
+    session_purger: list[asyncio.Task[None]] = []
+
+    async def purge_sessions_forever() -> None:
+        while True:
+            await asyncio.sleep(config.auth.session_purge_interval_s)
+            if removed := accounts.purge_expired_sessions():
+                log.info("purged %d expired sessions", removed)
 
     async def start(_: web.Application) -> None:
         accounts.purge_expired_sessions()
+        warn_about_invite_links(config)
         # Before the first call: every call knows from its start whether it is moderated.
         await stt.load()
         await checks.load()
         calls.start()
         membership.start()
         purger.start()
+        session_purger.append(asyncio.ensure_future(purge_sessions_forever()))
 
     async def stop(_: web.Application) -> None:
+        for task in session_purger:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await purger.stop()
         await calls.stop()
         await membership.stop()
@@ -81,6 +124,16 @@ def build_app(config: Config) -> web.Application:
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     return app
+
+
+def warn_about_invite_links(config: Config) -> None:
+    if config.server.public_url or api.is_loopback_host(config.server.host):
+        return
+    log.warning(
+        "server.public_url is empty and the server listens on %s: invite links are paths the counselor's "
+        "page completes with its own address, and other clients get no absolute link; set server.public_url",
+        config.server.host,
+    )
 
 
 def ssl_context(config: Config) -> ssl.SSLContext | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import ipaddress
 import logging
 import math
 import sqlite3
@@ -11,13 +11,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from yarl import URL
 
 from relay.calls.call import Call, NothingToDump, NotHolding
-from relay.calls.registry import Calls, Draining, TooManyCalls
+from relay.calls.registry import Calls, Draining, TooManyCalls, TooManyOpenCalls
 from relay.config import Config
-from relay.web.accounts import Accounts
+from relay.records.access_log import record_access
+from relay.web.accounts import MAX_NAME, Accounts, name_key
+from relay.web.bodies import body_field, json_body
 from relay.web.errors import ApiError
-from relay.web.principals import SESSION_COOKIE, Customer, Principal, Staff, principal, require_staff
+from relay.web.principals import (
+    SESSION_COOKIE,
+    Customer,
+    Principal,
+    Staff,
+    principal,
+    request_token,
+    require_staff,
+)
+from relay.web.same_origin import check_origin
+from relay.web.sign_in_throttle import SignInThrottle
+from relay.web.socket_limits import SocketLimits
 from relay.webrtc.peer import Side
 from relay.webrtc.sdp import BadSdp, check_offer
 
@@ -30,6 +44,8 @@ class Services:
     db: sqlite3.Connection
     accounts: Accounts
     calls: Calls
+    throttle: SignInThrottle
+    sockets: SocketLimits
 
 
 SERVICES = web.AppKey("services", Services)
@@ -64,23 +80,6 @@ def who_is(request: web.Request) -> Principal:
     return principal(request, s.accounts, s.calls)
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return body
-
-
-def body_field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = body.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ApiError(400, "bad_request", f"field {name!r} is missing or of the wrong type")
-    return value
-
-
 def _call_for(request: web.Request, who: Principal, *, customer_ok: bool, supervisor_ok: bool = True) -> Call:
     """The call in the URL, if `who` is a party to it: its customer, its counselor, or a supervisor."""
     call_id = request.match_info["call_id"]
@@ -102,9 +101,24 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     name, password = body_field(body, "username", str), body_field(body, "password", str)
     s = _services(request)
+    # The throttle keeps its keys in memory: a name longer than any account's is cut.
+    key, address = name_key(name[: 2 * MAX_NAME]), request.remote or "unknown"
+    if (wait := s.throttle.wait_s(key, address)) > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many failed sign-ins: try again in {math.ceil(wait)} s",
+            {"Retry-After": str(math.ceil(wait))},
+        )
+    if s.accounts.locked(name):
+        log.warning("sign-in refused for locked account %r from %s", name[:64], address)
+        raise ApiError(403, "account_locked", "this account is locked after too many failed sign-ins: ask a supervisor")
     user = await s.accounts.verify(name, password)
     if user is None:
+        _failed_sign_in(s, name, key, address)
         raise ApiError(401, "bad_credentials", "wrong user name or password")
+    s.throttle.succeeded(key, address)
+    s.accounts.record_success(user.name)
     session = s.accounts.open_session(user)
     response = web.json_response(
         {"token": session.token, "user": {"name": user.name, "role": user.role}, "expires_at": session.expires_at}
@@ -121,8 +135,22 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
+def _failed_sign_in(s: Services, name: str, key: str, address: str) -> None:
+    log.warning("failed sign-in for %r from %s", name[:64], address)
+    s.throttle.failed(key, address)
+    failures = s.accounts.record_failure(name)
+    limit = s.config.auth.lockout_after
+    if limit and failures >= limit and not s.accounts.locked(name):
+        s.accounts.lock(name)
+        log.warning("account %r locked after %d failed sign-ins (last from %s)", name[:64], failures, address)
+        record_access(
+            s.db, "system", "system", None, "account_locked", {"user": name, "failures": failures, "address": address}
+        )
+
+
 async def logout(request: web.Request) -> web.Response:
     who = require_staff(who_is(request))
+    await json_body(request)
     _services(request).accounts.close_session(who.token)
     response = web.json_response({})
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -156,11 +184,13 @@ async def create_call(request: web.Request) -> web.Response:
     s = _services(request)
     try:
         call, invite = s.calls.create(who.user.name)
+    except TooManyOpenCalls as exc:
+        raise ApiError(429, "too_many_open_calls", str(exc)) from None
     except TooManyCalls as exc:
         raise ApiError(503, "too_many_calls", str(exc)) from None
     except Draining as exc:
         raise ApiError(503, "draining", str(exc)) from None
-    base = s.config.server.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    base = invite_base(request, s.config)
     return web.json_response(
         {
             **call.info(staff=True),
@@ -172,6 +202,30 @@ async def create_call(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+def invite_base(request: web.Request, config: Config) -> str:
+    """Where invite links point: server.public_url; else the Host of a loopback request;
+    else nothing (a path, which the counselor's page resolves against its own address).
+    A Host header from anywhere else is the client's word, not ours to hand on."""
+    if config.server.public_url:
+        return config.server.public_url.rstrip("/")
+    if is_loopback_host(request.host):
+        return f"{request.scheme}://{request.host}"
+    return ""
+
+
+def is_loopback_host(host: str) -> bool:
+    try:
+        name = URL(f"http://{host}").host or ""
+    except ValueError:
+        return False
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 async def list_calls(request: web.Request) -> web.Response:
@@ -217,6 +271,7 @@ async def offer(request: web.Request) -> web.Response:
 
 async def hangup(request: web.Request) -> web.Response:
     call = _call_for(request, who_is(request), customer_ok=True)
+    await json_body(request)
     await call.end("hangup")
     return web.json_response({"state": "ended"})
 
@@ -270,8 +325,16 @@ async def end_and_report(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
+    check_origin(request)  # browsers send Origin on every WebSocket handshake
     who = who_is(request)
     call = _call_for(request, who, customer_ok=True)
+    token = request_token(request)
+    assert token is not None  # who_is found a principal for it
+    with _services(request).sockets.hold(call.call_id, token):
+        return await _stream_events(request, call, who)
+
+
+async def _stream_events(request: web.Request, call: Call, who: Principal) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
     sub = call.events.subscribe(staff=isinstance(who, Staff))

@@ -136,7 +136,8 @@ async def node_state(request: web.Request) -> web.Response:
 
 async def drain(request: web.Request) -> web.Response:
     """Supervisors: stop taking calls; {"exit": true} stops the server once the last call ends."""
-    from relay.web.calls_api import json_body, who_is
+    from relay.web.bodies import json_body
+    from relay.web.calls_api import who_is
     from relay.web.principals import require_staff
 
     require_staff(who_is(request), "supervisor")

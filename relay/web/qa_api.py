@@ -45,7 +45,8 @@ from relay.records.logged_call import (
     marks,
     recording_file,
 )
-from relay.web.calls_api import SERVICES, Services, body_field, json_body, who_is
+from relay.web.bodies import body_field, id_number, json_body
+from relay.web.calls_api import SERVICES, Services, who_is
 from relay.web.errors import ApiError
 from relay.web.principals import Staff, require_staff
 
@@ -225,6 +226,7 @@ async def add_mark(request: web.Request) -> web.Response:
     if kind == "false_positive":
         if not isinstance(span_id, int) or isinstance(span_id, bool):
             raise ApiError(400, "bad_request", "a false positive names the mute span: field 'span_id'")
+        span_id = id_number(span_id, "span_id")
         span = await _reads(request).run(_span, call_id, span_id)
         if span is None:
             raise ApiError(400, "bad_request", f"call {call_id} has no mute span {span_id}")
@@ -254,8 +256,8 @@ async def delete_mark(request: web.Request) -> web.Response:
     who, s = _qa(request)
     call_id = request.match_info["call_id"]
     try:
-        mark_id = int(request.match_info["mark_id"])
-    except ValueError:
+        mark_id = id_number(request.match_info["mark_id"], "mark_id")
+    except ApiError:
         raise ApiError(404, "unknown_mark", "no such mark") from None
     _known_call(s, call_id)
     _log(s, who, call_id, "unmark", {"mark_id": mark_id})

@@ -1,12 +1,27 @@
-"""Checks on offers from clients before aiortc sees them."""
+"""Checks on offers from clients before aiortc sees them.
+
+aiortc parses leniently and fails late: a candidate port of 99999999 reaches the socket
+layer (OverflowError in the log), an unknown fingerprint algorithm or a garbled one ends
+in the DTLS handshake (AssertionError). Here every line aiortc would act on is checked
+first (ports, candidates, fingerprints, ICE credentials, SSRCs, the Opus clock) and the
+client gets one 400 naming the line that is wrong.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from aiortc.sdp import SessionDescription
 
 MAX_SDP_BYTES = 64 * 1024
+# RFC 8122 digests; aiortc checks the peer's certificate against one of these.
+FINGERPRINT_BYTES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
+CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay")
+_FOUNDATION = re.compile(r"[A-Za-z0-9+/]{1,32}")
+_ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+")
+_MDNS = re.compile(r"[A-Za-z0-9-]{1,63}\.local")
+_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}")
 
 
 class BadSdp(ValueError):
@@ -23,6 +38,8 @@ def check_offer(sdp: object, remote_networks: list[str]) -> str:
         raise BadSdp("sdp must be a non-empty string")
     if len(sdp) > MAX_SDP_BYTES:
         raise BadSdp("sdp is too large")
+    for line in sdp.splitlines():
+        _check_line(line)
     if networks := [ipaddress.ip_network(n) for n in remote_networks]:
         sdp = "".join(line for line in sdp.splitlines(keepends=True) if _candidate_allowed(line, networks))
     try:
@@ -34,11 +51,81 @@ def check_offer(sdp: object, remote_networks: list[str]) -> str:
         raise BadSdp("sdp offers no audio")
     if len(audio) > 1:
         raise BadSdp("sdp offers more than one audio track")
-    if not any(codec.mimeType.lower() == "audio/opus" for m in audio for codec in m.rtp.codecs):
+    opus = [codec for m in audio for codec in m.rtp.codecs if codec.mimeType.lower() == "audio/opus"]
+    if not opus:
         raise BadSdp("sdp offers no Opus audio")
+    if any(codec.clockRate != 48000 for codec in opus):
+        raise BadSdp("sdp offers Opus at a clock rate other than 48000")
     if any(m.ice is None or m.ice.usernameFragment is None or m.dtls is None or not m.dtls.fingerprints for m in audio):
         raise BadSdp("sdp lacks ICE credentials or a DTLS fingerprint")
     return sdp
+
+
+def _check_line(line: str) -> None:
+    if line.startswith("m="):
+        fields = line[2:].split()
+        if len(fields) < 3 or not _in_range(fields[1].split("/")[0], 0, 65535):
+            raise BadSdp(f"media line has no valid port: {_quote(line)}")
+    elif line.startswith("a=candidate:"):
+        _check_candidate(line)
+    elif line.startswith("a=fingerprint:"):
+        algorithm, _, value = line[len("a=fingerprint:") :].strip().partition(" ")
+        size = FINGERPRINT_BYTES.get(algorithm.lower())
+        pairs = value.strip().split(":")
+        if size is None or len(pairs) != size or not all(_HEX_PAIR.fullmatch(p) for p in pairs):
+            raise BadSdp(f"DTLS fingerprint is not a SHA digest in hex pairs: {_quote(line)}")
+    elif line.startswith("a=ice-ufrag:"):
+        _check_ice_chars(line, "a=ice-ufrag:", 4)
+    elif line.startswith("a=ice-pwd:"):
+        _check_ice_chars(line, "a=ice-pwd:", 22)
+    elif line.startswith("a=ssrc:"):
+        if not _in_range(line[len("a=ssrc:") :].split(" ")[0], 0, 2**32 - 1):
+            raise BadSdp(f"SSRC out of range: {_quote(line)}")
+
+
+def _check_ice_chars(line: str, prefix: str, shortest: int) -> None:
+    value = line[len(prefix) :].strip()
+    if not shortest <= len(value) <= 256 or not _ICE_CHARS.fullmatch(value):
+        raise BadSdp(f"{prefix[2:-1]} must be {shortest}-256 ICE characters")
+
+
+def _check_candidate(line: str) -> None:
+    """RFC 8839: foundation component transport priority address port typ TYPE [raddr A rport P] ..."""
+    fields = line[len("a=candidate:") :].split()
+    ok = (
+        len(fields) >= 8
+        and _FOUNDATION.fullmatch(fields[0]) is not None
+        and _in_range(fields[1], 1, 256)
+        and fields[2].lower() in ("udp", "tcp")
+        and _in_range(fields[3], 1, 2**32 - 1)
+        and _is_address(fields[4])
+        and _in_range(fields[5], 0 if fields[2].lower() == "tcp" else 1, 65535)
+        and fields[6] == "typ"
+        and fields[7] in CANDIDATE_TYPES
+    )
+    extensions = dict(zip(fields[8::2], fields[9::2]))
+    if "rport" in extensions and not _in_range(extensions["rport"], 0, 65535):
+        ok = False
+    if not ok:
+        raise BadSdp(f"malformed ICE candidate: {_quote(line)}")
+
+
+def _in_range(text: str, low: int, high: int) -> bool:
+    return text.isdigit() and len(text) <= 10 and low <= int(text) <= high
+
+
+def _is_address(text: str) -> bool:
+    if _MDNS.fullmatch(text):
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _quote(line: str) -> str:
+    return repr(line[:80] + ("..." if len(line) > 80 else ""))
 
 
 def _candidate_allowed(line: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

@@ -225,7 +225,8 @@ async function join(info, { fresh }) {
   $("stats-card").hidden = false;
   $("invite").hidden = !fresh;
   $("invite-note").hidden = fresh;
-  if (fresh) $("invite-url").value = info.invite.url;
+  // Without server.public_url the server may give a path: the origin is the one in use here.
+  if (fresh) $("invite-url").value = new URL(info.invite.url, location.origin).href;
   $("delay").textContent = `Customer audio reaches you ${info.delay_s} s late, so that abusive words can be silenced first.`;
   $("stat-spans").textContent = "0";
   protectNotice("");
