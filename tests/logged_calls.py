@@ -91,9 +91,8 @@ def write_logged_call(
         ),
     )
     # Events (lifts, the summary) are logged as if at the call's end, on its clock.
-    log = CallLog(
-        db, data_dir, call.call_id, clock=CallClock(wall=lambda: call.created_at, monotonic=lambda: call.duration_s)
-    )
+    ended = call.created_at + call.duration_s
+    log = CallLog(db, data_dir, call.call_id, clock=CallClock(wall=lambda: ended, monotonic=lambda: call.duration_s))
     checks = load_checks(config, classifier=False)
     # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
     keywords = checks.info["keywords"]

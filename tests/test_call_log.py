@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sqlite3
 import stat
+import zipfile
 from pathlib import Path
 
 import aiohttp
 import av
+import numpy as np
 import pytest
 
 from relay.records.logged_call import load_call
-from testkit.client import ApiClient
+from testkit.client import ApiClient, CallPeer, Recorder
 from testkit.local_server import LocalServer
+from testkit.probe import MarkerSource, RecordingSource, envelope
 
 from .conftest import PASSWORD, LiveCall, open_call, start_server
 
@@ -197,3 +201,86 @@ def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
     assert [r[0] for r in db.execute("SELECT kind FROM call_events ORDER BY id")] == ["unmute", "summary"]
     config = db.execute("SELECT config FROM call_config").fetchone()[0]
     assert "s3cret" not in config and "turn:x" in config
+
+
+def decoded_mono(path: Path) -> np.ndarray:
+    """A recording decoded to int16 mono at 48 kHz, from its sample 0."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    return np.concatenate(chunks)
+
+
+def burst_signal(seconds: float, seed: int = 7) -> np.ndarray:
+    """Noise bursts of random length at random gaps: its envelope correlates at one lag only."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * 48000), dtype=np.float64)
+    t = 0.1
+    while t < seconds - 0.3:
+        length = rng.uniform(0.04, 0.25)
+        i0, i1 = int(t * 48000), int((t + length) * 48000)
+        out[i0:i1] = rng.uniform(0.1, 0.3) * np.sin(2 * np.pi * rng.uniform(300, 1200) * np.arange(i1 - i0) / 48000)
+        t += length + rng.uniform(0.05, 0.4)
+    return (out * 32767).astype(np.int16)
+
+
+def timeline_offset_s(a: np.ndarray, a_media_s: float, b: np.ndarray, b_media_s: float) -> float:
+    """How far b's content sits behind a's once each is placed at its media_s (1 ms steps)."""
+    ea, eb = envelope(a), envelope(b)
+    ea, eb = ea - ea.mean(), eb - eb.mean()
+    corr = np.correlate(eb, ea, mode="full")  # index k - (len(ea) - 1): eb[n + k] ~ ea[n]
+    k = int(np.argmax(corr)) - (len(ea) - 1)
+    return b_media_s + k / 1000 - a_media_s
+
+
+async def test_recordings_line_up_when_the_counselor_joins_first(
+    server: LocalServer, http: aiohttp.ClientSession
+) -> None:
+    # The order of the counselor page: the counselor is connected (and recorded) seconds
+    # before the customer opens the link. Every file must still sit on the one media clock.
+    api = ApiClient(server.base_url, http)
+    await api.login("anna", PASSWORD)
+    created = await api.create_call()
+    call_id = created["call_id"]
+    counselor = CallPeer(MarkerSource(freq=900.0), Recorder(30))
+    customer = CallPeer(RecordingSource(samples=burst_signal(6.0)), Recorder(30))
+    try:
+        await counselor.join(api, call_id, "counselor")
+        await counselor.wait_connected()
+        await asyncio.sleep(2.5)
+        await customer.join(ApiClient(server.base_url, http, created["invite"]["token"]), call_id, "customer")
+        await customer.wait_connected()
+        await asyncio.sleep(6.0 + server.delay_s + 0.5)  # the bursts, played out to the counselor
+    finally:
+        await close_peers(LiveCall(call_id, "", api, customer, counselor, MarkerSource(), MarkerSource()))
+        await api.hangup(call_id)
+
+    with read_db(server.data_dir) as db:
+        rows = {r["stream"]: r for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ?", (call_id,))}
+    assert all(rows[s]["media_s"] is not None for s in STREAMS), {s: rows[s]["media_s"] for s in STREAMS}
+    # The counselor's files began about 2.5 s (plus D for what they heard) before media 0.
+    assert -4.5 < rows["delivered"]["media_s"] < -3.0, rows["delivered"]["media_s"]
+    assert -3.2 < rows["counselor"]["media_s"] < -1.8, rows["counselor"]["media_s"]
+    folder = server.data_dir / "calls" / call_id
+    original, delivered = decoded_mono(folder / "customer.opus"), decoded_mono(folder / "delivered.opus")
+    on_timeline = timeline_offset_s(original, rows["customer"]["media_s"], delivered, rows["delivered"]["media_s"])
+    assert abs(on_timeline) <= 0.02, on_timeline
+    # In wall time the counselor heard it D later: sample 0 of each file is at its started_at.
+    in_wall = timeline_offset_s(original, rows["customer"]["started_at"], delivered, rows["delivered"]["started_at"])
+    assert abs(in_wall - server.delay_s) <= 0.02, in_wall
+
+    # The QA view (what the timeline draws from) and the evidence export carry the same placing.
+    qa = ApiClient(server.base_url, http)
+    await qa.login("quinn", PASSWORD)
+    view = await qa.request("GET", f"/api/qa/calls/{call_id}")
+    assert {r["stream"]: r["media_s"] for r in view["recordings"]} == {s: rows[s]["media_s"] for s in STREAMS}
+    async with http.get(
+        f"{server.base_url}/api/qa/calls/{call_id}/export", headers={"Authorization": f"Bearer {qa.token}"}
+    ) as r:
+        assert r.status == 200
+        archive = zipfile.ZipFile(io.BytesIO(await r.read()))
+    exported = {rec["stream"]: rec for rec in json.loads(archive.read("call.json"))["recordings"]}
+    assert {s: exported[s]["media_s"] for s in STREAMS} == {s: rows[s]["media_s"] for s in STREAMS}
+    assert archive.read("audio/delivered.opus") == (folder / "delivered.opus").read_bytes()
