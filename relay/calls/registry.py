@@ -87,6 +87,7 @@ class Calls:
         call_log = CallLog(self._db, self._config.server.data_dir, record.call_id, self._clock)
         call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})
         call = Call(record, self._config, self._stt, self._checks, self._ended, call_log, self._clock)
+        call.invite_token = token
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)
@@ -135,5 +136,13 @@ class Calls:
             if call.state == "waiting":
                 if now_wall > call.record.invite_expires_at:
                     await call.end("expired")
-            elif not call.any_connected() and now_mono - call.last_connected > self._config.calls.idle_timeout_s:
+            if call.state == "ended":
+                continue
+            if (side := call.check_presence()) is not None:
+                await call.end(f"{side}_lost")
+            elif (
+                call.state == "active"
+                and not call.any_connected()
+                and now_mono - call.last_connected > self._config.calls.idle_timeout_s
+            ):
                 await call.end("idle")
