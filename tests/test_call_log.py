@@ -148,7 +148,9 @@ async def test_a_killed_server_leaves_a_readable_log(tmp_path: Path, http: aioht
     assert record is not None
     for rec in record.recordings:
         assert rec.duration_s == pytest.approx(durations[rec.stream], abs=0.03), rec
-    assert record.summary.duration_s == pytest.approx(durations["customer"], abs=0.03)
+    # Never ended: the call's length runs from its creation to the end of its last recording.
+    assert record.summary.duration_s is not None
+    assert durations["customer"] <= record.summary.duration_s <= durations["customer"] + 3.0, record.summary
 
 
 def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:

@@ -275,7 +275,7 @@ class Call:
         self.heard["customer"] = arrival
         media_start = self.delay_line.push(pts, samples, arrival, source=peer_id)
         if self.log is not None and media_start is not None:
-            self.log.customer_packet(payload, media_start)
+            self.log.customer_packet(payload, media_start, arrival)
         if self.transcription is not None and media_start is not None:
             self.transcription.feed(samples, media_start)
         if self.state == "waiting":

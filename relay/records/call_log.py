@@ -149,9 +149,9 @@ class CallLog:
 
     # ------------------------------------------------------------------- audio
 
-    def customer_packet(self, payload: bytes, media_s: float) -> None:
-        """A customer packet as received, placed at its call media time."""
-        self._write("customer", payload, round(media_s * RATE), self._monotonic(), media_s)
+    def customer_packet(self, payload: bytes, media_s: float, arrival: float) -> None:
+        """A customer packet as received at monotonic `arrival`, placed at its call media time."""
+        self._write("customer", payload, round(media_s * RATE), arrival, media_s)
 
     def counselor_packet(self, payload: bytes, pts: int, arrival: float) -> None:
         """A counselor packet on the forwarder's continuous timeline (48 kHz), arrived at `arrival`."""
