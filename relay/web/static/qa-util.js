@@ -81,3 +81,52 @@ export function versionLine(versions) {
   })(versions, "");
   return parts.join(" · ");
 }
+
+const CHECK_NAMES = { stt: "speech recognition", keywords: "keyword lists", classifier: "classifier" };
+const SHORT_ID = 40; // a version id (base@5f3b2c1a, kw-197d6245); anything longer is detail
+
+/**
+ * The checks that judged a call, as one short sentence, and the detail folded away:
+ * {stt: {state, detail}, keywords: …, classifier: …} -> {text: "Judged by speech recognition
+ * base@5f3b, keyword lists kw-197d; classifier off.", details: [[name, long detail], …]}.
+ */
+export function checksSentence(versions) {
+  const details = [];
+  const part = (key) => {
+    const v = (versions || {})[key];
+    if (!v || typeof v !== "object") return null;
+    const name = CHECK_NAMES[key] || key;
+    const detail = typeof v.detail === "string" ? v.detail.trim() : "";
+    const short = detail && detail.length <= SHORT_ID && !/\s/.test(detail);
+    if (detail && !(v.state === "ready" && short)) details.push([name, detail]);
+    return { name, state: v.state, text: v.state === "ready" ? `${name}${short ? ` ${detail}` : ""}` : `${name} ${v.state}` };
+  };
+  const stt = part("stt");
+  const others = ["keywords", "classifier"].map(part).filter(Boolean);
+  const list = (parts) => parts.map((p) => p.text).join(", ");
+  let text;
+  if (!stt) text = "The checks in force were not recorded.";
+  else if (stt.state !== "ready") text = `Not checked: ${stt.name} was ${stt.state}${others.length ? ` (${list(others)})` : ""}.`;
+  else {
+    const on = others.filter((p) => p.state === "ready"), off = others.filter((p) => p.state !== "ready");
+    text = `Judged by ${list([stt, ...on])}${off.length ? `; ${list(off)}` : ""}.`;
+  }
+  return { text: text.charAt(0).toUpperCase() + text.slice(1), details };
+}
+
+/** A call's moderation state (the QA summary's moderation and undecided_s) in a sentence. */
+export function moderationSentence(s) {
+  const undecided = typeof s.undecided_s === "number" ? `${s.undecided_s.toFixed(1)} s` : null;
+  if (s.moderation === "checked") return "Checked: the counselor heard nothing before it was judged.";
+  if (s.moderation === "partly") return `Partly unchecked: ${undecided} played before it was judged.`;
+  if (s.moderation === "unchecked") {
+    return `Unchecked: moderation was not running${undecided ? `; ${undecided} played unjudged` : ""}.`;
+  }
+  return "Not recorded.";
+}
+
+/** The list's short form: "Checked", "Partly (3.2 s)", "Unchecked". */
+export function moderationShort(s) {
+  if (s.moderation === "partly") return `Partly unchecked (${(s.undecided_s || 0).toFixed(1)} s)`;
+  return { checked: "Checked", unchecked: "Unchecked" }[s.moderation] || "–";
+}

@@ -121,6 +121,6 @@ export function drawRuler(canvas, t0, pps, format) {
     const x = Math.round((t - t0) * pps) + 0.5;
     const major = Math.abs(t / step - Math.round(t / step)) < 1e-6;
     g.fillRect(x, major ? height - 10 : height - 5, 1, major ? 10 : 5);
-    if (major && t >= 0) g.fillText(format(t, step < 1 ? 1 : 0), x + 3, 2);
+    if (major) g.fillText(format(Math.abs(t) < 1e-9 ? 0 : t, step < 1 ? 1 : 0), x + 3, 2);
   }
 }
