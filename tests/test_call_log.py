@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from relay.records.logged_call import load_call
-from testkit.client import ApiClient, CallPeer, Recorder
+from testkit.client import ApiClient, CallPeer
 from testkit.local_server import LocalServer
 from testkit.probe import MarkerSource, RecordingSource, envelope
 
@@ -228,35 +228,46 @@ def burst_signal(seconds: float, seed: int = 7) -> np.ndarray:
     return (out * 32767).astype(np.int16)
 
 
-def timeline_offset_s(a: np.ndarray, a_media_s: float, b: np.ndarray, b_media_s: float) -> float:
-    """How far b's content sits behind a's once each is placed at its media_s (1 ms steps)."""
+def locate(a: np.ndarray, start_s: float, end_s: float, b: np.ndarray) -> float:
+    """Seconds into b where a's stretch [start_s, end_s) (seconds into a) is, by envelope (1 ms)."""
     ea, eb = envelope(a), envelope(b)
-    ea, eb = ea - ea.mean(), eb - eb.mean()
-    corr = np.correlate(eb, ea, mode="full")  # index k - (len(ea) - 1): eb[n + k] ~ ea[n]
-    k = int(np.argmax(corr)) - (len(ea) - 1)
-    return b_media_s + k / 1000 - a_media_s
+    piece = ea[round(start_s * 1000) : round(end_s * 1000)]
+    corr = np.correlate(eb - eb.mean(), piece - piece.mean(), mode="full")  # at j: piece at eb[j - len + 1]
+    return (int(np.argmax(corr)) - (len(piece) - 1)) / 1000
 
 
-async def test_recordings_line_up_when_the_counselor_joins_first(
+async def test_recordings_line_up_when_the_counselor_joins_first_and_both_reconnect(
     server: LocalServer, http: aiohttp.ClientSession
 ) -> None:
     # The order of the counselor page: the counselor is connected (and recorded) seconds
-    # before the customer opens the link. Every file must still sit on the one media clock.
+    # before the customer opens the link; then the counselor's page reloads, then the
+    # customer's. Every file must still sit on the one media clock.
     api = ApiClient(server.base_url, http)
     await api.login("anna", PASSWORD)
     created = await api.create_call()
     call_id = created["call_id"]
-    counselor = CallPeer(MarkerSource(freq=900.0), Recorder(30))
-    customer = CallPeer(RecordingSource(samples=burst_signal(6.0)), Recorder(30))
+    customer_api = ApiClient(server.base_url, http, created["invite"]["token"])
+    counselors = [CallPeer(MarkerSource(freq=900.0)), CallPeer(MarkerSource(freq=900.0))]
+    customers = [CallPeer(RecordingSource(samples=burst_signal(5.0, seed=s))) for s in (7, 8)]
     try:
-        await counselor.join(api, call_id, "counselor")
-        await counselor.wait_connected()
+        await counselors[0].join(api, call_id, "counselor")
+        await counselors[0].wait_connected()
         await asyncio.sleep(2.5)
-        await customer.join(ApiClient(server.base_url, http, created["invite"]["token"]), call_id, "customer")
-        await customer.wait_connected()
-        await asyncio.sleep(6.0 + server.delay_s + 0.5)  # the bursts, played out to the counselor
+        await customers[0].join(customer_api, call_id, "customer")
+        await customers[0].wait_connected()
+        await asyncio.sleep(1.5)
+        await counselors[1].join(api, call_id, "counselor")  # a reload: a new connection, the same call
+        await counselors[0].close()
+        await counselors[1].wait_connected()
+        await asyncio.sleep(2.0)
+        first_until = (await api.call(call_id))["stats"]["received_media_s"]
+        await customers[1].join(customer_api, call_id, "customer")  # its timestamps start anew
+        await customers[0].close()
+        await customers[1].wait_connected()
+        await asyncio.sleep(4.0 + server.delay_s + 0.5)  # its bursts, played out to the counselor
     finally:
-        await close_peers(LiveCall(call_id, "", api, customer, counselor, MarkerSource(), MarkerSource()))
+        for peer in (*counselors, *customers):
+            await asyncio.wait_for(peer.close(), 10)
         await api.hangup(call_id)
 
     with read_db(server.data_dir) as db:
@@ -267,22 +278,38 @@ async def test_recordings_line_up_when_the_counselor_joins_first(
     assert -3.2 < rows["counselor"]["media_s"] < -1.8, rows["counselor"]["media_s"]
     folder = server.data_dir / "calls" / call_id
     original, delivered = decoded_mono(folder / "customer.opus"), decoded_mono(folder / "delivered.opus")
-    on_timeline = timeline_offset_s(original, rows["customer"]["media_s"], delivered, rows["delivered"]["media_s"])
-    assert abs(on_timeline) <= 0.02, on_timeline
-    # In wall time the counselor heard it D later: sample 0 of each file is at its started_at.
-    in_wall = timeline_offset_s(original, rows["customer"]["started_at"], delivered, rows["delivered"]["started_at"])
-    assert abs(in_wall - server.delay_s) <= 0.02, in_wall
+    with read_db(server.data_dir) as db:
+        record = load_call(db, server.data_dir, call_id)  # what the QA view and the export read
+    assert record is not None
+    placed = {r.stream: r for r in record.recordings}
+    customer_rec, delivered_rec = placed["customer"], placed["delivered"]
+    assert customer_rec.sync == []  # written by media time: one linear run
+    # Before and after the customer's reconnect; the counselor's reload lies in the first.
+    for m0, m1 in ((0.2, first_until - 0.2), (first_until + 1.0, first_until + 4.0)):
+        start = customer_rec.file_at(m0)
+        assert start is not None
+        found = locate(original, start, start + (m1 - m0), delivered)
+        on_timeline = delivered_rec.media_at(found)
+        assert on_timeline is not None and abs(on_timeline - m0) <= 0.02, (m0, on_timeline, delivered_rec.sync)
+        if m0 < first_until:
+            # In wall time the counselor heard it D later: sample 0 of each file is at its started_at.
+            in_wall = (delivered_rec.started_at + found) - (customer_rec.started_at + start)
+            assert abs(in_wall - server.delay_s) <= 0.02, in_wall
 
     # The QA view (what the timeline draws from) and the evidence export carry the same placing.
     qa = ApiClient(server.base_url, http)
     await qa.login("quinn", PASSWORD)
     view = await qa.request("GET", f"/api/qa/calls/{call_id}")
-    assert {r["stream"]: r["media_s"] for r in view["recordings"]} == {s: rows[s]["media_s"] for s in STREAMS}
+    assert {r["stream"]: (r["media_s"], r["sync"]) for r in view["recordings"]} == {
+        r.stream: (r.media_s, r.sync) for r in record.recordings
+    }
     async with http.get(
         f"{server.base_url}/api/qa/calls/{call_id}/export", headers={"Authorization": f"Bearer {qa.token}"}
     ) as r:
         assert r.status == 200
         archive = zipfile.ZipFile(io.BytesIO(await r.read()))
     exported = {rec["stream"]: rec for rec in json.loads(archive.read("call.json"))["recordings"]}
-    assert {s: exported[s]["media_s"] for s in STREAMS} == {s: rows[s]["media_s"] for s in STREAMS}
+    assert {s: (exported[s]["media_s"], exported[s]["sync"]) for s in STREAMS} == {
+        r.stream: (r.media_s, r.sync) for r in record.recordings
+    }
     assert archive.read("audio/delivered.opus") == (folder / "delivered.opus").read_bytes()

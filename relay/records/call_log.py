@@ -60,6 +60,10 @@ PLACEMENT: dict[Stream, Placement] = {"customer": "media", "delivered": "playout
 # customer audio has played this long: by then playout's anchor is the one that schedules
 # the call (before that it follows the fastest frames freely).
 SETTLE_S = 0.1
+# The delivered file is what played, sample for sample, in server time; media time runs
+# beside it at the customer's clock and steps when playout re-anchors (a reconnect). Once
+# the two part by this much, a sync point (call_recording_sync) says where media time is.
+SYNC_TOLERANCE_S = 0.002
 
 
 class Playout(Protocol):
@@ -90,6 +94,7 @@ class _Recording:
         self.origin = origin  # the stream position of the file's sample 0
         self.start = start  # monotonic time of the file's sample 0
         self.media_s = media_s  # its call media time; None until the media clock has an anchor
+        self.sync = (0.0, media_s)  # the newest (file seconds, media seconds) the mapping runs from
 
 
 class CallLog:
@@ -159,7 +164,22 @@ class CallLog:
 
     def delivered_packet(self, payload: bytes, due: float) -> None:
         """A packet sent to the counselor, played from monotonic time `due`."""
-        self._write("delivered", payload, round(due * RATE), due)
+        position = round(due * RATE)
+        self._write("delivered", payload, position, due)
+        rec = self._recordings.get("delivered")
+        if rec is not None and rec.media_s is not None:
+            self._follow(rec, "delivered", (position - rec.origin) / RATE, self._media_at("playout", due))
+
+    def _follow(self, rec: _Recording, stream: Stream, file_s: float, media_s: float | None) -> None:
+        """Notes a sync point where the file's media time has parted from its linear run."""
+        at_file, at_media = rec.sync
+        if media_s is None or at_media is None or abs(at_media + (file_s - at_file) - media_s) <= SYNC_TOLERANCE_S:
+            return
+        rec.sync = (file_s, media_s)
+        self._execute(
+            "INSERT INTO call_recording_sync (call_id, stream, file_s, media_s) VALUES (?, ?, ?, ?)",
+            (self.call_id, stream, round(file_s, 4), media_s),
+        )
 
     def _write(self, stream: Stream, payload: bytes, position: int, at: float, media_s: float | None = None) -> None:
         rec = self._recordings.get(stream)
@@ -196,6 +216,7 @@ class CallLog:
             return
         for stream, rec in pending:
             rec.media_s = self._media_at(PLACEMENT[stream], rec.start)
+            rec.sync = (0.0, rec.media_s)
             self._execute(
                 "UPDATE call_recordings SET media_s = ? WHERE call_id = ? AND stream = ?",
                 (rec.media_s, self.call_id, stream),

@@ -73,6 +73,34 @@ class Recording:
     duration_s: float | None  # from the database, else read from the file (after a kill)
     packets: int | None
     filled_s: float | None
+    # [file seconds, media seconds] where the file's media time steps (see media_at).
+    sync: list[list[float]] = dataclasses.field(default_factory=list)
+
+    def media_at(self, file_s: float) -> float | None:
+        """The call media time of the file's sample at `file_s` seconds (None: not placed).
+
+        The file runs linearly from media_s, and from each sync point on from its media time.
+        """
+        if self.media_s is None:
+            return None
+        at_file, at_media = 0.0, self.media_s
+        for f, m in self.sync:
+            if f > file_s:
+                break
+            at_file, at_media = f, m
+        return at_media + (file_s - at_file)
+
+    def file_at(self, media_s: float) -> float | None:
+        """Where in the file media time `media_s` is (the latest run that holds it)."""
+        if self.media_s is None:
+            return None
+        runs = [(0.0, self.media_s), *((f, m) for f, m in self.sync)]
+        for k in range(len(runs) - 1, -1, -1):
+            f, m = runs[k]
+            file_s = f + (media_s - m)
+            if file_s >= f or k == 0:
+                return file_s
+        return None  # unreachable: the first run takes everything before it
 
 
 @dataclass(frozen=True)
@@ -229,8 +257,13 @@ def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> Cal
 
 
 def call_recordings(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> list[Recording]:
+    sync: dict[str, list[list[float]]] = {}
+    for r in db.execute(
+        "SELECT stream, file_s, media_s FROM call_recording_sync WHERE call_id = ? ORDER BY stream, file_s", (call_id,)
+    ):
+        sync.setdefault(r["stream"], []).append([r["file_s"], r["media_s"]])
     return [
-        _recording(data_dir, r)
+        dataclasses.replace(_recording(data_dir, r), sync=sync.get(r["stream"], []))
         for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ? ORDER BY stream", (call_id,))
     ]
 
