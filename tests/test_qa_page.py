@@ -53,6 +53,8 @@ async def test_qa_page(tmp_path: Path) -> None:
         db.execute(
             "UPDATE call_recordings SET media_s = -2.0 WHERE call_id = ? AND stream = 'counselor'", (UNCHECKED_ID,)
         )
+        # Its delivered file's media time stepped 0.5 s at 2.0 s into the file (playout re-anchored).
+        db.execute("INSERT INTO call_recording_sync VALUES (?, 'delivered', 2.0, 2.5)", (UNCHECKED_ID,))
         await asyncio.wait_for(_review(server.base_url, db), timeout=60)
     finally:
         db.close()
@@ -211,6 +213,14 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
                 "data-decoded-s", re.compile(r"^\d+\.\d+$")
             )
             assert await page.evaluate("window.callguard.qa.call.timeline.start") == -2.0
+            # The player and the waveform read the file where the server's Recording.file_at says.
+            await page.wait_for_function("window.callguard.qa.call.loaded === true")
+            clock = "window.callguard.qa.call.player.tracks.delivered.clock"
+            assert await page.evaluate(f"[{clock}.toFile(1.0), {clock}.toFile(3.0), {clock}.toMedia(2.5)]") == [
+                1.0,
+                2.5,
+                3.0,
+            ]
             assert await page.evaluate("window.callguard.qa.call.player.stream") == "customer"
             assert not errors, errors
 

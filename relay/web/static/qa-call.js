@@ -6,7 +6,8 @@ import { ABPlayer, decodeMono } from "/static/qa-player.js";
 import { STREAMS, Timeline } from "/static/qa-timeline.js";
 import { Peaks } from "/static/qa-waveform.js";
 import {
-  categoryName, checksSentence, el, formatDuration, formatMedia, formatSpan, formatWhen, moderationSentence, versionLine,
+  categoryName, checksSentence, el, formatDuration, formatMedia, formatSpan, formatWhen, moderationSentence,
+  recordingClock, versionLine,
 } from "/static/qa-util.js";
 
 const KIND_WORDS = { false_positive: "False positive", missed_abuse: "Missed abuse" };
@@ -25,7 +26,7 @@ function timelineStart(record) {
 /** The last media second anything of the call reaches: the timeline's end. */
 function timelineEnd(record) {
   const ends = [];
-  for (const r of record.recordings) ends.push((r.media_s || 0) + (r.duration_s || 0));
+  for (const r of record.recordings) ends.push(recordingClock(r).toMedia(r.duration_s || 0));
   for (const w of record.words) ends.push(w.end);
   for (const d of record.decisions) ends.push(d.end);
   return Math.max(...ends, 1);
@@ -130,9 +131,9 @@ export class CallView {
         }
         const buffer = await decodeMono(await response.arrayBuffer());
         if (this.call !== call) return;
-        const mediaS = recording.media_s || 0;
-        call.timeline.setWave(stream, new Peaks(buffer.getChannelData(0), buffer.sampleRate, mediaS));
-        call.player.add(stream, buffer, mediaS);
+        const clock = recordingClock(recording);
+        call.timeline.setWave(stream, new Peaks(buffer.getChannelData(0), buffer.sampleRate, clock));
+        call.player.add(stream, buffer, clock);
         this.showPlayer();
       } catch (err) {
         if (this.call === call) call.timeline.setWave(stream, null, `Cannot play: ${sentence(err.message)}`);

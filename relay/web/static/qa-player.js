@@ -36,15 +36,15 @@ export class ABPlayer {
     this.end = end;
     this.onChange = onChange || (() => {});
     this.ctx = null; // made on the first Play (a user gesture), not at page load
-    this.tracks = {}; // stream -> {buffer, mediaS}
+    this.tracks = {}; // stream -> {buffer, clock}: clock places the file on media time (recordingClock)
     this.stream = "customer";
     this.mix = false; // the counselor's voice mixed under A or B
     this.position = 0; // media time while paused
     this.voice = null; // {parts: [{source, gain}], origin}: origin = ctx time at media time 0
   }
 
-  add(stream, buffer, mediaS) {
-    this.tracks[stream] = { buffer, mediaS };
+  add(stream, buffer, clock) {
+    this.tracks[stream] = { buffer, clock };
   }
 
   get playing() {
@@ -127,13 +127,13 @@ export class ABPlayer {
     const voice = { parts: [], origin: now - at };
     let playing = 0;
     for (const stream of this.heard) {
-      const { buffer, mediaS } = this.tracks[stream];
+      const { buffer, clock } = this.tracks[stream];
       const source = new AudioBufferSourceNode(ctx, { buffer });
       const gain = new GainNode(ctx, { gain: fadeIn ? 0 : 1 });
       source.connect(gain).connect(ctx.destination);
       if (fadeIn) gain.gain.linearRampToValueAtTime(1, now + FADE_S);
-      // Each recording sits at its own media_s: wait for one that starts later, skip into one that started earlier.
-      const offset = at - mediaS;
+      // Each recording sits at its own place: wait for one that starts later, skip into one that started earlier.
+      const offset = clock.toFile(at);
       source.start(now + Math.max(0, -offset), Math.max(0, offset));
       playing += 1;
       source.onended = () => {

@@ -130,3 +130,31 @@ export function moderationShort(s) {
   if (s.moderation === "partly") return `Partly unchecked (${(s.undecided_s || 0).toFixed(1)} s)`;
   return { checked: "Checked", unchecked: "Unchecked" }[s.moderation] || "–";
 }
+
+/**
+ * A recording's place on the call's media clock: from media_s, then from each sync point
+ * [file_s, media_s] on (where the delivered file's media time steps). The same rule as
+ * Recording.media_at / file_at in relay/records/logged_call.py.
+ */
+export function recordingClock(recording) {
+  const runs = [[0, recording.media_s || 0], ...(recording.sync || [])];
+  return {
+    /** Seconds into the file at media time t (negative before the file starts). */
+    toFile(t) {
+      for (let k = runs.length - 1; k > 0; k--) {
+        const [f, m] = runs[k];
+        if (f + (t - m) >= f) return f + (t - m);
+      }
+      return t - runs[0][1];
+    },
+    /** Media time of the file's sample at `file` seconds. */
+    toMedia(file) {
+      let [f, m] = runs[0];
+      for (const run of runs) {
+        if (run[0] > file) break;
+        [f, m] = run;
+      }
+      return m + (file - f);
+    },
+  };
+}
