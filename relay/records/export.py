@@ -66,7 +66,9 @@ Files
                         keyword lists, classifier, policy), and where each recording
                         sits: media_s = call media time of the file's first sample
                         (negative for a side that joined before the customer's first
-                        audio), started_at = its Unix time
+                        audio), started_at = its Unix time, sync = [file seconds, media
+                        seconds] points from which the file's media time runs anew
+                        (playout re-anchored: the customer reconnected)
   marks.json            QA marks (false positives, missed abuse)
   replays.json          moderation re-runs of this call under other configs
   SHA256SUMS            the SHA-256 of every other file
