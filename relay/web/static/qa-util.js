@@ -114,9 +114,14 @@ export function checksSentence(versions) {
   return { text: text.charAt(0).toUpperCase() + text.slice(1), details };
 }
 
+/** Seconds played undecided: a tenth is enough, but never "0.0 s" for a little. */
+function undecidedText(seconds) {
+  return `${seconds.toFixed(seconds < 0.1 ? 2 : 1)} s`;
+}
+
 /** A call's moderation state (the QA summary's moderation and undecided_s) in a sentence. */
 export function moderationSentence(s) {
-  const undecided = typeof s.undecided_s === "number" ? `${s.undecided_s.toFixed(1)} s` : null;
+  const undecided = typeof s.undecided_s === "number" ? undecidedText(s.undecided_s) : null;
   if (s.moderation === "checked") return "Checked: the counselor heard nothing before it was judged.";
   if (s.moderation === "partly") return `Partly unchecked: ${undecided} played before it was judged.`;
   if (s.moderation === "unchecked") {
@@ -127,7 +132,7 @@ export function moderationSentence(s) {
 
 /** The list's short form: "Checked", "Partly (3.2 s)", "Unchecked". */
 export function moderationShort(s) {
-  if (s.moderation === "partly") return `Partly unchecked (${(s.undecided_s || 0).toFixed(1)} s)`;
+  if (s.moderation === "partly") return `Partly unchecked (${undecidedText(s.undecided_s || 0)})`;
   return { checked: "Checked", unchecked: "Unchecked" }[s.moderation] || "–";
 }
 
