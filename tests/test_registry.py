@@ -130,3 +130,20 @@ async def test_a_side_gone_silent_is_lost_then_ends_the_call(db) -> None:  # typ
     kinds = [r[0] for r in db.execute("SELECT kind FROM call_events WHERE call_id = ? ORDER BY id", (call.call_id,))]
     assert [k for k in kinds if k in ("lost", "back")] == ["lost", "back", "lost"]
     await calls.stop()
+
+
+async def test_a_stalled_server_does_not_take_a_side_for_lost(db) -> None:  # type: ignore[no-untyped-def]
+    now = [1000.0]
+    config = parse_config({"calls": {"lost_after_s": 5.0}, "stt": {"enabled": False}})
+    calls = Calls(db, config, STT_OFF, CHECKS, CallClock(monotonic=lambda: now[0]))
+    call, _ = calls.create("anna")
+    call.peers["customer"] = ConnectedPeer()  # type: ignore[assignment]
+    call.heard["customer"] = now[0]
+    await calls.reap()
+    now[0] += 8.0  # the event loop stood still: the audio of those seconds is still unread
+    await calls.reap()
+    assert call.lost_view() == {}
+    now[0] += 1.0  # the next check, and still nothing came: now the customer is lost
+    await calls.reap()
+    assert "customer" in call.lost_view()
+    await calls.stop()

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 CallState = Literal["waiting", "active", "ended"]
 PEER_CLOSE_TIMEOUT_S = 5.0
+# Presence is checked about every second; a longer pause means this process stalled, and
+# audio that arrived meanwhile is still unread: nobody is taken for lost on that check.
+PRESENCE_STALL_S = 2.5
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Call:
         # since when a side that joined has been lost (no audio for calls.lost_after_s).
         self.heard: dict[Side, float | None] = {"customer": None, "counselor": None}
         self.lost_since: dict[Side, float | None] = {"customer": None, "counselor": None}
+        self._presence_checked: float | None = None
         # The invite's token, for its counselor to see again (a page reload) until the
         # customer joins; the database keeps only its hash.
         self.invite_token: str | None = None
@@ -135,6 +139,8 @@ class Call:
         for about 30 s, so the audio, not the connection state, says who has gone.
         """
         now, calls = self.clock.monotonic(), self._config.calls
+        stalled = self._presence_checked is not None and now - self._presence_checked > PRESENCE_STALL_S
+        self._presence_checked = now
         changed = False
         for side, heard in self.heard.items():
             if heard is None:
@@ -148,7 +154,7 @@ class Call:
                 log.info("call %s: %s is back after %.1f s", self.call_id, side, now - since)
                 if self.log is not None:
                     self.log.event("back", {"side": side, "lost_s": round(now - since, 1)})
-            elif not present and since is None:
+            elif not present and since is None and not stalled:
                 self.lost_since[side] = now
                 changed = True
                 log.info("call %s: %s lost (no audio for %.1f s)", self.call_id, side, now - heard)
