@@ -21,7 +21,21 @@ from .conftest import PASSWORD, LiveCall, assert_flowing, open_call, start_serve
 
 
 @pytest.fixture(scope="module")
-async def live(server: LocalServer) -> AsyncIterator[LiveCall]:
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    running = start_server(
+        Path(tmp_path_factory.mktemp("tight")),
+        delay_s=0.5,
+        extra="[calls]\nmax_concurrent = 2\nconnect_timeout_s = 2.0\ninvite_ttl_s = 5\nidle_timeout_s = 3.0\n"
+        "lost_after_s = 2.0\nlost_grace_s = 3.0\n",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+async def live(server: LocalServer, tight: LocalServer) -> AsyncIterator[LiveCall]:
+    # `tight` starts first: starting a server blocks this process (its event loop, and so
+    # the live call's peers) for seconds, and the live call must not be running then.
     async with aiohttp.ClientSession() as session:
         call = await open_call(server, session, counselor="sue")
         await asyncio.sleep(server.delay_s + 0.5)  # the delayed tone has reached the counselor
@@ -206,18 +220,6 @@ async def test_events_socket_streams_state_and_stats(
 
 
 # --- limits, on a server configured tight -------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    running = start_server(
-        Path(tmp_path_factory.mktemp("tight")),
-        delay_s=0.5,
-        extra="[calls]\nmax_concurrent = 2\nconnect_timeout_s = 2.0\ninvite_ttl_s = 5\nidle_timeout_s = 3.0\n"
-        "lost_after_s = 2.0\nlost_grace_s = 3.0\n",
-    )
-    yield running
-    running.stop()
 
 
 async def test_call_limit_peer_timeout_expiry_and_idle(
