@@ -11,6 +11,10 @@ import {
 } from "/static/qa-util.js";
 
 const KIND_WORDS = { false_positive: "False positive", missed_abuse: "Missed abuse" };
+const END_WORDS = {
+  hangup: "hung up", customer_lost: "customer lost, did not come back", counselor_lost: "counselor lost, did not come back",
+  idle: "nobody connected", expired: "invite expired", shutdown: "server stopped", server_restart: "server restarted",
+};
 const LEAD_IN_S = 0.5; // jumping to a span starts a little before it, so the reviewer hears the context
 const MIN_SELECTION_S = 0.05;
 const FIT_UP_TO_S = 90; // shorter calls open zoomed to fit; longer ones at a readable 50 px/s
@@ -312,7 +316,8 @@ export class CallView {
       ["Started", formatWhen(s.created_at)],
       ["Length", formatDuration(s.duration_s)],
       ["Delay", `${s.delay_s} s`],
-      ["Ended", s.ended_at ? `${formatWhen(s.ended_at)} (${s.end_reason || "unknown"})` : "not logged (server stopped?)"],
+      ["Ended", s.ended_at ? `${formatWhen(s.ended_at)} (${END_WORDS[s.end_reason] || s.end_reason || "unknown"})`
+        : "not logged (server stopped?)"],
       ["Moderation", el("span", { class: `qa-moderation ${s.moderation || "unknown"}`, dataset: { moderation: s.moderation || "" } },
         moderationSentence(s))],
       ["Mutes", s.moderation === "unchecked" && !s.mutes ? "none: nothing was checked" : `${s.mutes} stood${s.lifted ? `, ${s.lifted} lifted` : ""}`],
