@@ -134,7 +134,7 @@ class Call:
     def check_presence(self) -> Side | None:
         """Notes sides that went silent or came back; returns a side lost beyond its grace.
 
-        A side is present while its connection is up and its audio keeps coming (browsers
+        A side is present while its connection is up (or coming up again) and its audio keeps coming (browsers
         send a frame every 20 ms, silence included). A closed tab leaves ICE 'connected'
         for about 30 s, so the audio, not the connection state, says who has gone.
         """
@@ -146,7 +146,9 @@ class Call:
             if heard is None:
                 continue  # never joined: waiting, not lost
             peer = self.peers[side]
-            present = peer is not None and peer.state == "connected" and now - heard <= calls.lost_after_s
+            # A side reconnecting (a reload) is not lost while its last audio is recent.
+            up = peer is not None and peer.state in ("connected", "connecting")
+            present = up and now - heard <= calls.lost_after_s
             since = self.lost_since[side]
             if present and since is not None:
                 self.lost_since[side] = None
