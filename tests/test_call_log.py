@@ -276,6 +276,12 @@ async def test_recordings_line_up_when_the_counselor_joins_first_and_both_reconn
     # The counselor's files began about 2.5 s (plus D for what they heard) before media 0.
     assert -4.5 < rows["delivered"]["media_s"] < -3.0, rows["delivered"]["media_s"]
     assert -3.2 < rows["counselor"]["media_s"] < -1.8, rows["counselor"]["media_s"]
+    # So are the events logged before the customer's first audio (the counselor connecting).
+    with read_db(server.data_dir) as db:
+        states = [
+            r[0] for r in db.execute("SELECT media_s FROM call_events WHERE call_id = ? AND kind = 'state'", (call_id,))
+        ]
+    assert None not in states and min(states) < -2.0, states
     folder = server.data_dir / "calls" / call_id
     original, delivered = decoded_mono(folder / "customer.opus"), decoded_mono(folder / "delivered.opus")
     with read_db(server.data_dir) as db:

@@ -21,6 +21,7 @@ database is logged and never ends the call.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -64,6 +65,9 @@ SETTLE_S = 0.1
 # beside it at the customer's clock and steps when playout re-anchors (a reconnect). Once
 # the two part by this much, a sync point (call_recording_sync) says where media time is.
 SYNC_TOLERANCE_S = 0.002
+# Events logged before the media clock had an anchor (a counselor joining first), kept to
+# give them their media time once it has one; a waiting call logs only a few.
+MAX_UNPLACED_EVENTS = 200
 
 
 class Playout(Protocol):
@@ -111,6 +115,7 @@ class CallLog:
         self._delay_s = 0.0
         self._recordings: dict[Stream, _Recording] = {}
         self._failed: set[Stream] = set()
+        self._unplaced_events: collections.deque[tuple[int, float]] = collections.deque(maxlen=MAX_UNPLACED_EVENTS)
         self._words_done = 0
         self._errors = 0
         self._task: asyncio.Task[None] | None = None
@@ -209,11 +214,14 @@ class CallLog:
         that instant was (negative: before the first frame).
         """
         pending = [(s, r) for s, r in self._recordings.items() if r.media_s is None]
-        if not pending or self._playout is None:
+        if (not pending and not self._unplaced_events) or self._playout is None:
             return
         playing = self._playout.media_time_at(self._monotonic())
         if playing is None or (not final and playing < SETTLE_S):
             return
+        while self._unplaced_events:
+            event_id, at = self._unplaced_events.popleft()
+            self._execute("UPDATE call_events SET media_s = ? WHERE id = ?", (self._received_media_at(at), event_id))
         for stream, rec in pending:
             rec.media_s = self._media_at(PLACEMENT[stream], rec.start)
             rec.sync = (0.0, rec.media_s)
@@ -322,10 +330,14 @@ class CallLog:
             self.event("error", {"kind": kind, "detail": detail, "count": self._errors})
 
     def event(self, kind: str, detail: dict[str, Any]) -> None:
-        self._execute(
+        now = self._monotonic()
+        media_s = self._received_media_at(now)
+        row = self._execute(
             "INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, ?, ?, ?, ?)",
-            (self.call_id, self._wall(), self._received_media_at(self._monotonic()), kind, _json(detail)),
+            (self.call_id, self._wall(), media_s, kind, _json(detail)),
         )
+        if media_s is None and row is not None and row.lastrowid is not None:
+            self._unplaced_events.append((row.lastrowid, now))
 
     # -------------------------------------------------------------------- end
 
@@ -360,11 +372,12 @@ class CallLog:
         """Media time of the customer audio arriving at `wall` (None before the first frame)."""
         return self._media_at("received", wall)
 
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor | None:
         try:
-            self._db.execute(sql, params)
+            return self._db.execute(sql, params)
         except sqlite3.Error:
             log.exception("call %s: call log write failed", self.call_id)
+            return None
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         try:
