@@ -115,6 +115,12 @@ class CallsConfig:
     # invite); one more is refused at the handshake with 429.
     max_sockets_per_call: int = 16
     max_sockets_per_token: int = 4
+    # A side that has joined and then sends no audio this long is lost (a closed tab, a
+    # dropped network): WebRTC's own consent check takes about 30 s to say so.
+    lost_after_s: float = 5.0
+    # A lost side has this long to come back (reload, network change) before the call ends
+    # by itself (reason customer_lost or counselor_lost).
+    lost_grace_s: float = 30.0
 
     def validate(self) -> None:
         _check_range("calls.max_concurrent", self.max_concurrent, 1, 1000)
@@ -124,6 +130,8 @@ class CallsConfig:
         _check_range("calls.invite_ttl_s", self.invite_ttl_s, 5, 7 * 24 * 3600)
         _check_range("calls.connect_timeout_s", self.connect_timeout_s, 1.0, 300.0)
         _check_range("calls.idle_timeout_s", self.idle_timeout_s, 1.0, 24 * 3600.0)
+        _check_range("calls.lost_after_s", self.lost_after_s, 1.0, 300.0)
+        _check_range("calls.lost_grace_s", self.lost_grace_s, 0.0, 3600.0)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,10 @@ class LoggedCall:
     # Each word's tone in Hz (e.g. stt_doubles.vocab(...), so a ScriptedEngine hears the
     # words again); words not named, and every word when None, are 440 Hz.
     tone_freqs: dict[str, float] | None = None
+    # The speech model's state: anything but "ready" leaves the call unchecked (no words
+    # logged, no decisions); and the audio played before a decision, as the final stats say.
+    stt_state: str = "ready"
+    undecided_s: float | None = None
 
 
 class _FixedClock:
@@ -95,16 +99,15 @@ def write_logged_call(
         ),
     )
     # Events (lifts, the summary) are logged as if at the call's end, on its clock.
-    log = CallLog(
-        db, data_dir, call.call_id, clock=CallClock(wall=lambda: call.created_at, monotonic=lambda: call.duration_s)
-    )
+    ended = call.created_at + call.duration_s
+    log = CallLog(db, data_dir, call.call_id, clock=CallClock(wall=lambda: ended, monotonic=lambda: call.duration_s))
     checks = load_checks(config, classifier=False)
     # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
     keywords = checks.info["keywords"]
     log.snapshot(
         config.to_dict(),
         {
-            "stt": {"state": "unavailable", "detail": "test double: scripted words"},
+            "stt": {"state": call.stt_state, "detail": "test double: scripted words"},
             "keywords": {"state": "ready", "detail": keywords["version"]}
             if keywords["available"]
             else {"state": "off", "detail": keywords["reason"]},
@@ -116,7 +119,7 @@ def write_logged_call(
     moderator = CallModerator(PolicyConfig(), clock=lambda: call.created_at)
     words = [Word(text, start, end, True, 0.9) for text, start, end in sorted(call.words, key=lambda w: w[1])]
     span_ids: dict[tuple[float, float], int] = {}
-    for word in words:
+    for word in words if call.stt_state == "ready" else []:
         changes = moderator.judge(TranscriptUpdate(confirmed=[word], cleared_until=word.end), checks.as_list())
         for decision in changes.lift:
             log.on_bus_event({"type": "unmute", "span_id": span_ids.pop(decision.key)})
@@ -136,10 +139,11 @@ def write_logged_call(
     counselor = tones([(last + 0.3, min(last + 1.0, call.duration_s))], call.duration_s, freq=330.0)
     for k, (c, d, s) in enumerate(zip(*(opus_packets(x) for x in (customer, delivered, counselor)))):
         t = k * FRAME / RATE
-        log.customer_packet(c, t)
+        log.customer_packet(c, t, t)
         log.delivered_packet(d, t + call.delay_s)
         log.counselor_packet(s, k * FRAME, t)
-    log.close({"stats": {}}, words)
+    stats = {} if call.undecided_s is None else {"undecided_s": call.undecided_s}
+    log.close({"stats": stats}, words if call.stt_state == "ready" else [])
     return call
 
 

@@ -78,7 +78,7 @@ def tone_levels(levels: list[dict[str, Any]], since_ms: float) -> tuple[float, f
 async def test_two_browsers_call(server, tmp_path: Path) -> None:
     # Never skipped: a CI machine without the browser must fail, not pass quietly.
     assert os.path.exists(CHROMIUM), "Debian's chromium is missing: run scripts/install-test-deps"
-    await asyncio.wait_for(_call_flow(server, tmp_path), timeout=80)
+    await asyncio.wait_for(_call_flow(server, tmp_path), timeout=110)
 
 
 async def _call_flow(server, tmp_path: Path) -> None:
@@ -114,6 +114,11 @@ async def _call_flow(server, tmp_path: Path) -> None:
             await expect(invite).to_have_value(re.compile(rf"^{re.escape(server.base_url)}/join/\S+#\S+$"))
             invite_url = await invite.input_value()
             await expect(counselor.locator("#call-status")).to_have_text("Waiting for the customer to join")
+            # A reload before the customer has joined gives the counselor the same link back.
+            await counselor.reload()
+            await expect(invite).to_have_value(invite_url)
+            await expect(counselor.locator("#invite-note")).to_be_hidden()
+            await expect(counselor.locator("#peer-local")).to_have_text("connected")
             await expect(counselor.locator("#delay")).to_contain_text(
                 f"Customer audio reaches you {server.delay_s} s late"
             )
@@ -162,12 +167,34 @@ async def _call_flow(server, tmp_path: Path) -> None:
             assert high > 0.05 and high > 3 * low, (low, high)
 
             # Reloads rejoin the running call: the customer with the same link, the counselor
-            # from the list of running calls (the invite is not shown again).
+            # from the list of running calls (the customer has joined: no invite shown).
             await customer.reload()
             await expect(customer.locator("#status")).to_have_text("Connected")
             await counselor.reload()
             await expect(counselor.locator("#invite-note")).to_be_visible()
+            await expect(counselor.locator("#invite")).to_be_hidden()
             await expect(counselor.locator("#peer-local")).to_have_text("connected")
+            await expect(counselor.locator("#peer-customer")).to_have_text("connected")
+
+            # The customer's tab closes without hanging up: within about 5 s the counselor
+            # sees them lost, with the time left to come back; the link brings them back.
+            await customer.close()
+            closed = asyncio.get_running_loop().time()
+            await expect(counselor.locator("#call-status")).to_contain_text(
+                "Customer lost: no audio from them. Waiting", timeout=9000
+            )
+            lost_after = asyncio.get_running_loop().time() - closed
+            print(f"customer lost noticed after {lost_after:.1f} s")
+            assert lost_after < 8.0
+            await expect(counselor.locator("#peer-customer")).to_have_text("lost")
+            await expect(counselor.locator("#call-status")).to_have_attribute("data-tone", "bad")
+            await counselor.screenshot(path=str(SCREENSHOTS / "callguard-counselor-lost.png"))
+            customer = await (await customer_browser.new_context()).new_page()
+            customer.set_default_timeout(15000)
+            await customer.goto(f"{path}?measure=1#{token}")
+            await customer.get_by_role("button", name="Join call").click()
+            await expect(customer.locator("#status")).to_have_text("Connected")
+            await expect(counselor.locator("#call-status")).to_have_text("Call in progress")
             await expect(counselor.locator("#peer-customer")).to_have_text("connected")
 
             # The customer hangs up: both pages say so.

@@ -6,6 +6,7 @@ Each bad request must get its clear 4xx and leave the parallel live call flowing
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,21 @@ from .conftest import PASSWORD, LiveCall, assert_flowing, open_call, start_serve
 
 
 @pytest.fixture(scope="module")
-async def live(server: LocalServer) -> AsyncIterator[LiveCall]:
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    running = start_server(
+        Path(tmp_path_factory.mktemp("tight")),
+        delay_s=0.5,
+        extra="[calls]\nmax_concurrent = 2\nconnect_timeout_s = 2.0\ninvite_ttl_s = 5\nidle_timeout_s = 3.0\n"
+        "lost_after_s = 2.0\nlost_grace_s = 3.0\n",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+async def live(server: LocalServer, tight: LocalServer) -> AsyncIterator[LiveCall]:
+    # `tight` starts first: starting a server blocks this process (its event loop, and so
+    # the live call's peers) for seconds, and the live call must not be running then.
     async with aiohttp.ClientSession() as session:
         call = await open_call(server, session, counselor="sue")
         await asyncio.sleep(server.delay_s + 0.5)  # the delayed tone has reached the counselor
@@ -156,11 +171,27 @@ async def test_ended_call_refuses_rejoin(
     server: LocalServer, http: aiohttp.ClientSession, anna: ApiClient, live: LiveCall
 ) -> None:
     created = await anna.create_call()
+    call_id = created["call_id"]
+    # Until the customer joins, the call's own counselor gets the invite back (a page reload).
+    assert (await anna.call(call_id))["invite"] == created["invite"]
+    listed = {c["call_id"]: c for c in (await anna.request("GET", "/api/calls"))["calls"]}
+    assert listed[call_id]["invite"] == created["invite"]
+    sue = ApiClient(server.base_url, http)
+    await sue.login("sue", PASSWORD)
+    assert "invite" not in await sue.call(call_id)  # a supervisor sees the call, not its link
     customer = ApiClient(server.base_url, http, token=created["invite"]["token"])
-    assert (await customer.call(created["call_id"]))["state"] == "waiting"
-    assert (await customer.hangup(created["call_id"]))["state"] == "ended"
-    await _fails(409, "call_ended", customer.offer(created["call_id"], "customer", await _offer_sdp()))
-    await _fails(404, "unknown_call", anna.offer(created["call_id"], "counselor", await _offer_sdp()))
+    assert (await customer.call(call_id))["state"] == "waiting"
+    assert (await customer.hangup(call_id))["state"] == "ended"
+    # Hangup is idempotent for the parties; others still learn nothing about the call.
+    assert (await customer.hangup(call_id))["state"] == "ended"
+    assert (await anna.hangup(call_id))["state"] == "ended"
+    assert (await sue.hangup(call_id))["state"] == "ended"
+    ben = ApiClient(server.base_url, http)
+    await ben.login("ben", PASSWORD)
+    await _fails(404, "unknown_call", ben.hangup(call_id))
+    await _fails(409, "call_ended", customer.offer(call_id, "customer", await _offer_sdp()))
+    await _fails(404, "unknown_call", anna.offer(call_id, "counselor", await _offer_sdp()))
+    assert "invite" not in await live.counselor_api.call(live.call_id)  # joined: the link is not handed out
     await assert_flowing(live)
 
 
@@ -174,6 +205,7 @@ async def test_events_socket_streams_state_and_stats(
             "type": "state",
             "state": "active",
             "peers": {"customer": "connected", "counselor": "connected"},
+            "lost": {},
         }
         stats = await asyncio.wait_for(ws.receive_json(), 5)
         assert stats["type"] == "stats" and stats["stats"]["frames_in"] > 0
@@ -191,17 +223,6 @@ async def test_events_socket_streams_state_and_stats(
 
 
 # --- limits, on a server configured tight -------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    running = start_server(
-        Path(tmp_path_factory.mktemp("tight")),
-        delay_s=0.5,
-        extra="[calls]\nmax_concurrent = 2\nconnect_timeout_s = 2.0\ninvite_ttl_s = 5\nidle_timeout_s = 3.0\n",
-    )
-    yield running
-    running.stop()
 
 
 async def test_call_limit_peer_timeout_expiry_and_idle(
@@ -301,3 +322,30 @@ async def test_open_calls_per_counselor_are_limited(strict: LocalServer, http: a
     third = await api.create_call()
     for created in (second, third):
         await api.hangup(created["call_id"])
+
+
+async def test_a_customer_gone_silent_is_lost_and_the_call_ends(
+    tight: LocalServer, http: aiohttp.ClientSession, live: LiveCall
+) -> None:
+    call = await open_call(tight, http)
+    try:
+        # The customer's audio stops while ICE stays up (a frozen or closed tab looks so).
+        call.customer.sent.stop()
+        stopped = asyncio.get_running_loop().time()
+        while (view := await call.counselor_api.call(call.call_id))["peers"]["customer"] != "lost":
+            assert asyncio.get_running_loop().time() - stopped < 4.0, view["peers"]
+            await asyncio.sleep(0.2)
+        assert view["peers"]["counselor"] == "connected"
+        assert 0 < view["lost"]["customer"]["ends_in_s"] <= 3.0
+        while call.call_id in [c["call_id"] for c in (await call.counselor_api.request("GET", "/api/calls"))["calls"]]:
+            assert asyncio.get_running_loop().time() - stopped < 8.0
+            await asyncio.sleep(0.2)
+    finally:
+        await call.close(hangup=False)
+    with sqlite3.connect(tight.data_dir / "callguard.db") as db:
+        assert db.execute("SELECT end_reason FROM calls WHERE call_id = ?", (call.call_id,)).fetchone() == (
+            "customer_lost",
+        )
+    # Hanging up a call that ended by itself is fine too.
+    assert (await call.counselor_api.hangup(call.call_id))["state"] == "ended"
+    await assert_flowing(live)

@@ -117,7 +117,7 @@ def test_export_verifies_with_sha256sum_and_holds_the_call_as_logged(
     assert [line.split("\t") for line in tsv[1:]] == [[f"{s:.3f}", f"{e:.3f}", t] for t, s, e in ABUSIVE_CALL]
 
     call = json.loads((folder / "call.json").read_text())
-    assert call["summary"]["call_id"] == CALL_ID and call["config"] == record.config
+    assert call["summary"]["call_id"] == CALL_ID and call["config"]["delay"] == record.config["delay"]
     assert {r["stream"]: r["file"] for r in call["recordings"]} == {s: f"audio/{s}.opus" for s in STREAMS}
     assert all(r["media_s"] is not None and r["duration_s"] for r in call["recordings"])
     assert [m["text"] for m in json.loads((folder / "marks.json").read_text())] == ["환불"]
@@ -178,3 +178,89 @@ def test_unknown_call_exits_2_and_writes_nothing(
     assert err.count("\n") == 1 and "c_nope" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
     assert accesses(db, "c_nope") == []
+
+
+def test_export_holds_the_case_and_nothing_about_the_server(data_dir: Path, tmp_path: Path) -> None:
+    from relay.config import parse_config
+
+    internals = {
+        "server": {
+            "host": "10.77.1.2",
+            "port": 8443,
+            "public_url": "https://calls.example.kr",
+            "data_dir": "/srv/cg-secret-data",
+            "tls_cert": "/etc/cg/fullchain.pem",
+            "tls_key": "/etc/cg/privkey.pem",
+        },
+        "auth": {"scrypt_n": 65536},
+        "webrtc": {
+            "ice_servers": [{"urls": ["turn:turn.example.kr:3478"], "username": "iceuser42", "credential": "s3cret"}],
+            "interfaces": ["10.77.1.2"],
+        },
+        "stt": {"models_dir": "/srv/cg-models", "model": "/srv/cg-models/base-ko"},
+        "delay": {"delay_s": 2.25},
+        "policy": {"pad_before_s": 0.11},
+    }
+    config = parse_config(internals)
+    db = open_database(database_file(data_dir))
+    write_logged_call(db, data_dir, LoggedCall(CALL_ID, "anna", time.time() - 60, ABUSIVE_CALL), config)
+    # A model that failed to load, and a disk error: their details name server paths.
+    versions = json.loads(db.execute("SELECT versions FROM call_config").fetchone()[0])
+    versions["stt"] = {"state": "unavailable", "detail": "no CTranslate2 model in /srv/cg-models/base-ko (see docs)"}
+    db.execute("UPDATE call_config SET versions = ?", (json.dumps(versions),))
+    db.execute(
+        "INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, 0, 1.0, 'error', ?)",
+        (CALL_ID, json.dumps({"kind": "recording", "detail": "[Errno 28] '/srv/cg-secret-data/calls/c_1/x.opus'"})),
+    )
+    db.execute(
+        "INSERT INTO call_replays (call_id, at, by_user, mode, config, versions, words, spans, diff) "
+        "VALUES (?, 0, 'quinn', 'transcript', ?, '{}', '[]', '[]', '{}')",
+        (CALL_ID, json.dumps(config.to_dict())),
+    )
+    summary = export_call(db, data_dir, CALL_ID, tmp_path / "case.zip")
+    logged = db.execute("SELECT COUNT(*) FROM call_decisions").fetchone()[0]
+    db.close()
+
+    with zipfile.ZipFile(summary.path) as zf:
+        texts = {n: zf.read(n).decode() for n in zf.namelist() if not n.startswith("audio/")}
+        assert sorted(n for n in zf.namelist() if n.startswith("audio/")) == [
+            f"audio/{s}.opus" for s in sorted(STREAMS)
+        ]
+    everything = "\n".join(texts.values())
+    for secret in (
+        "10.77.1.2",
+        "8443",
+        "calls.example.kr",
+        "cg-secret-data",
+        str(data_dir),
+        "fullchain.pem",
+        "privkey.pem",
+        "65536",
+        "scrypt",
+        "turn.example.kr",
+        "iceuser42",
+        "s3cret",
+        "interfaces",
+        "/srv/cg-models",
+    ):
+        assert secret not in everything, secret
+    # What the case needs: the settings that decided what the counselor heard, the versions,
+    # the decisions and the words.
+    call = json.loads(texts["call.json"])
+    assert set(call["config"]) == {
+        "delay",
+        "stt",
+        "keywords",
+        "text_model",
+        "classifier",
+        "checks",
+        "policy",
+        "escalation",
+    }
+    assert call["config"]["delay"]["delay_s"] == 2.25 and call["config"]["policy"]["pad_before_s"] == 0.11
+    assert call["config"]["stt"]["model"] == "base-ko" and call["config"]["stt"]["language"] == "ko"
+    assert call["config"]["classifier"]["thresholds"]["악플/욕설"] == 0.5
+    assert call["versions"]["stt"] == {"state": "unavailable", "detail": "no CTranslate2 model in <path> (see docs)"}
+    assert call["versions"]["keywords"]["state"] == "ready"
+    assert logged >= 3 and len(json.loads(texts["decisions.json"])["decisions"]) == logged
+    assert "씨발" in texts["transcript.tsv"]

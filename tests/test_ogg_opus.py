@@ -130,3 +130,21 @@ def test_the_crc_matches_the_bitwise_definition_on_random_pages() -> None:
     for size in (1, 2, 3, 27, 255, 4096):
         data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
         assert ogg_crc(data) == _bitwise_ogg_crc(data)
+
+
+def test_a_gap_of_no_whole_frames_is_filled_to_within_a_fine_frame(tmp_path: Path) -> None:
+    # A reconnect resumes a stream anywhere, not on the 20 ms grid: the file must keep its clock.
+    path = tmp_path / "fine.opus"
+    writer = OggOpusWriter(path, channels=1)
+    ps = packets(40)
+    for i, p in enumerate(ps[:20]):
+        writer.write(p, i * 960)
+    resume = 20 * 960 + 24590  # 0.5123 s later
+    writer.write(ps[20], resume)
+    assert abs(writer.duration_s * 48000 - 960 - resume) <= 60  # the packet sits within 1.25 ms of its place
+    for i, p in enumerate(ps[21:]):
+        writer.write(p, resume + (i + 1) * 960)
+    writer.close()
+    assert writer.unfilled_s == 0.0 and writer.dropped == 0
+    # Decoders play the 2.5 ms empty frames too (as concealment): the decoded length is the file's.
+    assert abs(decoded_seconds(path) - writer.duration_s) < 0.0013

@@ -23,14 +23,16 @@ from .logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_cal
 NOW = time.time()
 DAY = 86400.0
 ABUSIVE = LoggedCall("c_qa_abusive", "anna", NOW - 2 * DAY, ABUSIVE_CALL)
-CLEAN = LoggedCall("c_qa_clean", "ben", NOW - 5 * DAY, CLEAN_CALL, duration_s=4.0)
+CLEAN = LoggedCall("c_qa_clean", "ben", NOW - 5 * DAY, CLEAN_CALL, duration_s=4.0, undecided_s=0.4)
+# No speech model on that server: nothing was checked, so nothing was muted.
+UNCHECKED = LoggedCall("c_qa_unchecked", "anna", NOW - 9 * DAY, CLEAN_CALL, stt_state="unavailable", undecided_s=6.0)
 
 
 @pytest.fixture(scope="module")
 def qa_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     server = start_server(tmp_path_factory.mktemp("qa"))
     db = open_database(database_file(server.data_dir))
-    for call in (ABUSIVE, CLEAN):
+    for call in (ABUSIVE, CLEAN, UNCHECKED):
         write_logged_call(db, server.data_dir, call)
     db.close()
     yield server
@@ -147,19 +149,27 @@ async def test_call_list_filters(qa_server: LocalServer, http: aiohttp.ClientSes
 
     # Calls created from now on (another test's live call) are left out by `until`.
     logged = f"until={NOW}"
-    assert await ids(f"?{logged}") == [ABUSIVE.call_id, CLEAN.call_id]  # newest first
+    assert await ids(f"?{logged}") == [ABUSIVE.call_id, CLEAN.call_id, UNCHECKED.call_id]  # newest first
     assert await ids(f"?muted=1&{logged}") == [ABUSIVE.call_id]
+    # Without mutes: judged and found clean; a call nobody checked is not among them.
     assert await ids(f"?muted=0&{logged}") == [CLEAN.call_id]
+    assert await ids(f"?moderation=checked&{logged}") == [ABUSIVE.call_id]
+    assert await ids(f"?moderation=partly&{logged}") == [CLEAN.call_id]
+    assert await ids(f"?moderation=unchecked&{logged}") == [UNCHECKED.call_id]
     assert await ids("?counselor=ben") == [CLEAN.call_id]
     assert await ids(f"?since={NOW - 3 * DAY}&{logged}") == [ABUSIVE.call_id]
-    assert await ids(f"?until={NOW - 3 * DAY}") == [CLEAN.call_id]
+    assert await ids(f"?until={NOW - 3 * DAY}") == [CLEAN.call_id, UNCHECKED.call_id]
     assert await ids(f"?since={NOW - 3 * DAY}&counselor=ben") == []
     status, body, _ = await fetch(qa_server, http, "GET", f"/api/qa/calls?{logged}", quinn)
     listing = json.loads(body)
     assert listing["counselors"] == ["anna", "ben"]
-    abusive = listing["calls"][0]
-    assert (abusive["mutes"], abusive["words"], abusive["duration_s"]) == (3, 8, 9.0)
-    for bad in ("?since=yesterday", "?muted=maybe", "?limit=0", "?until=nan"):
+    abusive, clean, unchecked = listing["calls"]
+    # The call's length runs from its start to its end: 9 s of speech, heard 1.5 s late.
+    assert (abusive["mutes"], abusive["words"], abusive["duration_s"]) == (3, 8, 10.5)
+    assert (abusive["moderation"], abusive["undecided_s"]) == ("checked", None)
+    assert (clean["moderation"], clean["undecided_s"], clean["mutes"]) == ("partly", 0.4, 0)
+    assert (unchecked["moderation"], unchecked["undecided_s"], unchecked["words"]) == ("unchecked", 6.0, 0)
+    for bad in ("?since=yesterday", "?muted=maybe", "?limit=0", "?until=nan", "?moderation=some"):
         status, _, _ = await fetch(qa_server, http, "GET", f"/api/qa/calls{bad}", quinn)
         assert status == 400, bad
 
@@ -187,10 +197,12 @@ async def test_duration_read_from_the_file_when_the_server_died(
 ) -> None:
     with closing(db_of(qa_server)) as db:  # as a killed server leaves it: the files ended, their rows did not
         db.execute("UPDATE call_recordings SET duration_s = NULL WHERE call_id = ?", (CLEAN.call_id,))
+        db.execute("UPDATE calls SET ended_at = NULL WHERE call_id = ?", (CLEAN.call_id,))
     quinn = await token_of(qa_server, http, "quinn")
     status, body, _ = await fetch(qa_server, http, "GET", f"/api/qa/calls/{CLEAN.call_id}", quinn)
     view = json.loads(body)
-    assert view["summary"]["duration_s"] == pytest.approx(4.0, abs=0.02)
+    # Never ended: the call lasted until its last audio, the delivered file's end (4 s + D).
+    assert view["summary"]["duration_s"] == pytest.approx(4.0 + CLEAN.delay_s, abs=0.02)
     assert all(r["duration_s"] == pytest.approx(4.0, abs=0.02) for r in view["recordings"])
 
 

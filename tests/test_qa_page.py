@@ -19,12 +19,13 @@ from playwright.async_api import Page, async_playwright, expect
 
 from relay.records.database import database_file, open_database
 from tests.conftest import PASSWORD, start_server
-from tests.logged_calls import ABUSIVE_CALL, LoggedCall, write_logged_call
+from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CALL_ID = "c_qapage1"
+UNCHECKED_ID = "c_qapage2"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,6 +44,17 @@ async def test_qa_page(tmp_path: Path) -> None:
     db = open_database(database_file(server.data_dir))
     try:
         write_logged_call(db, server.data_dir, LoggedCall(CALL_ID, "anna", time.time() - 60, ABUSIVE_CALL))
+        # A call nobody checked (no speech model), whose counselor joined 2 s before the
+        # customer's first audio: the counselor's file starts before media time 0.
+        unchecked = LoggedCall(
+            UNCHECKED_ID, "anna", time.time() - 600, CLEAN_CALL, stt_state="unavailable", undecided_s=9.0
+        )
+        write_logged_call(db, server.data_dir, unchecked)
+        db.execute(
+            "UPDATE call_recordings SET media_s = -2.0 WHERE call_id = ? AND stream = 'counselor'", (UNCHECKED_ID,)
+        )
+        # Its delivered file's media time stepped 0.5 s at 2.0 s into the file (playout re-anchored).
+        db.execute("INSERT INTO call_recording_sync VALUES (?, 'delivered', 2.0, 2.5)", (UNCHECKED_ID,))
         await asyncio.wait_for(_review(server.base_url, db), timeout=60)
     finally:
         db.close()
@@ -70,12 +82,29 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await _sign_in(page, base_url, "quinn", "/qa")
             row = page.locator(f'#calls tr[data-call-id="{CALL_ID}"]')
             await expect(row).to_contain_text("anna")
-            await expect(row.locator("td").nth(2)).to_have_text("0:09")
-            await expect(row.locator("td").nth(3)).to_have_text("3")
-            # The filters ask the server: no calls without mutes here.
+            # The call's own length (9 s of speech heard 1.5 s late), its moderation state, its mutes.
+            await expect(row.locator("td").nth(2)).to_have_text("0:11")
+            await expect(row.locator("td").nth(3)).to_have_text("Checked")
+            await expect(row.locator("td").nth(4)).to_have_text("3")
+            other = page.locator(f'#calls tr[data-call-id="{UNCHECKED_ID}"]')
+            await expect(other.locator("td").nth(3)).to_have_text("Unchecked")
+            await expect(other.locator("td").nth(4)).to_have_text("–")  # not "0": nothing was checked
+            # The filters ask the server: an unchecked call is not one "without mutes".
             await page.get_by_label("Mutes").select_option("0")
             await expect(page.locator("#list-status")).to_have_text("No logged calls match these filters.")
+            await page.get_by_label("Mutes").select_option("")
+            await page.get_by_label("Moderation").select_option("unchecked")
+            await expect(page.locator("#calls tbody tr")).to_have_count(1)
+            await expect(other).to_be_visible()
+            await page.get_by_label("Moderation").select_option("")
             await page.get_by_label("Mutes").select_option("1")
+
+            # The original decodes last this time: playback must still start on A.
+            async def late_original(route) -> None:  # type: ignore[no-untyped-def]
+                await asyncio.sleep(1.0)
+                await route.continue_()
+
+            await page.route("**/audio/customer", late_original)
             await row.click()
             await page.wait_for_url(f"**/qa#{CALL_ID}")
 
@@ -93,14 +122,27 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await expect(words.first).to_have_text("안녕하세요")
             await expect(page.locator(".qa-word.muted")).to_have_count(3)
 
-            # Both recordings were fetched and decoded: ~9 s each on the timeline.
-            for stream in ("customer", "delivered"):
+            # The moderation state and the checks in a sentence, the long detail folded away.
+            await expect(page.locator("#call-facts")).to_contain_text(
+                "Checked: the counselor heard nothing before it was judged."
+            )
+            checks = page.locator("#checks")
+            await expect(checks).to_contain_text("Judged by speech recognition, keyword lists kw-")
+            await expect(checks).to_contain_text("classifier off")
+            await expect(checks.locator("details")).not_to_have_attribute("open", "")
+            await expect(checks.get_by_text("test double: scripted words")).to_be_hidden()
+
+            # All three recordings were fetched and decoded: ~9 s each on the timeline.
+            for stream in ("customer", "delivered", "counselor"):
                 wave = page.locator(f'.qa-wave[data-stream="{stream}"]')
                 await expect(wave).to_have_attribute("data-decoded-s", re.compile(r"^\d+\.\d+$"))
                 decoded = float(await wave.get_attribute("data-decoded-s") or "nan")
                 assert abs(decoded - 9.0) < 0.2, (stream, decoded)
 
-            # A/B playback: Play runs, B takes over at the same place, Pause stops.
+            # A/B playback starts on A; Play runs, B takes over at the same place, Pause stops.
+            assert await page.evaluate("window.callguard.qa.call.loaded") is True
+            assert await page.evaluate("window.callguard.qa.call.player.stream") == "customer"
+            await expect(page.get_by_role("button", name="A · Original")).to_have_attribute("aria-pressed", "true")
             await page.get_by_role("button", name="Play", exact=True).click()
             await expect(page.get_by_role("button", name="Pause")).to_be_visible()
             # A function, not an expression: Playwright would eval() the string, which the CSP forbids.
@@ -108,6 +150,15 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await page.get_by_role("button", name="B · Delivered").click()
             await expect(page.get_by_role("button", name="B · Delivered")).to_have_attribute("aria-pressed", "true")
             assert await page.evaluate("window.callguard.qa.call.player.stream") == "delivered"
+            # The counselor's voice mixed under B, then alone (C): the lanes heard are marked.
+            await page.get_by_label("Mix in the counselor").check()
+            heard = "window.callguard.qa.call.player.voice.parts.map((p) => p.stream)"
+            assert await page.evaluate(heard) == ["delivered", "counselor"]
+            await expect(page.locator(".qa-wave.active")).to_have_count(2)
+            await page.get_by_role("button", name="C · Counselor").click()
+            assert await page.evaluate(heard) == ["counselor"]
+            await expect(page.get_by_label("Mix in the counselor")).to_be_disabled()
+            await expect(page.locator('.qa-wave.active[data-stream="counselor"]')).to_have_count(1)
             await page.get_by_role("button", name="Pause").click()
             await expect(page.get_by_role("button", name="Play", exact=True)).to_be_visible()
 
@@ -154,6 +205,24 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
                 "href", f"/api/qa/calls/{CALL_ID}/export"
             )
             await page.screenshot(path="/tmp/callguard-qa.png", full_page=True)
+
+            # The unchecked call: said so, and its timeline starts where its counselor's file does.
+            await page.goto(f"{base_url}/qa#{UNCHECKED_ID}")
+            await expect(page.locator("#call-facts")).to_contain_text("Unchecked: moderation was not running; 9.0 s")
+            await expect(page.locator("#checks")).to_contain_text("Not checked: speech recognition was unavailable")
+            await expect(page.locator('.qa-wave[data-stream="counselor"]')).to_have_attribute(
+                "data-decoded-s", re.compile(r"^\d+\.\d+$")
+            )
+            assert await page.evaluate("window.callguard.qa.call.timeline.start") == -2.0
+            # The player and the waveform read the file where the server's Recording.file_at says.
+            await page.wait_for_function("window.callguard.qa.call.loaded === true")
+            clock = "window.callguard.qa.call.player.tracks.delivered.clock"
+            assert await page.evaluate(f"[{clock}.toFile(1.0), {clock}.toFile(3.0), {clock}.toMedia(2.5)]") == [
+                1.0,
+                2.5,
+                3.0,
+            ]
+            assert await page.evaluate("window.callguard.qa.call.player.stream") == "customer"
             assert not errors, errors
 
             # A counselor (even the call's own) gets the refusal, and no call data.

@@ -9,6 +9,7 @@ from relay.calls.registry import Calls, InviteRefused, TooManyCalls, TooManyOpen
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.config import parse_config
+from relay.media.clock import CallClock
 from relay.records.database import open_database
 
 CONFIG = parse_config(
@@ -94,4 +95,67 @@ async def test_one_counselor_cannot_hold_every_slot(db) -> None:  # type: ignore
     calls.create("ben")  # others still get calls
     await first.end("hangup")
     calls.create("anna")  # an ended call frees her place
+
+
+class ConnectedPeer:
+    """Test double for a PeerLink whose ICE stays 'connected' (a closed tab looks so for ~30 s)."""
+
+    state = "connected"
+
+    async def close(self) -> None:
+        self.state = "closed"
+
+
+async def test_a_side_gone_silent_is_lost_then_ends_the_call(db) -> None:  # type: ignore[no-untyped-def]
+    now = [1000.0]
+    config = parse_config({"calls": {"lost_after_s": 5.0, "lost_grace_s": 10.0}, "stt": {"enabled": False}})
+    calls = Calls(db, config, STT_OFF, CHECKS, CallClock(monotonic=lambda: now[0]))
+    call, _ = calls.create("anna")
+    call.peers["customer"] = ConnectedPeer()  # type: ignore[assignment]
+    call.state = "active"
+    sub = call.events.subscribe(staff=True)
+
+    async def tick(seconds: float, audio: bool) -> None:
+        for _ in range(int(seconds)):
+            now[0] += 1.0
+            if audio:
+                call.heard["customer"] = now[0]
+            await calls.reap()
+
+    await tick(3, audio=True)
+    assert call.peer_states()["customer"] == "connected" and call.lost_view() == {}
+    assert call.peer_states()["counselor"] == "none"  # never joined: not lost
+    await tick(6, audio=False)  # no audio for 6 s
+    assert call.peer_states()["customer"] == "lost"
+    assert call.lost_view() == {"customer": {"lost_s": 0.0, "ends_in_s": 10.0}}
+    published = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    state = [e for e in published if e and e["type"] == "state"][-1]
+    assert state["peers"]["customer"] == "lost" and state["lost"]["customer"]["ends_in_s"] == 10.0
+    await tick(3, audio=True)  # back (a reload) within the grace
+    assert call.peer_states()["customer"] == "connected" and call.state == "active"
+    await tick(6 + 9, audio=False)  # lost again (after 6 s without audio), 9 s into the grace
+    assert call.state == "active" and call.lost_view()["customer"]["ends_in_s"] == 1.0
+    await tick(1, audio=False)
+    assert call.state == "ended" and call.record.end_reason == "customer_lost"
+    row = db.execute("SELECT end_reason FROM calls WHERE call_id = ?", (call.call_id,)).fetchone()
+    assert row["end_reason"] == "customer_lost"
+    kinds = [r[0] for r in db.execute("SELECT kind FROM call_events WHERE call_id = ? ORDER BY id", (call.call_id,))]
+    assert [k for k in kinds if k in ("lost", "back")] == ["lost", "back", "lost"]
+    await calls.stop()
+
+
+async def test_a_stalled_server_does_not_take_a_side_for_lost(db) -> None:  # type: ignore[no-untyped-def]
+    now = [1000.0]
+    config = parse_config({"calls": {"lost_after_s": 5.0}, "stt": {"enabled": False}})
+    calls = Calls(db, config, STT_OFF, CHECKS, CallClock(monotonic=lambda: now[0]))
+    call, _ = calls.create("anna")
+    call.peers["customer"] = ConnectedPeer()  # type: ignore[assignment]
+    call.heard["customer"] = now[0]
+    await calls.reap()
+    now[0] += 8.0  # the event loop stood still: the audio of those seconds is still unread
+    await calls.reap()
+    assert call.lost_view() == {}
+    now[0] += 1.0  # the next check, and still nothing came: now the customer is lost
+    await calls.reap()
+    assert "customer" in call.lost_view()
     await calls.stop()

@@ -52,6 +52,11 @@ class NotHolding(RuntimeError):
     pass
 
 
+# Presence is checked about every second; a longer pause means this process stalled, and
+# audio that arrived meanwhile is still unread: nobody is taken for lost on that check.
+PRESENCE_STALL_S = 2.5
+
+
 @dataclass
 class CallRecord:
     call_id: str
@@ -121,6 +126,14 @@ class Call:
         # Monotonic time a peer was last seen connected (or the call created): drives the
         # idle timeout.
         self.last_connected = clock.monotonic()
+        # Presence: when each side's audio last arrived (None: it has not joined yet), and
+        # since when a side that joined has been lost (no audio for calls.lost_after_s).
+        self.heard: dict[Side, float | None] = {"customer": None, "counselor": None}
+        self.lost_since: dict[Side, float | None] = {"customer": None, "counselor": None}
+        self._presence_checked: float | None = None
+        # The invite's token, for its counselor to see again (a page reload) until the
+        # customer joins; the database keeps only its hash.
+        self.invite_token: str | None = None
         self._stats_task = asyncio.ensure_future(self._publish_stats())
         # The call log sees the audio, the words, the decisions and the events; it lives
         # in relay/records/call_log.py, the call only hands it things.
@@ -134,7 +147,59 @@ class Call:
         return self.record.call_id
 
     def peer_states(self) -> dict[str, str]:
-        return {side: (peer.state if peer else "none") for side, peer in self.peers.items()}
+        states: dict[str, str] = {side: (peer.state if peer else "none") for side, peer in self.peers.items()}
+        for side, since in self.lost_since.items():
+            # A lost side reconnecting shows that; otherwise it is lost, whatever ICE says.
+            if since is not None and states[side] != "connecting":
+                states[side] = "lost"
+        return states
+
+    def lost_view(self) -> dict[str, dict[str, float]]:
+        """The lost sides: how long ago they went, and how long they have left to return."""
+        now, grace = self.clock.monotonic(), self._config.calls.lost_grace_s
+        return {
+            side: {"lost_s": round(now - since, 1), "ends_in_s": round(max(0.0, since + grace - now), 1)}
+            for side, since in self.lost_since.items()
+            if since is not None
+        }
+
+    def check_presence(self) -> Side | None:
+        """Notes sides that went silent or came back; returns a side lost beyond its grace.
+
+        A side is present while its connection is up (or coming up again) and its audio keeps coming (browsers
+        send a frame every 20 ms, silence included). A closed tab leaves ICE 'connected'
+        for about 30 s, so the audio, not the connection state, says who has gone.
+        """
+        now, calls = self.clock.monotonic(), self._config.calls
+        stalled = self._presence_checked is not None and now - self._presence_checked > PRESENCE_STALL_S
+        self._presence_checked = now
+        changed = False
+        for side, heard in self.heard.items():
+            if heard is None:
+                continue  # never joined: waiting, not lost
+            peer = self.peers[side]
+            # A side reconnecting (a reload) is not lost while its last audio is recent.
+            up = peer is not None and peer.state in ("connected", "connecting")
+            present = up and now - heard <= calls.lost_after_s
+            since = self.lost_since[side]
+            if present and since is not None:
+                self.lost_since[side] = None
+                changed = True
+                log.info("call %s: %s is back after %.1f s", self.call_id, side, now - since)
+                if self.log is not None:
+                    self.log.event("back", {"side": side, "lost_s": round(now - since, 1)})
+            elif not present and since is None and not stalled:
+                self.lost_since[side] = now
+                changed = True
+                log.info("call %s: %s lost (no audio for %.1f s)", self.call_id, side, now - heard)
+                if self.log is not None:
+                    self.log.event("lost", {"side": side, "silent_s": round(now - heard, 1)})
+        if changed:
+            self._publish_state()
+        for side, since in self.lost_since.items():
+            if since is not None and now - since >= calls.lost_grace_s:
+                return side
+        return None
 
     def any_connected(self) -> bool:
         return any(p is not None and p.state == "connected" for p in self.peers.values())
@@ -261,6 +326,7 @@ class Call:
         self.state = "ended"
         self.record.ended_at = self.clock.wall()
         self.record.end_reason = reason
+        self.invite_token = None
         self._stats_task.cancel()
         peers = [p for p in self.peers.values() if p is not None]
         self.peers = {"customer": None, "counselor": None}
@@ -282,6 +348,7 @@ class Call:
         view: dict[str, Any] = {"call_id": self.call_id, "state": self.state, "peers": self.peer_states()}
         if not staff:
             return view
+        view["lost"] = self.lost_view()
         r = self.record
         stats = self.delay_line.stats()
         cleared = self.delay_line.watermark.cleared_until()
@@ -323,16 +390,19 @@ class Call:
             if self.log is not None:
                 self.log.error("undecodable_customer_frame", str(exc))
             return
+        self.heard["customer"] = arrival
         media_start = self.delay_line.push(pts, samples, arrival, source=peer_id)
         if self.log is not None and media_start is not None:
-            self.log.customer_packet(payload, media_start)
+            self.log.customer_packet(payload, media_start, arrival)
         if self.transcription is not None and media_start is not None:
             self.transcription.feed(samples, media_start)
         if self.state == "waiting":
             self.state = "active"
+            self.invite_token = None  # joined: the counselor no longer needs the link
             self._publish_state()
 
     def _counselor_frame(self, pts: int, payload: bytes, arrival: float, peer_id: int) -> None:
+        self.heard["counselor"] = arrival
         out_pts = self.forwarder.push(pts, payload, source=peer_id)
         if self.log is not None:
             self.log.counselor_packet(payload, out_pts, arrival)
@@ -356,7 +426,10 @@ class Call:
         self._publish_state()
 
     def _publish_state(self) -> None:
-        self.events.publish({"type": "state", "state": self.state, "peers": self.peer_states()})
+        self.events.publish(self.state_event())
+
+    def state_event(self) -> dict[str, Any]:
+        return {"type": "state", "state": self.state, "peers": self.peer_states(), "lost": self.lost_view()}
 
     async def _publish_stats(self) -> None:
         while True:

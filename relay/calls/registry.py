@@ -125,6 +125,7 @@ class Calls:
             metrics=self.metrics,
             prompt=self._prompt,
         )
+        call.invite_token = token
         self._calls[record.call_id] = call
         log.info("call %s created by %s", record.call_id, counselor)
         return call, Invite(record.call_id, token, record.invite_expires_at)
@@ -174,5 +175,13 @@ class Calls:
             if call.state == "waiting":
                 if now_wall > call.record.invite_expires_at:
                     await call.end("expired")
-            elif not call.any_connected() and now_mono - call.last_connected > self._config.calls.idle_timeout_s:
+            if call.state == "ended":
+                continue
+            if (side := call.check_presence()) is not None:
+                await call.end(f"{side}_lost")
+            elif (
+                call.state == "active"
+                and not call.any_connected()
+                and now_mono - call.last_connected > self._config.calls.idle_timeout_s
+            ):
                 await call.end("idle")

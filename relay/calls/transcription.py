@@ -140,7 +140,9 @@ class CallTranscription:
     async def _release_forever(self) -> None:
         while True:
             await asyncio.sleep(RELEASE_INTERVAL_S)
-            self.release(self._delay_line.media_time_at(self._clock.monotonic()))
+            playing = self._delay_line.media_time_at(self._clock.monotonic())
+            if playing is not None:  # nothing plays before the customer's first frame
+                self.release(playing)
 
     def release(self, playing: float) -> None:
         """Publish the words whose audio has started playing by media time `playing`."""

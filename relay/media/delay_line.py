@@ -401,10 +401,15 @@ class DelayLine:
         """A first frame has arrived: media time means something."""
         return self._t0 is not None
 
-    def media_time_at(self, wall: float) -> float:
-        """Media seconds that play at this wall time (0.0 before the first frame)."""
+    def media_time_at(self, wall: float) -> float | None:
+        """Media seconds that play at monotonic time `wall`; None until the first frame.
+
+        Once anchored this holds for any instant, also one before the first frame (a
+        negative media time): a listener who joined first has heard silence since then,
+        and the call log places that listener's recording by it.
+        """
         if self._t0 is None:
-            return 0.0
+            return None
         return wall - self._t0 - self.config.delay_s
 
     def stats(self) -> DelayLineStats:

@@ -21,6 +21,7 @@ database is logged and never ends the call.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import os
@@ -50,13 +51,29 @@ MAX_ERROR_EVENTS = 20
 _SECRET_KEYS = ("credential", "password", "secret", "token")
 
 
+# Where a recording's sample 0 sits on the call's media clock: the customer's own packets
+# carry their media time; the delivered stream is on the playout clock (media time playing
+# at an instant), the counselor's on the receiving one (media time arriving then, the
+# playout clock plus the delay).
+Placement = Literal["media", "playout", "received"]
+PLACEMENT: dict[Stream, Placement] = {"customer": "media", "delivered": "playout", "counselor": "received"}
+# A recording that starts before the customer's first frame is placed once the first
+# customer audio has played this long: by then playout's anchor is the one that schedules
+# the call (before that it follows the fastest frames freely).
+SETTLE_S = 0.1
+# The delivered file is what played, sample for sample, in server time; media time runs
+# beside it at the customer's clock and steps when playout re-anchors (a reconnect). Once
+# the two part by this much, a sync point (call_recording_sync) says where media time is.
+SYNC_TOLERANCE_S = 0.002
+# Events logged before the media clock had an anchor (a counselor joining first), kept to
+# give them their media time once it has one; a waiting call logs only a few.
+MAX_UNPLACED_EVENTS = 200
+
+
 class Playout(Protocol):
     """The delay line as the log sees it: monotonic time to the media time playing then."""
 
-    @property
-    def anchored(self) -> bool: ...
-
-    def media_time_at(self, wall: float) -> float: ...
+    def media_time_at(self, wall: float) -> float | None: ...
 
 
 def call_dir(data_dir: str | Path, call_id: str) -> Path:
@@ -76,9 +93,12 @@ def redacted(value: Any) -> Any:
 
 
 class _Recording:
-    def __init__(self, writer: OggOpusWriter, origin: int) -> None:
+    def __init__(self, writer: OggOpusWriter, origin: int, start: float, media_s: float | None) -> None:
         self.writer = writer
         self.origin = origin  # the stream position of the file's sample 0
+        self.start = start  # monotonic time of the file's sample 0
+        self.media_s = media_s  # its call media time; None until the media clock has an anchor
+        self.sync = (0.0, media_s)  # the newest (file seconds, media seconds) the mapping runs from
 
 
 class CallLog:
@@ -95,6 +115,7 @@ class CallLog:
         self._delay_s = 0.0
         self._recordings: dict[Stream, _Recording] = {}
         self._failed: set[Stream] = set()
+        self._unplaced_events: collections.deque[tuple[int, float]] = collections.deque(maxlen=MAX_UNPLACED_EVENTS)
         self._words_done = 0
         self._errors = 0
         self._task: asyncio.Task[None] | None = None
@@ -138,24 +159,39 @@ class CallLog:
 
     # ------------------------------------------------------------------- audio
 
-    def customer_packet(self, payload: bytes, media_s: float) -> None:
-        """A customer packet as received, placed at its call media time."""
-        self._write("customer", payload, round(media_s * RATE), media_s)
+    def customer_packet(self, payload: bytes, media_s: float, arrival: float) -> None:
+        """A customer packet as received at monotonic `arrival`, placed at its call media time."""
+        self._write("customer", payload, round(media_s * RATE), arrival, media_s)
 
     def counselor_packet(self, payload: bytes, pts: int, arrival: float) -> None:
         """A counselor packet on the forwarder's continuous timeline (48 kHz), arrived at `arrival`."""
-        self._write("counselor", payload, pts, lambda: self._received_media_at(arrival))
+        self._write("counselor", payload, pts, arrival)
 
     def delivered_packet(self, payload: bytes, due: float) -> None:
         """A packet sent to the counselor, played from monotonic time `due`."""
-        self._write("delivered", payload, round(due * RATE), lambda: self._playout_media_at(due))
+        position = round(due * RATE)
+        self._write("delivered", payload, position, due)
+        rec = self._recordings.get("delivered")
+        if rec is not None and rec.media_s is not None:
+            self._follow(rec, "delivered", (position - rec.origin) / RATE, self._media_at("playout", due))
 
-    def _write(self, stream: Stream, payload: bytes, position: int, media_s: Any) -> None:
+    def _follow(self, rec: _Recording, stream: Stream, file_s: float, media_s: float | None) -> None:
+        """Notes a sync point where the file's media time has parted from its linear run."""
+        at_file, at_media = rec.sync
+        if media_s is None or at_media is None or abs(at_media + (file_s - at_file) - media_s) <= SYNC_TOLERANCE_S:
+            return
+        rec.sync = (file_s, media_s)
+        self._execute(
+            "INSERT INTO call_recording_sync (call_id, stream, file_s, media_s) VALUES (?, ?, ?, ?)",
+            (self.call_id, stream, round(file_s, 4), media_s),
+        )
+
+    def _write(self, stream: Stream, payload: bytes, position: int, at: float, media_s: float | None = None) -> None:
         rec = self._recordings.get(stream)
         if rec is None:
             if stream in self._failed or self._closed:
                 return
-            rec = self._open(stream, position, media_s() if callable(media_s) else media_s)
+            rec = self._open(stream, position, at, media_s)
             if rec is None:
                 return
         try:
@@ -163,7 +199,38 @@ class CallLog:
         except OSError as exc:
             self._fail(stream, exc)
 
-    def _open(self, stream: Stream, origin: int, media_s: float | None) -> _Recording | None:
+    def _media_at(self, placement: Placement, at: float) -> float | None:
+        """Media time of a recording's sample 0 taken at monotonic `at` (None: no anchor yet)."""
+        playing = self._playout_media_at(at)
+        if playing is None:
+            return None
+        return round(playing + (self._delay_s if placement == "received" else 0.0), 4)
+
+    def _place(self, final: bool = False) -> None:
+        """Puts the recordings that began before the media clock had an anchor on it.
+
+        A side that joins before the customer's first frame starts its file then; once the
+        customer's audio has been playing a moment, playout's anchor says which media time
+        that instant was (negative: before the first frame).
+        """
+        pending = [(s, r) for s, r in self._recordings.items() if r.media_s is None]
+        if (not pending and not self._unplaced_events) or self._playout is None:
+            return
+        playing = self._playout.media_time_at(self._monotonic())
+        if playing is None or (not final and playing < SETTLE_S):
+            return
+        while self._unplaced_events:
+            event_id, at = self._unplaced_events.popleft()
+            self._execute("UPDATE call_events SET media_s = ? WHERE id = ?", (self._received_media_at(at), event_id))
+        for stream, rec in pending:
+            rec.media_s = self._media_at(PLACEMENT[stream], rec.start)
+            rec.sync = (0.0, rec.media_s)
+            self._execute(
+                "UPDATE call_recordings SET media_s = ? WHERE call_id = ? AND stream = ?",
+                (rec.media_s, self.call_id, stream),
+            )
+
+    def _open(self, stream: Stream, origin: int, at: float, media_s: float | None) -> _Recording | None:
         try:
             for folder in (self.folder.parent, self.folder):
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -173,13 +240,23 @@ class CallLog:
         except OSError as exc:
             self._fail(stream, exc)
             return None
-        rec = self._recordings[stream] = _Recording(writer, origin)
+        placement = PLACEMENT[stream]
+        if media_s is None and placement != "media" and self._playout_ready():
+            media_s = self._media_at(placement, at)
+        rec = self._recordings[stream] = _Recording(writer, origin, at, media_s)
+        # The wall time of sample 0 (a packet is logged a moment after it was due or came).
+        started_at = self._wall() - (self._monotonic() - at)
         self._execute(
             "INSERT OR REPLACE INTO call_recordings (call_id, stream, path, channels, started_at, media_s) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.call_id, stream, str(path.relative_to(self._data_dir)), writer.channels, self._wall(), media_s),
+            (self.call_id, stream, str(path.relative_to(self._data_dir)), writer.channels, started_at, media_s),
         )
         return rec
+
+    def _playout_ready(self) -> bool:
+        """The media clock's anchor is settled: its mapping will not move any more."""
+        playing = None if self._playout is None else self._playout.media_time_at(self._monotonic())
+        return playing is not None and playing >= SETTLE_S
 
     def _fail(self, stream: Stream, exc: OSError) -> None:
         log.error("call %s: %s recording stopped: %s", self.call_id, stream, exc)
@@ -193,6 +270,7 @@ class CallLog:
         self.error("recording", f"{stream}: {exc}")
 
     def flush(self) -> None:
+        self._place()
         for stream, rec in list(self._recordings.items()):
             try:
                 rec.writer.flush()
@@ -252,10 +330,14 @@ class CallLog:
             self.event("error", {"kind": kind, "detail": detail, "count": self._errors})
 
     def event(self, kind: str, detail: dict[str, Any]) -> None:
-        self._execute(
+        now = self._monotonic()
+        media_s = self._received_media_at(now)
+        row = self._execute(
             "INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, ?, ?, ?, ?)",
-            (self.call_id, self._wall(), self._received_media_at(self._monotonic()), kind, _json(detail)),
+            (self.call_id, self._wall(), media_s, kind, _json(detail)),
         )
+        if media_s is None and row is not None and row.lastrowid is not None:
+            self._unplaced_events.append((row.lastrowid, now))
 
     # -------------------------------------------------------------------- end
 
@@ -268,6 +350,7 @@ class CallLog:
         self.sync_words(words)
         self.event("summary", {**final_stats, "recording_errors": self._errors})
         self._closed = True
+        self._place(final=True)
         for stream, rec in list(self._recordings.items()):
             w = rec.writer
             try:
@@ -287,16 +370,14 @@ class CallLog:
 
     def _received_media_at(self, wall: float) -> float | None:
         """Media time of the customer audio arriving at `wall` (None before the first frame)."""
-        media = self._playout_media_at(wall)
-        if media is None or self._playout is None or not self._playout.anchored:
-            return None
-        return round(media + self._delay_s, 4)
+        return self._media_at("received", wall)
 
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor | None:
         try:
-            self._db.execute(sql, params)
+            return self._db.execute(sql, params)
         except sqlite3.Error:
             log.exception("call %s: call log write failed", self.call_id)
+            return None
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         try:

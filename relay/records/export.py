@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -34,6 +35,21 @@ CHUNK = 1 << 16
 MANIFEST = "SHA256SUMS"
 # Owner read/write for the extracted files too (unzip applies the Unix mode it finds).
 _ENTRY_MODE = 0o100600 << 16
+# What a case file needs of the config: the settings that decided what the counselor heard
+# (the delay, speech recognition, the checks and how they combine, the policy, the
+# escalation that warned the customer). The server's own side (host and
+# port, data folder, TLS files, sign-in cost, ICE servers and interfaces, retention) says
+# nothing about the call and would tell every reader of the evidence about the server.
+CASE_SECTIONS = ("delay", "stt", "keywords", "text_model", "classifier", "checks", "policy", "escalation")
+# Within them: where the server keeps things, and how much work it takes on.
+_SERVER_KEYS = frozenset(
+    {"models_dir", "lists_dir", "device", "workers", "threads", "batch_max", "batch_wait_ms", "queue_max"}
+    | {"forward_batch", "reload_interval_s", "tier_url", "tier_max_inflight", "tier_timeout_s", "tier_retry_s"}
+)
+# Settings naming a model or a file: kept by name, never by where it lies.
+_FILE_KEYS = frozenset({"model", "model_dir", "prompt"})
+# A file system path inside free text (an error's detail): "/srv/x/models", "./m", "~/m".
+_PATH = re.compile(r"(?<![\w.@-])(?:~|\.{1,2})?/[^\s'\",;:)\]]+")
 
 README = """\
 Call {call_id}: evidence exported from callguard.
@@ -48,9 +64,15 @@ Files
                         source, category, score, threshold and list/model version,
                         when it was decided, how late, and when it was lifted if it was
   events.json           the call's events (peers, mutes and lifts, statistics, errors)
-  call.json             the call (counselor, times, end reason, delay), the config and
-                        versions in force, and where each recording sits on the call's
-                        media clock (media_s = media time of the file's first sample)
+  call.json             the call (counselor, times, end reason, delay), the moderation
+                        settings and versions in force (delay, speech recognition,
+                        keyword lists, text model, classifier, how they combine,
+                        policy, escalation), and where each recording
+                        sits: media_s = call media time of the file's first sample
+                        (negative for a side that joined before the customer's first
+                        audio), started_at = its Unix time, sync = [file seconds, media
+                        seconds] points from which the file's media time runs anew
+                        (playout re-anchored: the customer reconnected)
   marks.json            QA marks (false positives, missed abuse)
   replays.json          moderation re-runs of this call under other configs
   SHA256SUMS            the SHA-256 of every other file
@@ -130,15 +152,23 @@ def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[Expo
             _json(
                 {
                     "call_id": record.summary.call_id,
-                    "versions": record.versions,
+                    "versions": case_versions(record.versions),
                     "decisions": [dataclasses.asdict(d) for d in record.decisions],
                 }
             ),
         )
-        add_text("events.json", _json([dataclasses.asdict(e) for e in record.events]))
+        add_text("events.json", _json([_scrubbed(dataclasses.asdict(e)) for e in record.events]))
         add_text("call.json", _json(_call_json(record, audio)))
         add_text("marks.json", _json([dataclasses.asdict(m) for m in record.marks]))
-        add_text("replays.json", _json([dataclasses.asdict(r) for r in record.replays]))
+        add_text(
+            "replays.json",
+            _json(
+                [
+                    {**dataclasses.asdict(r), "config": case_settings(r.config), "versions": case_versions(r.versions)}
+                    for r in record.replays
+                ]
+            ),
+        )
         add_text(
             "README.txt",
             README.format(
@@ -171,12 +201,53 @@ def _call_json(record: CallHistory, audio: dict[str, ExportedFile]) -> dict[str,
         "created_utc": _utc(s.created_at),
         "ended_utc": _utc(s.ended_at) if s.ended_at is not None else None,  # None: still open when exported
         "recordings": [
-            {**dataclasses.asdict(r), "file": audio[r.stream].name if r.stream in audio else None}
+            {
+                **{k: v for k, v in dataclasses.asdict(r).items() if k != "path"},  # the server's folder layout
+                "file": audio[r.stream].name if r.stream in audio else None,
+            }
             for r in record.recordings
         ],
-        "config": record.config,
-        "versions": record.versions,
+        "config": case_settings(record.config),
+        "versions": case_versions(record.versions),
     }
+
+
+def case_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The moderation settings of a config snapshot, without the server's own side."""
+    out: dict[str, Any] = {}
+    for name in CASE_SECTIONS:
+        section = config.get(name)
+        if isinstance(section, dict):
+            out[name] = {
+                k: (_model_name(v) if k in _FILE_KEYS else _scrubbed(v))
+                for k, v in section.items()
+                if k not in _SERVER_KEYS
+            }
+    return out
+
+
+def case_versions(versions: dict[str, Any]) -> dict[str, Any]:
+    """The checks' versions and states; paths in their details (a model that failed to load) left out."""
+    scrubbed: dict[str, Any] = _scrubbed(versions)
+    return scrubbed
+
+
+def _model_name(value: Any) -> Any:
+    # A hub name ("smilegate-ai/kor_unsmile") or a name under models_dir stays; a local
+    # folder is named by its last part only.
+    if isinstance(value, str) and (value.startswith(("/", ".", "~")) or value.count("/") > 1):
+        return Path(value).name
+    return value
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PATH.sub("<path>", value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 def _transcript_tsv(record: CallHistory) -> str:

@@ -21,6 +21,10 @@ from typing import Any
 from relay.records.ogg_opus import read_duration_s
 
 STREAMS = ("customer", "delivered", "counselor")
+# Whether moderation judged the call's audio before the counselor heard it: all of it
+# (checked), not all (partly: some played undecided, e.g. while transcription lagged), or
+# none (unchecked: no speech model, or moderation switched off).
+MODERATION_STATES = ("checked", "partly", "unchecked")
 
 
 class UnknownCall(LookupError):
@@ -36,7 +40,8 @@ class CallFilter:
     since: float | None = None  # created at or after (wall clock)
     until: float | None = None  # created before
     counselor: str | None = None
-    muted: bool | None = None  # True: at least one mute that stood; False: none
+    muted: bool | None = None  # True: at least one mute that stood; False: checked, and none
+    moderation: str | None = None  # one of MODERATION_STATES
     limit: int = 200
 
 
@@ -48,7 +53,9 @@ class CallSummary:
     ended_at: float | None
     end_reason: str | None
     delay_s: float
-    duration_s: float | None  # the customer recording's, when known
+    duration_s: float | None  # the call's length: created to ended (to its last audio if never ended)
+    moderation: str | None  # one of MODERATION_STATES; None: not recorded
+    undecided_s: float | None  # customer audio the counselor heard before moderation had judged it
     mutes: int  # mute spans that stood (not lifted)
     lifted: int  # provisional spans lifted when their words were revised away
     words: int
@@ -66,6 +73,34 @@ class Recording:
     duration_s: float | None  # from the database, else read from the file (after a kill)
     packets: int | None
     filled_s: float | None
+    # [file seconds, media seconds] where the file's media time steps (see media_at).
+    sync: list[list[float]] = dataclasses.field(default_factory=list)
+
+    def media_at(self, file_s: float) -> float | None:
+        """The call media time of the file's sample at `file_s` seconds (None: not placed).
+
+        The file runs linearly from media_s, and from each sync point on from its media time.
+        """
+        if self.media_s is None:
+            return None
+        at_file, at_media = 0.0, self.media_s
+        for f, m in self.sync:
+            if f > file_s:
+                break
+            at_file, at_media = f, m
+        return at_media + (file_s - at_file)
+
+    def file_at(self, media_s: float) -> float | None:
+        """Where in the file media time `media_s` is (the latest run that holds it)."""
+        if self.media_s is None:
+            return None
+        runs = [(0.0, self.media_s), *((f, m) for f, m in self.sync)]
+        for k in range(len(runs) - 1, -1, -1):
+            f, m = runs[k]
+            file_s = f + (media_s - m)
+            if file_s >= f or k == 0:
+                return file_s
+        return None  # unreachable: the first run takes everything before it
 
 
 @dataclass(frozen=True)
@@ -146,21 +181,31 @@ class CallHistory:
     replays: list[Replay]
 
 
+# The speech model's state comes from the call's versions snapshot, the audio played
+# undecided from its last statistics (the summary at its end, or the last 5 s tick when
+# the server was killed).
 _SUMMARY = """
-SELECT c.call_id, c.counselor, c.created_at, c.ended_at, c.end_reason, c.delay_s,
-    (SELECT duration_s FROM call_recordings r WHERE r.call_id = c.call_id AND r.stream = 'customer') AS duration_s,
+SELECT *,
+    CASE WHEN stt_state IS NULL THEN NULL WHEN stt_state != 'ready' THEN 'unchecked'
+        WHEN COALESCE(undecided_s, 0) > 0 THEN 'partly' ELSE 'checked' END AS moderation
+FROM (SELECT c.call_id, c.counselor, c.created_at, c.ended_at, c.end_reason, c.delay_s,
+    COALESCE(c.ended_at, (SELECT MAX(r.started_at + r.duration_s) FROM call_recordings r
+        WHERE r.call_id = c.call_id)) - c.created_at AS duration_s,
+    (SELECT json_extract(g.versions, '$.stt.state') FROM call_config g WHERE g.call_id = c.call_id) AS stt_state,
+    (SELECT CAST(json_extract(e.detail, '$.stats.undecided_s') AS REAL) FROM call_events e
+        WHERE e.call_id = c.call_id AND e.kind IN ('summary', 'stats') ORDER BY e.id DESC LIMIT 1) AS undecided_s,
     (SELECT COUNT(*) FROM call_decisions d WHERE d.call_id = c.call_id AND d.lifted_at IS NULL) AS mutes,
     (SELECT COUNT(*) FROM call_decisions d WHERE d.call_id = c.call_id AND d.lifted_at IS NOT NULL) AS lifted,
     (SELECT COUNT(*) FROM call_words w WHERE w.call_id = c.call_id) AS words,
     (SELECT COUNT(*) FROM qa_marks m WHERE m.call_id = c.call_id) AS marks,
     (SELECT COUNT(*) FROM call_replays p WHERE p.call_id = c.call_id) AS replays
-FROM calls c
+FROM calls c {where}) AS summary
 """
 
 
 def list_calls(db: sqlite3.Connection, f: CallFilter = CallFilter()) -> list[CallSummary]:
     """Newest first."""
-    where: list[str] = []
+    where: list[str] = []  # on the calls table (indexed), inside
     params: list[Any] = []
     if f.since is not None:
         where.append("c.created_at >= ?")
@@ -171,26 +216,33 @@ def list_calls(db: sqlite3.Connection, f: CallFilter = CallFilter()) -> list[Cal
     if f.counselor:
         where.append("c.counselor = ?")
         params.append(f.counselor)
+    outer: list[str] = []  # on the summary's computed columns
     if f.muted is not None:
-        where.append(
-            ("" if f.muted else "NOT ") + "EXISTS (SELECT 1 FROM call_decisions d "
-            "WHERE d.call_id = c.call_id AND d.lifted_at IS NULL)"
-        )
-    sql = _SUMMARY + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY c.created_at DESC LIMIT ?"
+        # "Without mutes" means judged and found clean: an unchecked call is not clean.
+        outer.append("mutes > 0" if f.muted else "mutes = 0 AND moderation IN ('checked', 'partly')")
+    if f.moderation is not None:
+        outer.append("moderation = ?")
+        params.append(f.moderation)
+    sql = (
+        _SUMMARY.format(where=" WHERE " + " AND ".join(where) if where else "")
+        + (" WHERE " + " AND ".join(outer) if outer else "")
+        + " ORDER BY created_at DESC LIMIT ?"
+    )
     return [_summary(r) for r in db.execute(sql, (*params, f.limit))]
 
 
 def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> CallHistory | None:
-    row = db.execute(_SUMMARY + " WHERE c.call_id = ?", (call_id,)).fetchone()
+    row = db.execute(_SUMMARY.format(where=" WHERE c.call_id = ?"), (call_id,)).fetchone()
     if row is None:
         return None
     snapshot = db.execute("SELECT config, versions FROM call_config WHERE call_id = ?", (call_id,)).fetchone()
     recordings = call_recordings(db, data_dir, call_id)
     summary = _summary(row)
     if summary.duration_s is None:
-        customer = next((r for r in recordings if r.stream == "customer"), None)
-        if customer is not None:
-            summary = dataclasses.replace(summary, duration_s=customer.duration_s)
+        # Never ended, and the killed server wrote no durations: up to the end of its audio as read.
+        ends = [r.started_at + r.duration_s for r in recordings if r.duration_s is not None]
+        if ends:
+            summary = dataclasses.replace(summary, duration_s=max(ends) - summary.created_at)
     return CallHistory(
         summary=summary,
         config=json.loads(snapshot["config"]) if snapshot else {},
@@ -210,8 +262,13 @@ def load_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> Cal
 
 
 def call_recordings(db: sqlite3.Connection, data_dir: str | Path, call_id: str) -> list[Recording]:
+    sync: dict[str, list[list[float]]] = {}
+    for r in db.execute(
+        "SELECT stream, file_s, media_s FROM call_recording_sync WHERE call_id = ? ORDER BY stream, file_s", (call_id,)
+    ):
+        sync.setdefault(r["stream"], []).append([r["file_s"], r["media_s"]])
     return [
-        _recording(data_dir, r)
+        dataclasses.replace(_recording(data_dir, r), sync=sync.get(r["stream"], []))
         for r in db.execute("SELECT * FROM call_recordings WHERE call_id = ? ORDER BY stream", (call_id,))
     ]
 
@@ -328,6 +385,8 @@ def _summary(r: sqlite3.Row) -> CallSummary:
         r["end_reason"],
         r["delay_s"],
         r["duration_s"],
+        r["moderation"],
+        r["undecided_s"],
         r["mutes"],
         r["lifted"],
         r["words"],

@@ -47,6 +47,22 @@ ALTER TABLE users ADD COLUMN locked_at REAL;
 CREATE UNIQUE INDEX IF NOT EXISTS users_name_key ON users(name_key);
 """,
     ),
+    (
+        4,
+        "recordings: sync points where a file's media time steps",
+        """
+-- Where a recording's mapping to media time steps (the delivered file is written as played,
+-- in server time; the delay line's anchor moves on a customer reconnect and slews with the
+-- customer's clock drift): from `file_s` seconds into the file, media time runs from `media_s`.
+CREATE TABLE IF NOT EXISTS call_recording_sync (
+    call_id     TEXT NOT NULL REFERENCES calls(call_id) ON DELETE CASCADE,
+    stream      TEXT NOT NULL,
+    file_s      REAL NOT NULL,
+    media_s     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_recording_sync_call ON call_recording_sync(call_id, stream, file_s);
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -25,6 +25,11 @@ MAX_FILL_S = 600.0
 # Empty frame (RFC 6716 3.2.1: a TOC byte, code 0, zero-length frame): CELT fullband,
 # 20 ms, mono. Decoders treat it as lost and conceal.
 EMPTY_20MS = b"\xf8"
+# The same at 2.5 ms (CELT fullband, the shortest Opus frame): a gap that is not a whole
+# number of 20 ms frames (a reconnect) is filled to within 1.25 ms, so the file's clock
+# stays the stream's instead of shifting by up to half a frame.
+EMPTY_2_5MS = b"\xe0"
+FINE_SAMPLES = 120
 
 _FRAME_SIZES_48K = (
     [480, 960, 1920, 2880] * 3  # SILK NB/MB/WB: 10, 20, 40, 60 ms
@@ -135,14 +140,19 @@ class OggOpusWriter:
             self.dropped += 1
             return False
         gap = start - self._granule
-        if gap > samples // 2:
-            fill = min(gap, int(MAX_FILL_S * RATE)) // FRAME_SAMPLES
+        if gap >= FINE_SAMPLES // 2:
+            usable = min(gap, int(MAX_FILL_S * RATE))
+            fill = usable // FRAME_SAMPLES
+            fine = round((usable - fill * FRAME_SAMPLES) / FINE_SAMPLES)
             for _ in range(fill):
                 self._add(EMPTY_20MS, FRAME_SAMPLES)
-            self.filled_s += fill * FRAME_SAMPLES / RATE
-            if gap > fill * FRAME_SAMPLES + samples // 2:
-                # Left unfilled (too long, or less than a frame): the timeline shifts.
-                self.unfilled_s += (gap - fill * FRAME_SAMPLES) / RATE
+            for _ in range(fine):
+                self._add(EMPTY_2_5MS, FINE_SAMPLES)
+            filled = fill * FRAME_SAMPLES + fine * FINE_SAMPLES
+            self.filled_s += filled / RATE
+            if gap > filled + FINE_SAMPLES:
+                # Left unfilled (too long): the timeline shifts.
+                self.unfilled_s += (gap - filled) / RATE
         self._add(packet, samples)
         self.packets += 1
         return True

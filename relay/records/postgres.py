@@ -56,6 +56,14 @@ def schema_sql(sql: str) -> str:
     return sql
 
 
+# SQLite's json_extract(column, '$.a.b') on a JSON text column: PostgreSQL's #>> (as text).
+_JSON_EXTRACT = re.compile(r"json_extract\(([\w.]+), '\$\.([\w.]+)'\)")
+
+
+def _json_path(m: re.Match[str]) -> str:
+    return f"({m.group(1)}::jsonb #>> '{{{m.group(2).replace('.', ',')}}}')"
+
+
 def translate(sql: str, named: bool) -> str:
     """One statement from SQLite's dialect to PostgreSQL's (psycopg's placeholders)."""
     stripped = sql.strip().rstrip(";")
@@ -76,6 +84,7 @@ def translate(sql: str, named: bool) -> str:
         stripped += f" RETURNING {_ROW_IDS[m.group(1)]}"
     stripped = _END.sub('"end"', stripped)
     stripped = re.sub(r"\bWHERE 1\b", "WHERE TRUE", stripped)  # SQLite's integers as booleans
+    stripped = _JSON_EXTRACT.sub(_json_path, stripped)
     stripped = stripped.replace("%", "%%")
     if named:
         return _NAMED.sub(r"%(\1)s", stripped)

@@ -190,18 +190,20 @@ async def create_call(request: web.Request) -> web.Response:
         raise ApiError(503, "too_many_calls", str(exc)) from None
     except Draining as exc:
         raise ApiError(503, "draining", str(exc)) from None
-    base = invite_base(request, s.config)
-    return web.json_response(
-        {
-            **call.info(staff=True),
-            "invite": {
-                "token": invite.token,
-                "url": f"{base}/join/{call.call_id}#{invite.token}",
-                "expires_at": invite.expires_at,
-            },
-        },
-        status=201,
-    )
+    return web.json_response({**call.info(staff=True), "invite": _invite(request, call, invite.token)}, status=201)
+
+
+def _invite(request: web.Request, call: Call, token: str) -> dict[str, Any]:
+    base = invite_base(request, _services(request).config)
+    return {"token": token, "url": f"{base}/join/{call.call_id}#{token}", "expires_at": call.record.invite_expires_at}
+
+
+def _staff_view(request: web.Request, who: Staff, call: Call) -> dict[str, Any]:
+    """A call as staff see it; its own counselor also sees the invite until the customer joins."""
+    view = call.info(staff=True)
+    if call.invite_token is not None and who.user.name == call.record.counselor:
+        view["invite"] = _invite(request, call, call.invite_token)
+    return view
 
 
 def invite_base(request: web.Request, config: Config) -> str:
@@ -233,15 +235,16 @@ async def list_calls(request: web.Request) -> web.Response:
     calls = _services(request).calls.all()
     if who.user.role != "supervisor":
         calls = [c for c in calls if c.record.counselor == who.user.name]
-    return web.json_response({"calls": [c.info(staff=True) for c in calls]})
+    return web.json_response({"calls": [_staff_view(request, who, c) for c in calls]})
 
 
 async def get_call(request: web.Request) -> web.Response:
     who = who_is(request)
     call = _call_for(request, who, customer_ok=True)
-    view = call.info(staff=isinstance(who, Staff))
-    if isinstance(who, Customer):
-        view["ice_servers"] = _ice_servers(_services(request).config)
+    if isinstance(who, Staff):
+        return web.json_response(_staff_view(request, who, call))
+    view = call.info(staff=False)
+    view["ice_servers"] = _ice_servers(_services(request).config)
     return web.json_response(view)
 
 
@@ -270,10 +273,32 @@ async def offer(request: web.Request) -> web.Response:
 
 
 async def hangup(request: web.Request) -> web.Response:
-    call = _call_for(request, who_is(request), customer_ok=True)
+    """Idempotent: a party hanging up a call that has already ended is told it has."""
+    try:
+        who = who_is(request)
+    except ApiError as exc:
+        if exc.code == "call_ended":  # the invite of a call that has ended
+            return web.json_response({"state": "ended"})
+        raise
+    if isinstance(who, Staff) and _services(request).calls.get(request.match_info["call_id"]) is None:
+        if _ended_call_of(request, who):
+            return web.json_response({"state": "ended"})
+    call = _call_for(request, who, customer_ok=True)
     await json_body(request)
     await call.end("hangup")
     return web.json_response({"state": "ended"})
+
+
+def _ended_call_of(request: web.Request, who: Staff) -> bool:
+    """The call in the URL has ended, and `who` was its counselor or is a supervisor."""
+    row = (
+        _services(request)
+        .db.execute(
+            "SELECT counselor FROM calls WHERE call_id = ? AND ended_at IS NOT NULL", (request.match_info["call_id"],)
+        )
+        .fetchone()
+    )
+    return row is not None and (row["counselor"] == who.user.name or who.user.role == "supervisor")
 
 
 async def add_mute(request: web.Request) -> web.Response:
@@ -340,7 +365,7 @@ async def _stream_events(request: web.Request, call: Call, who: Principal) -> we
     sub = call.events.subscribe(staff=isinstance(who, Staff))
     reader = asyncio.ensure_future(_discard_incoming(ws))
     try:
-        await ws.send_json({"type": "state", "state": call.state, "peers": call.peer_states()})
+        await ws.send_json(call.state_event())
         while True:
             getter = asyncio.ensure_future(sub.queue.get())
             await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)

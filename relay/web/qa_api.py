@@ -33,6 +33,7 @@ from relay.records.access_log import accesses, record_access
 from relay.records.database import connect
 from relay.records.export import export_call
 from relay.records.logged_call import (
+    MODERATION_STATES,
     STREAMS,
     CallFilter,
     LoggedDecision,
@@ -135,11 +136,15 @@ async def list_logged_calls(request: web.Request) -> web.Response:
     limit = _number(q, "limit")
     if limit is not None and not (limit.is_integer() and 1 <= limit <= MAX_LIST):
         raise ApiError(400, "bad_request", f"limit must be a whole number in 1..{MAX_LIST}")
+    moderation = q.get("moderation") or None
+    if moderation is not None and moderation not in MODERATION_STATES:
+        raise ApiError(400, "bad_request", f"moderation must be one of {', '.join(MODERATION_STATES)}")
     f = CallFilter(
         since=_number(q, "since"),
         until=_number(q, "until"),
         counselor=q.get("counselor") or None,
         muted=_flag(q, "muted"),
+        moderation=moderation,
         limit=CallFilter.limit if limit is None else int(limit),
     )
     _log(s, who, None, "list", {k: v for k, v in q.items()})

@@ -10,7 +10,7 @@ ensurePlayback(audio, $("sound"));
 const status = $("call-status");
 const PEER_WORDS = {
   none: "not connected", new: "starting", connecting: "connecting", connected: "connected",
-  disconnected: "connection lost", failed: "connection failed", closed: "left",
+  disconnected: "connection lost", failed: "connection failed", closed: "left", lost: "lost",
 };
 const ENDED_WORDS = {
   hangup: "Call ended.",
@@ -19,6 +19,8 @@ const ENDED_WORDS = {
   shutdown: "Call ended: the server was stopped.",
   abuse: "Call ended: the customer went on with abuse after the warning.",
   abuse_reported: "Call ended and reported for abuse.",
+  customer_lost: "Call ended: the customer was gone and did not come back.",
+  counselor_lost: "Call ended: your audio stopped reaching the server.",
 };
 // Dump, hold to mute, and escalation: the page's words for them.
 const PROTECT_WORDS = {
@@ -49,11 +51,32 @@ function setPill(id, state) {
   el.dataset.state = state;
 }
 
-function showCallState(state, peers) {
+// A lost side: the server ends the call when its grace runs out; the page counts it down.
+let lostTimer = 0;
+
+function showCallState(state, peers, lost = {}) {
   debug.callState = state;
+  debug.lost = lost;
   document.body.dataset.callState = state;
-  const [text, tone] = STATE_WORDS[state] || [state, ""];
-  setStatus(status, text, tone);
+  document.body.dataset.customer = lost.customer ? "lost" : "";
+  clearInterval(lostTimer);
+  lostTimer = 0;
+  const gone = lost.customer ? "customer" : lost.counselor ? "counselor" : null;
+  if (gone) {
+    const endsAt = performance.now() + lost[gone].ends_in_s * 1000;
+    const tell = () => {
+      const left = Math.max(0, Math.round((endsAt - performance.now()) / 1000));
+      setStatus(status, gone === "customer"
+        ? `Customer lost: no audio from them. Waiting ${left} s for them to reconnect, then the call ends.`
+        : `Your audio is not reaching the server. Reconnecting; the call ends in ${left} s otherwise.`, "bad");
+    };
+    tell();
+    lostTimer = setInterval(tell, 1000);
+  } else {
+    const [text, tone] = STATE_WORDS[state] || [state, ""];
+    setStatus(status, text, tone);
+  }
+  if (state !== "waiting") $("invite").hidden = true; // the customer has joined: the link did its job
   if (peers) {
     debug.peers = peers;
     setPill("peer-customer", peers.customer);
@@ -138,7 +161,7 @@ function showStats(s) {
 
 function onEvent(event) {
   if (!call) return;
-  if (event.type === "state") showCallState(event.state, event.peers);
+  if (event.type === "state") showCallState(event.state, event.peers, event.lost);
   else if (event.type === "stats") {
     showModeration(event.moderation);
     showStats(event.stats);
@@ -218,15 +241,16 @@ function bindProtection() {
   window.addEventListener("blur", holdStop); // a key released in another window
 }
 
-async function join(info, { fresh }) {
+async function join(info) {
   showError("");
   $("start").hidden = true;
   $("live").hidden = false;
   $("stats-card").hidden = false;
-  $("invite").hidden = !fresh;
-  $("invite-note").hidden = fresh;
-  // Without server.public_url the server may give a path: the origin is the one in use here.
-  if (fresh) $("invite-url").value = new URL(info.invite.url, location.origin).href;
+  // The server hands the invite back to its counselor until the customer has joined.
+  // Without server.public_url it may give a path: the origin is the one in use here.
+  $("invite").hidden = !info.invite;
+  $("invite-note").hidden = !!info.invite;
+  if (info.invite) $("invite-url").value = new URL(info.invite.url, location.origin).href;
   $("delay").textContent = `Customer audio reaches you ${info.delay_s} s late, so that abusive words can be silenced first.`;
   $("stat-spans").textContent = "0";
   protectNotice("");
@@ -235,7 +259,7 @@ async function join(info, { fresh }) {
   $("transcript-provisional").replaceChildren();
   debug.callId = info.call_id;
   debug.delayS = info.delay_s;
-  showCallState(info.state, info.peers);
+  showCallState(info.state, info.peers, info.lost);
   if (info.stats) showStats(info.stats);
   showModeration(info.moderation);
 
@@ -273,6 +297,8 @@ async function join(info, { fresh }) {
 
 function finish(message, failed = false) {
   if (!call) return;
+  clearInterval(lostTimer);
+  lostTimer = 0;
   const ending = call;
   call = null;
   if (ending.link) ending.link.close();
@@ -294,7 +320,7 @@ async function startCall() {
   showError("");
   try {
     const created = await api("/api/calls", { method: "POST", body: {} });
-    await join(created, { fresh: true });
+    await join(created);
   } catch (err) {
     showError(sentence(err.message));
   } finally {
@@ -354,7 +380,7 @@ async function main() {
   const mine = running.filter((c) => c.counselor === me.name && c.state !== "ended")
     .sort((a, b) => b.created_at - a.created_at);
   if (mine.length) {
-    await join(mine[0], { fresh: false });
+    await join(mine[0]);
   } else {
     setStatus(status, "No call yet. Start one, then send the invite link to the customer.", "");
     $("start").hidden = false;

@@ -6,10 +6,15 @@ import { ABPlayer, decodeMono } from "/static/qa-player.js";
 import { STREAMS, Timeline } from "/static/qa-timeline.js";
 import { Peaks } from "/static/qa-waveform.js";
 import {
-  categoryName, el, formatDuration, formatMedia, formatSpan, formatWhen, versionLine,
+  categoryName, checksSentence, el, formatDuration, formatMedia, formatSpan, formatWhen, moderationSentence,
+  recordingClock, versionLine,
 } from "/static/qa-util.js";
 
 const KIND_WORDS = { false_positive: "False positive", missed_abuse: "Missed abuse" };
+const END_WORDS = {
+  hangup: "hung up", customer_lost: "customer lost, did not come back", counselor_lost: "counselor lost, did not come back",
+  idle: "nobody connected", expired: "invite expired", shutdown: "server stopped", server_restart: "server restarted",
+};
 const LEAD_IN_S = 0.5; // jumping to a span starts a little before it, so the reviewer hears the context
 const MIN_SELECTION_S = 0.05;
 const FIT_UP_TO_S = 90; // shorter calls open zoomed to fit; longer ones at a readable 50 px/s
@@ -17,10 +22,15 @@ const FIT_UP_TO_S = 90; // shorter calls open zoomed to fit; longer ones at a re
 const enc = encodeURIComponent;
 const categories = (list) => (list || []).map(categoryName).join(", ") || "–";
 
-/** The last media second anything of the call reaches: the timeline's length. */
+/** The first media second of any recording: below 0 when a side joined before the customer's audio. */
+function timelineStart(record) {
+  return Math.min(0, ...record.recordings.map((r) => r.media_s || 0));
+}
+
+/** The last media second anything of the call reaches: the timeline's end. */
 function timelineEnd(record) {
-  const ends = [record.summary.duration_s || 0];
-  for (const r of record.recordings) ends.push((r.media_s || 0) + (r.duration_s || 0));
+  const ends = [];
+  for (const r of record.recordings) ends.push(recordingClock(r).toMedia(r.duration_s || 0));
   for (const w of record.words) ends.push(w.end);
   for (const d of record.decisions) ends.push(d.end);
   return Math.max(...ends, 1);
@@ -38,6 +48,7 @@ export class CallView {
   wire() {
     $("play").addEventListener("click", () => this.call?.player.toggle());
     for (const { stream } of STREAMS) $(`use-${stream}`).addEventListener("click", () => this.call?.player.use(stream));
+    $("mix-counselor").addEventListener("change", (event) => this.call?.player.setMix(event.target.checked));
     $("zoom").addEventListener("change", () => this.call?.timeline.zoom(this.zoomValue()));
     $("play-selection").addEventListener("click", () => this.playSelection());
     $("mark-missed").addEventListener("click", () => this.markMissed());
@@ -74,12 +85,12 @@ export class CallView {
     if (this.call !== call) return; // the reviewer moved on meanwhile
     call.record = record;
     call.marks = [...record.marks];
-    const end = timelineEnd(record);
-    call.player = new ABPlayer({ end, onChange: () => this.showPlayer() });
+    const start = timelineStart(record), end = timelineEnd(record);
+    call.player = new ABPlayer({ start, end, onChange: () => this.showPlayer() });
     call.timeline = new Timeline($("timeline"), {
-      end, onSeek: (t) => this.seek(t), onSelect: (s) => this.select(s),
+      start, end, onSeek: (t) => this.seek(t), onSelect: (s) => this.select(s),
     });
-    $("zoom").value = end <= FIT_UP_TO_S ? "fit" : "50";
+    $("zoom").value = end - start <= FIT_UP_TO_S ? "fit" : "50";
     call.timeline.zoom(this.zoomValue());
     call.timeline.setData({ spans: record.decisions, words: record.words, marks: call.marks, replays: record.replays });
     this.renderFacts(record);
@@ -124,16 +135,22 @@ export class CallView {
         }
         const buffer = await decodeMono(await response.arrayBuffer());
         if (this.call !== call) return;
-        const mediaS = recording.media_s || 0;
-        call.timeline.setWave(stream, new Peaks(buffer.getChannelData(0), buffer.sampleRate, mediaS));
-        call.player.add(stream, buffer, mediaS);
-        // With no original (a damaged log) the delivered audio is still worth hearing.
-        if (!call.player.tracks[call.player.stream]) call.player.use(stream);
+        const clock = recordingClock(recording);
+        call.timeline.setWave(stream, new Peaks(buffer.getChannelData(0), buffer.sampleRate, clock));
+        call.player.add(stream, buffer, clock);
         this.showPlayer();
       } catch (err) {
         if (this.call === call) call.timeline.setWave(stream, null, `Cannot play: ${sentence(err.message)}`);
       }
     }));
+    // Playback starts on A, the original, whichever file decoded first; only with no
+    // original (a damaged log) does it start on what else there is.
+    if (this.call === call && !call.player.tracks[call.player.stream]) {
+      const other = STREAMS.find(({ stream }) => call.player.tracks[stream]);
+      if (other) call.player.use(other.stream);
+    }
+    if (this.call === call) call.loaded = true;
+    this.showPlayer();
   }
 
   showPlayer() {
@@ -147,7 +164,9 @@ export class CallView {
       button.setAttribute("aria-pressed", String(player.stream === stream));
       button.disabled = !player.tracks[stream];
     }
-    timeline.setActive(player.stream);
+    $("mix-counselor").checked = player.mix;
+    $("mix-counselor").disabled = !player.tracks.counselor || player.stream === "counselor";
+    timeline.setActive(player.heard.length ? player.heard : [player.stream]);
     this.tick();
     if (player.playing && !call.frame) call.frame = requestAnimationFrame(() => this.frame());
   }
@@ -193,6 +212,10 @@ export class CallView {
       this.call.player.use("customer");
     } else if (event.key === "b" || event.key === "B") {
       this.call.player.use("delivered");
+    } else if (event.key === "c" || event.key === "C") {
+      this.call.player.use("counselor");
+    } else if (event.key === "m" || event.key === "M") {
+      this.call.player.setMix(!this.call.player.mix);
     }
   }
 
@@ -287,15 +310,21 @@ export class CallView {
 
   renderFacts(record) {
     const s = record.summary;
+    const checks = checksSentence(record.versions);
     const facts = [
       ["Counselor", s.counselor],
       ["Started", formatWhen(s.created_at)],
       ["Length", formatDuration(s.duration_s)],
       ["Delay", `${s.delay_s} s`],
-      ["Ended", s.ended_at ? `${formatWhen(s.ended_at)} (${s.end_reason || "unknown"})` : "not logged (server stopped?)"],
-      ["Mutes", `${s.mutes} stood${s.lifted ? `, ${s.lifted} lifted` : ""}`],
+      ["Ended", s.ended_at ? `${formatWhen(s.ended_at)} (${END_WORDS[s.end_reason] || s.end_reason || "unknown"})`
+        : "not logged (server stopped?)"],
+      ["Moderation", el("span", { class: `qa-moderation ${s.moderation || "unknown"}`, dataset: { moderation: s.moderation || "" } },
+        moderationSentence(s))],
+      ["Mutes", s.moderation === "unchecked" && !s.mutes ? "none: nothing was checked" : `${s.mutes} stood${s.lifted ? `, ${s.lifted} lifted` : ""}`],
       ["Words", String(s.words)],
-      ["Checks", versionLine(record.versions) || "–"],
+      ["Checks", el("span", { id: "checks" }, checks.text,
+        checks.details.length ? el("details", { class: "qa-check-details" }, el("summary", {}, "Details"),
+          el("ul", {}, checks.details.map(([name, detail]) => el("li", {}, el("strong", {}, `${name}: `), detail)))) : "")],
     ];
     $("call-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     const json = (value) => el("pre", { class: "qa-json" }, JSON.stringify(value, null, 2));

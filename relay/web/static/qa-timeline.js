@@ -12,14 +12,18 @@ import { categoryName, el, formatMedia, formatSpan } from "/static/qa-util.js";
 export const STREAMS = [
   { stream: "customer", key: "A", label: "Original", hint: "what the customer said" },
   { stream: "delivered", key: "B", label: "Delivered", hint: "what the counselor heard" },
+  { stream: "counselor", key: "C", label: "Counselor", hint: "the counselor's own voice" },
 ];
+const WAVE_COLORS = { customer: "#1f5f8b", delivered: "#2e7d5b", counselor: "#8a4f9e" };
 const WORD_ROW_PX = 22;
 const MAX_WORD_ROWS = 4;
 const DRAG_PX = 4; // a press that moves less than this is a click (seek), not a selection
 
 export class Timeline {
-  constructor(root, { end, onSeek, onSelect }) {
-    this.end = Math.max(end, 1);
+  /** start, end: the media seconds the timeline spans (start < 0 when a side joined before the customer's audio). */
+  constructor(root, { start = 0, end, onSeek, onSelect }) {
+    this.start = Math.min(0, start);
+    this.end = Math.max(end, this.start + 1);
     this.onSeek = onSeek;
     this.onSelect = onSelect;
     this.pps = 100; // pixels per second
@@ -85,10 +89,11 @@ export class Timeline {
     this.redrawSoon();
   }
 
-  setActive(stream) {
+  /** streams: the ones being heard (one, or one with the counselor mixed in). */
+  setActive(streams) {
     for (const [name, r] of Object.entries(this.rows)) {
-      r.tag.classList.toggle("active", name === stream);
-      r.row.classList.toggle("active", name === stream);
+      r.tag.classList.toggle("active", streams.includes(name));
+      r.row.classList.toggle("active", streams.includes(name));
     }
   }
 
@@ -114,27 +119,27 @@ export class Timeline {
   /** pps: pixels per second, or "fit" for the whole call in view. Keeps the playhead (or the middle) in place. */
   zoom(pps) {
     const width = this.viewWidth;
-    const anchorT = this.playheadVisible() ? this.playhead : (this.scroller.scrollLeft + width / 2) / this.pps;
-    const anchorX = anchorT * this.pps - this.scroller.scrollLeft;
+    const anchorT = this.playheadVisible() ? this.playhead : this.start + (this.scroller.scrollLeft + width / 2) / this.pps;
+    const anchorX = this.x(anchorT) - this.scroller.scrollLeft;
     this.fit = pps === "fit";
-    this.pps = this.fit ? width / this.end : pps;
+    this.pps = this.fit ? width / (this.end - this.start) : pps;
     this.layout();
-    this.scroller.scrollLeft = Math.max(0, anchorT * this.pps - anchorX);
+    this.scroller.scrollLeft = Math.max(0, this.x(anchorT) - anchorX);
   }
 
   playheadVisible() {
-    const x = this.playhead * this.pps - this.scroller.scrollLeft;
+    const x = this.x(this.playhead) - this.scroller.scrollLeft;
     return x >= 0 && x <= this.viewWidth;
   }
 
   x(t) {
-    return t * this.pps;
+    return (t - this.start) * this.pps;
   }
 
   /** Every position follows the zoom: recomputed here, then the canvases redrawn. */
   layout() {
     const width = this.viewWidth;
-    if (this.fit) this.pps = width / this.end;
+    if (this.fit) this.pps = width / (this.end - this.start);
     this.track.style.width = `${Math.ceil(this.x(this.end))}px`;
     this.view.style.width = `${width}px`;
     this.placeSpans();
@@ -155,11 +160,11 @@ export class Timeline {
   }
 
   redraw() {
-    const t0 = this.scroller.scrollLeft / this.pps;
+    const t0 = this.start + this.scroller.scrollLeft / this.pps;
     drawRuler(this.ruler, t0, this.pps, formatMedia);
     for (const { stream } of STREAMS) {
       const r = this.rows[stream];
-      drawWave(r.canvas, this.peaks[stream], t0, this.pps, { color: stream === "customer" ? "#1f5f8b" : "#2e7d5b" });
+      drawWave(r.canvas, this.peaks[stream], t0, this.pps, { color: WAVE_COLORS[stream] });
     }
   }
 
@@ -175,7 +180,7 @@ export class Timeline {
     this.spanLayer.replaceChildren(...this.spans.map((d) => {
       const state = d.lifted_at != null ? "lifted" : d.provisional ? "provisional" : "stood";
       const late = d.late_s > 0
-        ? el("div", { class: "qa-late", style: { width: `${Math.min(this.x(d.late_s), this.x(d.end - d.start))}px` } })
+        ? el("div", { class: "qa-late", style: { width: `${Math.min(d.late_s, d.end - d.start) * this.pps}px` } })
         : null;
       // Zoomed far out, spans are a few pixels wide: no number, no edges, just the shade.
       const px = this.x(d.end) - this.x(d.start);
@@ -285,7 +290,7 @@ export class Timeline {
   listenForPointer() {
     const timeAt = (event) => {
       const rect = this.track.getBoundingClientRect();
-      return Math.max(0, Math.min(this.end, (event.clientX - rect.left) / this.pps));
+      return Math.max(this.start, Math.min(this.end, this.start + (event.clientX - rect.left) / this.pps));
     };
     let press = null;
     this.view.addEventListener("pointerdown", (event) => {

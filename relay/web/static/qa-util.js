@@ -81,3 +81,85 @@ export function versionLine(versions) {
   })(versions, "");
   return parts.join(" · ");
 }
+
+const CHECK_NAMES = { stt: "speech recognition", keywords: "keyword lists", classifier: "classifier" };
+const SHORT_ID = 40; // a version id (base@5f3b2c1a, kw-197d6245); anything longer is detail
+
+/**
+ * The checks that judged a call, as one short sentence, and the detail folded away:
+ * {stt: {state, detail}, keywords: …, classifier: …} -> {text: "Judged by speech recognition
+ * base@5f3b, keyword lists kw-197d; classifier off.", details: [[name, long detail], …]}.
+ */
+export function checksSentence(versions) {
+  const details = [];
+  const part = (key) => {
+    const v = (versions || {})[key];
+    if (!v || typeof v !== "object") return null;
+    const name = CHECK_NAMES[key] || key;
+    const detail = typeof v.detail === "string" ? v.detail.trim() : "";
+    const short = detail && detail.length <= SHORT_ID && !/\s/.test(detail);
+    if (detail && !(v.state === "ready" && short)) details.push([name, detail]);
+    return { name, state: v.state, text: v.state === "ready" ? `${name}${short ? ` ${detail}` : ""}` : `${name} ${v.state}` };
+  };
+  const stt = part("stt");
+  const others = ["keywords", "classifier"].map(part).filter(Boolean);
+  const list = (parts) => parts.map((p) => p.text).join(", ");
+  let text;
+  if (!stt) text = "The checks in force were not recorded.";
+  else if (stt.state !== "ready") text = `Not checked: ${stt.name} was ${stt.state}${others.length ? ` (${list(others)})` : ""}.`;
+  else {
+    const on = others.filter((p) => p.state === "ready"), off = others.filter((p) => p.state !== "ready");
+    text = `Judged by ${list([stt, ...on])}${off.length ? `; ${list(off)}` : ""}.`;
+  }
+  return { text: text.charAt(0).toUpperCase() + text.slice(1), details };
+}
+
+/** Seconds played undecided: a tenth is enough, but never "0.0 s" for a little. */
+function undecidedText(seconds) {
+  return `${seconds.toFixed(seconds < 0.1 ? 2 : 1)} s`;
+}
+
+/** A call's moderation state (the QA summary's moderation and undecided_s) in a sentence. */
+export function moderationSentence(s) {
+  const undecided = typeof s.undecided_s === "number" ? undecidedText(s.undecided_s) : null;
+  if (s.moderation === "checked") return "Checked: the counselor heard nothing before it was judged.";
+  if (s.moderation === "partly") return `Partly unchecked: ${undecided} played before it was judged.`;
+  if (s.moderation === "unchecked") {
+    return `Unchecked: moderation was not running${undecided ? `; ${undecided} played unjudged` : ""}.`;
+  }
+  return "Not recorded.";
+}
+
+/** The list's short form: "Checked", "Partly (3.2 s)", "Unchecked". */
+export function moderationShort(s) {
+  if (s.moderation === "partly") return `Partly unchecked (${undecidedText(s.undecided_s || 0)})`;
+  return { checked: "Checked", unchecked: "Unchecked" }[s.moderation] || "–";
+}
+
+/**
+ * A recording's place on the call's media clock: from media_s, then from each sync point
+ * [file_s, media_s] on (where the delivered file's media time steps). The same rule as
+ * Recording.media_at / file_at in relay/records/logged_call.py.
+ */
+export function recordingClock(recording) {
+  const runs = [[0, recording.media_s || 0], ...(recording.sync || [])];
+  return {
+    /** Seconds into the file at media time t (negative before the file starts). */
+    toFile(t) {
+      for (let k = runs.length - 1; k > 0; k--) {
+        const [f, m] = runs[k];
+        if (f + (t - m) >= f) return f + (t - m);
+      }
+      return t - runs[0][1];
+    },
+    /** Media time of the file's sample at `file` seconds. */
+    toMedia(file) {
+      let [f, m] = runs[0];
+      for (const run of runs) {
+        if (run[0] > file) break;
+        [f, m] = run;
+      }
+      return m + (file - f);
+    },
+  };
+}

@@ -9,11 +9,11 @@
 const BLOCK = 256; // samples per precomputed min/max pair (~10 ms at 24 kHz)
 
 export class Peaks {
-  /** samples: mono Float32Array; sampleRate in Hz; mediaS: the media time of sample 0. */
-  constructor(samples, sampleRate, mediaS = 0) {
+  /** samples: mono Float32Array; sampleRate in Hz; clock: the file on media time (qa-util's recordingClock). */
+  constructor(samples, sampleRate, clock) {
     this.samples = samples;
     this.rate = sampleRate;
-    this.mediaS = mediaS;
+    this.clock = clock;
     const blocks = Math.ceil(samples.length / BLOCK);
     this.min = new Float32Array(blocks);
     this.max = new Float32Array(blocks);
@@ -36,8 +36,8 @@ export class Peaks {
 
   /** [min, max] of the samples between media times t0 and t1, or null outside the recording. */
   range(t0, t1) {
-    let i0 = Math.floor((t0 - this.mediaS) * this.rate);
-    let i1 = Math.ceil((t1 - this.mediaS) * this.rate);
+    let i0 = Math.floor(this.clock.toFile(t0) * this.rate);
+    let i1 = Math.ceil(this.clock.toFile(t1) * this.rate);
     i0 = Math.max(0, i0);
     i1 = Math.min(this.samples.length, Math.max(i1, i0 + 1));
     if (i0 >= i1) return null;
@@ -121,6 +121,6 @@ export function drawRuler(canvas, t0, pps, format) {
     const x = Math.round((t - t0) * pps) + 0.5;
     const major = Math.abs(t / step - Math.round(t / step)) < 1e-6;
     g.fillRect(x, major ? height - 10 : height - 5, 1, major ? 10 : 5);
-    if (major && t >= 0) g.fillText(format(t, step < 1 ? 1 : 0), x + 3, 2);
+    if (major) g.fillText(format(Math.abs(t) < 1e-9 ? 0 : t, step < 1 ? 1 : 0), x + 3, 2);
   }
 }

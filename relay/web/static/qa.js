@@ -3,7 +3,7 @@
 
 import { $, api, debug, sentence, setStatus, signedIn } from "/static/app.js";
 import { CallView } from "/static/qa-call.js";
-import { el, formatDuration, formatWhen, localMidnight } from "/static/qa-util.js";
+import { el, formatDuration, formatWhen, localMidnight, moderationShort } from "/static/qa-util.js";
 
 const QA_ROLES = ["qa", "supervisor"];
 const LIST_LIMIT = 200;
@@ -48,6 +48,7 @@ async function loadList() {
   $("tsv-link").href = `/api/qa/marks.tsv${params.toString() ? `?${params}` : ""}`;
   if ($("f-counselor").value) params.set("counselor", $("f-counselor").value);
   if ($("f-muted").value) params.set("muted", $("f-muted").value);
+  if ($("f-moderation").value) params.set("moderation", $("f-moderation").value);
   params.set("limit", String(LIST_LIMIT));
   const mine = ++listRequest;
   $("list-status").textContent = "Loading calls…";
@@ -86,7 +87,8 @@ function callRow(c) {
   el("td", {}, el("a", { href, title: c.call_id }, formatWhen(c.created_at))),
   el("td", {}, c.counselor),
   el("td", { class: "num" }, formatDuration(c.duration_s)),
-  el("td", { class: "num" }, mutes),
+  el("td", { class: `qa-moderation ${c.moderation || "unknown"}` }, moderationShort(c)),
+  el("td", { class: "num" }, c.moderation === "unchecked" && !c.mutes ? "–" : mutes),
   el("td", { class: "num" }, String(c.marks)),
   el("td", { class: "num" }, String(c.replays)));
 }
@@ -120,7 +122,7 @@ async function main() {
   }
   $("counselor-link").hidden = me.role !== "supervisor";
   status.hidden = true;
-  for (const id of ["f-from", "f-to", "f-counselor", "f-muted"]) $(id).addEventListener("change", loadList);
+  for (const id of ["f-from", "f-to", "f-counselor", "f-muted", "f-moderation"]) $(id).addEventListener("change", loadList);
   $("filters").addEventListener("submit", (event) => event.preventDefault());
   view = new CallView({ api: qaApi, showError });
   debug.qa.view = view;
