@@ -103,6 +103,14 @@ def body_field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -
     return value
 
 
+def flag(body: dict[str, Any], name: str) -> bool:
+    """An optional true/false field: absent is false, anything but a boolean is 400."""
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, "bad_request", f"field {name!r} must be true or false")
+    return value
+
+
 def id_number(value: Any, name: str) -> int:
     """A row id from a body or a path: a whole number in SQLite's range, else 400."""
     if isinstance(value, str):

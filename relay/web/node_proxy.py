@@ -136,12 +136,12 @@ async def node_state(request: web.Request) -> web.Response:
 
 async def drain(request: web.Request) -> web.Response:
     """Supervisors: stop taking calls; {"exit": true} stops the server once the last call ends."""
-    from relay.web.bodies import json_body
+    from relay.web.bodies import flag, json_body
     from relay.web.calls_api import who_is
     from relay.web.principals import require_staff
 
     require_staff(who_is(request), "supervisor")
-    body = await json_body(request)
+    stop = flag(await json_body(request), "exit")
     calls = request.app[_CALLS]
     calls.draining = True
     try:
@@ -149,7 +149,7 @@ async def drain(request: web.Request) -> web.Response:
     except Exception:  # noqa: BLE001 - the drain itself holds; the next heartbeat says it
         log.exception("node %s: could not record the drain", request.app[MEMBERSHIP].name)
     log.warning("draining: %d call(s) running, no new ones", len(calls.all()))
-    if body.get("exit") is True:
+    if stop:
         asyncio.ensure_future(_exit_when_empty(calls))
     return web.json_response(_view(request), status=202)
 
