@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # "undecided": audio the transcription never reached (skipped under load), muted by policy.
-Source = Literal["keyword", "classifier", "undecided"]
+# "keyword_prefix": the first characters of a list entry ending the window, on a word still
+# being spoken (moderation/keyword_prefix.py): provisional evidence.
+Source = Literal["keyword", "keyword_prefix", "classifier", "undecided"]
 
 
 @dataclass(frozen=True)

@@ -186,11 +186,14 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 class _Watermark:
     """The delay line's watermark in the simulation: whatever the transcriber says now."""
 
-    def __init__(self, source: Callable[[], float]) -> None:
-        self._source = source
+    def __init__(self, transcriber: Any) -> None:
+        self._transcriber = transcriber
 
     def cleared_until(self) -> float:
-        return self._source()
+        return float(self._transcriber.cleared_until())
+
+    def heard_until(self) -> float:
+        return float(self._transcriber.heard_until())
 
 
 Judge = Callable[[float, TranscriptUpdate], Changes]  # (simulated time, update) -> changes
@@ -200,12 +203,28 @@ Deliver = Callable[[float, TranscriptUpdate, Changes], None]
 class ReferenceTranscriber:
     """The manifest's words, released as confirmed words at their end + lag.
 
+    With `partial`, as a streaming recogniser gives them: each word's syllables (the
+    characters of its text, their times spread evenly over the word) are released as the
+    provisional tail at their own end + lag, and the word is confirmed at its end + lag.
     Only the text and times are released, never the toxic flag."""
 
-    def __init__(self, words: tuple[TruthWord, ...], lag_s: float) -> None:
+    def __init__(self, words: tuple[TruthWord, ...], lag_s: float, partial: bool = False) -> None:
         self.lag_s = lag_s
+        self.partial = partial
         self._words = sorted(words, key=lambda w: (w.end, w.start))
-        self._next = 0  # first word not yet released
+        # (release time, order, word index, characters released; the whole word = confirmed)
+        events: list[tuple[float, int, int, int]] = []
+        for i, w in enumerate(self._words):
+            n = len(w.text)
+            events.append((w.end + lag_s, 1, i, n))
+            if partial:
+                for k in range(1, n):
+                    events.append((w.start + k * (w.end - w.start) / n + lag_s, 0, i, k))
+        events.sort()
+        self._events = events
+        self._pos = 0  # first event not yet released
+        self._next = 0  # first word not yet confirmed
+        self._tail: Word | None = None  # the provisional word in progress
         self._now = 0.0
 
     def feed(self, pcm48: np.ndarray, media_start: float) -> None:
@@ -216,16 +235,27 @@ class ReferenceTranscriber:
 
     def run_until(self, t: float, inclusive: bool, judge: Judge, deliver: Deliver) -> None:
         self._now = max(self._now, t)
-        while self._next < len(self._words):
-            at = self._words[self._next].end + self.lag_s
+        while self._pos < len(self._events):
+            at = self._events[self._pos][0]
             if at > t or (at == t and not inclusive):
                 break
             batch = []
-            while self._next < len(self._words) and self._words[self._next].end + self.lag_s == at:
-                w = self._words[self._next]
-                batch.append(Word(w.text, w.start, w.end, True))
-                self._next += 1
-            update = TranscriptUpdate(confirmed=batch, cleared_until=self._cleared_at(at))
+            while self._pos < len(self._events) and self._events[self._pos][0] == at:
+                _, _, i, k = self._events[self._pos]
+                self._pos += 1
+                w = self._words[i]
+                if k == len(w.text):
+                    batch.append(Word(w.text, w.start, w.end, True))
+                    self._next = i + 1
+                    if self._tail is not None and self._tail.start == w.start:
+                        self._tail = None
+                else:
+                    self._tail = Word(w.text[:k], w.start, w.start + k * (w.end - w.start) / len(w.text), False)
+            update = TranscriptUpdate(
+                confirmed=batch,
+                provisional=[self._tail] if self._tail is not None else [],
+                cleared_until=self._cleared_at(at),
+            )
             deliver(at, update, judge(at, update))
 
     def _cleared_at(self, now: float) -> float:
@@ -237,8 +267,13 @@ class ReferenceTranscriber:
     def cleared_until(self) -> float:
         return self._cleared_at(self._now)
 
+    def heard_until(self) -> float:
+        """Up to where some text, provisional included, has been released."""
+        cleared = self.cleared_until()
+        return max(cleared, self._tail.end) if self._tail is not None else cleared
+
     def view(self) -> dict[str, Any]:
-        return {"kind": "reference", "lag_s": self.lag_s}
+        return {"kind": "reference", "lag_s": self.lag_s, "partial": self.partial}
 
 
 class WhisperTranscriber:
@@ -255,6 +290,7 @@ class WhisperTranscriber:
         self._audio_done = False
         self._finished = False
         self._cleared = 0.0
+        self._heard = 0.0
         self.passes = 0
         self.compute_s = 0.0
         self.skipped_s = 0.0
@@ -276,6 +312,8 @@ class WhisperTranscriber:
             _, update, changes = self._inflight
             self._inflight = None
             self._cleared = max(self._cleared, update.cleared_until)
+            tail_end = update.provisional[-1].end if update.provisional else 0.0
+            self._heard = max(self._cleared, tail_end)
             deliver(done, update, changes)
             self._maybe_start(done, judge)
         if inclusive:
@@ -305,6 +343,10 @@ class WhisperTranscriber:
         # What the passes delivered so far, not the transcriber's own state (which is ahead
         # of simulated time while a pass is "in flight").
         return self._cleared
+
+    def heard_until(self) -> float:
+        """Up to where the delivered passes hold text, the provisional tail included."""
+        return max(self._cleared, self._heard)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -358,12 +400,18 @@ class _SimulatedMutes:
 
 
 def simulate_call(
-    call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: list[TextCheck], config: Config, delay_s: float
+    call: CallSpec,
+    pcm48: np.ndarray,
+    transcriber: Any,
+    checks: list[TextCheck],
+    config: Config,
+    delay_s: float,
+    prefix_check: TextCheck | None = None,
 ) -> CallOutcome:
     """Runs one call through the delay line, the transcriber and the moderation."""
     delay_cfg = dataclasses.replace(config.delay, delay_s=delay_s)
     policy: PolicyConfig = getattr(config, "policy", None) or PolicyConfig()
-    line = DelayLine(delay_cfg, _Watermark(transcriber.cleared_until), rate=RATE, frame_samples=FRAME_SAMPLES)
+    line = DelayLine(delay_cfg, _Watermark(transcriber), rate=RATE, frame_samples=FRAME_SAMPLES)
     frames = -(-pcm48.size // FRAME_SAMPLES)
     total = frames * FRAME_SAMPLES
     audio = np.zeros(total, dtype=np.int16)
@@ -379,7 +427,7 @@ def simulate_call(
 
     def judge(at: float, update: TranscriptUpdate) -> Changes:
         sim_now[0] = at  # the decisions' decided_at, in simulated seconds
-        return moderator.judge(update, checks)
+        return moderator.judge(update, checks, prefix_check)
 
     def deliver(at: float, update: TranscriptUpdate, changes: Changes) -> None:
         # As relay/calls/moderation.py applies a pass: skipped audio marked, then the changes.
@@ -551,6 +599,7 @@ def evaluate_calls(
     delay_s: float,
     transcriber: str = "reference",
     reference_lag_s: float = 0.8,
+    reference_partial: bool = False,
     checks: Checks | None = None,
     engine: Any = None,
 ) -> dict[str, Any]:
@@ -577,11 +626,11 @@ def evaluate_calls(
         pcm48 = to_int16(resample(x, rate, RATE))
         audio_s += pcm48.size / RATE
         source: Any = (
-            ReferenceTranscriber(call.words, reference_lag_s)
+            ReferenceTranscriber(call.words, reference_lag_s, partial=reference_partial)
             if transcriber == "reference"
             else WhisperTranscriber(engine, config.stt)
         )
-        outcomes.append(simulate_call(call, pcm48, source, checks.as_list(), config, delay_s))
+        outcomes.append(simulate_call(call, pcm48, source, checks.as_list(), config, delay_s, checks.prefixes))
     wall_s = time.perf_counter() - started
     report = score(calls, outcomes)
     head = {
@@ -589,6 +638,7 @@ def evaluate_calls(
         "delay_s": delay_s,
         "transcriber": transcriber,
         "reference_lag_s": reference_lag_s if transcriber == "reference" else None,
+        "reference_partial": reference_partial if transcriber == "reference" else None,
         "undecided_policy": config.delay.undecided_policy,
         "checks": checks.info,
         "classifier_available": checks.classifier is not None,
@@ -638,7 +688,9 @@ SUMMARY_KEYS = (
 
 
 def format_summary(report: dict[str, Any]) -> str:
-    lag = f", reference lag {report['reference_lag_s']} s" if report["transcriber"] == "reference" else ""
+    lag = ""
+    if report["transcriber"] == "reference":
+        lag = f", reference lag {report['reference_lag_s']} s" + (", partial words" if report["reference_partial"] else "")
     lines = [
         f"{report['manifest']}: delay {report['delay_s']} s, transcriber {report['transcriber']}{lag}, "
         f"undecided policy {report['undecided_policy']}"
@@ -675,6 +727,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.8,
         help="seconds from a word's end to its release by the reference transcriber (default 0.8)",
     )
+    parser.add_argument(
+        "--reference-partial",
+        action="store_true",
+        help="the reference releases each word's syllables as provisional text at their own end + lag "
+        "(spread evenly over the word), and confirms the word at its end + lag",
+    )
     parser.add_argument("--no-classifier", action="store_true", help="keywords only, even if a classifier loads")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -689,6 +747,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
             delay_s=delay_s,
             transcriber=args.transcriber,
             reference_lag_s=args.reference_lag,
+            reference_partial=getattr(args, "reference_partial", False),
             checks=checks,
         )
     except EvalError as exc:

@@ -35,6 +35,7 @@ import numpy as np
 from moderation.call_moderator import TextCheck
 from moderation.check_loading import load_classifier, load_keywords
 from moderation.classifier_config import CLEAN_LABEL
+from moderation.keywords import KeywordMatcher
 from relay.config import Config
 
 SENTENCE_COLUMN = "문장"
@@ -137,6 +138,7 @@ class Checks:
     """The configured text checks, each None when it could not be loaded (info says why)."""
 
     keywords: TextCheck | None = None
+    prefixes: TextCheck | None = None  # entry starts, for a word still being spoken
     classifier: Any | None = None  # an AbuseClassifier (judge, judge_many, scores, labels, config)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -161,7 +163,9 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     decides whether that is fatal (no check at all is)."""
     checks = Checks()
     if keywords:
-        checks.keywords, checks.info["keywords"] = _load_keywords(config)
+        matcher, checks.info["keywords"] = _load_keywords(config)
+        if matcher is not None:
+            checks.keywords, checks.prefixes = matcher.match, matcher.match_prefixes
     else:
         checks.info["keywords"] = {"available": False, "reason": "left out (--no-keywords)"}
     if classifier:
@@ -171,12 +175,12 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     return checks
 
 
-def _load_keywords(config: Config) -> tuple[TextCheck | None, dict[str, Any]]:
+def _load_keywords(config: Config) -> tuple[KeywordMatcher | None, dict[str, Any]]:
     loaded = load_keywords(config.keywords)
     if loaded.check is None:
         return None, {"available": False, "reason": loaded.detail}
     matcher = loaded.check
-    return matcher.match, {
+    return matcher, {
         "available": True,
         "version": matcher.version,
         "lists": str(matcher.folder),

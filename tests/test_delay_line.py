@@ -55,6 +55,9 @@ class FixedWatermark:
     def cleared_until(self) -> float:
         return self.until
 
+    def heard_until(self) -> float:
+        return self.until
+
 
 def make_frames(
     seconds: float,

@@ -77,6 +77,7 @@ class Call:
                 self.delay_line,
                 self.events,
                 mute_skipped=config.delay.undecided_policy == "mute",
+                prefix_check=checks.prefixes,
             )
             self.transcription = CallTranscription(
                 record.call_id, stt, self.delay_line, judged, self.events, clock, judge=self.moderation.judge
