@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from moderation.hits import Hit
 from moderation.normalise import Normalised
 
-SOURCE = "keyword_prefix"
+SOURCE: Final = "keyword_prefix"
 
 
 @dataclass(frozen=True)

@@ -690,7 +690,8 @@ SUMMARY_KEYS = (
 def format_summary(report: dict[str, Any]) -> str:
     lag = ""
     if report["transcriber"] == "reference":
-        lag = f", reference lag {report['reference_lag_s']} s" + (", partial words" if report["reference_partial"] else "")
+        partial = ", partial words" if report["reference_partial"] else ""
+        lag = f", reference lag {report['reference_lag_s']} s{partial}"
     lines = [
         f"{report['manifest']}: delay {report['delay_s']} s, transcriber {report['transcriber']}{lag}, "
         f"undecided policy {report['undecided_policy']}"
