@@ -376,6 +376,11 @@ class CallOutcome:
     playout_mismatches: int
     playout_checked: int
     transcriber: dict[str, Any]
+    # The elastic delay: the applied delay per frame played (seconds), seconds stretched,
+    # seconds of pauses cut.
+    delays: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    stretched_s: float = 0.0
+    pause_cut_s: float = 0.0
 
 
 class _SimulatedMutes:
@@ -436,7 +441,8 @@ def simulate_call(
         sink.now = at
         ledger.apply(changes)
 
-    ticks = frames + math.ceil(delay_s / FRAME_S) + 2
+    ticks = frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2
+    delays = np.zeros(ticks)
     for k in range(ticks):
         wall = k * FRAME_S
         transcriber.run_until(wall, False, judge, deliver)
@@ -448,6 +454,7 @@ def simulate_call(
             transcriber.end_of_audio()
         transcriber.run_until(wall, True, judge, deliver)
         out = line.pull(wall)
+        delays[k] = line.elastic.delay_s
         # What the pull just played, as the delay line judged it.
         heard = line.played
         if heard is None:
@@ -458,8 +465,9 @@ def simulate_call(
             continue
         silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
         undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
-        played[lo:hi] = out[lo - c0 : hi - c0]
-        seen[lo:hi] = True
+        if heard.aligned:  # a stretched or shortened frame is not compared sample for sample
+            played[lo:hi] = out[lo - c0 : hi - c0]
+            seen[lo:hi] = True
 
     stats = line.stats()
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))
@@ -474,6 +482,9 @@ def simulate_call(
         mismatches,
         checked,
         transcriber.view(),
+        delays[math.ceil(delay_s / FRAME_S) : frames + math.ceil(delay_s / FRAME_S)],  # while the call plays
+        stats.stretched_s,
+        stats.pause_cut_s,
     )
 
 
@@ -503,6 +514,7 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
     clean_samples = clean_muted = 0
     word_samples = undecided_samples = 0
     lags: list[float] = []
+    speculative_clean = 0
     per_call = []
     for call, out in zip(calls, outcomes):
         n = out.silenced.size
@@ -538,6 +550,9 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
             else:
                 c_clean += i1 - i0
                 c_clean_muted += muted
+                over = [p for _, s, e, p in out.spans if s < w.end and e > w.start]
+                if muted and over and all(over):  # only provisional spans reached it: speculation
+                    speculative_clean += 1
         toxic += c_toxic
         fully += c_fully
         partly += c_partly
@@ -565,6 +580,8 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
     def percentile(q: float) -> float | None:
         return round(float(np.percentile(lags, q)), 3) if lags else None
 
+    delays = np.concatenate([o.delays for o in outcomes]) if outcomes else np.zeros(0)
+
     return {
         "calls": len(calls),
         "toxic_words": toxic,
@@ -578,6 +595,13 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
         "decision_lag_p95_s": percentile(95),
         "decision_lag_max_s": round(max(lags), 3) if lags else None,
         "undecided_playout_pct": pct(undecided_samples, word_samples),
+        "delay_mean_s": round(float(delays.mean()), 3) if delays.size else None,
+        "delay_p95_s": round(float(np.percentile(delays, 95)), 3) if delays.size else None,
+        "delay_max_s": round(float(delays.max()), 3) if delays.size else None,
+        "stretched_s": round(sum(o.stretched_s for o in outcomes), 3),
+        "pause_cut_s": round(sum(o.pause_cut_s for o in outcomes), 3),
+        "speculative_spans": sum(1 for o in outcomes for *_, p in o.spans if p),
+        "clean_words_muted_by_speculation": speculative_clean,
         "spans_added": sum(len(o.spans) for o in outcomes),
         "spans_lifted": sum(o.lifted for o in outcomes),
         "late_mutes": sum(o.late_mutes for o in outcomes),
@@ -682,6 +706,11 @@ SUMMARY_KEYS = (
     "decision_lag_p50_s",
     "decision_lag_p95_s",
     "undecided_playout_pct",
+    "delay_mean_s",
+    "delay_p95_s",
+    "stretched_s",
+    "speculative_spans",
+    "clean_words_muted_by_speculation",
     "late_mutes",
     "speed_x",
 )

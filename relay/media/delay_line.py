@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from relay.config import DelayConfig
+from relay.media import stretch
 from relay.media.audio_format import FRAME_SAMPLES, RATE
+from relay.media.elastic import ElasticDelay
 from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
 from relay.media.mute_map import MuteMap, MuteSpan
@@ -66,6 +68,12 @@ class DelayLineStats:
     # Additions beyond the agreed interface:
     underrun_s: float = 0.0  # media played as silence past the newest audio received
     anchored: bool = False  # a first frame has arrived and playout has an anchor
+    # The elastic delay (relay/media/elastic.py):
+    delay_now_s: float = 0.0  # the delay applied now
+    delay_mean_s: float = 0.0  # over the frames played
+    delay_p95_s: float = 0.0
+    stretched_s: float = 0.0  # playout that ran slowed (pitch kept) while a decision was pending
+    pause_cut_s: float = 0.0  # customer's pauses shortened to bring the delay back
 
 
 class DelayLine:
@@ -87,10 +95,15 @@ class DelayLine:
         self._frame_s = frame_samples / rate
         self._fade = round(config.fade_ms * rate / 1000.0)
         self._max_slew = config.drift_max_ppm * 1e-6
-        # Room for the delay plus the margin, plus what one rendered window reads around
+        self.elastic = ElasticDelay(config, rate, frame_samples)
+        self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
+        # Room for the longest delay plus the margin, plus what one rendered window reads around
         # the cursor (a frame, interpolation and fade context on both sides).
         self._capacity = (
-            math.ceil((config.delay_s + config.jitter_margin_s) * rate) + frame_samples + 2 * self._fade + 2
+            math.ceil((max(config.delay_s, config.max_s) + config.jitter_margin_s) * rate)
+            + 2 * frame_samples
+            + 2 * self._fade
+            + 2
         )
         self._ring = np.zeros(self._capacity, dtype=np.int16)
         self._present = np.zeros(self._capacity, dtype=bool)
@@ -224,6 +237,8 @@ class DelayLine:
             return np.zeros(fs, dtype=np.int16)
 
         jump = not continuous or free
+        if free:
+            self.elastic.reset()
         if not jump:
             jump = self._steer()
         start = 0.0 if self._cursor is None else self._cursor
@@ -239,18 +254,49 @@ class DelayLine:
             if level is not None:
                 self._t0 = level
             self._rejump_after = None  # this jump already re-anchors playout
-            target = float(round((wall - self._t0 - self.config.delay_s) * self.rate))
+            target = float(round((wall - self._t0 - self.elastic.delay_s) * self.rate))
             if self._cursor is None or target != self._cursor:
                 self._last_gain = 0.0  # discontinuity: fade in from silence
                 self._last_beep_gain = 0.0
             start = target
 
-        out = self._render(start, step)
+        budget = 0
+        if self.elastic.enabled and step == fs and start == math.floor(start):
+            if self._pending(start):
+                budget = self.elastic.stretch_budget()
+            else:
+                self.elastic.not_pending()
+                step += self._pause_cut(int(start))
+        out, step = self._render(start, step, budget)
+        self.elastic.record_frame()
         self._cursor = start + step
         self._hwm = max(self._hwm, math.ceil(self._cursor - 1e-9))
         self.mutes.forget_before(self._hwm / self.rate - _SPAN_KEEP_S)
         self.unjudged.forget_before(self._hwm / self.rate - _SPAN_KEEP_S)
         return out
+
+    def _pending(self, start: float) -> bool:
+        """A decision on audio within stretch_lead_s of playout is still to come: no judged
+        text covers it yet, or a provisional span (which may still be lifted) does."""
+        now = start / self.rate
+        ahead = now + self.elastic.lead_s
+        return self.watermark.heard_until() < ahead or self.mutes.provisional_within(now, ahead)
+
+    def _pause_cut(self, first: int) -> int:
+        """Input samples this frame may skip because they are a pause (and so is a frame
+        after them): the catch-up shortens silence, never speech."""
+        room = self.elastic.catchup_room()
+        if room <= 0:
+            return 0
+        fs = self.frame_samples
+        data, _ = self._read(first, 2 * fs + room)
+        loud = np.flatnonzero(np.abs(data.astype(np.int32)) >= self.elastic.gate)
+        quiet = int(loud[0]) if loud.size else data.size
+        cut = min(room, quiet - 2 * fs)
+        if cut <= 0:
+            return 0
+        self.elastic.cut(cut)
+        return cut
 
     def _steer(self) -> bool:
         """Slew T0 toward the transit envelope; True where it must jump instead."""
@@ -279,7 +325,7 @@ class DelayLine:
         would take more than the allowed slew to get there."""
         fs = self.frame_samples
         assert self._t0 is not None
-        target_end = (wall + self._frame_s - self._t0 - self.config.delay_s) * self.rate
+        target_end = (wall + self._frame_s - self._t0 - self.elastic.delay_s) * self.rate
         step = target_end - start
         limit = fs * self._max_slew
         if abs(step - fs) < _ON_TIME_SAMPLES:
@@ -294,7 +340,8 @@ class DelayLine:
             return None
         return min(max(step, fs - limit), fs + limit)
 
-    def _render(self, start: float, step: float) -> np.ndarray:
+    def _render(self, start: float, step: float, stretch_budget: int = 0) -> tuple[np.ndarray, float]:
+        """The frame, and the input samples it consumed (step, less what a stretch saved)."""
         fs, fade, rate = self.frame_samples, self._fade, self.rate
         first = math.floor(start)
         exact = step == fs and start == first
@@ -302,6 +349,16 @@ class DelayLine:
         w0 = first - fade
         count = last + 1 + fade - w0
         data, present = self._read(w0, count)
+        lag = 0
+        if exact and stretch_budget >= self._lag_lo and self.config.mute_sound != "beep":
+            hi = min(self._lag_hi, stretch_budget)
+            lag, likeness = stretch.best_lag(data[fade : fade + fs], self._lag_lo, hi, self._crossfade)
+            if likeness < stretch.GOOD_MATCH and stretch_budget < self._lag_hi:
+                lag = 0  # wait for a better splice point while the budget allows
+            if lag:
+                self.elastic.stretched(lag)
+                step = float(fs - lag)
+                exact = False
         mute, undecided = judge_samples(self.mutes, self.unjudged, self.watermark.cleared_until(), w0, count, rate)
         silence = ~present | mute
         if self.config.undecided_policy == "mute":
@@ -316,13 +373,17 @@ class DelayLine:
             silence[c0 - w0 : guard_hi - w0] = True
         self._count(w0, max(c0, self._hwm, 0), c1, present, mute, undecided)
         self.played = Played(
-            c0, mute[c0 - w0 : c1 - w0], undecided[c0 - w0 : c1 - w0], self.config.undecided_policy == "mute"
+            c0,
+            mute[c0 - w0 : c1 - w0],
+            undecided[c0 - w0 : c1 - w0],
+            self.config.undecided_policy == "mute",
+            aligned=exact,
         )
 
         want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
         if exact and not want_beep and self._last_gain == 1.0 and not silence.any():
             self._last_beep_gain = 0.0
-            return data[fade : fade + fs].copy()  # the common case: on time, cleared, whole
+            return data[fade : fade + fs].copy(), step  # the common case: on time, cleared, whole
 
         gain = gain_envelope(silence, fade)
         limit_start(gain, c0 - w0, self._last_gain, fade)
@@ -336,14 +397,16 @@ class DelayLine:
         else:
             self._last_beep_gain = 0.0
 
-        if exact:
+        if lag:
+            out = stretch.splice(signal[fade : fade + fs], lag, self._crossfade)
+        elif exact:
             out = signal[fade : fade + fs]
         else:
             pos = (start - w0) + np.arange(fs, dtype=np.float64) * (step / fs)
             idx = pos.astype(np.int64)
             frac = (pos - idx).astype(np.float32)
             out = signal[idx] + frac * (signal[idx + 1] - signal[idx])
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16), step
 
     def _count(
         self,
@@ -405,7 +468,7 @@ class DelayLine:
         """Media seconds that play at this wall time (0.0 before the first frame)."""
         if self._t0 is None:
             return 0.0
-        return wall - self._t0 - self.config.delay_s
+        return wall - self._t0 - self.elastic.delay_s
 
     def stats(self) -> DelayLineStats:
         slope = self._envelope.slope()
@@ -429,6 +492,11 @@ class DelayLine:
             late_mutes=self._late_mutes,
             underrun_s=self._underrun / self.rate,
             anchored=self._t0 is not None,
+            delay_now_s=self.elastic.delay_s,
+            delay_mean_s=self.elastic.mean_s(),
+            delay_p95_s=self.elastic.p95_s(),
+            stretched_s=self.elastic.stretched_s(),
+            pause_cut_s=self.elastic.cut_s(),
         )
 
     def memory_bytes(self) -> int:

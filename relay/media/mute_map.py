@@ -83,6 +83,15 @@ class MuteMap:
             out[max(s0, start_sample) - start_sample : min(s1, stop) - start_sample] = True
         return out
 
+    def provisional_within(self, start_s: float, end_s: float) -> bool:
+        """A provisional span overlaps [start_s, end_s)."""
+        for span in self._sorted:
+            if span.start >= end_s:
+                return False
+            if span.provisional and span.end > start_s:
+                return True
+        return False
+
     def forget_before(self, media_s: float) -> None:
         """Drop spans ending at or before media_s, so a long call keeps bounded memory."""
         stale = [sid for sid, span in self._spans.items() if span.end <= media_s]

@@ -1,0 +1,109 @@
+"""The elastic delay: how far playout runs behind the base delay now, and the figures.
+
+As broadcast profanity delays do it (Eventide BD600's "delay rebuild" and "catch-up"):
+while a decision on audio about to play is still pending, playout slows (a pitch-kept
+stretch, relay/media/stretch.py, no slower than min_rate), so the delay grows toward
+max_s and the decision has time to land; in the customer's pauses playout runs faster
+through the silence (never through speech) until the delay is back at delay_s. The
+counselor hears the customer at the base delay except around a pending decision.
+
+"Pending" (decided by the delay line, which owns the cursor): audio within lead_s of
+playout that no judged text covers yet (past the watermark's heard_until), or that a
+provisional mute span covers (it may still be lifted).
+
+Pure bookkeeping: the delay line moves the cursor; this holds the extra delay, the
+stretch budget and the statistics (mean and p95 of the applied delay, seconds played
+stretched, seconds of silence cut), all bounded in memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from relay.config import DelayConfig
+
+_HIST_BIN_S = 0.01
+
+
+class ElasticDelay:
+    def __init__(self, config: DelayConfig, rate: int, frame_samples: int) -> None:
+        self.rate = rate
+        self.frame_samples = frame_samples
+        self.base_s = config.delay_s
+        self.max_extra = max(0, round((config.max_s - config.delay_s) * rate))
+        self.lead_s = config.stretch_lead_s
+        # Input samples a stretched frame saves, on average: fs * (1 - min_rate).
+        self.gain_per_frame = frame_samples * (1.0 - config.stretch_min_rate)
+        self.catchup_extra = round(frame_samples * (config.catchup_rate - 1.0))
+        self.gate = 32768.0 * 10.0 ** (config.catchup_gate_dbfs / 20.0)
+        self.extra = 0  # samples of delay beyond the base delay
+        self.credit = 0.0  # input samples the stretch may still save (its rate bound)
+        self.stretched_frames = 0
+        self.cut_samples = 0
+        self._hist = np.zeros(math.ceil(max(config.max_s, config.delay_s) / _HIST_BIN_S) + 2, dtype=np.int64)
+        self._sum_s = 0.0
+        self._frames = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_extra > 0
+
+    @property
+    def delay_s(self) -> float:
+        """The delay applied now."""
+        return self.base_s + self.extra / self.rate
+
+    def stretch_budget(self) -> int:
+        """Called on a frame played while a decision is pending: the most input samples
+        this frame may save (0: none). The budget accrues at gain_per_frame per pending
+        frame, so over any stretch the playout rate stays at or above min_rate."""
+        if self.extra >= self.max_extra:
+            return 0
+        self.stretched_frames += 1
+        self.credit = min(self.credit + self.gain_per_frame, 4.0 * self.frame_samples)
+        return max(0, min(math.floor(self.credit), self.max_extra - self.extra))
+
+    def stretched(self, samples: int) -> None:
+        self.extra += samples
+        self.credit -= samples
+
+    def not_pending(self) -> None:
+        self.credit = 0.0
+
+    def catchup_room(self) -> int:
+        """Input samples a frame through a pause may skip now."""
+        return min(self.extra, self.catchup_extra)
+
+    def cut(self, samples: int) -> None:
+        self.extra -= samples
+        self.cut_samples += samples
+
+    def reset(self) -> None:
+        """Nobody is listening (or playout restarts): back to the base delay."""
+        self.extra = 0
+        self.credit = 0.0
+
+    def record_frame(self) -> None:
+        delay = self.delay_s
+        self._hist[min(round(delay / _HIST_BIN_S), self._hist.size - 1)] += 1
+        self._sum_s += delay
+        self._frames += 1
+
+    def mean_s(self) -> float:
+        return self._sum_s / self._frames if self._frames else self.base_s
+
+    def p95_s(self) -> float:
+        if not self._frames:
+            return self.base_s
+        k = int(np.searchsorted(np.cumsum(self._hist), 0.95 * self._frames))
+        return k * _HIST_BIN_S
+
+    def stretched_s(self) -> float:
+        """Seconds of playout that ran slowed (pitch kept)."""
+        return self.stretched_frames * self.frame_samples / self.rate
+
+    def cut_s(self) -> float:
+        """Seconds of the customer's pauses cut to bring the delay back."""
+        return self.cut_samples / self.rate
