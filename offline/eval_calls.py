@@ -372,6 +372,9 @@ class CallOutcome:
     # own extent, not the padded span, says which words a span was decided for.
     spans: list[tuple[float, float, float, bool]]
     lifted: int
+    # Provisional spans revised away (not replaced by a grown or confirmed span) after
+    # playout had reached them: speculation that muted audio it should not have.
+    lifted_late: int
     late_mutes: int
     playout_mismatches: int
     playout_checked: int
@@ -428,6 +431,7 @@ def simulate_call(
     sink = _SimulatedMutes(line)
     ledger = SpanLedger(sink)
     sim_now = [0.0]
+    lifted_late = [0]
     moderator = CallModerator(policy, clock=lambda: sim_now[0], mute_skipped=delay_cfg.undecided_policy == "mute")
 
     def judge(at: float, update: TranscriptUpdate) -> Changes:
@@ -439,6 +443,11 @@ def simulate_call(
         for a, b in update.skipped:
             line.mark_unjudged(a, b)
         sink.now = at
+        replaced = {d.key[0] for d in changes.add}
+        played_to = line.stats().playout_media_s
+        lifted_late[0] += sum(
+            1 for d in changes.lift if d.provisional and d.key[0] not in replaced and played_to > d.start
+        )
         ledger.apply(changes)
 
     ticks = frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2
@@ -478,6 +487,7 @@ def simulate_call(
         undecided,
         sink.spans,
         ledger.lifted,
+        lifted_late[0],
         stats.late_mutes,
         mismatches,
         checked,
@@ -514,7 +524,6 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
     clean_samples = clean_muted = 0
     word_samples = undecided_samples = 0
     lags: list[float] = []
-    speculative_clean = 0
     per_call = []
     for call, out in zip(calls, outcomes):
         n = out.silenced.size
@@ -550,9 +559,6 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
             else:
                 c_clean += i1 - i0
                 c_clean_muted += muted
-                over = [p for _, s, e, p in out.spans if s < w.end and e > w.start]
-                if muted and over and all(over):  # only provisional spans reached it: speculation
-                    speculative_clean += 1
         toxic += c_toxic
         fully += c_fully
         partly += c_partly
@@ -569,6 +575,7 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
                 "clean_speech_muted_s": round(c_clean_muted / RATE, 3),
                 "spans_added": len(out.spans),
                 "spans_lifted": out.lifted,
+                "speculative_spans_lifted_late": out.lifted_late,
                 "late_mutes": out.late_mutes,
                 "toxic_not_fully_muted": not_fully,
             }
@@ -601,7 +608,7 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
         "stretched_s": round(sum(o.stretched_s for o in outcomes), 3),
         "pause_cut_s": round(sum(o.pause_cut_s for o in outcomes), 3),
         "speculative_spans": sum(1 for o in outcomes for *_, p in o.spans if p),
-        "clean_words_muted_by_speculation": speculative_clean,
+        "speculative_spans_lifted_late": sum(o.lifted_late for o in outcomes),
         "spans_added": sum(len(o.spans) for o in outcomes),
         "spans_lifted": sum(o.lifted for o in outcomes),
         "late_mutes": sum(o.late_mutes for o in outcomes),
@@ -710,7 +717,7 @@ SUMMARY_KEYS = (
     "delay_p95_s",
     "stretched_s",
     "speculative_spans",
-    "clean_words_muted_by_speculation",
+    "speculative_spans_lifted_late",
     "late_mutes",
     "speed_x",
 )

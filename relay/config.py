@@ -95,7 +95,7 @@ class DelayConfig:
     # Slowest playout rate while stretching (0.8 = 20 % slower: the delay grows 0.2 s/s).
     stretch_min_rate: float = 0.8
     # Stretch when audio that is not yet judged (or provisionally muted) is this close to playout.
-    stretch_lead_s: float = 0.3
+    stretch_lead_s: float = 0.6
     # Fastest playout through a pause while catching up (2.0: a second of pause in 0.5 s).
     catchup_rate: float = 2.0
     # Audio quieter than this (peak, dB full scale) is a pause that catch-up may shorten.

@@ -116,7 +116,9 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: int = 1) -> None
 
 
 def new_line(watermark=None, **overrides) -> DelayLine:
-    return DelayLine(dataclasses.replace(DelayConfig(delay_s=D), **overrides), watermark or ClearAll())
+    """A fixed delay of D unless told otherwise (the elastic delay: tests/test_elastic_delay.py)."""
+    config = dataclasses.replace(DelayConfig(delay_s=D, max_s=D), **overrides)
+    return DelayLine(config, watermark or ClearAll())
 
 
 LEAD = 5  # pulls before media 0 plays, so output index LEAD * FS + n is media sample n

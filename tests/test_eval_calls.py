@@ -39,6 +39,11 @@ KEYS = (
 )
 
 
+# The fixed delay these figures were first pinned on (delay.max_s <= delay_s: no stretch);
+# the elastic delay and partial words: the tests at the end.
+FIXED = Config(delay=DelayConfig(max_s=0.0))
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return korean_calls.write_calls(tmp_path_factory.mktemp("calls"))
@@ -64,9 +69,7 @@ def test_manifest_holds_the_true_word_times(manifest: Path) -> None:
 
 
 def test_reference_transcriber_meets_the_targets(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
-    report = evaluate_calls(
-        manifest, Config(), delay_s=1.5, transcriber="reference", reference_lag_s=0.8, checks=keywords
-    )
+    report = evaluate_calls(manifest, FIXED, delay_s=1.5, transcriber="reference", reference_lag_s=0.8, checks=keywords)
     summary = {k: report[k] for k in KEYS}
     print("eval-calls reference lag 0.8 s, delay 1.5 s:", json.dumps(summary, ensure_ascii=False))
     assert report["calls"] == 4 and report["toxic_words"] == 15
@@ -80,7 +83,7 @@ def test_reference_transcriber_meets_the_targets(manifest: Path, keywords) -> No
 
 def test_control_lag_beyond_the_delay_misses(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
     """The same calls with words released after their audio played: the figures must show it."""
-    report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=1.7, checks=keywords)
+    report = evaluate_calls(manifest, FIXED, delay_s=1.5, reference_lag_s=1.7, checks=keywords)
     assert report["toxic_missed_pct"] == 100 and report["toxic_fully_muted_pct"] == 0
     assert report["late_mutes"] == report["spans_added"] > 0
     assert report["undecided_playout_pct"] == 100 and report["clean_speech_muted_pct"] == 0
@@ -91,14 +94,14 @@ def test_words_longer_than_the_margin_are_muted_from_the_decision(tmp_path: Path
     """A word decided at end + lag plays unmuted up to end + lag - D; the rest is silenced.
     With undecided_policy = "mute" the unjudged head is silenced too, at a cost in clean speech."""
     manifest = korean_calls.write_calls(tmp_path, korean_calls.LONG_CALLS)
-    report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    report = evaluate_calls(manifest, FIXED, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
     (call,) = report["per_call"]
     assert (
         report["toxic_words"] == 4 and report["toxic_fully_muted_pct"] == 0 and report["toxic_partly_muted_pct"] == 100
     )
     for w in call["toxic_not_fully_muted"]:
         assert w["muted_fraction"] == pytest.approx((1.5 - 0.8) / (w["end"] - w["start"]), abs=0.03), w
-    muted = Config(delay=dataclasses.replace(DelayConfig(), undecided_policy="mute"))
+    muted = Config(delay=dataclasses.replace(FIXED.delay, undecided_policy="mute"))
     strict = evaluate_calls(manifest, muted, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
     assert strict["toxic_fully_muted_pct"] == 100 and strict["playout_check"]["mismatches"] == 0
     assert strict["clean_speech_muted_pct"] > report["clean_speech_muted_pct"]
