@@ -13,7 +13,9 @@ prefix hit only while it reaches into the provisional tail (moderation/call_mode
 every clean word that begins like an abusive one (병원, 지난번, 미리) until it is
 confirmed; two already tell 병원 from 병신. A prefix starts at a word's start (mid-word
 fragments match too much by chance) and is matched in the same folded text as the
-complete entries, so spacing and disguises fold alike.
+complete entries, so spacing and disguises fold alike. A recogniser may hear a syllable
+before its final consonant ("병시" on the way to 병신), so a prefix may end in the entry's
+next syllable without that consonant.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from moderation.hits import Hit
-from moderation.normalise import Normalised
+from moderation.normalise import SYLLABLE_FIRST, SYLLABLE_LAST, Normalised
 
 SOURCE: Final = "keyword_prefix"
 
@@ -45,8 +47,12 @@ class PrefixIndex:
         for form, category, text in sorted(forms):
             complete.add(form)
             longest = max(longest, len(form))
-            for k in range(1, len(form)):
-                prefixes.setdefault(form[:k], (category, text))
+            for k in range(len(form)):
+                if k:
+                    prefixes.setdefault(form[:k], (category, text))
+                opened = _without_final(form[k])
+                if opened is not None:
+                    prefixes.setdefault(form[:k] + opened, (category, text))
         return cls(prefixes, frozenset(complete), longest)
 
     def hits(self, norm: Normalised, min_chars: int, version: str) -> list[Hit]:
@@ -65,3 +71,12 @@ class PrefixIndex:
             covered = tuple(range(index[start], index[n - 1] + 1))
             found.append(Hit(covered, SOURCE, category, 1.0, 1.0, f"{detail} (prefix {tail})", version))
         return found
+
+
+def _without_final(c: str) -> str | None:
+    """The Hangul syllable without its final consonant (신 -> 시); None if it has none."""
+    code = ord(c)
+    if not SYLLABLE_FIRST <= code <= SYLLABLE_LAST:
+        return None
+    final = (code - SYLLABLE_FIRST) % 28
+    return chr(code - final) if final else None
