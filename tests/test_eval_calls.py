@@ -168,3 +168,34 @@ def test_manifest_errors_name_the_line(tmp_path: Path) -> None:
     bad.write_text('{"id": "a", "audio": "a.wav", "words": [{"text": "x", "start": 0, "end": 1, "toxic": "yes"}]}\n')
     with pytest.raises(EvalError, match=r"m.jsonl:1: word 0: toxic must be true or false"):
         read_manifest(bad)
+
+
+def test_partial_words_and_the_elastic_delay_meet_the_targets(tmp_path: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12's targets on calls whose abusive words are mostly longer than D - lag."""
+    manifest = korean_calls.write_calls(tmp_path, korean_calls.PARTIAL_CALLS)
+    config = Config()  # the elastic delay as shipped: max_s 2.0
+    wide = evaluate_calls(manifest, config, delay_s=1.5, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    short = evaluate_calls(manifest, config, delay_s=1.0, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    whole = evaluate_calls(manifest, config, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    for name, r in (("D 1.5 partial", wide), ("D 1.0 partial", short), ("D 1.5 whole words lag 0.8", whole)):
+        print(name, json.dumps({k: r[k] for k in eval_calls.SUMMARY_KEYS}, ensure_ascii=False))
+        assert r["playout_check"]["mismatches"] == 0
+    assert wide["toxic_words"] == 12 and wide["reference_partial"] is True
+    assert wide["toxic_fully_muted_pct"] >= 95 and wide["clean_speech_muted_pct"] <= 1 and wide["delay_p95_s"] <= 2.0
+    assert short["toxic_fully_muted_pct"] >= 90 and short["delay_p95_s"] <= 1.8
+    assert wide["speculative_spans"] > 0 and wide["speculative_spans_lifted_late"] == 0
+    # Whole words at lag 0.8 s: the fixed delay mutes a third of them fully (the long ones
+    # start playing before their decision); the elastic delay waits for most.
+    assert whole["toxic_fully_muted_pct"] >= 75 and whole["stretched_s"] > 0
+    assert whole["delay_p95_s"] <= 2.0 and whole["delay_mean_s"] < whole["delay_p95_s"]
+
+
+def test_speculation_revised_away_after_playout_is_counted(tmp_path: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """시발점 (a starting point) is 시발 until its last syllable: muted speculatively, lifted
+    in time at D 1.5 s; at a delay shorter than the lag the lift comes late, and is counted."""
+    manifest = korean_calls.write_calls(tmp_path, {"clean": ["시발점이 어디였는지 확인해 주세요"]})
+    in_time = evaluate_calls(manifest, FIXED, delay_s=1.5, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    assert in_time["speculative_spans"] > 0 and in_time["spans_lifted"] > 0
+    assert in_time["speculative_spans_lifted_late"] == 0 and in_time["clean_speech_muted_pct"] == 0
+    late = evaluate_calls(manifest, FIXED, delay_s=0.5, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    assert late["speculative_spans_lifted_late"] >= 1 and late["clean_speech_muted_pct"] > 0

@@ -95,8 +95,9 @@ class DelayLine:
         self._frame_s = frame_samples / rate
         self._fade = round(config.fade_ms * rate / 1000.0)
         self._max_slew = config.drift_max_ppm * 1e-6
-        self.elastic = ElasticDelay(config, rate, frame_samples)
         self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
+        # A stretch adds up to one longest period: it stops that short of max_s.
+        self.elastic = ElasticDelay(config, rate, frame_samples, min_step=self._lag_hi)
         # Room for the longest delay plus the margin, plus what one rendered window reads around
         # the cursor (a frame, interpolation and fade context on both sides).
         self._capacity = (
@@ -261,7 +262,7 @@ class DelayLine:
             start = target
 
         budget = 0
-        if self.elastic.enabled and step == fs and start == math.floor(start):
+        if self.elastic.enabled and not jump and step == fs and start == math.floor(start):
             if self._pending(start):
                 budget = self.elastic.stretch_budget()
             else:

@@ -28,11 +28,13 @@ _HIST_BIN_S = 0.01
 
 
 class ElasticDelay:
-    def __init__(self, config: DelayConfig, rate: int, frame_samples: int) -> None:
+    def __init__(self, config: DelayConfig, rate: int, frame_samples: int, min_step: int = 1) -> None:
+        """`min_step`: room a stretch needs (the longest splice): it stops that short of max_s."""
         self.rate = rate
         self.frame_samples = frame_samples
         self.base_s = config.delay_s
         self.max_extra = max(0, round((config.max_s - config.delay_s) * rate))
+        self.min_step = min_step
         self.lead_s = config.stretch_lead_s
         # Input samples a stretched frame saves, on average: fs * (1 - min_rate).
         self.gain_per_frame = frame_samples * (1.0 - config.stretch_min_rate)
@@ -59,8 +61,8 @@ class ElasticDelay:
         """Called on a frame played while a decision is pending: the most input samples
         this frame may save (0: none). The budget accrues at gain_per_frame per pending
         frame, so over any stretch the playout rate stays at or above min_rate."""
-        if self.extra >= self.max_extra:
-            return 0
+        if self.extra + self.min_step > self.max_extra:
+            return 0  # as long as it may grow
         self.stretched_frames += 1
         self.credit = min(self.credit + self.gain_per_frame, 4.0 * self.frame_samples)
         return max(0, min(math.floor(self.credit), self.max_extra - self.extra))
