@@ -262,12 +262,14 @@ class DelayLine:
             start = target
 
         budget = 0
-        if self.elastic.enabled and not jump and step == fs and start == math.floor(start):
+        elastic = self.elastic
+        if elastic.enabled and not jump and step == fs and start == math.floor(start):
             if self._pending(start):
-                budget = self.elastic.stretch_budget()
+                budget = elastic.stretch_budget()
             else:
-                self.elastic.not_pending()
-                step += self._pause_cut(int(start))
+                elastic.credit = 0.0
+                if elastic.extra:
+                    step += self._pause_cut(int(start))
         out, step = self._render(start, step, budget)
         self.elastic.record_frame()
         self._cursor = start + step

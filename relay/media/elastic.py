@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from relay.config import DelayConfig
 
 _HIST_BIN_S = 0.01
@@ -35,6 +33,7 @@ class ElasticDelay:
         self.base_s = config.delay_s
         self.max_extra = max(0, round((config.max_s - config.delay_s) * rate))
         self.min_step = min_step
+        self.enabled = self.max_extra > min_step
         self.lead_s = config.stretch_lead_s
         # Input samples a stretched frame saves, on average: fs * (1 - min_rate).
         self.gain_per_frame = frame_samples * (1.0 - config.stretch_min_rate)
@@ -44,13 +43,9 @@ class ElasticDelay:
         self.credit = 0.0  # input samples the stretch may still save (its rate bound)
         self.stretched_frames = 0
         self.cut_samples = 0
-        self._hist = np.zeros(math.ceil(max(config.max_s, config.delay_s) / _HIST_BIN_S) + 2, dtype=np.int64)
-        self._sum_s = 0.0
-        self._frames = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_extra > 0
+        self._hist = [0] * (math.ceil(max(config.max_s, config.delay_s) / _HIST_BIN_S) + 2)
+        self._base_frames = 0  # played at the base delay: counted apart, it is most of them
+        self._extra_sum = 0  # samples of extra delay, summed over the frames played
 
     @property
     def delay_s(self) -> float:
@@ -71,9 +66,6 @@ class ElasticDelay:
         self.extra += samples
         self.credit -= samples
 
-    def not_pending(self) -> None:
-        self.credit = 0.0
-
     def catchup_room(self) -> int:
         """Input samples a frame through a pause may skip now."""
         return min(self.extra, self.catchup_extra)
@@ -88,19 +80,32 @@ class ElasticDelay:
         self.credit = 0.0
 
     def record_frame(self) -> None:
-        delay = self.delay_s
-        self._hist[min(round(delay / _HIST_BIN_S), self._hist.size - 1)] += 1
-        self._sum_s += delay
-        self._frames += 1
+        if not self.extra:
+            self._base_frames += 1
+            return
+        self._hist[min(round(self.delay_s / _HIST_BIN_S), len(self._hist) - 1)] += 1
+        self._extra_sum += self.extra
+
+    def _frames(self) -> int:
+        return self._base_frames + sum(self._hist)
 
     def mean_s(self) -> float:
-        return self._sum_s / self._frames if self._frames else self.base_s
+        frames = self._frames()
+        return self.base_s + self._extra_sum / self.rate / frames if frames else self.base_s
 
     def p95_s(self) -> float:
-        if not self._frames:
+        """The 95th percentile of the applied delay, to 10 ms."""
+        frames = self._frames()
+        if not frames:
             return self.base_s
-        k = int(np.searchsorted(np.cumsum(self._hist), 0.95 * self._frames))
-        return k * _HIST_BIN_S
+        seen = self._base_frames
+        if seen >= 0.95 * frames:
+            return self.base_s
+        for k, count in enumerate(self._hist):
+            seen += count
+            if seen >= 0.95 * frames:
+                return max(self.base_s, k * _HIST_BIN_S)
+        return self.base_s + self.max_extra / self.rate
 
     def stretched_s(self) -> float:
         """Seconds of playout that ran slowed (pitch kept)."""
