@@ -113,6 +113,10 @@ def test_pending_decision_stretches_with_pitch_kept_no_click_and_bounded() -> No
     assert dominant_hz(stretched) == pytest.approx(F0, abs=1.0)
     steepest = float(np.abs(np.diff(audio.astype(np.float64))).max())
     assert float(np.abs(np.diff(stretched)).max()) <= 1.15 * steepest
+    # Where it ran slowed, for QA: one stretch from the first pending audio on.
+    (run_,) = line.elastic.take_stretches()
+    assert run_.start < 0.05 and run_.end == pytest.approx(stats.stretched_s * 0.8, abs=0.1)
+    assert run_.delay_s == pytest.approx(MAX, abs=0.015) and line.elastic.take_stretches() == []
     # Nothing was lost: the output holds more voice than went in, none less.
     assert np.count_nonzero(np.abs(out) > 1000) > np.count_nonzero(np.abs(audio) > 1000)
 

@@ -98,7 +98,7 @@ class Call:
             self.events.observers.append(call_log.on_bus_event)
             if self.moderation is not None:
                 self.moderation.on_decision = call_log.decision
-            call_log.start(self.delay_line, config.delay.delay_s, self._log_stats, self._words)
+            call_log.start(self.delay_line, self._log_stats, self._words)
 
     @property
     def call_id(self) -> str:
@@ -238,6 +238,11 @@ class Call:
         return None if self.transcription is None else self.transcription.words
 
     def _log_stats(self) -> dict[str, Any]:
+        # Where playout ran slowed since the last stats, for QA's timeline (the log calls
+        # this every few seconds and once at the end).
+        if self.log is not None:
+            for s in self.delay_line.elastic.take_stretches():
+                self.log.event("stretch", s.record())
         info = self.info(staff=True)
         return {"stats": info["stats"], "moderation": info["moderation"], "peers": info["peers"]}
 

@@ -265,9 +265,9 @@ class DelayLine:
         elastic = self.elastic
         if elastic.enabled and not jump and step == fs and start == math.floor(start):
             if self._pending(start):
-                budget = elastic.stretch_budget()
+                budget = elastic.stretch_budget(start / self.rate)
             else:
-                elastic.credit = 0.0
+                elastic.settle()
                 if elastic.extra:
                     step += self._pause_cut(int(start))
         out, step = self._render(start, step, budget)
@@ -466,6 +466,11 @@ class DelayLine:
     def anchored(self) -> bool:
         """A first frame has arrived: media time means something."""
         return self._t0 is not None
+
+    @property
+    def delay_now_s(self) -> float:
+        """The delay applied now: delay_s, more while the elastic delay waits for a decision."""
+        return self.elastic.delay_s
 
     def media_time_at(self, wall: float) -> float:
         """Media seconds that play at this wall time (0.0 before the first frame)."""

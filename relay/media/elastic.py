@@ -19,10 +19,27 @@ stretched, seconds of silence cut), all bounded in memory.
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
 
 from relay.config import DelayConfig
 
 _HIST_BIN_S = 0.01
+# Stretches not yet collected (take_stretches): the oldest go first if nobody collects.
+_KEEP_STRETCHES = 256
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """Media time that played slowed, and the delay it had grown to by its end (for QA)."""
+
+    start: float
+    end: float
+    delay_s: float
+
+    def record(self) -> dict[str, float]:
+        """As the call log keeps it (an event "stretch") and QA draws it."""
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "delay_s": round(self.delay_s, 3)}
 
 
 class ElasticDelay:
@@ -44,6 +61,9 @@ class ElasticDelay:
         self.stretched_frames = 0
         self.cut_samples = 0
         self._hist = [0] * (math.ceil(max(config.max_s, config.delay_s) / _HIST_BIN_S) + 2)
+        self._runs: deque[Stretch] = deque(maxlen=_KEEP_STRETCHES)
+        self._run_start: float | None = None  # media seconds where the current stretch began
+        self._run_end = 0.0
         self._base_frames = 0  # played at the base delay: counted apart, it is most of them
         self._extra_sum = 0  # samples of extra delay, summed over the frames played
 
@@ -52,15 +72,36 @@ class ElasticDelay:
         """The delay applied now."""
         return self.base_s + self.extra / self.rate
 
-    def stretch_budget(self) -> int:
-        """Called on a frame played while a decision is pending: the most input samples
-        this frame may save (0: none). The budget accrues at gain_per_frame per pending
-        frame, so over any stretch the playout rate stays at or above min_rate."""
+    def stretch_budget(self, media_s: float) -> int:
+        """Called on a frame (playing from media_s) while a decision is pending: the most
+        input samples this frame may save (0: none). The budget accrues at gain_per_frame
+        per pending frame, so over any stretch the playout rate stays at or above min_rate."""
         if self.extra + self.min_step > self.max_extra:
+            self.settle()
             return 0  # as long as it may grow
+        if self._run_start is None:
+            self._run_start = media_s
+        self._run_end = media_s + self.frame_samples / self.rate
         self.stretched_frames += 1
         self.credit = min(self.credit + self.gain_per_frame, 4.0 * self.frame_samples)
         return max(0, min(math.floor(self.credit), self.max_extra - self.extra))
+
+    def settle(self) -> None:
+        """A frame with no decision pending: the stretch (if any) is over."""
+        self.credit = 0.0
+        if self._run_start is not None:
+            if self._run_end > self._run_start:
+                self._runs.append(Stretch(self._run_start, self._run_end, self.delay_s))
+            self._run_start = None
+
+    def take_stretches(self) -> list[Stretch]:
+        """The stretches since the last call, the one under way as far as it has got."""
+        if self._run_start is not None:
+            self._runs.append(Stretch(self._run_start, self._run_end, self.delay_s))
+            self._run_start = self._run_end
+        runs = list(self._runs)
+        self._runs.clear()
+        return runs
 
     def stretched(self, samples: int) -> None:
         self.extra += samples
@@ -76,8 +117,8 @@ class ElasticDelay:
 
     def reset(self) -> None:
         """Nobody is listening (or playout restarts): back to the base delay."""
+        self.settle()
         self.extra = 0
-        self.credit = 0.0
 
     def record_frame(self) -> None:
         if not self.extra:

@@ -56,6 +56,11 @@ class Playout(Protocol):
     @property
     def anchored(self) -> bool: ...
 
+    @property
+    def delay_now_s(self) -> float:
+        """The delay applied now (elastic: more than delay_s while a decision is pending)."""
+        ...
+
     def media_time_at(self, wall: float) -> float: ...
 
 
@@ -92,7 +97,6 @@ class CallLog:
         self._wall = clock.wall
         self._monotonic = clock.monotonic
         self._playout: Playout | None = None
-        self._delay_s = 0.0
         self._recordings: dict[Stream, _Recording] = {}
         self._failed: set[Stream] = set()
         self._words_done = 0
@@ -111,17 +115,16 @@ class CallLog:
     def start(
         self,
         playout: Playout,
-        delay_s: float,
         stats: Callable[[], dict[str, Any]],
         words: Callable[[], list[Word] | None],
     ) -> None:
         """Flush pages and new words every FLUSH_INTERVAL_S, stats every STATS_INTERVAL_S."""
-        self.set_playout(playout, delay_s)
+        self.set_playout(playout)
         self._task = asyncio.ensure_future(self._run(stats, words))
 
-    def set_playout(self, playout: Playout, delay_s: float) -> None:
+    def set_playout(self, playout: Playout) -> None:
         """What places delivered and counselor audio on the call's media timeline."""
-        self._playout, self._delay_s = playout, delay_s
+        self._playout = playout
 
     async def _run(self, stats: Callable[[], dict[str, Any]], words: Callable[[], list[Word] | None]) -> None:
         next_stats = self._monotonic() + STATS_INTERVAL_S
@@ -290,7 +293,7 @@ class CallLog:
         media = self._playout_media_at(wall)
         if media is None or self._playout is None or not self._playout.anchored:
             return None
-        return round(media + self._delay_s, 4)
+        return round(media + self._playout.delay_now_s, 4)
 
     def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
