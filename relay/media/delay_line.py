@@ -31,7 +31,7 @@ from relay.media.audio_format import FRAME_SAMPLES, RATE
 from relay.media.elastic import ElasticDelay
 from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
-from relay.media.mute_map import MuteMap, MuteSpan
+from relay.media.mute_map import MuteMap, MuteSpan, uncovered_s
 from relay.media.playout import Played, judge_samples
 from relay.media.watermark import Watermark
 
@@ -130,6 +130,7 @@ class DelayLine:
         self._undecided = 0
         self._muted = 0
         self._late_mutes = 0
+        self._replaced: list[MuteSpan] = []  # spans lifted since the last pull
         self._drift_ppm = 0.0
 
     # ----------------------------------------------------------------- receiving side
@@ -270,6 +271,8 @@ class DelayLine:
                 elastic.settle()
                 if elastic.extra:
                     step += self._pause_cut(int(start))
+        if self._replaced:
+            self._replaced.clear()
         out, step = self._render(start, step, budget)
         self.elastic.record_frame()
         self._cursor = start + step
@@ -440,16 +443,22 @@ class DelayLine:
     # ------------------------------------------------------------------- mutes, stats
 
     def add_mute(self, start: float, end: float, provisional: bool = False, reason: str = "") -> tuple[MuteSpan, float]:
-        """Add a span; returns it and how many seconds of it had already been played."""
+        """Add a span; returns it and how many seconds of it had already been played
+        unmuted (a span replacing one lifted in the same pass, as a provisional span does
+        while its word grows, is late only where the one it replaces did not reach)."""
         span = self.mutes.add(start, end, provisional, reason)
         played = self._hwm / self.rate
-        late_s = max(0.0, min(span.end, played) - span.start)
+        late_s = uncovered_s(span.start, min(span.end, played), self._replaced)
         if late_s > 0:
             self._late_mutes += 1
         return span, late_s
 
     def lift_mute(self, span_id: int) -> bool:
-        return self.mutes.lift(span_id) is not None
+        span = self.mutes.lift(span_id)
+        if span is None:
+            return False
+        self._replaced.append(span)  # until the next pull: what a span added now may replace
+        return True
 
     def mark_unjudged(self, start: float, end: float) -> None:
         """Audio the transcription skipped: it plays under the undecided policy and counts

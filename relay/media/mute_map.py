@@ -22,6 +22,21 @@ def sample_at(seconds: float, rate: int) -> int:
     return math.ceil(seconds * rate - 1e-6)
 
 
+def uncovered_s(start: float, end: float, spans: list[MuteSpan]) -> float:
+    """Seconds of [start, end) that none of `spans` covers."""
+    if end <= start:
+        return 0.0
+    total, pos = 0.0, start
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.end <= pos or span.start >= end:
+            continue
+        total += max(0.0, span.start - pos)
+        pos = max(pos, span.end)
+        if pos >= end:
+            return total
+    return total + max(0.0, end - pos)
+
+
 @dataclass(frozen=True)
 class MuteSpan:
     span_id: int
