@@ -165,3 +165,11 @@ def test_no_decision_coming_means_no_stretch() -> None:
     line = DelayLine(DelayConfig(delay_s=D, max_s=MAX), ClearNothing())
     _, delays = run(line, call_audio([("voice", 2.0)]))
     assert set(delays) == {D} and line.stats().stretched_s == 0.0
+
+
+def test_config_bounds() -> None:
+    for bad in ({"stretch_min_rate": 0.3}, {"catchup_rate": 0.5}, {"max_s": 40.0}, {"catchup_gate_dbfs": 3.0}):
+        with pytest.raises(ValueError, match="delay."):
+            DelayConfig(**bad).validate()  # type: ignore[arg-type]
+    # max_s at or below delay_s: a fixed delay.
+    assert not DelayLine(DelayConfig(delay_s=2.0, max_s=1.5), Decisions()).elastic.enabled

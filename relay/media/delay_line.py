@@ -295,8 +295,9 @@ class DelayLine:
         if room <= 0:
             return 0
         fs = self.frame_samples
-        data, _ = self._read(first, 2 * fs + room)
-        loud = np.flatnonzero(np.abs(data.astype(np.int32)) >= self.elastic.gate)
+        data, present = self._read(first, 2 * fs + room)
+        # Audio not here (not yet arrived, or lost) is not known to be a pause.
+        loud = np.flatnonzero(~present | (np.abs(data.astype(np.int32)) >= self.elastic.gate))
         quiet = int(loud[0]) if loud.size else data.size
         cut = min(room, quiet - 2 * fs)
         if cut <= 0:
