@@ -98,8 +98,9 @@ class DelayConfig:
     stretch_lead_s: float = 0.6
     # Fastest playout through a pause while catching up (2.0: a second of pause in 0.5 s).
     catchup_rate: float = 2.0
-    # Audio quieter than this (peak, dB full scale) is a pause that catch-up may shorten.
-    catchup_gate_dbfs: float = -45.0
+    # Audio quieter than this (peak, dB full scale) is a pause: catch-up may shorten it, and
+    # a decision pending over it does not slow playout (there is nothing to silence).
+    pause_gate_dbfs: float = -45.0
 
     def validate(self) -> None:
         _check_range("delay.delay_s", self.delay_s, 0.0, 30.0)
@@ -107,7 +108,7 @@ class DelayConfig:
         _check_range("delay.stretch_min_rate", self.stretch_min_rate, 0.5, 1.0)
         _check_range("delay.stretch_lead_s", self.stretch_lead_s, 0.0, 5.0)
         _check_range("delay.catchup_rate", self.catchup_rate, 1.0, 4.0)
-        _check_range("delay.catchup_gate_dbfs", self.catchup_gate_dbfs, -96.0, 0.0)
+        _check_range("delay.pause_gate_dbfs", self.pause_gate_dbfs, -96.0, 0.0)
         _check_range("delay.fade_ms", self.fade_ms, 0.0, 50.0)
         _check_range("delay.jitter_margin_s", self.jitter_margin_s, 0.1, 10.0)
         _check_range("delay.reanchor_threshold_s", self.reanchor_threshold_s, 0.2, 60.0)

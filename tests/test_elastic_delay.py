@@ -168,7 +168,7 @@ def test_no_decision_coming_means_no_stretch() -> None:
 
 
 def test_config_bounds() -> None:
-    for bad in ({"stretch_min_rate": 0.3}, {"catchup_rate": 0.5}, {"max_s": 40.0}, {"catchup_gate_dbfs": 3.0}):
+    for bad in ({"stretch_min_rate": 0.3}, {"catchup_rate": 0.5}, {"max_s": 40.0}, {"pause_gate_dbfs": 3.0}):
         with pytest.raises(ValueError, match="delay."):
             DelayConfig(**bad).validate()  # type: ignore[arg-type]
     # max_s at or below delay_s: a fixed delay.

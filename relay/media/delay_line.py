@@ -31,7 +31,7 @@ from relay.media.audio_format import FRAME_SAMPLES, RATE
 from relay.media.elastic import ElasticDelay
 from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
-from relay.media.mute_map import MuteMap, MuteSpan, uncovered_s
+from relay.media.mute_map import MuteMap, MuteSpan, sample_at, uncovered_s
 from relay.media.playout import Played, judge_samples
 from relay.media.watermark import Watermark
 
@@ -282,11 +282,18 @@ class DelayLine:
         return out
 
     def _pending(self, start: float) -> bool:
-        """A decision on audio within stretch_lead_s of playout is still to come: no judged
-        text covers it yet, or a provisional span (which may still be lifted) does."""
+        """A decision on sound within stretch_lead_s of playout is still to come: no judged
+        text covers it yet, or a provisional span (which may still be lifted) does. A
+        pause waiting for its verdict is not waited for: there is nothing in it to mute."""
         now = start / self.rate
         ahead = now + self.elastic.lead_s
-        return self.watermark.heard_until() < ahead or self.mutes.provisional_within(now, ahead)
+        heard = self.watermark.heard_until()
+        if heard < ahead:
+            first = max(int(start), sample_at(heard, self.rate))
+            data, present = self._read(first, sample_at(ahead, self.rate) - first)
+            if np.any(present & (np.abs(data.astype(np.int32)) >= self.elastic.gate)):
+                return True
+        return self.mutes.provisional_within(now, ahead)
 
     def _pause_cut(self, first: int) -> int:
         """Input samples this frame may skip because they are a pause (and so is a frame

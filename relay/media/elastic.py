@@ -7,9 +7,9 @@ max_s and the decision has time to land; in the customer's pauses playout runs f
 through the silence (never through speech) until the delay is back at delay_s. The
 counselor hears the customer at the base delay except around a pending decision.
 
-"Pending" (decided by the delay line, which owns the cursor): audio within lead_s of
-playout that no judged text covers yet (past the watermark's heard_until), or that a
-provisional mute span covers (it may still be lifted).
+"Pending" (decided by the delay line, which owns the cursor): sound (above the pause
+gate) within lead_s of playout that no judged text covers yet (past the watermark's
+heard_until), or audio that a provisional mute span covers (it may still be lifted).
 
 Pure bookkeeping: the delay line moves the cursor; this holds the extra delay, the
 stretch budget and the statistics (mean and p95 of the applied delay, seconds played
@@ -55,7 +55,7 @@ class ElasticDelay:
         # Input samples a stretched frame saves, on average: fs * (1 - min_rate).
         self.gain_per_frame = frame_samples * (1.0 - config.stretch_min_rate)
         self.catchup_extra = round(frame_samples * (config.catchup_rate - 1.0))
-        self.gate = 32768.0 * 10.0 ** (config.catchup_gate_dbfs / 20.0)
+        self.gate = 32768.0 * 10.0 ** (config.pause_gate_dbfs / 20.0)
         self.extra = 0  # samples of delay beyond the base delay
         self.credit = 0.0  # input samples the stretch may still save (its rate bound)
         self.stretched_frames = 0
