@@ -431,7 +431,6 @@ def simulate_call(
     sink = _SimulatedMutes(line)
     ledger = SpanLedger(sink)
     sim_now = [0.0]
-    lifted_late = [0]
     moderator = CallModerator(policy, clock=lambda: sim_now[0], mute_skipped=delay_cfg.undecided_policy == "mute")
 
     def judge(at: float, update: TranscriptUpdate) -> Changes:
@@ -443,11 +442,6 @@ def simulate_call(
         for a, b in update.skipped:
             line.mark_unjudged(a, b)
         sink.now = at
-        replaced = {d.key[0] for d in changes.add}
-        played_to = line.stats().playout_media_s
-        lifted_late[0] += sum(
-            1 for d in changes.lift if d.provisional and d.key[0] not in replaced and played_to > d.start
-        )
         ledger.apply(changes)
 
     ticks = frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2
@@ -487,7 +481,7 @@ def simulate_call(
         undecided,
         sink.spans,
         ledger.lifted,
-        lifted_late[0],
+        stats.speculative_late_lifts,
         stats.late_mutes,
         mismatches,
         checked,

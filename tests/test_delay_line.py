@@ -492,8 +492,10 @@ def test_a_growing_provisional_span_replaced_in_one_pass_is_not_late() -> None:
     assert line.lift_mute(first.span_id)
     _, late_s = line.add_mute(2.5, 3.6, provisional=True)
     assert late_s == 0 and line.stats().late_mutes == 0
+    assert line.stats().speculative_late_lifts == 0  # replaced, not revised away
     assert line.lift_mute(line.mutes.spans()[0].span_id)
     player.run(walls(T0 + D + 3.0, 5))  # lifted, then played: a span added now replaces nothing
+    assert line.stats().speculative_late_lifts == 1  # revised away after its start had played
     _, late_s = line.add_mute(2.0, 3.0)
     assert late_s == pytest.approx(1.0, abs=0.01) and line.stats().late_mutes == 1
 

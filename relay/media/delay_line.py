@@ -7,6 +7,12 @@ When the sender's clock runs fast or slow against ours, that envelope slopes; T0
 after it at no more than drift_max_ppm, and playout reads slightly more or fewer input
 samples per 20 ms frame, resampled linearly, so the correction never clicks.
 
+The delay is elastic (relay/media/elastic.py): D is delay_s plus an extra that grows
+while a decision on sound about to play is pending (a frame then consumes fewer input
+samples than it plays, one pitch period repeated: relay/media/stretch.py) and shrinks
+through the customer's pauses (a frame then consumes more, over silence only). Frames
+that neither stretch nor catch up, on time and cleared, still take the bit-exact copy.
+
 At playout every sample is judged (relay/media/playout.py): inside a mute span ->
 silence (or a beep); before the watermark and not skipped by the transcription -> play;
 otherwise undecided -> the configured policy. All silences (also loss and the replay
@@ -74,6 +80,9 @@ class DelayLineStats:
     delay_p95_s: float = 0.0
     stretched_s: float = 0.0  # playout that ran slowed (pitch kept) while a decision was pending
     pause_cut_s: float = 0.0  # customer's pauses shortened to bring the delay back
+    # Provisional spans revised away (lifted, not replaced by a grown or confirmed span)
+    # after playout had reached them: speculation that silenced audio it should not have.
+    speculative_late_lifts: int = 0
 
 
 class DelayLine:
@@ -131,6 +140,8 @@ class DelayLine:
         self._muted = 0
         self._late_mutes = 0
         self._replaced: list[MuteSpan] = []  # spans lifted since the last pull
+        self._lifted_played: list[MuteSpan] = []  # of those, provisional ones already playing
+        self._late_lifts = 0
         self._drift_ppm = 0.0
 
     # ----------------------------------------------------------------- receiving side
@@ -272,6 +283,9 @@ class DelayLine:
                 if elastic.extra:
                     step += self._pause_cut(int(start))
         if self._replaced:
+            # What was lifted and not replaced in the same pass was revised away.
+            self._late_lifts += len(self._lifted_played)
+            self._lifted_played.clear()
             self._replaced.clear()
         out, step = self._render(start, step, budget)
         self.elastic.record_frame()
@@ -459,6 +473,8 @@ class DelayLine:
         late_s = uncovered_s(span.start, min(span.end, played), self._replaced)
         if late_s > 0:
             self._late_mutes += 1
+        if self._lifted_played:  # the same words, grown or confirmed: not revised away
+            self._lifted_played = [s for s in self._lifted_played if s.start != span.start]
         return span, late_s
 
     def lift_mute(self, span_id: int) -> bool:
@@ -466,6 +482,8 @@ class DelayLine:
         if span is None:
             return False
         self._replaced.append(span)  # until the next pull: what a span added now may replace
+        if span.provisional and sample_at(span.start, self.rate) < self._hwm:
+            self._lifted_played.append(span)
         return True
 
     def mark_unjudged(self, start: float, end: float) -> None:
@@ -522,6 +540,7 @@ class DelayLine:
             delay_p95_s=self.elastic.p95_s(),
             stretched_s=self.elastic.stretched_s(),
             pause_cut_s=self.elastic.cut_s(),
+            speculative_late_lifts=self._late_lifts + len(self._lifted_played),
         )
 
     def memory_bytes(self) -> int:
