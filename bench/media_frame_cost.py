@@ -6,6 +6,9 @@
 - delay line: push + pull of one frame, with arrivals jittered (one-sided, 2 ms sd) and
   the pull on the paced track's 20 ms grid, as on the server; `slow_renders` counts the
   frames that could not take the bit-exact copy (interpolated or faded);
+- the elastic delay (relay/media/elastic.py) on a moderated call whose decisions stall for
+  0.8 s every 3 s: the frames played as usual, the frames stretched while a decision is
+  pending (the splice search), and the frames shortened through a pause (catch-up);
 - Opus encode of the delayed stream at each complexity, on Korean speech from espeak-ng
   (tones and silence, as bench/relay_load.py sends, cost very differently: use speech).
 """
@@ -63,6 +66,52 @@ def delay_line_cost(frames: int) -> dict[str, float]:
     return {"push_pull_us_p50": round(float(np.median(spent)) * 1e6, 1), "slow_renders": slow[0], "frames": frames}
 
 
+class _StallingDecisions:
+    """A moderated call's watermark: judged up to 0.5 s behind the newest audio, except
+    that every 3 s the decision on the next stretch stalls for 0.8 s."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def cleared_until(self) -> float:
+        stall = self.now % 3.0
+        return self.now - 0.5 - (stall if stall < 0.8 else 0.0)
+
+    def heard_until(self) -> float:
+        return self.cleared_until()
+
+
+def elastic_cost(frames: int) -> dict[str, float]:
+    decisions = _StallingDecisions()
+    line = DelayLine(DelayConfig(delay_s=1.0, max_s=1.5), decisions)
+    n = np.arange(FRAME_SAMPLES * frames)
+    # Voice for 2 s, a pause for 1 s, over and over.
+    voice = (np.sin(2 * np.pi * 170 * n / 48000) * 6000 * ((n // 48000) % 3 < 2)).astype(np.int16)
+    spent: dict[str, list[float]] = {"plain": [], "stretch": [], "catch_up": []}
+    t0 = 1000.0
+    for k in range(frames):
+        decisions.now = k * FRAME_S
+        before = (line.elastic.stretched_frames, line.elastic.cut_samples)
+        started = time.perf_counter()
+        line.push(k * FRAME_SAMPLES, voice[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], t0 + k * FRAME_S)
+        line.pull(t0 + k * FRAME_S)
+        took = time.perf_counter() - started
+        if line.elastic.stretched_frames != before[0]:
+            spent["stretch"].append(took)
+        elif line.elastic.cut_samples != before[1]:
+            spent["catch_up"].append(took)
+        else:
+            spent["plain"].append(took)
+    stats = line.stats()
+    out: dict[str, float] = {f"{kind}_frames": len(v) for kind, v in spent.items()}
+    for kind, v in spent.items():
+        if v:
+            out[f"{kind}_us_p50"] = round(float(np.median(v)) * 1e6, 1)
+            out[f"{kind}_us_p95"] = round(float(np.percentile(v, 95)) * 1e6, 1)
+    out.update(delay_mean_s=round(stats.delay_mean_s, 3), delay_p95_s=round(stats.delay_p95_s, 3))
+    return out
+
+
 def speech_48k() -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         raw, out = Path(tmp) / "ko.wav", Path(tmp) / "ko48.wav"
@@ -91,6 +140,7 @@ def main() -> int:
     speech = np.tile(speech_48k(), 2)
     result = {
         "delay_line": delay_line_cost(args.frames),
+        "elastic_delay": elastic_cost(args.frames),
         "opus_encode_us_per_frame": {str(c): opus_cost(speech, c) for c in (10, 5, 0)},
         "opus_complexity_in_use": chosen,
     }

@@ -62,6 +62,15 @@ class CallModerator:
             self._confirmed.clear()
         return list(self._confirmed) + self._provisional
 
+    def tail_hits(self, window: list[Word], prefix_check: TextCheck | None) -> list[Hit]:
+        """`prefix_check`'s hits (entry starts, KeywordMatcher.match_prefixes) on a window
+        that ends in a word still being spoken, those reaching into the provisional tail:
+        the start of an entry is evidence only while the word may still become it."""
+        if prefix_check is None or not window or window[-1].confirmed:
+            return []
+        first_tail = next(i for i, w in enumerate(window) if not w.confirmed)
+        return [h for h in prefix_check([w.text for w in window]) if h.words and h.words[-1] >= first_tail]
+
     def decide(self, window: list[Word], hits: list[Hit], skipped: Sequence[tuple[float, float]] = ()) -> Changes:
         now = self._clock()
         changes = self._book.review(plan(window, hits, self._policy, now=now))
@@ -70,9 +79,11 @@ class CallModerator:
         self.decisions.extend(changes.add)
         return changes
 
-    def judge(self, update: TranscriptUpdate, checks: list[TextCheck]) -> Changes:
+    def judge(
+        self, update: TranscriptUpdate, checks: list[TextCheck], prefix_check: TextCheck | None = None
+    ) -> Changes:
         """window, checks and decide in one go, for callers whose checks are synchronous."""
         window = self.window(update)
         texts = [w.text for w in window]
         hits = [hit for check in checks for hit in check(texts)] if texts else []
-        return self.decide(window, hits, update.skipped)
+        return self.decide(window, hits + self.tail_hits(window, prefix_check), update.skipped)

@@ -13,7 +13,9 @@ from typing import Any, Literal
 # "text_model": the model shipped in the package (moderation/text_model.py); "classifier":
 # kor_unsmile. "undecided": audio the transcription never reached (skipped under load),
 # muted by policy; "manual": a counselor's or supervisor's mute (a span, a dump, a hold).
-Source = Literal["keyword", "text_model", "classifier", "undecided", "manual"]
+# "keyword_prefix": the first characters of a list entry ending the window, on a word still
+# being spoken (moderation/keyword_prefix.py): provisional evidence.
+Source = Literal["keyword", "keyword_prefix", "text_model", "classifier", "undecided", "manual"]
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,16 @@ class KeywordConfig:
     lists_dir: str = ""
     # How often the server looks for edited lists (a stat of each file; 0 = never).
     reload_interval_s: float = 2.0
+    # Shortest start of a list entry (folded characters, about syllables) that mutes a word
+    # still being spoken, provisionally (moderation/keyword_prefix.py); 0 = whole entries only.
+    prefix_min_chars: int = 2
 
     def validate(self) -> None:
         """Raises ValueError naming the key (relative to [keywords])."""
         if not 0.0 <= self.reload_interval_s <= 3600.0:
             raise ValueError(f"keywords.reload_interval_s = {self.reload_interval_s} is out of range [0.0, 3600.0]")
+        if not 0 <= self.prefix_min_chars <= 10:
+            raise ValueError(f"keywords.prefix_min_chars = {self.prefix_min_chars} is out of range [0, 10]")
 
     def folder(self) -> Path:
         """The folder the lists are read from."""

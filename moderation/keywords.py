@@ -41,6 +41,7 @@ from typing import Generic, TypeVar
 
 from moderation.hits import Hit
 from moderation.keyword_config import KeywordConfig
+from moderation.keyword_prefix import PrefixIndex
 from moderation.normalise import Normalised, normalise, normalise_words
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ class KeywordLists:
     version: str  # content hash of every list file, allowlist included
     counts: dict[str, int]  # entries per category, "allow" included
     automaton: Automaton[_Pattern]
+    prefixes: PrefixIndex  # starts of the entries, for words still being spoken
 
     @classmethod
     def compile(cls, files: dict[str, str], version: str | None = None) -> KeywordLists:
@@ -165,7 +167,10 @@ class KeywordLists:
         compiled = {
             form: _Pattern(tuple(entries), form[0].isdigit(), form[-1].isdigit()) for form, entries in patterns.items()
         }
-        return cls(version, counts, Automaton(compiled))
+        prefixes = PrefixIndex.build(
+            (form, e.category, e.text) for form, p in compiled.items() for e in p.entries if e.category != ALLOW
+        )
+        return cls(version, counts, Automaton(compiled), prefixes)
 
     @classmethod
     def load(cls, folder: Path) -> KeywordLists:
@@ -332,6 +337,15 @@ class KeywordMatcher:
         return [hits[key] for key in sorted(hits)]
 
     __call__ = match  # a TextCheck (moderation.call_moderator)
+
+    def match_prefixes(self, words: list[str]) -> list[Hit]:
+        """Provisional hits where `words` end in the start of an entry (at least
+        config.prefix_min_chars of it): for a word still being spoken, never for finished
+        text (moderation/keyword_prefix.py)."""
+        if self.config.prefix_min_chars <= 0 or not words:
+            return []
+        lists = self._lists
+        return lists.prefixes.hits(normalise_words(words)[0], self.config.prefix_min_chars, lists.version)
 
     def mask(self, words: list[str], hits: list[Hit] | None = None, mark: str = "●") -> list[str]:
         """`words` with every word a keyword hit covers replaced by marks of its length."""

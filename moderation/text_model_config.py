@@ -29,8 +29,9 @@ class TextModelConfig:
     # TOML: thresholds = { abusive = 0.6 }
     thresholds: dict[str, float] = field(default_factory=lambda: {"abusive": 0.6, "악플/욕설": 0.5})
     # Word attribution: a word carries a label when its share of the logit is at least
-    # carry_share of the largest word's and at least min_contribution (logit units).
-    carry_share: float = 0.5
+    # carry_share of the largest word's and at least min_contribution (logit units). 0.8:
+    # the abusive word, not its neighbours (see relay/default.toml for the figures).
+    carry_share: float = 0.8
     min_contribution: float = 0.1
 
     def threshold_for(self, label: str) -> float:

@@ -186,11 +186,14 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 class _Watermark:
     """The delay line's watermark in the simulation: whatever the transcriber says now."""
 
-    def __init__(self, source: Callable[[], float]) -> None:
-        self._source = source
+    def __init__(self, transcriber: Any) -> None:
+        self._transcriber = transcriber
 
     def cleared_until(self) -> float:
-        return self._source()
+        return float(self._transcriber.cleared_until())
+
+    def heard_until(self) -> float:
+        return float(self._transcriber.heard_until())
 
 
 Judge = Callable[[float, TranscriptUpdate], Changes]  # (simulated time, update) -> changes
@@ -200,12 +203,28 @@ Deliver = Callable[[float, TranscriptUpdate, Changes], None]
 class ReferenceTranscriber:
     """The manifest's words, released as confirmed words at their end + lag.
 
+    With `partial`, as a streaming recogniser gives them: each word's syllables (the
+    characters of its text, their times spread evenly over the word) are released as the
+    provisional tail at their own end + lag, and the word is confirmed at its end + lag.
     Only the text and times are released, never the toxic flag."""
 
-    def __init__(self, words: tuple[TruthWord, ...], lag_s: float) -> None:
+    def __init__(self, words: tuple[TruthWord, ...], lag_s: float, partial: bool = False) -> None:
         self.lag_s = lag_s
+        self.partial = partial
         self._words = sorted(words, key=lambda w: (w.end, w.start))
-        self._next = 0  # first word not yet released
+        # (release time, order, word index, characters released; the whole word = confirmed)
+        events: list[tuple[float, int, int, int]] = []
+        for i, w in enumerate(self._words):
+            n = len(w.text)
+            events.append((w.end + lag_s, 1, i, n))
+            if partial:
+                for k in range(1, n):
+                    events.append((w.start + k * (w.end - w.start) / n + lag_s, 0, i, k))
+        events.sort()
+        self._events = events
+        self._pos = 0  # first event not yet released
+        self._next = 0  # first word not yet confirmed
+        self._tail: Word | None = None  # the provisional word in progress
         self._now = 0.0
 
     def feed(self, pcm48: np.ndarray, media_start: float) -> None:
@@ -216,16 +235,27 @@ class ReferenceTranscriber:
 
     def run_until(self, t: float, inclusive: bool, judge: Judge, deliver: Deliver) -> None:
         self._now = max(self._now, t)
-        while self._next < len(self._words):
-            at = self._words[self._next].end + self.lag_s
+        while self._pos < len(self._events):
+            at = self._events[self._pos][0]
             if at > t or (at == t and not inclusive):
                 break
             batch = []
-            while self._next < len(self._words) and self._words[self._next].end + self.lag_s == at:
-                w = self._words[self._next]
-                batch.append(Word(w.text, w.start, w.end, True))
-                self._next += 1
-            update = TranscriptUpdate(confirmed=batch, cleared_until=self._cleared_at(at))
+            while self._pos < len(self._events) and self._events[self._pos][0] == at:
+                _, _, i, k = self._events[self._pos]
+                self._pos += 1
+                w = self._words[i]
+                if k == len(w.text):
+                    batch.append(Word(w.text, w.start, w.end, True))
+                    self._next = i + 1
+                    if self._tail is not None and self._tail.start == w.start:
+                        self._tail = None
+                else:
+                    self._tail = Word(w.text[:k], w.start, w.start + k * (w.end - w.start) / len(w.text), False)
+            update = TranscriptUpdate(
+                confirmed=batch,
+                provisional=[self._tail] if self._tail is not None else [],
+                cleared_until=self._cleared_at(at),
+            )
             deliver(at, update, judge(at, update))
 
     def _cleared_at(self, now: float) -> float:
@@ -237,8 +267,13 @@ class ReferenceTranscriber:
     def cleared_until(self) -> float:
         return self._cleared_at(self._now)
 
+    def heard_until(self) -> float:
+        """Up to where some text, provisional included, has been released."""
+        cleared = self.cleared_until()
+        return max(cleared, self._tail.end) if self._tail is not None else cleared
+
     def view(self) -> dict[str, Any]:
-        return {"kind": "reference", "lag_s": self.lag_s}
+        return {"kind": "reference", "lag_s": self.lag_s, "partial": self.partial}
 
 
 class WhisperTranscriber:
@@ -255,6 +290,7 @@ class WhisperTranscriber:
         self._audio_done = False
         self._finished = False
         self._cleared = 0.0
+        self._heard = 0.0
         self.passes = 0
         self.compute_s = 0.0
         self.skipped_s = 0.0
@@ -276,6 +312,8 @@ class WhisperTranscriber:
             _, update, changes = self._inflight
             self._inflight = None
             self._cleared = max(self._cleared, update.cleared_until)
+            tail_end = update.provisional[-1].end if update.provisional else 0.0
+            self._heard = max(self._cleared, tail_end)
             deliver(done, update, changes)
             self._maybe_start(done, judge)
         if inclusive:
@@ -306,6 +344,10 @@ class WhisperTranscriber:
         # of simulated time while a pass is "in flight").
         return self._cleared
 
+    def heard_until(self) -> float:
+        """Up to where the delivered passes hold text, the provisional tail included."""
+        return max(self._cleared, self._heard)
+
     def view(self) -> dict[str, Any]:
         return {
             "kind": "whisper",
@@ -330,10 +372,18 @@ class CallOutcome:
     # own extent, not the padded span, says which words a span was decided for.
     spans: list[tuple[float, float, float, bool]]
     lifted: int
+    # Provisional spans revised away (not replaced by a grown or confirmed span) after
+    # playout had reached them: speculation that muted audio it should not have.
+    lifted_late: int
     late_mutes: int
     playout_mismatches: int
     playout_checked: int
     transcriber: dict[str, Any]
+    # The elastic delay: the applied delay per frame played (seconds), seconds stretched,
+    # seconds of pauses cut.
+    delays: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    stretched_s: float = 0.0
+    pause_cut_s: float = 0.0
 
 
 class _SimulatedMutes:
@@ -358,12 +408,18 @@ class _SimulatedMutes:
 
 
 def simulate_call(
-    call: CallSpec, pcm48: np.ndarray, transcriber: Any, checks: list[TextCheck], config: Config, delay_s: float
+    call: CallSpec,
+    pcm48: np.ndarray,
+    transcriber: Any,
+    checks: list[TextCheck],
+    config: Config,
+    delay_s: float,
+    prefix_check: TextCheck | None = None,
 ) -> CallOutcome:
     """Runs one call through the delay line, the transcriber and the moderation."""
     delay_cfg = dataclasses.replace(config.delay, delay_s=delay_s)
     policy: PolicyConfig = getattr(config, "policy", None) or PolicyConfig()
-    line = DelayLine(delay_cfg, _Watermark(transcriber.cleared_until), rate=RATE, frame_samples=FRAME_SAMPLES)
+    line = DelayLine(delay_cfg, _Watermark(transcriber), rate=RATE, frame_samples=FRAME_SAMPLES)
     frames = -(-pcm48.size // FRAME_SAMPLES)
     total = frames * FRAME_SAMPLES
     audio = np.zeros(total, dtype=np.int16)
@@ -379,7 +435,7 @@ def simulate_call(
 
     def judge(at: float, update: TranscriptUpdate) -> Changes:
         sim_now[0] = at  # the decisions' decided_at, in simulated seconds
-        return moderator.judge(update, checks)
+        return moderator.judge(update, checks, prefix_check)
 
     def deliver(at: float, update: TranscriptUpdate, changes: Changes) -> None:
         # As relay/calls/moderation.py applies a pass: skipped audio marked, then the changes.
@@ -388,7 +444,8 @@ def simulate_call(
         sink.now = at
         ledger.apply(changes)
 
-    ticks = frames + math.ceil(delay_s / FRAME_S) + 2
+    ticks = frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2
+    delays = np.zeros(ticks)
     for k in range(ticks):
         wall = k * FRAME_S
         transcriber.run_until(wall, False, judge, deliver)
@@ -400,6 +457,7 @@ def simulate_call(
             transcriber.end_of_audio()
         transcriber.run_until(wall, True, judge, deliver)
         out = line.pull(wall)
+        delays[k] = line.elastic.delay_s
         # What the pull just played, as the delay line judged it.
         heard = line.played
         if heard is None:
@@ -410,8 +468,9 @@ def simulate_call(
             continue
         silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
         undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
-        played[lo:hi] = out[lo - c0 : hi - c0]
-        seen[lo:hi] = True
+        if heard.aligned:  # a stretched or shortened frame is not compared sample for sample
+            played[lo:hi] = out[lo - c0 : hi - c0]
+            seen[lo:hi] = True
 
     stats = line.stats()
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))
@@ -422,10 +481,14 @@ def simulate_call(
         undecided,
         sink.spans,
         ledger.lifted,
+        stats.speculative_late_lifts,
         stats.late_mutes,
         mismatches,
         checked,
         transcriber.view(),
+        delays[math.ceil(delay_s / FRAME_S) : frames + math.ceil(delay_s / FRAME_S)],  # while the call plays
+        stats.stretched_s,
+        stats.pause_cut_s,
     )
 
 
@@ -506,6 +569,7 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
                 "clean_speech_muted_s": round(c_clean_muted / RATE, 3),
                 "spans_added": len(out.spans),
                 "spans_lifted": out.lifted,
+                "speculative_spans_lifted_late": out.lifted_late,
                 "late_mutes": out.late_mutes,
                 "toxic_not_fully_muted": not_fully,
             }
@@ -516,6 +580,8 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
 
     def percentile(q: float) -> float | None:
         return round(float(np.percentile(lags, q)), 3) if lags else None
+
+    delays = np.concatenate([o.delays for o in outcomes]) if outcomes else np.zeros(0)
 
     return {
         "calls": len(calls),
@@ -530,6 +596,13 @@ def score(calls: list[CallSpec], outcomes: list[CallOutcome]) -> dict[str, Any]:
         "decision_lag_p95_s": percentile(95),
         "decision_lag_max_s": round(max(lags), 3) if lags else None,
         "undecided_playout_pct": pct(undecided_samples, word_samples),
+        "delay_mean_s": round(float(delays.mean()), 3) if delays.size else None,
+        "delay_p95_s": round(float(np.percentile(delays, 95)), 3) if delays.size else None,
+        "delay_max_s": round(float(delays.max()), 3) if delays.size else None,
+        "stretched_s": round(sum(o.stretched_s for o in outcomes), 3),
+        "pause_cut_s": round(sum(o.pause_cut_s for o in outcomes), 3),
+        "speculative_spans": sum(1 for o in outcomes for *_, p in o.spans if p),
+        "speculative_spans_lifted_late": sum(o.lifted_late for o in outcomes),
         "spans_added": sum(len(o.spans) for o in outcomes),
         "spans_lifted": sum(o.lifted for o in outcomes),
         "late_mutes": sum(o.late_mutes for o in outcomes),
@@ -551,6 +624,7 @@ def evaluate_calls(
     delay_s: float,
     transcriber: str = "reference",
     reference_lag_s: float = 0.8,
+    reference_partial: bool = False,
     checks: Checks | None = None,
     engine: Any = None,
 ) -> dict[str, Any]:
@@ -577,11 +651,11 @@ def evaluate_calls(
         pcm48 = to_int16(resample(x, rate, RATE))
         audio_s += pcm48.size / RATE
         source: Any = (
-            ReferenceTranscriber(call.words, reference_lag_s)
+            ReferenceTranscriber(call.words, reference_lag_s, partial=reference_partial)
             if transcriber == "reference"
             else WhisperTranscriber(engine, config.stt)
         )
-        outcomes.append(simulate_call(call, pcm48, source, checks.as_list(), config, delay_s))
+        outcomes.append(simulate_call(call, pcm48, source, checks.as_list(), config, delay_s, checks.prefixes))
     wall_s = time.perf_counter() - started
     report = score(calls, outcomes)
     head = {
@@ -589,6 +663,7 @@ def evaluate_calls(
         "delay_s": delay_s,
         "transcriber": transcriber,
         "reference_lag_s": reference_lag_s if transcriber == "reference" else None,
+        "reference_partial": reference_partial if transcriber == "reference" else None,
         "undecided_policy": config.delay.undecided_policy,
         "checks": checks.info,
         "classifier_available": checks.classifier is not None,
@@ -632,13 +707,21 @@ SUMMARY_KEYS = (
     "decision_lag_p50_s",
     "decision_lag_p95_s",
     "undecided_playout_pct",
+    "delay_mean_s",
+    "delay_p95_s",
+    "stretched_s",
+    "speculative_spans",
+    "speculative_spans_lifted_late",
     "late_mutes",
     "speed_x",
 )
 
 
 def format_summary(report: dict[str, Any]) -> str:
-    lag = f", reference lag {report['reference_lag_s']} s" if report["transcriber"] == "reference" else ""
+    lag = ""
+    if report["transcriber"] == "reference":
+        partial = ", partial words" if report["reference_partial"] else ""
+        lag = f", reference lag {report['reference_lag_s']} s{partial}"
     lines = [
         f"{report['manifest']}: delay {report['delay_s']} s, transcriber {report['transcriber']}{lag}, "
         f"undecided policy {report['undecided_policy']}"
@@ -675,6 +758,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.8,
         help="seconds from a word's end to its release by the reference transcriber (default 0.8)",
     )
+    parser.add_argument(
+        "--reference-partial",
+        action="store_true",
+        help="the reference releases each word's syllables as provisional text at their own end + lag "
+        "(spread evenly over the word), and confirms the word at its end + lag",
+    )
     parser.add_argument("--no-classifier", action="store_true", help="keywords only, even if a classifier loads")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -689,6 +778,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
             delay_s=delay_s,
             transcriber=args.transcriber,
             reference_lag_s=args.reference_lag,
+            reference_partial=getattr(args, "reference_partial", False),
             checks=checks,
         )
     except EvalError as exc:

@@ -38,6 +38,7 @@ from moderation.check_combination import CombinationConfig, combine
 from moderation.check_loading import load_classifier, load_keywords, load_text_model
 from moderation.classifier_config import CLEAN_LABEL
 from moderation.hits import Hit
+from moderation.keywords import KeywordMatcher
 from relay.config import Config
 
 SENTENCE_COLUMN = "문장"
@@ -141,6 +142,7 @@ class Checks:
 
     keywords: TextCheck | None = None
     text_model: Any | None = None  # a TextModel (judge, scores, labels, threshold_for)
+    prefixes: TextCheck | None = None  # entry starts, for a word still being spoken
     classifier: Any | None = None  # an AbuseClassifier (judge, judge_many, scores, labels, config)
     info: dict[str, Any] = field(default_factory=dict)
     combination: CombinationConfig = field(default_factory=CombinationConfig)
@@ -178,7 +180,9 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     decides whether that is fatal (no check at all is)."""
     checks = Checks(combination=config.checks)
     if keywords:
-        checks.keywords, checks.info["keywords"] = _load_keywords(config)
+        matcher, checks.info["keywords"] = _load_keywords(config)
+        if matcher is not None:
+            checks.keywords, checks.prefixes = matcher.match, matcher.match_prefixes
     else:
         checks.info["keywords"] = {"available": False, "reason": "left out (--no-keywords)"}
     if text_model:
@@ -198,12 +202,12 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     return checks
 
 
-def _load_keywords(config: Config) -> tuple[TextCheck | None, dict[str, Any]]:
+def _load_keywords(config: Config) -> tuple[KeywordMatcher | None, dict[str, Any]]:
     loaded = load_keywords(config.keywords)
     if loaded.check is None:
         return None, {"available": False, "reason": loaded.detail}
     matcher = loaded.check
-    return matcher.match, {
+    return matcher, {
         "available": True,
         "version": matcher.version,
         "lists": str(matcher.folder),

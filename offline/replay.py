@@ -150,16 +150,23 @@ class _Judging:
     """One replay's moderation, kept as the live call keeps it: the call's moderator, its
     checks, and the span ledger (moderation/span_ledger.py) over a replay sink."""
 
-    def __init__(self, policy: PolicyConfig, checks: list[TextCheck], wall: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        policy: PolicyConfig,
+        checks: list[TextCheck],
+        wall: Callable[[], float],
+        prefix_check: TextCheck | None = None,
+    ) -> None:
         self.moderator = CallModerator(policy, clock=wall)
         self._checks = checks
+        self._prefix_check = prefix_check  # entry starts on the provisional tail, as live
         self._sink = _ReplaySpans()
         self.ledger = SpanLedger(self._sink)
 
     def judge(self, update: TranscriptUpdate, media_now: float) -> None:
         """`media_now`: the media time of the newest audio heard when this was decided."""
         self._sink.media_now = media_now
-        self.ledger.apply(self.moderator.judge(update, self._checks))
+        self.ledger.apply(self.moderator.judge(update, self._checks, self._prefix_check))
 
     @property
     def lifted(self) -> int:
@@ -207,6 +214,7 @@ def judge_audio(
     checks: list[TextCheck],
     policy: PolicyConfig,
     wall: Callable[[], float] = time.time,
+    prefix_check: TextCheck | None = None,
 ) -> Judged:
     """Audio (int16 mono 48 kHz chunks, contiguous, the first sample at media time `media_s`)
     through the streaming transcriber as the relay feeds it: 20 ms frames through the
@@ -216,7 +224,7 @@ def judge_audio(
 
     transcriber = StreamingTranscriber(engine, stt_config)
     resampler = Resampler48kTo16k()
-    judging = _Judging(policy, checks, wall)
+    judging = _Judging(policy, checks, wall, prefix_check)
     words: list[Word] = []
     skipped: list[tuple[float, float]] = []
 
@@ -375,7 +383,7 @@ def run_replay(
         judged = judge_transcript(call.words, checks.as_list(), policy)
     else:
         engine = engine if engine is not None else load_speech_engine(config)
-        judged = judge_audio(audio, media_s, engine, config.stt, checks.as_list(), policy)
+        judged = judge_audio(audio, media_s, engine, config.stt, checks.as_list(), policy, prefix_check=checks.prefixes)
         if judged.skipped:
             notes.append(f"{sum(b - a for a, b in judged.skipped):.2f} s of audio were skipped untranscribed")
     notes += _check_notes(call_checks(call.versions), checks.info)

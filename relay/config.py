@@ -147,9 +147,27 @@ class DelayConfig:
     reanchor_threshold_s: float = 2.0
     # Largest playout rate correction for sender clock drift (parts per million).
     drift_max_ppm: float = 2000.0
+    # The elastic delay (relay/media/elastic.py): while a decision on audio about to play is
+    # pending, playout slows, pitch kept, so the delay grows up to max_s; in the customer's
+    # pauses it shortens silence (never speech) back to delay_s. max_s <= delay_s: fixed.
+    max_s: float = 2.0
+    # Slowest playout rate while stretching (0.8 = 20 % slower: the delay grows 0.2 s/s).
+    stretch_min_rate: float = 0.8
+    # Stretch when audio that is not yet judged (or provisionally muted) is this close to playout.
+    stretch_lead_s: float = 0.6
+    # Fastest playout through a pause while catching up (2.0: a second of pause in 0.5 s).
+    catchup_rate: float = 2.0
+    # Audio quieter than this (peak, dB full scale) is a pause: catch-up may shorten it, and
+    # a decision pending over it does not slow playout (there is nothing to silence).
+    pause_gate_dbfs: float = -45.0
 
     def validate(self) -> None:
         _check_range("delay.delay_s", self.delay_s, 0.0, 30.0)
+        _check_range("delay.max_s", self.max_s, 0.0, 30.0)
+        _check_range("delay.stretch_min_rate", self.stretch_min_rate, 0.5, 1.0)
+        _check_range("delay.stretch_lead_s", self.stretch_lead_s, 0.0, 5.0)
+        _check_range("delay.catchup_rate", self.catchup_rate, 1.0, 4.0)
+        _check_range("delay.pause_gate_dbfs", self.pause_gate_dbfs, -96.0, 0.0)
         _check_range("delay.fade_ms", self.fade_ms, 0.0, 50.0)
         _check_range("delay.jitter_margin_s", self.jitter_margin_s, 0.1, 10.0)
         _check_range("delay.reanchor_threshold_s", self.reanchor_threshold_s, 0.2, 60.0)

@@ -104,6 +104,47 @@ LONG_CALLS: dict[str, list[str]] = {
 }
 
 
+# Abusive words of every length, most longer than D - lag, beside clean words that share
+# their first syllable (병원, 죽겠다, 미리, 개인, 지난번, 존경, 시발점): the calls of
+# issue 12 (partial-word decisions, the elastic delay). 죽여버린다 0.90 s, 병신새끼 0.88 s.
+PARTIAL_CALLS: dict[str, list[str]] = {
+    "hospital": [
+        "여보세요 병원 예약 때문에 전화했어요",
+        "지난번에 예약한 시간이 바뀌었다고 문자가 왔는데요",
+        "!병신아 그걸 왜 나한테 물어봐",
+        "병원비도 두 번이나 냈어요",
+        "아파 죽겠다고요 !씨발놈아 빨리 좀 해",
+        "네 미리 말씀해 주셨으면 좋았잖아요",
+    ],
+    "threat": [
+        "개인 정보 변경하려고 전화했어요",
+        "몇 번을 말해야 알아들어 !미친놈아",
+        "한 번만 더 이러면 !죽여버린다",
+        "존경하는 고객님 소리 그만하고",
+        "!좆같은 회사 진짜",
+        "시발점이 어디였는지 다시 확인해 주세요",
+        "네 알겠습니다",
+    ],
+    "shipping": [
+        "택배가 또 안 왔어요",
+        "!개새끼야 전화를 왜 안 받아",
+        "주문 번호는 문자로 보내 드렸어요",
+        "!병신새끼 같이 일하네",
+        "지난주에도 똑같았어요 !씨발",
+        "오늘 안에 꼭 보내 주세요",
+    ],
+    "billing_long": [
+        "요금이 이상하게 나왔어요",
+        "!닥쳐 변명 듣기 싫어",
+        "이번 달에만 세 번째예요 !지랄하네",
+        "!씨발년아 제대로 좀 해",
+        "환불은 언제 되나요",
+        "!또라이새끼 같으니",
+        "네 기다릴게요",
+    ],
+}
+
+
 @dataclass(frozen=True)
 class SynthWord:
     text: str

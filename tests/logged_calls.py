@@ -59,6 +59,8 @@ class LoggedCall:
     duration_s: float = 9.0
     delay_s: float = 1.5
     decisions: list[Decision] = field(default_factory=list)  # filled by write_logged_call
+    # Where playout ran slowed (the elastic delay), logged as the call does: (start, end, delay_s).
+    stretches: list[tuple[float, float, float]] = field(default_factory=list)
     # Each word's tone in Hz (e.g. stt_doubles.vocab(...), so a ScriptedEngine hears the
     # words again); words not named, and every word when None, are 440 Hz.
     tone_freqs: dict[str, float] | None = None
@@ -71,10 +73,12 @@ class LoggedCall:
 class _FixedClock:
     """The call's media clock: playout of media time t happens at wall t + delay."""
 
-    anchored = True
-
     def __init__(self, delay_s: float) -> None:
         self._delay_s = delay_s
+
+    @property
+    def delay_now_s(self) -> float:
+        return self._delay_s
 
     def media_time_at(self, wall: float) -> float:
         return wall - self._delay_s
@@ -114,7 +118,7 @@ def write_logged_call(
             "classifier": {"state": "off", "detail": "left out", "overloaded": 0},
         },
     )
-    log.set_playout(_FixedClock(call.delay_s), call.delay_s)
+    log.set_playout(_FixedClock(call.delay_s))
 
     moderator = CallModerator(PolicyConfig(), clock=lambda: call.created_at)
     words = [Word(text, start, end, True, 0.9) for text, start, end in sorted(call.words, key=lambda w: w[1])]
@@ -127,6 +131,8 @@ def write_logged_call(
             span_ids[decision.key] = len(span_ids) + 1
             log.decision(decision, span_ids[decision.key], 0.0)
     call.decisions = list(moderator.decisions)
+    for start, end, delay_s in call.stretches:
+        log.event("stretch", {"start": start, "end": end, "delay_s": delay_s})
 
     freqs = call.tone_freqs or {}
     customer = tones(

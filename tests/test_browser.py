@@ -139,6 +139,7 @@ async def _call_flow(server, tmp_path: Path) -> None:
             heard_by_counselor = await counselor.evaluate("window.callguard.meters.snapshot()")
             heard_by_customer = await customer.evaluate("window.callguard.meters.snapshot()")
             await expect(counselor.locator("#stat-buffered")).to_contain_text(" s")
+            await expect(counselor.locator("#stat-delay")).to_contain_text(" s")
             # This server has no speech model: the counselor is told, and nothing pretends to check.
             await expect(counselor.locator("#moderation")).to_have_text(
                 "Moderation unavailable: you hear the customer unchecked."

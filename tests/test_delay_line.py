@@ -55,6 +55,9 @@ class FixedWatermark:
     def cleared_until(self) -> float:
         return self.until
 
+    def heard_until(self) -> float:
+        return self.until
+
 
 def make_frames(
     seconds: float,
@@ -113,7 +116,9 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: int = 1) -> None
 
 
 def new_line(watermark=None, **overrides) -> DelayLine:
-    return DelayLine(dataclasses.replace(DelayConfig(delay_s=D), **overrides), watermark or ClearAll())
+    """A fixed delay of D unless told otherwise (the elastic delay: tests/test_elastic_delay.py)."""
+    config = dataclasses.replace(DelayConfig(delay_s=D, max_s=D), **overrides)
+    return DelayLine(config, watermark or ClearAll())
 
 
 LEAD = 5  # pulls before media 0 plays, so output index LEAD * FS + n is media sample n
@@ -475,6 +480,24 @@ def test_late_mute_mutes_the_rest_and_reports_the_miss() -> None:
     stats = line.stats()
     assert stats.late_mutes == 1
     assert stats.muted_s == pytest.approx(0.5 + 0.2)
+
+
+def test_a_growing_provisional_span_replaced_in_one_pass_is_not_late() -> None:
+    """A word still being spoken: its provisional span is lifted and re-added longer in the
+    same pass, after its start played muted. Only what the old span did not reach is late."""
+    line = new_line()
+    player = Player(line, make_frames(5.0, signal=constant))
+    first, _ = line.add_mute(2.5, 3.1, provisional=True)
+    player.run(aligned_walls(3.0))  # media up to 3.0 s played, 2.5-3.0 muted
+    assert line.lift_mute(first.span_id)
+    _, late_s = line.add_mute(2.5, 3.6, provisional=True)
+    assert late_s == 0 and line.stats().late_mutes == 0
+    assert line.stats().speculative_late_lifts == 0  # replaced, not revised away
+    assert line.lift_mute(line.mutes.spans()[0].span_id)
+    player.run(walls(T0 + D + 3.0, 5))  # lifted, then played: a span added now replaces nothing
+    assert line.stats().speculative_late_lifts == 1  # revised away after its start had played
+    _, late_s = line.add_mute(2.0, 3.0)
+    assert late_s == pytest.approx(1.0, abs=0.01) and line.stats().late_mutes == 1
 
 
 def test_lift_provisional_before_playout_restores_audio() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from moderation.text_model_config import TextModelConfig
 from offline import eval_calls
 from offline.eval_calls import EvalError, evaluate_calls, read_manifest
 from offline.eval_text import load_checks
@@ -39,6 +40,11 @@ KEYS = (
 )
 
 
+# The fixed delay these figures were first pinned on (delay.max_s <= delay_s: no stretch);
+# the elastic delay and partial words: the tests at the end.
+FIXED = Config(delay=DelayConfig(max_s=0.0))
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return korean_calls.write_calls(tmp_path_factory.mktemp("calls"))
@@ -46,7 +52,9 @@ def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def keywords():  # type: ignore[no-untyped-def]
-    checks = load_checks(Config(), classifier=False)
+    """The keyword lists alone: what the figures here were set by (the shipped text model
+    beside them mutes a little more clean speech: see docs/OPERATIONS.md)."""
+    checks = load_checks(Config(text_model=TextModelConfig(enabled=False)), classifier=False)
     assert checks.keywords is not None, checks.info
     return checks
 
@@ -64,9 +72,7 @@ def test_manifest_holds_the_true_word_times(manifest: Path) -> None:
 
 
 def test_reference_transcriber_meets_the_targets(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
-    report = evaluate_calls(
-        manifest, Config(), delay_s=1.5, transcriber="reference", reference_lag_s=0.8, checks=keywords
-    )
+    report = evaluate_calls(manifest, FIXED, delay_s=1.5, transcriber="reference", reference_lag_s=0.8, checks=keywords)
     summary = {k: report[k] for k in KEYS}
     print("eval-calls reference lag 0.8 s, delay 1.5 s:", json.dumps(summary, ensure_ascii=False))
     assert report["calls"] == 4 and report["toxic_words"] == 15
@@ -80,7 +86,7 @@ def test_reference_transcriber_meets_the_targets(manifest: Path, keywords) -> No
 
 def test_control_lag_beyond_the_delay_misses(manifest: Path, keywords) -> None:  # type: ignore[no-untyped-def]
     """The same calls with words released after their audio played: the figures must show it."""
-    report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=1.7, checks=keywords)
+    report = evaluate_calls(manifest, FIXED, delay_s=1.5, reference_lag_s=1.7, checks=keywords)
     assert report["toxic_missed_pct"] == 100 and report["toxic_fully_muted_pct"] == 0
     assert report["late_mutes"] == report["spans_added"] > 0
     assert report["undecided_playout_pct"] == 100 and report["clean_speech_muted_pct"] == 0
@@ -91,14 +97,14 @@ def test_words_longer_than_the_margin_are_muted_from_the_decision(tmp_path: Path
     """A word decided at end + lag plays unmuted up to end + lag - D; the rest is silenced.
     With undecided_policy = "mute" the unjudged head is silenced too, at a cost in clean speech."""
     manifest = korean_calls.write_calls(tmp_path, korean_calls.LONG_CALLS)
-    report = evaluate_calls(manifest, Config(), delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    report = evaluate_calls(manifest, FIXED, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
     (call,) = report["per_call"]
     assert (
         report["toxic_words"] == 4 and report["toxic_fully_muted_pct"] == 0 and report["toxic_partly_muted_pct"] == 100
     )
     for w in call["toxic_not_fully_muted"]:
         assert w["muted_fraction"] == pytest.approx((1.5 - 0.8) / (w["end"] - w["start"]), abs=0.03), w
-    muted = Config(delay=dataclasses.replace(DelayConfig(), undecided_policy="mute"))
+    muted = Config(delay=dataclasses.replace(FIXED.delay, undecided_policy="mute"))
     strict = evaluate_calls(manifest, muted, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
     assert strict["toxic_fully_muted_pct"] == 100 and strict["playout_check"]["mismatches"] == 0
     assert strict["clean_speech_muted_pct"] > report["clean_speech_muted_pct"]
@@ -165,3 +171,34 @@ def test_manifest_errors_name_the_line(tmp_path: Path) -> None:
     bad.write_text('{"id": "a", "audio": "a.wav", "words": [{"text": "x", "start": 0, "end": 1, "toxic": "yes"}]}\n')
     with pytest.raises(EvalError, match=r"m.jsonl:1: word 0: toxic must be true or false"):
         read_manifest(bad)
+
+
+def test_partial_words_and_the_elastic_delay_meet_the_targets(tmp_path: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12's targets on calls whose abusive words are mostly longer than D - lag."""
+    manifest = korean_calls.write_calls(tmp_path, korean_calls.PARTIAL_CALLS)
+    config = Config()  # the elastic delay as shipped: max_s 2.0
+    wide = evaluate_calls(manifest, config, delay_s=1.5, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    short = evaluate_calls(manifest, config, delay_s=1.0, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    whole = evaluate_calls(manifest, config, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    for name, r in (("D 1.5 partial", wide), ("D 1.0 partial", short), ("D 1.5 whole words lag 0.8", whole)):
+        print(name, json.dumps({k: r[k] for k in eval_calls.SUMMARY_KEYS}, ensure_ascii=False))
+        assert r["playout_check"]["mismatches"] == 0
+    assert wide["toxic_words"] == 12 and wide["reference_partial"] is True
+    assert wide["toxic_fully_muted_pct"] >= 95 and wide["clean_speech_muted_pct"] <= 1 and wide["delay_p95_s"] <= 2.0
+    assert short["toxic_fully_muted_pct"] >= 90 and short["delay_p95_s"] <= 1.8
+    assert wide["speculative_spans"] > 0 and wide["speculative_spans_lifted_late"] == 0
+    # Whole words at lag 0.8 s: the fixed delay mutes a third of them fully (the long ones
+    # start playing before their decision); the elastic delay waits for most.
+    assert whole["toxic_fully_muted_pct"] >= 75 and whole["stretched_s"] > 0
+    assert whole["delay_p95_s"] <= 2.0 and whole["delay_mean_s"] < whole["delay_p95_s"]
+
+
+def test_speculation_revised_away_after_playout_is_counted(tmp_path: Path, keywords) -> None:  # type: ignore[no-untyped-def]
+    """시발점 (a starting point) is 시발 until its last syllable: muted speculatively, lifted
+    in time at D 1.5 s; at a delay shorter than the lag the lift comes late, and is counted."""
+    manifest = korean_calls.write_calls(tmp_path, {"clean": ["시발점이 어디였는지 확인해 주세요"]})
+    in_time = evaluate_calls(manifest, FIXED, delay_s=1.5, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    assert in_time["speculative_spans"] > 0 and in_time["spans_lifted"] > 0
+    assert in_time["speculative_spans_lifted_late"] == 0 and in_time["clean_speech_muted_pct"] == 0
+    late = evaluate_calls(manifest, FIXED, delay_s=0.5, reference_lag_s=0.5, reference_partial=True, checks=keywords)
+    assert late["speculative_spans_lifted_late"] >= 1 and late["clean_speech_muted_pct"] > 0

@@ -43,7 +43,8 @@ async def test_qa_page(tmp_path: Path) -> None:
     # The server's own database (WAL: this connection and the server's work side by side).
     db = open_database(database_file(server.data_dir))
     try:
-        write_logged_call(db, server.data_dir, LoggedCall(CALL_ID, "anna", time.time() - 60, ABUSIVE_CALL))
+        call = LoggedCall(CALL_ID, "anna", time.time() - 60, ABUSIVE_CALL, stretches=[(2.0, 2.6, 1.62)])
+        write_logged_call(db, server.data_dir, call)
         # A call nobody checked (no speech model), whose counselor joined 2 s before the
         # customer's first audio: the counselor's file starts before media time 0.
         unchecked = LoggedCall(
@@ -117,6 +118,10 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await expect(spans.nth(2)).to_contain_text("개새끼")
             await expect(spans.nth(0)).to_contain_text("keyword · profanity · 1.00 / 1.00")
             await expect(page.locator(".qa-span-layer .qa-span")).to_have_count(3)
+            # Where the elastic delay slowed playout, along the top of the waveforms.
+            stretch = page.locator(".qa-span-layer .qa-stretch")
+            await expect(stretch).to_have_count(1)
+            await expect(stretch).to_have_attribute("title", re.compile(r"playout slowed .*1\.62 s"))
             words = page.locator(".qa-word-lane .qa-word")
             await expect(words).to_have_count(len(ABUSIVE_CALL))
             await expect(words.first).to_have_text("안녕하세요")
@@ -215,7 +220,7 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             )
             assert await page.evaluate("window.callguard.qa.call.timeline.start") == -2.0
             # The player and the waveform read the file where the server's Recording.file_at says.
-            await page.wait_for_function("window.callguard.qa.call.loaded === true")
+            await page.wait_for_function("() => window.callguard.qa.call.loaded === true")
             clock = "window.callguard.qa.call.player.tracks.delivered.clock"
             assert await page.evaluate(f"[{clock}.toFile(1.0), {clock}.toFile(3.0), {clock}.toMedia(2.5)]") == [
                 1.0,

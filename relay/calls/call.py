@@ -104,6 +104,7 @@ class Call:
                 self.delay_line,
                 self.events,
                 mute_skipped=config.delay.undecided_policy == "mute",
+                prefix_check=checks.prefixes,
             )
             self.transcription = CallTranscription(
                 record.call_id, stt, self.delay_line, judged, self.events, clock, judge=self.moderation.judge
@@ -140,7 +141,7 @@ class Call:
         self.log = call_log
         if call_log is not None:
             self.events.observers.append(call_log.on_bus_event)
-            call_log.start(self.delay_line, config.delay.delay_s, self._log_stats, self._words)
+            call_log.start(self.delay_line, self._log_stats, self._words)
 
     @property
     def call_id(self) -> str:
@@ -415,6 +416,11 @@ class Call:
         return None if self.transcription is None else self.transcription.words
 
     def _log_stats(self) -> dict[str, Any]:
+        # Where playout ran slowed since the last stats, for QA's timeline (the log calls
+        # this every few seconds and once at the end).
+        if self.log is not None:
+            for s in self.delay_line.elastic.take_stretches():
+                self.log.event("stretch", s.record())
         info = self.info(staff=True)
         return {"stats": info["stats"], "moderation": info["moderation"], "peers": info["peers"]}
 

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from moderation.call_moderator import CallModerator
+from moderation.call_moderator import CallModerator, TextCheck
 from moderation.hits import Hit
 from moderation.policy import Decision, PolicyConfig
 from moderation.span_ledger import SpanLedger
@@ -39,9 +39,11 @@ class CallModeration:
         delay_line: DelayLine,
         events: EventBus,
         mute_skipped: bool = False,
+        prefix_check: TextCheck | None = None,
     ) -> None:
         self._call_id = call_id
         self._checks = checks
+        self._prefix_check = prefix_check
         self._delay_line = delay_line
         self._events = events
         self.moderator = CallModerator(policy, mute_skipped=mute_skipped)
@@ -67,6 +69,7 @@ class CallModeration:
             except Exception:  # a failing check must not stop the call; the miss is counted
                 self.check_errors += 1
                 log.exception("call %s: text checks failed", self._call_id)
+            hits += self.moderator.tail_hits(window, self._prefix_check)
         self._ledger.apply(self.moderator.decide(window, hits, update.skipped))
 
     def add_span(self, decision: Decision) -> int:

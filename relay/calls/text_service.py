@@ -73,6 +73,10 @@ class TextChecks:
                 self.overloaded += 1
         return combine(hits, self._config.checks)
 
+    def prefixes(self, words: list[str]) -> list[Hit]:
+        """Entry starts the words end in (a word still being spoken); cheap, synchronous."""
+        return self.keywords.match_prefixes(words) if self.keywords is not None else []
+
     async def _reload_forever(self) -> None:
         assert self.keywords is not None
         while True:

@@ -120,7 +120,8 @@ class CallTranscription:
         self._apply(update)
         if self._judge is not None:
             await self._judge(update)
-        self._watermark.advance(update.cleared_until)
+        tail_end = update.provisional[-1].end if update.provisional else 0.0
+        self._watermark.advance(update.cleared_until, tail_end)
 
     def _apply(self, update: TranscriptUpdate) -> None:
         self.passes += 1

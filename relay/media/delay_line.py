@@ -7,6 +7,12 @@ When the sender's clock runs fast or slow against ours, that envelope slopes; T0
 after it at no more than drift_max_ppm, and playout reads slightly more or fewer input
 samples per 20 ms frame, resampled linearly, so the correction never clicks.
 
+The delay is elastic (relay/media/elastic.py): D is delay_s plus an extra that grows
+while a decision on sound about to play is pending (a frame then consumes fewer input
+samples than it plays, one pitch period repeated: relay/media/stretch.py) and shrinks
+through the customer's pauses (a frame then consumes more, over silence only). Frames
+that neither stretch nor catch up, on time and cleared, still take the bit-exact copy.
+
 At playout every sample is judged (relay/media/playout.py): inside a mute span ->
 silence (or a beep); before the watermark and not skipped by the transcription -> play;
 otherwise undecided -> the configured policy. All silences (also loss and the replay
@@ -26,10 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from relay.config import DelayConfig
+from relay.media import stretch
 from relay.media.audio_format import FRAME_SAMPLES, RATE
+from relay.media.elastic import ElasticDelay
 from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
-from relay.media.mute_map import MuteMap, MuteSpan
+from relay.media.mute_map import MuteMap, MuteSpan, sample_at, uncovered_s
 from relay.media.playout import Played, judge_samples
 from relay.media.watermark import Watermark
 
@@ -66,6 +74,15 @@ class DelayLineStats:
     # Additions beyond the agreed interface:
     underrun_s: float = 0.0  # media played as silence past the newest audio received
     anchored: bool = False  # a first frame has arrived and playout has an anchor
+    # The elastic delay (relay/media/elastic.py):
+    delay_now_s: float = 0.0  # the delay applied now
+    delay_mean_s: float = 0.0  # over the frames played
+    delay_p95_s: float = 0.0
+    stretched_s: float = 0.0  # playout that ran slowed (pitch kept) while a decision was pending
+    pause_cut_s: float = 0.0  # customer's pauses shortened to bring the delay back
+    # Provisional spans revised away (lifted, not replaced by a grown or confirmed span)
+    # after playout had reached them: speculation that silenced audio it should not have.
+    speculative_late_lifts: int = 0
 
 
 class DelayLine:
@@ -87,10 +104,16 @@ class DelayLine:
         self._frame_s = frame_samples / rate
         self._fade = round(config.fade_ms * rate / 1000.0)
         self._max_slew = config.drift_max_ppm * 1e-6
-        # Room for the delay plus the margin, plus what one rendered window reads around
+        self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
+        # A stretch adds up to one longest period: it stops that short of max_s.
+        self.elastic = ElasticDelay(config, rate, frame_samples, min_step=self._lag_hi)
+        # Room for the longest delay plus the margin, plus what one rendered window reads around
         # the cursor (a frame, interpolation and fade context on both sides).
         self._capacity = (
-            math.ceil((config.delay_s + config.jitter_margin_s) * rate) + frame_samples + 2 * self._fade + 2
+            math.ceil((max(config.delay_s, config.max_s) + config.jitter_margin_s) * rate)
+            + 2 * frame_samples
+            + 2 * self._fade
+            + 2
         )
         self._ring = np.zeros(self._capacity, dtype=np.int16)
         self._present = np.zeros(self._capacity, dtype=bool)
@@ -116,6 +139,9 @@ class DelayLine:
         self._undecided = 0
         self._muted = 0
         self._late_mutes = 0
+        self._replaced: list[MuteSpan] = []  # spans lifted since the last pull
+        self._lifted_played: list[MuteSpan] = []  # of those, provisional ones already playing
+        self._late_lifts = 0
         self._drift_ppm = 0.0
 
     # ----------------------------------------------------------------- receiving side
@@ -224,6 +250,8 @@ class DelayLine:
             return np.zeros(fs, dtype=np.int16)
 
         jump = not continuous or free
+        if free:
+            self.elastic.reset()
         if not jump:
             jump = self._steer()
         start = 0.0 if self._cursor is None else self._cursor
@@ -239,18 +267,64 @@ class DelayLine:
             if level is not None:
                 self._t0 = level
             self._rejump_after = None  # this jump already re-anchors playout
-            target = float(round((wall - self._t0 - self.config.delay_s) * self.rate))
+            target = float(round((wall - self._t0 - self.elastic.delay_s) * self.rate))
             if self._cursor is None or target != self._cursor:
                 self._last_gain = 0.0  # discontinuity: fade in from silence
                 self._last_beep_gain = 0.0
             start = target
 
-        out = self._render(start, step)
+        budget = 0
+        elastic = self.elastic
+        if elastic.enabled and not jump and step == fs and start == math.floor(start):
+            if self._pending(start):
+                budget = elastic.stretch_budget(start / self.rate)
+            else:
+                elastic.settle()
+                if elastic.extra:
+                    step += self._pause_cut(int(start))
+        if self._replaced:
+            # What was lifted and not replaced in the same pass was revised away.
+            self._late_lifts += len(self._lifted_played)
+            self._lifted_played.clear()
+            self._replaced.clear()
+        out, step = self._render(start, step, budget)
+        self.elastic.record_frame()
         self._cursor = start + step
         self._hwm = max(self._hwm, math.ceil(self._cursor - 1e-9))
         self.mutes.forget_before(self._hwm / self.rate - _SPAN_KEEP_S)
         self.unjudged.forget_before(self._hwm / self.rate - _SPAN_KEEP_S)
         return out
+
+    def _pending(self, start: float) -> bool:
+        """A decision on sound within stretch_lead_s of playout is still to come: no judged
+        text covers it yet, or a provisional span (which may still be lifted) does. A
+        pause waiting for its verdict is not waited for: there is nothing in it to mute."""
+        now = start / self.rate
+        ahead = now + self.elastic.lead_s
+        heard = self.watermark.heard_until()
+        if heard < ahead:
+            first = max(int(start), sample_at(heard, self.rate))
+            data, present = self._read(first, sample_at(ahead, self.rate) - first)
+            if np.any(present & (np.abs(data.astype(np.int32)) >= self.elastic.gate)):
+                return True
+        return self.mutes.provisional_within(now, ahead)
+
+    def _pause_cut(self, first: int) -> int:
+        """Input samples this frame may skip because they are a pause (and so is a frame
+        after them): the catch-up shortens silence, never speech."""
+        room = self.elastic.catchup_room()
+        if room <= 0:
+            return 0
+        fs = self.frame_samples
+        data, present = self._read(first, 2 * fs + room)
+        # Audio not here (not yet arrived, or lost) is not known to be a pause.
+        loud = np.flatnonzero(~present | (np.abs(data.astype(np.int32)) >= self.elastic.gate))
+        quiet = int(loud[0]) if loud.size else data.size
+        cut = min(room, quiet - 2 * fs)
+        if cut <= 0:
+            return 0
+        self.elastic.cut(cut)
+        return cut
 
     def _steer(self) -> bool:
         """Slew T0 toward the transit envelope; True where it must jump instead."""
@@ -279,7 +353,7 @@ class DelayLine:
         would take more than the allowed slew to get there."""
         fs = self.frame_samples
         assert self._t0 is not None
-        target_end = (wall + self._frame_s - self._t0 - self.config.delay_s) * self.rate
+        target_end = (wall + self._frame_s - self._t0 - self.elastic.delay_s) * self.rate
         step = target_end - start
         limit = fs * self._max_slew
         if abs(step - fs) < _ON_TIME_SAMPLES:
@@ -294,7 +368,8 @@ class DelayLine:
             return None
         return min(max(step, fs - limit), fs + limit)
 
-    def _render(self, start: float, step: float) -> np.ndarray:
+    def _render(self, start: float, step: float, stretch_budget: int = 0) -> tuple[np.ndarray, float]:
+        """The frame, and the input samples it consumed (step, less what a stretch saved)."""
         fs, fade, rate = self.frame_samples, self._fade, self.rate
         first = math.floor(start)
         exact = step == fs and start == first
@@ -302,6 +377,16 @@ class DelayLine:
         w0 = first - fade
         count = last + 1 + fade - w0
         data, present = self._read(w0, count)
+        lag = 0
+        if exact and stretch_budget >= self._lag_lo and self.config.mute_sound != "beep":
+            hi = min(self._lag_hi, stretch_budget)
+            lag, likeness = stretch.best_lag(data[fade : fade + fs], self._lag_lo, hi, self._crossfade)
+            if likeness < stretch.GOOD_MATCH and stretch_budget < self._lag_hi:
+                lag = 0  # wait for a better splice point while the budget allows
+            if lag:
+                self.elastic.stretched(lag)
+                step = float(fs - lag)
+                exact = False
         mute, undecided = judge_samples(self.mutes, self.unjudged, self.watermark.cleared_until(), w0, count, rate)
         silence = ~present | mute
         if self.config.undecided_policy == "mute":
@@ -316,13 +401,17 @@ class DelayLine:
             silence[c0 - w0 : guard_hi - w0] = True
         self._count(w0, max(c0, self._hwm, 0), c1, present, mute, undecided)
         self.played = Played(
-            c0, mute[c0 - w0 : c1 - w0], undecided[c0 - w0 : c1 - w0], self.config.undecided_policy == "mute"
+            c0,
+            mute[c0 - w0 : c1 - w0],
+            undecided[c0 - w0 : c1 - w0],
+            self.config.undecided_policy == "mute",
+            aligned=exact,
         )
 
         want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
         if exact and not want_beep and self._last_gain == 1.0 and not silence.any():
             self._last_beep_gain = 0.0
-            return data[fade : fade + fs].copy()  # the common case: on time, cleared, whole
+            return data[fade : fade + fs].copy(), step  # the common case: on time, cleared, whole
 
         gain = gain_envelope(silence, fade)
         limit_start(gain, c0 - w0, self._last_gain, fade)
@@ -336,14 +425,16 @@ class DelayLine:
         else:
             self._last_beep_gain = 0.0
 
-        if exact:
+        if lag:
+            out = stretch.splice(signal[fade : fade + fs], lag, self._crossfade)
+        elif exact:
             out = signal[fade : fade + fs]
         else:
             pos = (start - w0) + np.arange(fs, dtype=np.float64) * (step / fs)
             idx = pos.astype(np.int64)
             frac = (pos - idx).astype(np.float32)
             out = signal[idx] + frac * (signal[idx + 1] - signal[idx])
-        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16), step
 
     def _count(
         self,
@@ -374,16 +465,26 @@ class DelayLine:
     # ------------------------------------------------------------------- mutes, stats
 
     def add_mute(self, start: float, end: float, provisional: bool = False, reason: str = "") -> tuple[MuteSpan, float]:
-        """Add a span; returns it and how many seconds of it had already been played."""
+        """Add a span; returns it and how many seconds of it had already been played
+        unmuted (a span replacing one lifted in the same pass, as a provisional span does
+        while its word grows, is late only where the one it replaces did not reach)."""
         span = self.mutes.add(start, end, provisional, reason)
         played = self._hwm / self.rate
-        late_s = max(0.0, min(span.end, played) - span.start)
+        late_s = uncovered_s(span.start, min(span.end, played), self._replaced)
         if late_s > 0:
             self._late_mutes += 1
+        if self._lifted_played:  # the same words, grown or confirmed: not revised away
+            self._lifted_played = [s for s in self._lifted_played if s.start != span.start]
         return span, late_s
 
     def lift_mute(self, span_id: int) -> bool:
-        return self.mutes.lift(span_id) is not None
+        span = self.mutes.lift(span_id)
+        if span is None:
+            return False
+        self._replaced.append(span)  # until the next pull: what a span added now may replace
+        if span.provisional and sample_at(span.start, self.rate) < self._hwm:
+            self._lifted_played.append(span)
+        return True
 
     def mark_unjudged(self, start: float, end: float) -> None:
         """Audio the transcription skipped: it plays under the undecided policy and counts
@@ -397,9 +498,9 @@ class DelayLine:
         return self._head / self.rate
 
     @property
-    def anchored(self) -> bool:
-        """A first frame has arrived: media time means something."""
-        return self._t0 is not None
+    def delay_now_s(self) -> float:
+        """The delay applied now: delay_s, more while the elastic delay waits for a decision."""
+        return self.elastic.delay_s
 
     def media_time_at(self, wall: float) -> float | None:
         """Media seconds that play at monotonic time `wall`; None until the first frame.
@@ -410,7 +511,7 @@ class DelayLine:
         """
         if self._t0 is None:
             return None
-        return wall - self._t0 - self.config.delay_s
+        return wall - self._t0 - self.elastic.delay_s
 
     def stats(self) -> DelayLineStats:
         slope = self._envelope.slope()
@@ -434,6 +535,12 @@ class DelayLine:
             late_mutes=self._late_mutes,
             underrun_s=self._underrun / self.rate,
             anchored=self._t0 is not None,
+            delay_now_s=self.elastic.delay_s,
+            delay_mean_s=self.elastic.mean_s(),
+            delay_p95_s=self.elastic.p95_s(),
+            stretched_s=self.elastic.stretched_s(),
+            pause_cut_s=self.elastic.cut_s(),
+            speculative_late_lifts=self._late_lifts + len(self._lifted_played),
         )
 
     def memory_bytes(self) -> int:

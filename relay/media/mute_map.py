@@ -22,6 +22,21 @@ def sample_at(seconds: float, rate: int) -> int:
     return math.ceil(seconds * rate - 1e-6)
 
 
+def uncovered_s(start: float, end: float, spans: list[MuteSpan]) -> float:
+    """Seconds of [start, end) that none of `spans` covers."""
+    if end <= start:
+        return 0.0
+    total, pos = 0.0, start
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.end <= pos or span.start >= end:
+            continue
+        total += max(0.0, span.start - pos)
+        pos = max(pos, span.end)
+        if pos >= end:
+            return total
+    return total + max(0.0, end - pos)
+
+
 @dataclass(frozen=True)
 class MuteSpan:
     span_id: int
@@ -82,6 +97,15 @@ class MuteMap:
                 continue
             out[max(s0, start_sample) - start_sample : min(s1, stop) - start_sample] = True
         return out
+
+    def provisional_within(self, start_s: float, end_s: float) -> bool:
+        """A provisional span overlaps [start_s, end_s)."""
+        for span in self._sorted:
+            if span.start >= end_s:
+                return False
+            if span.provisional and span.end > start_s:
+                return True
+        return False
 
     def forget_before(self, media_s: float) -> None:
         """Drop spans ending at or before media_s, so a long call keeps bounded memory."""

@@ -43,6 +43,9 @@ class Played:
     muted: np.ndarray
     undecided: np.ndarray
     mute_undecided: bool  # the undecided policy was "mute"
+    # Output sample i is input sample start + i (False where the frame was stretched,
+    # resampled for drift, or shortened through a pause).
+    aligned: bool = True
 
     @property
     def silenced(self) -> np.ndarray:

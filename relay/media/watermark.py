@@ -17,11 +17,20 @@ class Watermark(Protocol):
         """Media seconds up to which all audio has been judged; math.inf = everything cleared."""
         ...
 
+    def heard_until(self) -> float:
+        """Media seconds up to which some text, the provisional tail included, has been
+        judged (>= cleared_until). Past it a decision is still to come: the elastic delay
+        slows playout before audio reaches it. math.inf where no decision is coming."""
+        ...
+
 
 class ClearAll:
     """The watermark until moderation lands: clears everything."""
 
     def cleared_until(self) -> float:
+        return math.inf
+
+    def heard_until(self) -> float:
         return math.inf
 
 
@@ -32,6 +41,10 @@ class ClearNothing:
     def cleared_until(self) -> float:
         return 0.0
 
+    def heard_until(self) -> float:
+        # Nothing will be decided: waiting for it would only grow the delay.
+        return math.inf
+
 
 class JudgedUntil:
     """The watermark of a moderated call: moved by its transcription, only forward, to
@@ -39,9 +52,15 @@ class JudgedUntil:
 
     def __init__(self) -> None:
         self._until = 0.0
+        self._heard = 0.0
 
     def cleared_until(self) -> float:
         return self._until
 
-    def advance(self, media_s: float) -> None:
+    def heard_until(self) -> float:
+        return max(self._until, self._heard)
+
+    def advance(self, media_s: float, heard_s: float = 0.0) -> None:
+        """`heard_s`: the end of the newest text judged, provisional words included."""
         self._until = max(self._until, media_s)
+        self._heard = max(self._heard, heard_s)

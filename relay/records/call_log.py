@@ -62,9 +62,11 @@ PLACEMENT: dict[Stream, Placement] = {"customer": "media", "delivered": "playout
 # the call (before that it follows the fastest frames freely).
 SETTLE_S = 0.1
 # The delivered file is what played, sample for sample, in server time; media time runs
-# beside it at the customer's clock and steps when playout re-anchors (a reconnect). Once
-# the two part by this much, a sync point (call_recording_sync) says where media time is.
-SYNC_TOLERANCE_S = 0.002
+# beside it at the customer's clock, steps when playout re-anchors (a reconnect) and lags
+# while the elastic delay stretches. Once the two part by this much, a sync point
+# (call_recording_sync) says where media time is: a stretch at 0.8x writes one every
+# 50 ms, A/B stays within this of the original.
+SYNC_TOLERANCE_S = 0.01
 # Events logged before the media clock had an anchor (a counselor joining first), kept to
 # give them their media time once it has one; a waiting call logs only a few.
 MAX_UNPLACED_EVENTS = 200
@@ -72,6 +74,11 @@ MAX_UNPLACED_EVENTS = 200
 
 class Playout(Protocol):
     """The delay line as the log sees it: monotonic time to the media time playing then."""
+
+    @property
+    def delay_now_s(self) -> float:
+        """The delay applied now (elastic: more than delay_s while a decision is pending)."""
+        ...
 
     def media_time_at(self, wall: float) -> float | None: ...
 
@@ -112,7 +119,6 @@ class CallLog:
         self._wall = clock.wall
         self._monotonic = clock.monotonic
         self._playout: Playout | None = None
-        self._delay_s = 0.0
         self._recordings: dict[Stream, _Recording] = {}
         self._failed: set[Stream] = set()
         self._unplaced_events: collections.deque[tuple[int, float]] = collections.deque(maxlen=MAX_UNPLACED_EVENTS)
@@ -132,17 +138,16 @@ class CallLog:
     def start(
         self,
         playout: Playout,
-        delay_s: float,
         stats: Callable[[], dict[str, Any]],
         words: Callable[[], list[Word] | None],
     ) -> None:
         """Flush pages and new words every FLUSH_INTERVAL_S, stats every STATS_INTERVAL_S."""
-        self.set_playout(playout, delay_s)
+        self.set_playout(playout)
         self._task = asyncio.ensure_future(self._run(stats, words))
 
-    def set_playout(self, playout: Playout, delay_s: float) -> None:
+    def set_playout(self, playout: Playout) -> None:
         """What places delivered and counselor audio on the call's media timeline."""
-        self._playout, self._delay_s = playout, delay_s
+        self._playout = playout
 
     async def _run(self, stats: Callable[[], dict[str, Any]], words: Callable[[], list[Word] | None]) -> None:
         next_stats = self._monotonic() + STATS_INTERVAL_S
@@ -202,9 +207,9 @@ class CallLog:
     def _media_at(self, placement: Placement, at: float) -> float | None:
         """Media time of a recording's sample 0 taken at monotonic `at` (None: no anchor yet)."""
         playing = self._playout_media_at(at)
-        if playing is None:
+        if playing is None or self._playout is None:
             return None
-        return round(playing + (self._delay_s if placement == "received" else 0.0), 4)
+        return round(playing + (self._playout.delay_now_s if placement == "received" else 0.0), 4)
 
     def _place(self, final: bool = False) -> None:
         """Puts the recordings that began before the media clock had an anchor on it.

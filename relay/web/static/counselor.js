@@ -150,6 +150,10 @@ function showMuteNotice(event) {
 function showStats(s) {
   debug.stats = s;
   debug.statsAt = performance.now();
+  // The elastic delay: above the base delay only while a decision is pending (playout
+  // slowed), back to it in the customer's pauses.
+  const slowed = s.stretched_s ? `, slowed ${formatSeconds(s.stretched_s, 1)} so far` : "";
+  $("stat-delay").textContent = `${formatSeconds(s.delay_now_s, 2)}${slowed}`;
   $("stat-buffered").textContent = formatSeconds(s.buffered_s, 2);
   const lag = s.cleared_until_s == null ? null : Math.max(0, s.received_media_s - s.cleared_until_s);
   const checking = debug.moderation && debug.moderation.state === "ready";

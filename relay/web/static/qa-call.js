@@ -92,7 +92,8 @@ export class CallView {
     });
     $("zoom").value = end - start <= FIT_UP_TO_S ? "fit" : "50";
     call.timeline.zoom(this.zoomValue());
-    call.timeline.setData({ spans: record.decisions, words: record.words, marks: call.marks, replays: record.replays });
+    const stretches = record.events.filter((e) => e.kind === "stretch").map((e) => e.detail);
+    call.timeline.setData({ spans: record.decisions, stretches, words: record.words, marks: call.marks, replays: record.replays });
     this.renderFacts(record);
     this.renderSpans();
     this.renderMarks();

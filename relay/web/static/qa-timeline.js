@@ -30,6 +30,7 @@ export class Timeline {
     this.fit = true;
     this.peaks = {};
     this.spans = [];
+    this.stretches = []; // where playout ran slowed (the elastic delay waiting for a decision)
     this.words = [];
     this.marks = [];
     this.replays = [];
@@ -97,8 +98,9 @@ export class Timeline {
     }
   }
 
-  setData({ spans, words, marks, replays }) {
+  setData({ spans, stretches, words, marks, replays }) {
     if (spans) this.spans = spans;
+    if (stretches) this.stretches = stretches;
     if (words) this.words = words;
     if (marks) this.marks = marks;
     if (replays) this.replays = replays;
@@ -177,7 +179,10 @@ export class Timeline {
   }
 
   placeSpans() {
-    this.spanLayer.replaceChildren(...this.spans.map((d) => {
+    // A band along the top of the waveforms where the counselor heard playout slowed.
+    const stretches = this.stretches.map((s) => this.box(s.start, s.end, "qa-stretch",
+      { title: `${formatSpan(s.start, s.end)}: playout slowed while a decision was pending (delay up to ${s.delay_s.toFixed(2)} s)` }));
+    this.spanLayer.replaceChildren(...stretches, ...this.spans.map((d) => {
       const state = d.lifted_at != null ? "lifted" : d.provisional ? "provisional" : "stood";
       const late = d.late_s > 0
         ? el("div", { class: "qa-late", style: { width: `${Math.min(d.late_s, d.end - d.start) * this.pps}px` } })

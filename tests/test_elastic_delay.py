@@ -1,0 +1,175 @@
+"""The elastic delay through the real DelayLine, on a simulated clock: playout slows
+(pitch kept) while a decision is pending, up to delay.max_s, and catches up in pauses only.
+
+The customer's "speech" is a 170 Hz tone with a harmonic (a pitch period of 282.35
+samples at 48 kHz, not a whole number of samples), pauses are digital silence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from relay.config import DelayConfig
+from relay.media import stretch
+from relay.media.delay_line import DelayLine
+
+RATE = 48000
+FS = 960
+FRAME_S = FS / RATE
+D = 1.0
+MAX = 1.5
+F0 = 170.0
+AMP = 8000.0
+
+
+@dataclass
+class Decisions:
+    """Test double of the watermark: what moderation has judged so far."""
+
+    cleared: float = 0.0
+    heard: float = 0.0
+
+    def cleared_until(self) -> float:
+        return self.cleared
+
+    def heard_until(self) -> float:
+        return self.heard
+
+
+def voice(n: np.ndarray) -> np.ndarray:
+    t = n / RATE
+    return AMP * (0.7 * np.sin(2 * np.pi * F0 * t) + 0.3 * np.sin(2 * np.pi * 2 * F0 * t + 0.5))
+
+
+def call_audio(pattern: list[tuple[str, float]]) -> np.ndarray:
+    """("voice" | "pause", seconds) pieces laid end to end, int16."""
+    pieces, pos = [], 0
+    for kind, seconds in pattern:
+        n = np.arange(pos, pos + round(seconds * RATE))
+        pieces.append(voice(n) if kind == "voice" else np.zeros(n.size))
+        pos += n.size
+    return np.concatenate(pieces).astype(np.int16)
+
+
+def run(line: DelayLine, audio: np.ndarray, on_frame=None) -> tuple[np.ndarray, list[float]]:  # type: ignore[no-untyped-def]
+    """Push frame k at wall k * 20 ms, pull at every tick until the audio has played."""
+    frames = audio.size // FS
+    out, delays = [], []
+    for k in range(frames + round(MAX / FRAME_S) + 5):
+        wall = k * FRAME_S
+        if k < frames:
+            line.push(k * FS, audio[k * FS : (k + 1) * FS], wall)
+        if on_frame is not None:
+            on_frame(line, wall)
+        out.append(line.pull(wall))
+        delays.append(line.elastic.delay_s)
+    return np.concatenate(out), delays
+
+
+def elastic_line(decisions: Decisions, **overrides: float) -> DelayLine:
+    config = DelayConfig(delay_s=D, max_s=MAX, **overrides)  # type: ignore[arg-type]
+    return DelayLine(config, decisions)
+
+
+def dominant_hz(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.argmax(spectrum)) * RATE / x.size
+
+
+def test_splice_repeats_a_whole_pitch_period() -> None:
+    x = voice(np.arange(FS)).astype(np.float32)
+    lo, hi, crossfade = stretch.lag_bounds(RATE, FS)
+    lag, likeness = stretch.best_lag(x, lo, hi, crossfade)
+    period = RATE / F0
+    assert likeness > 0.99 and min(abs(lag - k * period) for k in (1, 2, 3)) < 1.0
+    out = stretch.splice(x, lag, crossfade)
+    assert (
+        out.size == FS and np.array_equal(out[:lag], x[:lag]) and np.array_equal(out[-10:], x[FS - lag - 10 : FS - lag])
+    )
+
+
+def test_pending_decision_stretches_with_pitch_kept_no_click_and_bounded() -> None:
+    decisions = Decisions()  # nothing judged: every frame's decision is pending
+    audio = call_audio([("voice", 4.0)])
+    line = elastic_line(decisions)
+    out, delays = run(line, audio)
+    # Grows no faster than the rate bound allows (0.2 s per s, plus one spliced period),
+    # and stops at max_s.
+    playing = [k for k, d in enumerate(delays) if k * FRAME_S >= D]
+    for k in playing:
+        allowed = D + (k * FRAME_S - D) * (1 - 0.8) + stretch.PERIOD_MAX_S + 1e-9
+        assert delays[k] <= min(allowed, MAX + 1e-9), (k, delays[k])
+    assert max(delays) == pytest.approx(MAX, abs=0.015)
+    stats = line.stats()
+    assert stats.stretched_s == pytest.approx((MAX - D) / (1 - 0.8), abs=0.1)
+    assert stats.delay_p95_s == pytest.approx(MAX, abs=0.02) and stats.delay_now_s == pytest.approx(MAX, abs=0.015)
+    # The stretched voice: same pitch, no click (no step larger than the tone's own).
+    start = round(D / FRAME_S) * FS + 5 * FS
+    stretched = out[start : start + round(2.0 * RATE)].astype(np.float64)
+    assert dominant_hz(stretched) == pytest.approx(F0, abs=1.0)
+    steepest = float(np.abs(np.diff(audio.astype(np.float64))).max())
+    assert float(np.abs(np.diff(stretched)).max()) <= 1.15 * steepest
+    # Where it ran slowed, for QA: one stretch from the first pending audio on.
+    (run_,) = line.elastic.take_stretches()
+    assert run_.start < 0.05 and run_.end == pytest.approx(stats.stretched_s * 0.8, abs=0.1)
+    assert run_.delay_s == pytest.approx(MAX, abs=0.015) and line.elastic.take_stretches() == []
+    # Nothing was lost: the output holds more voice than went in, none less.
+    assert np.count_nonzero(np.abs(out) > 1000) > np.count_nonzero(np.abs(audio) > 1000)
+
+
+def test_catch_up_shortens_pauses_never_speech() -> None:
+    decisions = Decisions()
+    pattern = [("voice", 2.5), ("pause", 1.5), ("voice", 1.0), ("pause", 1.0)]
+    audio = call_audio(pattern)
+    line = elastic_line(decisions)
+
+    def decide(line: DelayLine, wall: float) -> None:
+        if wall >= 2.2:  # the decision lands: nothing is pending any more
+            decisions.cleared = decisions.heard = math.inf
+
+    out, delays = run(line, audio, decide)
+    grown = delays[round(2.2 / FRAME_S)]
+    assert grown > D + 0.1
+    # While the first voice still plays (media < 2.5 s), the delay holds.
+    voice_playing = [d for k, d in enumerate(delays) if 2.2 <= k * FRAME_S and k * FRAME_S - d < 2.45]
+    assert voice_playing and max(voice_playing) - min(voice_playing) < 1e-9
+    # In the pause it comes back to the base delay, before the second voice plays ...
+    second = [d for k, d in enumerate(delays) if 4.0 <= k * FRAME_S - d < 5.0]
+    assert second and all(d == pytest.approx(D) for d in second)
+    assert line.stats().pause_cut_s == pytest.approx(grown - D, abs=1e-6)
+    # ... which plays bit for bit, at the base delay again.
+    k0 = round((4.0 + D) / FRAME_S) * FS
+    assert np.array_equal(out[k0 : k0 + RATE], audio[round(4.0 * RATE) : round(5.0 * RATE)])
+    # Every voice sample was played (the stretch added some): speech was never cut.
+    assert np.count_nonzero(np.abs(out) > 1000) >= np.count_nonzero(np.abs(audio) > 1000)
+
+
+def test_a_provisional_span_ahead_is_a_pending_decision() -> None:
+    decisions = Decisions(cleared=math.inf, heard=math.inf)
+    line = elastic_line(decisions)
+    line.add_mute(1.2, 1.6, provisional=True, reason="keyword_prefix:insult")
+    _, delays = run(line, call_audio([("voice", 3.0)]))
+    assert max(delays) > D + 0.05
+    fixed = elastic_line(Decisions(cleared=math.inf, heard=math.inf))
+    fixed.add_mute(1.2, 1.6, reason="keyword:insult")  # a final decision: nothing to wait for
+    assert max(run(fixed, call_audio([("voice", 3.0)]))[1]) == D
+
+
+def test_no_decision_coming_means_no_stretch() -> None:
+    from relay.media.watermark import ClearNothing
+
+    line = DelayLine(DelayConfig(delay_s=D, max_s=MAX), ClearNothing())
+    _, delays = run(line, call_audio([("voice", 2.0)]))
+    assert set(delays) == {D} and line.stats().stretched_s == 0.0
+
+
+def test_config_bounds() -> None:
+    for bad in ({"stretch_min_rate": 0.3}, {"catchup_rate": 0.5}, {"max_s": 40.0}, {"pause_gate_dbfs": 3.0}):
+        with pytest.raises(ValueError, match="delay."):
+            DelayConfig(**bad).validate()  # type: ignore[arg-type]
+    # max_s at or below delay_s: a fixed delay.
+    assert not DelayLine(DelayConfig(delay_s=2.0, max_s=1.5), Decisions()).elastic.enabled
