@@ -28,6 +28,9 @@ Figures (JSON keys):
 - undecided_pct: share of the audio that reached playout (media time t plays at
   t + --delay) before cleared_until passed it, or inside a skipped span: what the
   counselor heard undecided; undecided_speech_pct: the same over the utterances only;
+  undecided_tail_pct: the same against the end of the newest text judged, the
+  provisional tail included (what the checks had seen of it: the relay judges the tail
+  at once and mutes a provisional hit from the word's onset);
 - cpu_pct: this process, % of one core; passes; compute_per_pass_ms (mean engine time
   per transcriber pass);
 - streaming_vs_offline_cer: the confirmed streaming transcript against the same model's
@@ -133,6 +136,7 @@ class Call:
     confirmed: list = dataclasses.field(default_factory=list)
     skipped: list = dataclasses.field(default_factory=list)
     cleared: list = dataclasses.field(default_factory=list)  # (wall, cleared_until)
+    heard: list = dataclasses.field(default_factory=list)  # (wall, end of the text judged, tail included)
     watermark: list = dataclasses.field(default_factory=list)
     errors: int = 0
     where: dict = dataclasses.field(default_factory=dict)
@@ -187,6 +191,8 @@ def run(args) -> dict:
                     call.confirmed.extend(upd.confirmed)
                     call.skipped.extend(upd.skipped)
                     call.cleared.append((now, upd.cleared_until))
+                    tail = upd.provisional[-1].end if upd.provisional else 0.0
+                    call.heard.append((now, max(upd.cleared_until, tail)))
                 if not call.tr.pending():
                     break
         except Exception:  # noqa: BLE001 - count and go on, as the relay does
@@ -239,9 +245,10 @@ def run(args) -> dict:
     per_pass = [p["compute_s"] for p in passes]
     compute = (batcher.stats.compute_s - engine_s0) if batcher else sum(per_pass)
     audio_s = args.seconds * args.calls
-    und_all, und_speech = [], []
+    und_all, und_speech, und_tail = [], [], []
     for c in calls:
-        a, s = undecided(c, t0, args.delay, n_frames)
+        und_tail.append(undecided(c, t0, args.delay, n_frames, c.heard)[0])
+        a, s = undecided(c, t0, args.delay, n_frames)  # last: c.where is of cleared_until
         und_all.append(a)
         und_speech.append(s)
     out = {
@@ -258,6 +265,7 @@ def run(args) -> dict:
         "skipped_s": round(sum(b - a for c in calls for a, b in c.skipped), 2),
         "undecided_pct": round(float(np.mean(und_all)), 2),
         "undecided_speech_pct": round(float(np.mean(und_speech)), 2),
+        "undecided_tail_pct": round(float(np.mean(und_tail)), 2),
         "undecided_where": calls[0].where,
         "cpu_pct": round(100 * cpu / wall, 1),
         "passes": len(passes),
@@ -299,10 +307,12 @@ def run(args) -> dict:
     return out
 
 
-def undecided(call: Call, t0: float, delay: float, n_frames: int) -> tuple[float, float]:
-    """% of frames (all, and inside utterances) played before cleared_until passed them."""
-    walls = np.array([w for w, _ in call.cleared] or [np.inf])
-    cleared = np.maximum.accumulate(np.array([c for _, c in call.cleared] or [0.0]))
+def undecided(call: Call, t0: float, delay: float, n_frames: int, marks: list | None = None) -> tuple[float, float]:
+    """% of frames (all, and inside utterances) played before the watermark passed them
+    (cleared_until, or the (wall, media) `marks` given)."""
+    marks = call.cleared if marks is None else marks
+    walls = np.array([w for w, _ in marks] or [np.inf])
+    cleared = np.maximum.accumulate(np.array([c for _, c in marks] or [0.0]))
     starts = np.arange(n_frames) * FRAME_S
     play = t0 + starts + delay
     idx = np.searchsorted(walls, play, side="right") - 1
