@@ -453,6 +453,28 @@ def test_undecided_policy_mute_silences_past_the_watermark() -> None:
     assert stats.undecided_s == pytest.approx(2.0) and stats.muted_s == pytest.approx(2.0)
 
 
+@dataclass
+class TailWatermark:
+    """Test double: confirmed text until `cleared`, the provisional tail judged until `heard`."""
+
+    cleared: float
+    heard: float
+
+    def cleared_until(self) -> float:
+        return self.cleared
+
+    def heard_until(self) -> float:
+        return self.heard
+
+
+def test_audio_under_the_judged_provisional_tail_is_decided() -> None:
+    """Only audio no check has seen any text of is undecided: the tail judged at once counts."""
+    line = new_line(TailWatermark(cleared=1.0, heard=3.0), undecided_policy="mute")
+    out = media(play(line, make_frames(4.0, signal=constant), aligned_walls(4.0)))
+    assert_close(out, _span_expectation([(3 * RATE, 4 * RATE)], out.size))
+    assert line.stats().undecided_s == pytest.approx(1.0)
+
+
 def test_watermark_is_replaceable_and_catching_up_unmutes_smoothly() -> None:
     line = new_line(FixedWatermark(0.0), undecided_policy="mute")
     player = Player(line, make_frames(4.0, signal=constant))

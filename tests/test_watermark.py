@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
+from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark, judged_until
 
 
 def test_clear_all_clears_everything() -> None:
@@ -28,3 +28,13 @@ def test_judged_until_hears_the_provisional_tail_and_only_moves_forward() -> Non
     assert watermark.cleared_until() == 1.8 and watermark.heard_until() == 1.8
     watermark.advance(1.2, heard_s=1.5)
     assert watermark.cleared_until() == 1.8 and watermark.heard_until() == 1.8
+
+
+def test_judged_until_counts_the_provisional_tail_but_never_a_promise_of_none() -> None:
+    assert judged_until(ClearAll()) == math.inf
+    assert judged_until(ClearNothing()) == 0.0  # heard_until is infinite: no text is coming
+    watermark = JudgedUntil()
+    watermark.advance(1.0, 2.5)
+    assert watermark.cleared_until() == 1.0 and judged_until(watermark) == 2.5
+    watermark.advance(3.0, 2.0)
+    assert judged_until(watermark) == 3.0

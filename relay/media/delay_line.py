@@ -39,7 +39,7 @@ from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
 from relay.media.mute_map import MuteMap, MuteSpan, sample_at, uncovered_s
 from relay.media.playout import Played, judge_samples
-from relay.media.watermark import Watermark
+from relay.media.watermark import Watermark, judged_until
 
 # Anchor errors below this are left alone: the envelope of a jittery network wobbles by a
 # fraction of a millisecond, and chasing that would resample audio that is on time.
@@ -387,7 +387,7 @@ class DelayLine:
                 self.elastic.stretched(lag)
                 step = float(fs - lag)
                 exact = False
-        mute, undecided = judge_samples(self.mutes, self.unjudged, self.watermark.cleared_until(), w0, count, rate)
+        mute, undecided = judge_samples(self.mutes, self.unjudged, judged_until(self.watermark), w0, count, rate)
         silence = ~present | mute
         if self.config.undecided_policy == "mute":
             silence |= undecided
