@@ -11,13 +11,13 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from testkit.client import ApiClient
 from tests.accessibility import serious_violations
+from tests.screenshots import screenshot_path
 from tests.test_browser import CHROMIUM, chromium_args
 from tests.wav import tone_bursts, write_wav
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
-SCREENSHOTS = Path("/tmp")
 
 
 async def _phone(browser: Browser, locale: str) -> Page:
@@ -56,13 +56,13 @@ async def _phone_flow(anna: ApiClient, tmp_path: Path) -> None:
             assert box is not None and box["height"] >= 48 and box["width"] >= 300, box
             await _fits_the_screen(page)
             assert await serious_violations(page) == []
-            await page.screenshot(path=str(SCREENSHOTS / "customer-phone-ready.png"))
+            await page.screenshot(path=screenshot_path("customer-phone-ready.png"))
             await join.tap()
             await expect(page.locator("#status")).to_have_text("연결됨", timeout=15000)
             await expect(page.locator("#detail")).to_have_text("상담원의 연결을 기다리고 있습니다…")
             await expect(page.get_by_role("button", name="통화 종료")).to_be_visible()
             assert await serious_violations(page) == []
-            await page.screenshot(path=str(SCREENSHOTS / "customer-phone-connected.png"))
+            await page.screenshot(path=screenshot_path("customer-phone-connected.png"))
 
             # The phone loses its network, then gets it back: told so, and still on the call.
             await page.context.set_offline(True)
@@ -91,7 +91,7 @@ async def _phone_flow(anna: ApiClient, tmp_path: Path) -> None:
             await expect(refused.get_by_role("button", name="다시 시도")).to_be_visible()
             await _fits_the_screen(refused)
             assert await serious_violations(refused) == []
-            await refused.screenshot(path=str(SCREENSHOTS / "customer-phone-mic-refused.png"))
+            await refused.screenshot(path=screenshot_path("customer-phone-mic-refused.png"))
         finally:
             await browser.close()
             await refusing.close()
