@@ -20,6 +20,7 @@ from playwright.async_api import Page, async_playwright, expect
 from relay.records.database import database_file, open_database
 from tests.conftest import PASSWORD, start_server
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
+from tests.screenshots import screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -204,7 +205,7 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await expect(page.get_by_role("link", name="Export evidence (zip)")).to_have_attribute(
                 "href", f"/api/qa/calls/{CALL_ID}/export"
             )
-            await page.screenshot(path="/tmp/callguard-qa.png", full_page=True)
+            await page.screenshot(path=screenshot_path("callguard-qa.png"), full_page=True)
 
             # The unchecked call: said so, and its timeline starts where its counselor's file does.
             await page.goto(f"{base_url}/qa#{UNCHECKED_ID}")
@@ -215,7 +216,7 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             )
             assert await page.evaluate("window.callguard.qa.call.timeline.start") == -2.0
             # The player and the waveform read the file where the server's Recording.file_at says.
-            await page.wait_for_function("window.callguard.qa.call.loaded === true")
+            await page.wait_for_function("() => window.callguard.qa.call.loaded === true")
             clock = "window.callguard.qa.call.player.tracks.delivered.clock"
             assert await page.evaluate(f"[{clock}.toFile(1.0), {clock}.toFile(3.0), {clock}.toMedia(2.5)]") == [
                 1.0,

@@ -187,11 +187,11 @@ function categoryNames(reason) {
 }
 
 function categoryWord(name) {
-  return CATEGORIES.includes(name) ? t(`counselor.category.${name}`) : name;
+  return CATEGORIES.includes(name) ? t(`category.${name}`) : name;
 }
 
 function categories(reason) {
-  return categoryNames(reason).map(categoryWord).join(", ") || t("counselor.category.abuse");
+  return categoryNames(reason).map(categoryWord).join(", ") || t("category.abuse");
 }
 
 function showMuteCount() {
@@ -201,7 +201,7 @@ function showMuteCount() {
     counts.set(first, (counts.get(first) || 0) + 1);
   }
   const parts = [...counts].map(([name, n]) => t("counselor.muted_by", {
-    category: name === "abuse" ? t("counselor.category.abuse") : categoryWord(name), n,
+    category: name === "abuse" ? t("category.abuse") : categoryWord(name), n,
   }));
   setText($("mute-count"), call.mutes.size ? `${call.mutes.size} (${parts.join(", ")})` : "0");
   debug.muteCounts = Object.fromEntries(counts);
