@@ -29,6 +29,14 @@ from .wav import tone_bursts, write_wav
 pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1280, "height": 800}
+PROTECTION_LEVELS = """import("/static/protection.js").then(({ protection }) => {
+  const stats = { received_media_s: 10, cleared_until_s: 9.4, buffered_s: 1.5, undecided_s: 0 };
+  const ready = { state: "ready" };
+  return [
+    protection(ready, stats), protection(ready, { ...stats, cleared_until_s: 8.2 }), protection(ready, stats, 2),
+    protection({ state: "fetching" }, stats), protection(null, null),
+  ].map((p) => p.level);
+})"""
 PHONE = {"width": 390, "height": 844}
 
 
@@ -75,6 +83,10 @@ async def _korean(base_url: str, mic: Path) -> None:
             unchecked = "필터를 쓸 수 없습니다: 고객의 말이 검사 없이 들립니다."
             await expect(page.locator("#moderation")).to_have_text(unchecked)
             await _looks_right(page, "waiting")
+            # The light's rule, for the states this server cannot show: checks keeping up,
+            # falling behind the buffer, unchecked audio played lately, still starting.
+            levels = await page.evaluate(PROTECTION_LEVELS)
+            assert levels == ["protected", "degraded", "degraded", "off", "off"]
 
             invite = await page.get_by_label("고객 초대 링크").input_value()
             path, token = invite.split("#", 1)

@@ -226,6 +226,17 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             assert await page.evaluate("window.callguard.qa.call.player.stream") == "customer"
             assert not errors, errors
 
+            # The same call in Korean: the page's words and sentences from the catalogue.
+            await page.goto(f"{base_url}/qa?lang=ko#{CALL_ID}")
+            await expect(page.locator("#timeline-title")).to_have_text("듣고 비교하기")
+            await expect(page.locator("#call-facts")).to_contain_text(
+                "검사됨: 상담원은 판정 전의 음성을 듣지 않았습니다."
+            )
+            await expect(page.locator("#spans tbody tr").nth(0)).to_contain_text("욕설")
+            await page.screenshot(path=screenshot_path("qa-desktop-ko.png"), full_page=True)
+            assert await page.evaluate("window.callguardMissingMessages") == []
+            assert not errors, errors
+
             # A counselor (even the call's own) gets the refusal, and no call data.
             counselor = await (await browser.new_context()).new_page()
             counselor.set_default_timeout(10000)

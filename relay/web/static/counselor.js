@@ -3,6 +3,7 @@ import {
   setStatus, setText, signedIn, startMeasuring,
 } from "/static/app.js";
 import { languageSwitch, t, translatePage } from "/static/i18n.js";
+import { protection } from "/static/protection.js";
 
 translatePage();
 languageSwitch($("languages"));
@@ -30,10 +31,6 @@ const STATE_WORDS = {
   waiting: ["counselor.state.waiting", "busy"],
   active: ["counselor.state.active", "ok"],
 };
-// The moderation states the server reports: the reason line, and whether audio is checked.
-const MODERATION_STATES = ["ready", "loading", "fetching", "off", "unavailable", "degraded"];
-// Unchecked audio played within this many seconds makes the light "degraded".
-const DEGRADED_HOLD_S = 5;
 
 let call = null; // {id, link, events, mic, spans, mutes}
 debug.role = "counselor";
@@ -136,27 +133,14 @@ let moderation = null;
 let uncheckedAt = -Infinity; // performance.now() when unchecked audio last played
 let lastUndecided = null;
 
-/** protected / degraded / off, and the one-line reason, from the moderation state and the stats. */
-function protection() {
-  const state = moderation ? moderation.state : null;
-  if (state === null) return ["off", t("counselor.moderation.checking")];
-  if (state !== "ready") {
-    const known = MODERATION_STATES.includes(state) ? state : "unavailable";
-    return ["off", t(`counselor.moderation.${known}`)];
-  }
-  const s = debug.stats;
-  const lag = s && s.cleared_until_s != null ? Math.max(0, s.received_media_s - s.cleared_until_s) : 0;
-  const recent = (performance.now() - uncheckedAt) / 1000 < DEGRADED_HOLD_S;
-  if (recent || (s && lag > s.buffered_s + 0.05)) {
-    return ["degraded", t("counselor.moderation.degraded_lag", { lag: lag.toFixed(1), s: (s ? s.undecided_s : 0).toFixed(1) })];
-  }
-  return ["protected", t("counselor.moderation.ready")];
-}
-
 const LIGHT_ICONS = { protected: "✓", degraded: "!", off: "✕" };
 
 function showProtection() {
-  const [level, reason] = protection();
+  const p = protection(moderation, debug.stats, (performance.now() - uncheckedAt) / 1000);
+  const level = p.level;
+  const reason = t(`counselor.moderation.${p.reason}`, {
+    lag: (p.lag_s || 0).toFixed(1), s: (p.unchecked_s || 0).toFixed(1),
+  });
   const light = $("protection");
   light.dataset.level = level;
   setText($("protection-icon"), LIGHT_ICONS[level]);
@@ -378,6 +362,7 @@ async function join(info) {
   debug.callId = info.call_id;
   debug.delayS = info.delay_s;
   moderation = null;
+  debug.stats = null; // a previous call's figures say nothing about this one
   lastUndecided = null;
   uncheckedAt = -Infinity;
   sides.you = "new";
