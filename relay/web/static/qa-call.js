@@ -405,19 +405,22 @@ export class CallView {
       const diff = r.diff || {};
       const items = ["added", "removed", "changed"].flatMap((kind) => (diff[kind] || []).map((i) => ({ ...i, kind })))
         .sort((a, b) => a.start - b.start);
-      const counts = `${(diff.added || []).length} added, ${(diff.removed || []).length} removed, ${
-        (diff.changed || []).length} changed${diff.unchanged != null ? `, ${diff.unchanged} the same` : ""}`;
+      const counts = t(diff.unchanged != null ? "qa.replay.counts_same" : "qa.replay.counts", {
+        added: (diff.added || []).length, removed: (diff.removed || []).length, changed: (diff.changed || []).length,
+        same: diff.unchanged,
+      });
       return el("article", { class: "qa-replay", dataset: { replayId: r.replay_id } },
-        el("h3", {}, `Replay #${r.replay_id} · ${r.mode} · ${r.by_user} · ${formatWhen(r.at)}`),
-        el("p", { class: "hint" }, versionLine(r.versions) || "versions not recorded"),
-        el("p", {}, `${(r.spans || []).length} mute spans against the call's ${
-          record.decisions.filter((d) => d.lifted_at == null).length}: ${counts}.`),
+        el("h3", {}, `${t("qa.replay_n", { n: r.replay_id })} · ${r.mode} · ${r.by_user} · ${formatWhen(r.at)}`),
+        el("p", { class: "hint" }, versionLine(r.versions) || t("qa.replay.no_versions")),
+        el("p", {}, t("qa.replay.summary", {
+          n: (r.spans || []).length, call: record.decisions.filter((d) => d.lifted_at == null).length, counts,
+        })),
         items.length ? el("ul", { class: "qa-diff" }, items.map((i) => el("li", { class: i.kind },
-          el("strong", {}, { added: "+ mutes", removed: "− no longer mutes", changed: "~ changed" }[i.kind]), " ",
+          el("strong", {}, t(`qa.replay.${i.kind}`)), " ",
           el("button", { type: "button", class: "link", onclick: () => { this.call.timeline.reveal(i.start, i.end); this.seek(Math.max(0, i.start - LEAD_IN_S)); } },
             formatSpan(i.start, i.end)),
           ` ${(i.words || []).join(" ")} (${categories(i.categories)})`,
-          i.kind === "changed" ? el("span", { class: "hint" }, ` was ${describe(i.before)}; now ${describe(i.after)}`) : ""))) : "",
+          i.kind === "changed" ? el("span", { class: "hint" }, ` ${t("qa.replay.was_now", { before: describe(i.before), after: describe(i.after) })}`) : ""))) : "",
         el("details", { class: "qa-details" }, el("summary", {}, t("qa.replay_config")),
           el("pre", { class: "qa-json" }, JSON.stringify({ versions: r.versions, config: r.config }, null, 2))));
     }));
@@ -430,6 +433,6 @@ function num(value) {
 
 /** Spans of one side of a changed diff item, in a few words. */
 function describe(spans) {
-  if (!spans || !spans.length) return "nothing";
+  if (!spans || !spans.length) return t("qa.replay.nothing");
   return spans.map((s) => `${formatSpan(s.start, s.end)} ${categories(s.categories)}`).join(", ");
 }

@@ -227,11 +227,13 @@ export class Timeline {
 
   placeMarks() {
     this.markLane.replaceChildren(...this.marks.map((m) => {
-      const name = m.kind === "false_positive" ? "false positive" : "missed abuse";
+      const fp = m.kind === "false_positive";
+      const name = t(fp ? "qa.kind.false_positive" : "qa.kind.missed_abuse");
+      const by = t("qa.mark_by", { user: m.by_user, at: formatSpan(m.start, m.end) });
       return this.box(m.start, m.end, `qa-mark ${m.kind}`, {
-        dataset: { markId: m.mark_id }, title: `${name} ${formatSpan(m.start, m.end)} by ${m.by_user}${m.note ? `: ${m.note}` : ""}`,
+        dataset: { markId: m.mark_id }, title: `${name}: ${by}${m.note ? ` — ${m.note}` : ""}`,
         onclick: () => this.onSeek(m.start),
-      }, m.kind === "false_positive" ? "FP" : "missed");
+      }, t(fp ? "qa.chip.false_positive" : "qa.chip.missed_abuse"));
     }));
   }
 
