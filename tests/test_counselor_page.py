@@ -46,7 +46,7 @@ async def test_counselor_page_in_korean(server: LocalServer, tmp_path: Path) -> 
     await asyncio.wait_for(_korean(server.base_url, mic), timeout=60)
 
 
-async def _looks_right(page: Page, state: str) -> None:
+async def looks_right(page: Page, state: str) -> None:
     """No serious violations, and a screenshot at each width (the phone's without sideways scrolling)."""
     assert await serious_violations(page) == [], state
     for width, size in (("desktop", DESKTOP), ("phone", PHONE)):
@@ -82,13 +82,15 @@ async def _korean(base_url: str, mic: Path) -> None:
             await expect(page.locator("#protection-word")).to_have_text("보호 꺼짐")
             unchecked = "필터를 쓸 수 없습니다: 고객의 말이 검사 없이 들립니다."
             await expect(page.locator("#moderation")).to_have_text(unchecked)
-            await _looks_right(page, "waiting")
+            await looks_right(page, "waiting")
             # The light's rule, for the states this server cannot show: checks keeping up,
             # falling behind the buffer, unchecked audio played lately, still starting.
             levels = await page.evaluate(PROTECTION_LEVELS)
             assert levels == ["protected", "degraded", "degraded", "off", "off"]
 
-            invite = await page.get_by_label("고객 초대 링크").input_value()
+            link = page.get_by_label("고객 초대 링크")
+            await expect(link).to_have_value(re.compile(r"/join/\S+#\S+$"))
+            invite = await link.input_value()
             path, token = invite.split("#", 1)
             await customer.join(ApiClient(base_url, http, token), path.rsplit("/", 1)[1], "customer")
             await customer.wait_connected()
@@ -123,13 +125,13 @@ async def _korean(base_url: str, mic: Path) -> None:
             # All counted once their audio comes due, by category, the latest one told.
             await expect(page.locator("#mute-count")).to_have_text("3 (직접 차단 3건)", timeout=5000)
             await expect(page.locator("#mute-notice")).to_have_text("걸러짐: 직접 차단")
-            await _looks_right(page, "in-call")
+            await looks_right(page, "in-call")
 
             # The customer's side goes away: lost, with the seconds left, in words.
             await customer.close()
             await expect(status).to_contain_text("고객 연결 끊김", timeout=9000)
             await expect(page.locator("#peer-customer")).to_have_text(re.compile(r"^연결 끊김, \d+초 대기 중$"))
-            await _looks_right(page, "customer-lost")
+            await looks_right(page, "customer-lost")
             assert await page.evaluate("window.callguardMissingMessages") == []
             await page.get_by_role("button", name="통화 종료").click()
             await expect(status).to_have_text("통화가 종료되었습니다.")
