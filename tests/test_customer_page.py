@@ -129,7 +129,7 @@ async def _warned(base_url: str, http: aiohttp.ClientSession, tmp_path: Path) ->
             for _ in range(2):
                 await asyncio.sleep(0.9)  # a delay's worth of the customer is buffered again
                 await anna.request("POST", f"/api/calls/{call_id}/dump", {})
-            await expect(warning).to_have_text("경고: 폭언이 감지되었습니다. 계속되면 통화가 종료됩니다.", timeout=8000)
+            await expect(warning).to_have_text("상담원 보호를 위해 폭언이 계속되면 통화가 종료됩니다.", timeout=8000)
             await expect(warning).to_have_attribute("role", "alert")
             await _fits_the_screen(page)
             assert await serious_violations(page) == []

@@ -92,7 +92,7 @@ function onEvent(event) {
       show(t("customer.connected"), "ok", t("customer.talking"));
     }
   } else if (event.type === "escalation" && event.stage === "warning") {
-    // The same words as the prompt the customer hears, for a customer who reads them.
+    // The shipped prompt's words, for a customer who reads rather than hears them.
     $("warning").textContent = t("customer.warning");
     $("warning").hidden = false;
     debug.warned = true;
