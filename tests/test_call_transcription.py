@@ -134,7 +134,7 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
 @pytest.mark.browser
 async def test_counselor_page_with_moderation_running(stt_server: LocalServer, http: aiohttp.ClientSession) -> None:
     # The light is on (a model is loaded), the transcript shows, and a muted stretch is masked.
-    await asyncio.wait_for(_moderated_page(stt_server, http), timeout=60)
+    await asyncio.wait_for(_moderated_page(stt_server, http), timeout=75)
 
 
 async def _moderated_page(server: LocalServer, http: aiohttp.ClientSession) -> None:
@@ -164,14 +164,16 @@ async def _moderated_page(server: LocalServer, http: aiohttp.ClientSession) -> N
             await customer.join(ApiClient(server.base_url, http, token), call_id, "customer")
             await customer.wait_connected()
             await expect(page.locator("#call-status")).to_have_text("통화 중")
-            await anna.mute(call_id, 1.5, 5.0)
+            # All of the customer's speech, so that whichever words the random model makes
+            # (late under load, or some skipped) come masked.
+            await anna.mute(call_id, 0.0, CALL_S)
             # A model is loaded: protected, or partly when the checks fall behind; never off.
             light = page.locator("#protection")
             await expect(light).to_have_attribute("data-level", re.compile(r"^(protected|degraded)$"))
             await expect(page.locator("#protection-word")).to_have_text(re.compile(r"^(보호 중|일부 보호 안 됨)$"))
             await expect(page.locator("#transcript-card")).to_be_visible()
             await expect(page.locator("#transcript .muted-word").first).to_have_text(
-                "[걸러짐: 직접 차단]", timeout=12000
+                "[걸러짐: 직접 차단]", timeout=20000
             )
             await expect(page.locator("#mute-count")).to_have_text("1 (직접 차단 1건)")
             await looks_right(page, "moderated")
