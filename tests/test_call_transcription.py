@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -13,13 +14,18 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
+from playwright.async_api import async_playwright, expect
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.client import ApiClient, CallPeer, Recorder
 from testkit.local_server import LocalServer
 from testkit.probe import RecordingSource
 
 from . import tiny_models
-from .conftest import open_call, start_server
+from .conftest import PASSWORD, open_call, start_server
+from .test_browser import CHROMIUM, chromium_args
+from .test_counselor_page import DESKTOP, looks_right
+from .wav import write_wav
 
 DELAY_S = 2.0
 CALL_S = 14.0
@@ -123,3 +129,57 @@ async def test_call_is_transcribed_and_words_arrive_as_their_audio_plays(
     assert scraped[("callguard_stt_passes_total", ())] >= moderation["passes"]
     assert scraped[("callguard_check_available", (("check", "stt"),))] == 1.0
     assert scraped[("callguard_stt_queue_depth", ())] == 0.0
+
+
+@pytest.mark.browser
+async def test_counselor_page_with_moderation_running(stt_server: LocalServer, http: aiohttp.ClientSession) -> None:
+    # The light is on (a model is loaded), the transcript shows, and a muted stretch is masked.
+    await asyncio.wait_for(_moderated_page(stt_server, http), timeout=75)
+
+
+async def _moderated_page(server: LocalServer, http: aiohttp.ClientSession) -> None:
+    audio, _ = tiny_models.korean_call(CALL_S - 2.0, sample_rate=48000)
+    speech = RecordingSource(samples=(np.clip(audio, -1, 1) * 32767).astype(np.int16))
+    customer = CallPeer(speech, Recorder(CALL_S + 5))
+    mic = write_wav(server.data_dir / "counselor-mic.wav", np.zeros(16000, dtype=np.int16), rate=16000)
+    anna = ApiClient(server.base_url, http)
+    await anna.login("anna", PASSWORD)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(mic))
+        call_id = None
+        try:
+            page = await (await browser.new_context(locale="ko-KR", viewport=DESKTOP)).new_page()
+            page.set_default_timeout(10000)
+            await page.goto(f"{server.base_url}/login")
+            await page.get_by_label("사용자 이름").fill("anna")
+            await page.get_by_label("비밀번호").fill(PASSWORD)
+            await page.get_by_role("button", name="로그인").click()
+            await page.wait_for_url("**/counselor")
+            await page.get_by_role("button", name="통화 시작").click()
+            link = page.get_by_label("고객 초대 링크")
+            await expect(link).to_have_value(re.compile(r"/join/\S+#\S+$"))
+            invite = await link.input_value()
+            path, token = invite.split("#", 1)
+            call_id = path.rsplit("/", 1)[1]
+            await customer.join(ApiClient(server.base_url, http, token), call_id, "customer")
+            await customer.wait_connected()
+            await expect(page.locator("#call-status")).to_have_text("통화 중")
+            # All of the customer's speech, so that whichever words the random model makes
+            # (late under load, or some skipped) come masked.
+            await anna.mute(call_id, 0.0, CALL_S)
+            # A model is loaded: protected, or partly when the checks fall behind; never off.
+            light = page.locator("#protection")
+            await expect(light).to_have_attribute("data-level", re.compile(r"^(protected|degraded)$"))
+            await expect(page.locator("#protection-word")).to_have_text(re.compile(r"^(보호 중|일부 보호 안 됨)$"))
+            await expect(page.locator("#transcript-card")).to_be_visible()
+            await expect(page.locator("#transcript .muted-word").first).to_have_text(
+                "[걸러짐: 직접 차단]", timeout=20000
+            )
+            await expect(page.locator("#mute-count")).to_have_text("1 (직접 차단 1건)")
+            await looks_right(page, "moderated")
+            assert await page.evaluate("window.callguardMissingMessages") == []
+        finally:
+            await browser.close()
+            await customer.close()
+            if call_id:
+                await anna.hangup(call_id)

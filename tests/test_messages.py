@@ -59,7 +59,7 @@ def test_placeholders_match_across_languages() -> None:
 
 
 def test_the_pages_load_the_catalogue_through_i18n() -> None:
-    for page in ("login.html", "customer.html"):
+    for page in ("login.html", "customer.html", "counselor.html", "supervisor.html", "qa.html"):
         script = re.search(r'src="/static/(\w+\.js)"', (STATIC / page).read_text(encoding="utf-8"))
         assert script and "translatePage()" in (STATIC / script.group(1)).read_text(encoding="utf-8"), page
     assert Path(STATIC / "i18n.js").read_text(encoding="utf-8").count('from "/static/messages.js"') == 1

@@ -20,6 +20,7 @@ from playwright.async_api import Page, async_playwright, expect
 from relay.records.database import database_file, open_database
 from tests.conftest import PASSWORD, start_server
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, LoggedCall, write_logged_call
+from tests.screenshots import screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -209,7 +210,7 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
             await expect(page.get_by_role("link", name="Export evidence (zip)")).to_have_attribute(
                 "href", f"/api/qa/calls/{CALL_ID}/export"
             )
-            await page.screenshot(path="/tmp/callguard-qa.png", full_page=True)
+            await page.screenshot(path=screenshot_path("callguard-qa.png"), full_page=True)
 
             # The unchecked call: said so, and its timeline starts where its counselor's file does.
             await page.goto(f"{base_url}/qa#{UNCHECKED_ID}")
@@ -228,6 +229,17 @@ async def _review(base_url: str, db) -> None:  # type: ignore[no-untyped-def]
                 3.0,
             ]
             assert await page.evaluate("window.callguard.qa.call.player.stream") == "customer"
+            assert not errors, errors
+
+            # The same call in Korean: the page's words and sentences from the catalogue.
+            await page.goto(f"{base_url}/qa?lang=ko#{CALL_ID}")
+            await expect(page.locator("#timeline-title")).to_have_text("듣고 비교하기")
+            await expect(page.locator("#call-facts")).to_contain_text(
+                "검사됨: 상담원은 판정 전의 음성을 듣지 않았습니다."
+            )
+            await expect(page.locator("#spans tbody tr").nth(0)).to_contain_text("욕설")
+            await page.screenshot(path=screenshot_path("qa-desktop-ko.png"), full_page=True)
+            assert await page.evaluate("window.callguardMissingMessages") == []
             assert not errors, errors
 
             # A counselor (even the call's own) gets the refusal, and no call data.

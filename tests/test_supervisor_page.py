@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 
 import aiohttp
 import pytest
@@ -15,7 +16,9 @@ from playwright.async_api import Page, async_playwright, expect
 
 from testkit.local_server import LocalServer
 
+from .accessibility import serious_violations
 from .conftest import PASSWORD, open_call
+from .screenshots import screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -80,6 +83,18 @@ async def _console(server: LocalServer, http: aiohttp.ClientSession) -> None:
                 "hangup"
             )
             assert errors == []
+
+            # In Korean on asking (and by default for a Korean browser), every word in the catalogue.
+            await page.goto(f"{server.base_url}/supervisor?lang=ko")
+            await expect(page.locator("#live-title")).to_have_text("진행 중인 통화")
+            await expect(page.locator("#page-status")).to_have_text(
+                re.compile(r"^진행 중인 통화 \d+건\. 1초마다 갱신됩니다\.$")
+            )
+            await expect(page.locator("#ended-calls thead")).to_contain_text("종료 사유")
+            assert await serious_violations(page) == []
+            await page.screenshot(path=screenshot_path("supervisor-desktop-ko.png"), full_page=True)
+            assert await page.evaluate("window.callguardMissingMessages") == []
+            await page.goto(f"{server.base_url}/supervisor?lang=en")
 
             # A counselor is told the console is not theirs.
             other = await (await browser.new_context()).new_page()

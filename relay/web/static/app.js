@@ -60,8 +60,13 @@ export function sentence(text) {
   return t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? "" : ".");
 }
 
+/** Sets the text only when it changes, so a live region announces news, not every refresh. */
+export function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 export function setStatus(el, text, tone = "") {
-  el.textContent = text;
+  setText(el, text);
   el.dataset.tone = tone;
 }
 
@@ -80,7 +85,9 @@ export async function signedIn(status, { signedOut, beforeSignOut = async () => 
     return null;
   }
   debug.user = me;
-  $("who").textContent = `Signed in as ${me.name} (${me.role})`;
+  const roles = ["counselor", "supervisor", "qa"];
+  const role = roles.includes(me.role) ? t(`common.role.${me.role}`) : me.role;
+  $("who").textContent = t("common.signed_in", { name: me.name, role });
   $("signout").hidden = false;
   $("signout").addEventListener("click", async () => {
     await beforeSignOut();

@@ -91,6 +91,11 @@ function onEvent(event) {
     } else if (link && link.state === "connected") {
       show(t("customer.connected"), "ok", t("customer.talking"));
     }
+  } else if (event.type === "escalation" && event.stage === "warning") {
+    // The shipped prompt's words, for a customer who reads rather than hears them.
+    $("warning").textContent = t("customer.warning");
+    $("warning").hidden = false;
+    debug.warned = true;
   } else if (event.type === "ended") {
     endCall();
   }

@@ -2,6 +2,7 @@
 // their reasons, the QA marks, and the replays beside the original.
 
 import { $, debug, sentence } from "/static/app.js";
+import { t } from "/static/i18n.js";
 import { ABPlayer, decodeMono } from "/static/qa-player.js";
 import { STREAMS, Timeline } from "/static/qa-timeline.js";
 import { Peaks } from "/static/qa-waveform.js";
@@ -10,11 +11,10 @@ import {
   recordingClock, versionLine,
 } from "/static/qa-util.js";
 
-const KIND_WORDS = { false_positive: "False positive", missed_abuse: "Missed abuse" };
-const END_WORDS = {
-  hangup: "hung up", customer_lost: "customer lost, did not come back", counselor_lost: "counselor lost, did not come back",
-  idle: "nobody connected", expired: "invite expired", shutdown: "server stopped", server_restart: "server restarted",
-};
+const KINDS = ["false_positive", "missed_abuse"];
+const kindWord = (kind) => (KINDS.includes(kind) ? t(`qa.kind.${kind}`) : kind);
+const END_REASONS = ["hangup", "customer_lost", "counselor_lost", "idle", "expired", "shutdown", "server_restart"];
+const endWord = (reason) => (END_REASONS.includes(reason) ? t(`qa.end.${reason}`) : reason || t("qa.end.unknown"));
 const LEAD_IN_S = 0.5; // jumping to a span starts a little before it, so the reviewer hears the context
 const MIN_SELECTION_S = 0.05;
 const FIT_UP_TO_S = 90; // shorter calls open zoomed to fit; longer ones at a readable 50 px/s
@@ -103,8 +103,8 @@ export class CallView {
   }
 
   reset(callId) {
-    $("call-title").textContent = `Call ${callId}`;
-    $("call-facts").replaceChildren(el("dd", {}, "Loading…"));
+    $("call-title").textContent = t("qa.call_n", { call: callId });
+    $("call-facts").replaceChildren(el("dd", {}, t("common.loading")));
     $("call-more").replaceChildren();
     $("timeline").replaceChildren();
     $("spans").tBodies[0].replaceChildren();
@@ -124,7 +124,7 @@ export class CallView {
     await Promise.all(STREAMS.map(async ({ stream }) => {
       const recording = call.record.recordings.find((r) => r.stream === stream);
       if (!recording) {
-        call.timeline.setWave(stream, null, "No recording");
+        call.timeline.setWave(stream, null, t("qa.no_recording"));
         return;
       }
       try {
@@ -141,7 +141,7 @@ export class CallView {
         call.player.add(stream, buffer, clock);
         this.showPlayer();
       } catch (err) {
-        if (this.call === call) call.timeline.setWave(stream, null, `Cannot play: ${sentence(err.message)}`);
+        if (this.call === call) call.timeline.setWave(stream, null, t("qa.cannot_play", { why: sentence(err.message) }));
       }
     }));
     // Playback starts on A, the original, whichever file decoded first; only with no
@@ -159,7 +159,7 @@ export class CallView {
     if (!call || !call.player) return;
     const { player, timeline } = call;
     $("play").disabled = !Object.keys(player.tracks).length;
-    $("play").textContent = player.playing ? "Pause" : "Play";
+    $("play").textContent = t(player.playing ? "qa.pause" : "qa.play");
     for (const { stream } of STREAMS) {
       const button = $(`use-${stream}`);
       button.setAttribute("aria-pressed", String(player.stream === stream));
@@ -236,12 +236,13 @@ export class CallView {
     $("mark-missed").disabled = !s;
     $("clear-selection").hidden = !s;
     if (!s) {
-      $("selection-text").textContent = "No stretch selected.";
+      $("selection-text").textContent = t("qa.no_selection");
       return;
     }
     const words = (this.call?.record?.words || []).filter((w) => w.end > s.start && w.start < s.end).map((w) => w.text);
-    $("selection-text").textContent = `Selected ${formatSpan(s.start, s.end)} (${(s.end - s.start).toFixed(2)} s)${
-      words.length ? `: ${words.join(" ")}` : ", no words logged there"}`;
+    const span = formatSpan(s.start, s.end), length = (s.end - s.start).toFixed(2);
+    $("selection-text").textContent = words.length ? t("qa.selected", { span, length, words: words.join(" ") })
+      : t("qa.selected_no_words", { span, length });
   }
 
   async playSelection() {
@@ -267,7 +268,7 @@ export class CallView {
       this.marksChanged();
       return mark;
     } catch (err) {
-      $("mark-error").textContent = `The mark was not saved: ${sentence(err.message)}`;
+      $("mark-error").textContent = t("qa.mark_not_saved", { why: sentence(err.message) });
       $("mark-error").hidden = false;
       return null;
     }
@@ -291,7 +292,7 @@ export class CallView {
       await this.api(`/api/qa/calls/${enc(call.id)}/marks/${mark.mark_id}`, { method: "DELETE" });
     } catch (err) {
       if (err.status !== 404) { // 404: already gone (another reviewer), so drop it here too
-        $("mark-error").textContent = `The mark was not deleted: ${sentence(err.message)}`;
+        $("mark-error").textContent = t("qa.mark_not_deleted", { why: sentence(err.message) });
         $("mark-error").hidden = false;
         return;
       }
@@ -313,28 +314,29 @@ export class CallView {
     const s = record.summary;
     const checks = checksSentence(record.versions);
     const facts = [
-      ["Counselor", s.counselor],
-      ["Started", formatWhen(s.created_at)],
-      ["Length", formatDuration(s.duration_s)],
-      ["Delay", `${s.delay_s} s`],
-      ["Ended", s.ended_at ? `${formatWhen(s.ended_at)} (${END_WORDS[s.end_reason] || s.end_reason || "unknown"})`
-        : "not logged (server stopped?)"],
-      ["Moderation", el("span", { class: `qa-moderation ${s.moderation || "unknown"}`, dataset: { moderation: s.moderation || "" } },
+      [t("qa.counselor"), s.counselor],
+      [t("qa.fact.started"), formatWhen(s.created_at)],
+      [t("qa.fact.length"), formatDuration(s.duration_s)],
+      [t("qa.fact.delay"), `${s.delay_s} s`],
+      [t("qa.fact.ended"), s.ended_at ? `${formatWhen(s.ended_at)} (${endWord(s.end_reason)})` : t("qa.fact.not_ended")],
+      [t("qa.moderation"), el("span", { class: `qa-moderation ${s.moderation || "unknown"}`, dataset: { moderation: s.moderation || "" } },
         moderationSentence(s))],
-      ["Mutes", s.moderation === "unchecked" && !s.mutes ? "none: nothing was checked" : `${s.mutes} stood${s.lifted ? `, ${s.lifted} lifted` : ""}`],
-      ["Words", String(s.words)],
-      ["Checks", el("span", { id: "checks" }, checks.text,
-        checks.details.length ? el("details", { class: "qa-check-details" }, el("summary", {}, "Details"),
+      [t("qa.mutes"), s.moderation === "unchecked" && !s.mutes ? t("qa.fact.no_mutes")
+        : s.lifted ? t("qa.fact.stood_lifted", { n: s.mutes, lifted: s.lifted }) : t("qa.fact.stood", { n: s.mutes })],
+      [t("qa.col.words"), String(s.words)],
+      [t("qa.fact.checks"), el("span", { id: "checks" }, checks.text,
+        checks.details.length ? el("details", { class: "qa-check-details" }, el("summary", {}, t("qa.fact.details")),
           el("ul", {}, checks.details.map(([name, detail]) => el("li", {}, el("strong", {}, `${name}: `), detail)))) : "")],
     ];
     $("call-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     const json = (value) => el("pre", { class: "qa-json" }, JSON.stringify(value, null, 2));
     $("call-more").replaceChildren(
-      el("h3", {}, "Versions"), json(record.versions),
-      el("h3", {}, "Config in force"), json(record.config),
-      el("h3", {}, `Events (${record.events.length})`),
+      el("h3", {}, t("qa.versions")), json(record.versions),
+      el("h3", {}, t("qa.config")), json(record.config),
+      el("h3", {}, t("qa.events_n", { n: record.events.length })),
       el("div", { class: "qa-table-wrap" }, el("table", { class: "qa-table" },
-        el("thead", {}, el("tr", {}, el("th", {}, "At"), el("th", {}, "Media time"), el("th", {}, "Kind"), el("th", {}, "Detail"))),
+        el("thead", {}, el("tr", {}, el("th", {}, t("qa.event.at")), el("th", {}, t("qa.event.media")), el("th", {}, t("qa.event.kind")),
+          el("th", {}, t("qa.fact.details")))),
         el("tbody", {}, record.events.map((e) => el("tr", {},
           el("td", {}, new Date(e.at * 1000).toLocaleTimeString()), el("td", {}, formatMedia(e.media_s)),
           el("td", {}, e.kind), el("td", {}, el("code", {}, JSON.stringify(e.detail)))))))),
@@ -348,21 +350,21 @@ export class CallView {
     $("spans").hidden = !spans.length;
     $("spans").tBodies[0].replaceChildren(...spans.map((d) => {
       const state = d.lifted_at != null ? "lifted" : d.provisional ? "provisional" : "stood";
-      const stateText = { lifted: "Lifted: words revised before playout", provisional: "Provisional, stood", stood: "Muted" }[state];
+      const stateText = t(`qa.span.${state}`);
       const mark = call.marks.find((m) => m.kind === "false_positive" && m.span_id === d.span_id);
       let qa;
-      if (state === "lifted") qa = el("span", { class: "hint" }, "nothing muted");
+      if (state === "lifted") qa = el("span", { class: "hint" }, t("qa.nothing_muted"));
       else if (mark) {
-        qa = el("span", { class: "qa-marked" }, "Marked false positive ",
-          el("button", { type: "button", class: "link", onclick: () => this.deleteMark(mark) }, "Undo"));
+        qa = el("span", { class: "qa-marked" }, `${t("qa.marked_false_positive")} `,
+          el("button", { type: "button", class: "link", onclick: () => this.deleteMark(mark) }, t("qa.undo")));
       } else {
         qa = el("button", { type: "button", class: "secondary qa-small", onclick: () => this.markFalsePositive(d) },
-          "False positive");
+          t("qa.kind.false_positive"));
       }
       return el("tr", { dataset: { spanId: d.span_id, state }, class: state },
         el("td", {}, `#${d.span_id}`),
         el("td", {}, el("button", {
-          type: "button", class: "link", title: "Move the playhead to just before this span",
+          type: "button", class: "link", title: t("qa.seek_span"),
           onclick: () => { call.timeline.reveal(d.start, d.end); this.seek(Math.max(0, d.start - LEAD_IN_S)); },
         }, formatSpan(d.start, d.end))),
         el("td", { class: "qa-words-cell" }, d.words.join(" ") || "–"),
@@ -372,7 +374,7 @@ export class CallView {
           h.detail ? ` · “${h.detail}”` : "",
           h.version ? el("span", { class: "hint", title: h.version }, ` · ${h.version}`) : "")))),
         el("td", {}, stateText),
-        el("td", { class: "num", title: d.late_s > 0 ? "audio of this span played before the mute arrived" : "" },
+        el("td", { class: "num", title: d.late_s > 0 ? t("qa.late_title") : "" },
           d.late_s > 0 ? `${d.late_s.toFixed(2)} s` : "–"),
         el("td", {}, qa));
     }));
@@ -382,43 +384,45 @@ export class CallView {
     const call = this.call;
     $("marks-empty").hidden = call.marks.length > 0;
     $("marks").replaceChildren(...call.marks.map((m) => el("li", { dataset: { markId: m.mark_id, kind: m.kind } },
-      el("strong", {}, KIND_WORDS[m.kind] || m.kind), " ",
+      el("strong", {}, kindWord(m.kind)), " ",
       el("button", { type: "button", class: "link", onclick: () => { call.timeline.reveal(m.start, m.end); this.seek(m.start); } },
         formatSpan(m.start, m.end)),
-      m.span_id != null ? ` span #${m.span_id}` : "",
-      el("span", { class: "qa-mark-text" }, m.text ? ` “${m.text}”` : " (no words logged there)"),
+      m.span_id != null ? ` ${t("qa.span_n", { n: m.span_id })}` : "",
+      el("span", { class: "qa-mark-text" }, m.text ? ` “${m.text}”` : ` ${t("qa.no_words_there")}`),
       m.note ? el("span", { class: "qa-mark-note" }, ` — ${m.note}`) : "",
-      el("span", { class: "hint" }, ` by ${m.by_user}, ${formatWhen(m.at)} `),
-      el("button", { type: "button", class: "link", "aria-label": `Delete mark ${m.mark_id}`, onclick: () => this.deleteMark(m) },
-        "Delete"))));
+      el("span", { class: "hint" }, ` ${t("qa.mark_by", { user: m.by_user, at: formatWhen(m.at) })} `),
+      el("button", { type: "button", class: "link", "aria-label": t("qa.delete_mark", { n: m.mark_id }), onclick: () => this.deleteMark(m) },
+        t("qa.delete")))));
   }
 
   renderReplays(record) {
     const box = $("replays");
     if (!record.replays.length) {
       box.replaceChildren(el("p", { class: "hint" },
-        "No replays of this call. ", el("code", {}, `callguard replay ${record.summary.call_id}`),
-        " re-runs the moderation under another config; its spans then show here and as a lane under the timeline."));
+        `${t("qa.no_replays")} `, el("code", {}, `callguard replay ${record.summary.call_id}`), ` ${t("qa.replay_how")}`));
       return;
     }
     box.replaceChildren(...record.replays.map((r) => {
       const diff = r.diff || {};
       const items = ["added", "removed", "changed"].flatMap((kind) => (diff[kind] || []).map((i) => ({ ...i, kind })))
         .sort((a, b) => a.start - b.start);
-      const counts = `${(diff.added || []).length} added, ${(diff.removed || []).length} removed, ${
-        (diff.changed || []).length} changed${diff.unchanged != null ? `, ${diff.unchanged} the same` : ""}`;
+      const counts = t(diff.unchanged != null ? "qa.replay.counts_same" : "qa.replay.counts", {
+        added: (diff.added || []).length, removed: (diff.removed || []).length, changed: (diff.changed || []).length,
+        same: diff.unchanged,
+      });
       return el("article", { class: "qa-replay", dataset: { replayId: r.replay_id } },
-        el("h3", {}, `Replay #${r.replay_id} · ${r.mode} · ${r.by_user} · ${formatWhen(r.at)}`),
-        el("p", { class: "hint" }, versionLine(r.versions) || "versions not recorded"),
-        el("p", {}, `${(r.spans || []).length} mute spans against the call's ${
-          record.decisions.filter((d) => d.lifted_at == null).length}: ${counts}.`),
+        el("h3", {}, `${t("qa.replay_n", { n: r.replay_id })} · ${r.mode} · ${r.by_user} · ${formatWhen(r.at)}`),
+        el("p", { class: "hint" }, versionLine(r.versions) || t("qa.replay.no_versions")),
+        el("p", {}, t("qa.replay.summary", {
+          n: (r.spans || []).length, call: record.decisions.filter((d) => d.lifted_at == null).length, counts,
+        })),
         items.length ? el("ul", { class: "qa-diff" }, items.map((i) => el("li", { class: i.kind },
-          el("strong", {}, { added: "+ mutes", removed: "− no longer mutes", changed: "~ changed" }[i.kind]), " ",
+          el("strong", {}, t(`qa.replay.${i.kind}`)), " ",
           el("button", { type: "button", class: "link", onclick: () => { this.call.timeline.reveal(i.start, i.end); this.seek(Math.max(0, i.start - LEAD_IN_S)); } },
             formatSpan(i.start, i.end)),
           ` ${(i.words || []).join(" ")} (${categories(i.categories)})`,
-          i.kind === "changed" ? el("span", { class: "hint" }, ` was ${describe(i.before)}; now ${describe(i.after)}`) : ""))) : "",
-        el("details", { class: "qa-details" }, el("summary", {}, "Replay config and versions"),
+          i.kind === "changed" ? el("span", { class: "hint" }, ` ${t("qa.replay.was_now", { before: describe(i.before), after: describe(i.after) })}`) : ""))) : "",
+        el("details", { class: "qa-details" }, el("summary", {}, t("qa.replay_config")),
           el("pre", { class: "qa-json" }, JSON.stringify({ versions: r.versions, config: r.config }, null, 2))));
     }));
   }
@@ -430,6 +434,6 @@ function num(value) {
 
 /** Spans of one side of a changed diff item, in a few words. */
 function describe(spans) {
-  if (!spans || !spans.length) return "nothing";
+  if (!spans || !spans.length) return t("qa.replay.nothing");
   return spans.map((s) => `${formatSpan(s.start, s.end)} ${categories(s.categories)}`).join(", ");
 }

@@ -8,11 +8,12 @@
 
 import { drawRuler, drawWave } from "/static/qa-waveform.js";
 import { categoryName, el, formatMedia, formatSpan } from "/static/qa-util.js";
+import { t } from "/static/i18n.js";
 
 export const STREAMS = [
-  { stream: "customer", key: "A", label: "Original", hint: "what the customer said" },
-  { stream: "delivered", key: "B", label: "Delivered", hint: "what the counselor heard" },
-  { stream: "counselor", key: "C", label: "Counselor", hint: "the counselor's own voice" },
+  { stream: "customer", key: "A", label: t("qa.stream.customer"), hint: t("qa.stream.customer_hint") },
+  { stream: "delivered", key: "B", label: t("qa.stream.delivered"), hint: t("qa.stream.delivered_hint") },
+  { stream: "counselor", key: "C", label: t("qa.stream.counselor"), hint: t("qa.stream.counselor_hint") },
 ];
 const WAVE_COLORS = { customer: "#1f5f8b", delivered: "#2e7d5b", counselor: "#8a4f9e" };
 const WORD_ROW_PX = 22;
@@ -42,18 +43,18 @@ export class Timeline {
   build(root) {
     this.labels = el("div", { class: "qa-labels" });
     this.track = el("div", { class: "qa-track" });
-    this.scroller = el("div", { class: "qa-scroll", tabindex: "0", "aria-label": "Call timeline" }, this.track);
+    this.scroller = el("div", { class: "qa-scroll", tabindex: "0", "aria-label": t("qa.timeline") }, this.track);
     root.replaceChildren(this.labels, this.scroller);
 
     // The sticky viewport: ruler and the two waveforms.
     this.ruler = el("canvas", { class: "qa-ruler" });
     this.view = el("div", { class: "qa-view" }, this.ruler);
-    this.labels.append(el("div", { class: "qa-label qa-label-ruler" }, "Time"));
+    this.labels.append(el("div", { class: "qa-label qa-label-ruler" }, t("qa.col.time")));
     this.rows = {};
     for (const { stream, key, label, hint } of STREAMS) {
       const canvas = el("canvas");
       const row = el("div", { class: "qa-wave", dataset: { stream } }, canvas);
-      const status = el("span", { class: "qa-wave-status" }, "Loading audio…");
+      const status = el("span", { class: "qa-wave-status" }, t("qa.loading_audio"));
       const tag = el("div", { class: "qa-label qa-label-wave", dataset: { stream } },
         el("strong", {}, `${key} · ${label}`), el("span", { class: "hint" }, hint), status);
       this.rows[stream] = { row, canvas, tag, status };
@@ -66,8 +67,8 @@ export class Timeline {
     this.wordLane = el("div", { class: "qa-lane qa-word-lane" });
     this.markLane = el("div", { class: "qa-lane qa-mark-lane" });
     this.replayLanes = el("div", { class: "qa-replay-lanes" });
-    this.wordLabel = el("div", { class: "qa-label" }, "Words");
-    this.markLabel = el("div", { class: "qa-label qa-label-lane" }, "Marks");
+    this.wordLabel = el("div", { class: "qa-label" }, t("qa.col.words"));
+    this.markLabel = el("div", { class: "qa-label qa-label-lane" }, t("qa.marks"));
     this.replayLabels = el("div");
     this.labels.append(this.wordLabel, this.markLabel, this.replayLabels);
     this.track.append(this.view, this.spanLayer, this.selectionBox, this.wordLane, this.markLane, this.replayLanes,
@@ -231,11 +232,13 @@ export class Timeline {
 
   placeMarks() {
     this.markLane.replaceChildren(...this.marks.map((m) => {
-      const name = m.kind === "false_positive" ? "false positive" : "missed abuse";
+      const fp = m.kind === "false_positive";
+      const name = t(fp ? "qa.kind.false_positive" : "qa.kind.missed_abuse");
+      const by = t("qa.mark_by", { user: m.by_user, at: formatSpan(m.start, m.end) });
       return this.box(m.start, m.end, `qa-mark ${m.kind}`, {
-        dataset: { markId: m.mark_id }, title: `${name} ${formatSpan(m.start, m.end)} by ${m.by_user}${m.note ? `: ${m.note}` : ""}`,
+        dataset: { markId: m.mark_id }, title: `${name}: ${by}${m.note ? ` — ${m.note}` : ""}`,
         onclick: () => this.onSeek(m.start),
-      }, m.kind === "false_positive" ? "FP" : "missed");
+      }, t(fp ? "qa.chip.false_positive" : "qa.chip.missed_abuse"));
     }));
   }
 
@@ -257,7 +260,7 @@ export class Timeline {
       ];
       lanes.push(el("div", { class: "qa-lane qa-replay-lane", dataset: { replayId: replay.replay_id } }, ...chips));
       labels.push(el("div", { class: "qa-label qa-label-lane", title: `replay #${replay.replay_id}` },
-        `Replay #${replay.replay_id}`));
+        t("qa.replay_n", { n: replay.replay_id })));
     }
     this.replayLanes.replaceChildren(...lanes);
     this.replayLabels.replaceChildren(...labels);

@@ -1,4 +1,5 @@
 // Small helpers for the QA page: building DOM and writing times the way reviewers read them.
+import { t } from "/static/i18n.js";
 
 /** el("td", {class: "num", title: "…"}, "text", child…): one element, children appended. */
 export function el(tag, attrs = {}, ...children) {
@@ -54,10 +55,11 @@ export function localMidnight(dateValue, days = 0) {
   return new Date(y, m - 1, d + days).getTime() / 1000;
 }
 
-const CATEGORY_WORDS = { sexual_harassment: "sexual harassment" };
+// The keyword lists' categories have words in the catalogue; a classifier's labels are its own.
+const CATEGORIES = ["profanity", "insult", "threat", "sexual_harassment"];
 
 export function categoryName(category) {
-  return CATEGORY_WORDS[category] || category;
+  return CATEGORIES.includes(category) ? t(`category.${category}`) : category;
 }
 
 /**
@@ -82,7 +84,7 @@ export function versionLine(versions) {
   return parts.join(" · ");
 }
 
-const CHECK_NAMES = { stt: "speech recognition", keywords: "keyword lists", classifier: "classifier" };
+const CHECK_NAMES = { stt: "qa.check.stt", keywords: "qa.check.keywords", classifier: "qa.check.classifier" };
 const SHORT_ID = 40; // a version id (base@5f3b2c1a, kw-197d6245); anything longer is detail
 
 /**
@@ -95,7 +97,7 @@ export function checksSentence(versions) {
   const part = (key) => {
     const v = (versions || {})[key];
     if (!v || typeof v !== "object") return null;
-    const name = CHECK_NAMES[key] || key;
+    const name = CHECK_NAMES[key] ? t(CHECK_NAMES[key]) : key;
     const detail = typeof v.detail === "string" ? v.detail.trim() : "";
     const short = detail && detail.length <= SHORT_ID && !/\s/.test(detail);
     if (detail && !(v.state === "ready" && short)) details.push([name, detail]);
@@ -105,11 +107,12 @@ export function checksSentence(versions) {
   const others = ["keywords", "classifier"].map(part).filter(Boolean);
   const list = (parts) => parts.map((p) => p.text).join(", ");
   let text;
-  if (!stt) text = "The checks in force were not recorded.";
-  else if (stt.state !== "ready") text = `Not checked: ${stt.name} was ${stt.state}${others.length ? ` (${list(others)})` : ""}.`;
-  else {
+  if (!stt) text = t("qa.checks.none");
+  else if (stt.state !== "ready") {
+    text = t("qa.checks.not_checked", { name: stt.name, state: stt.state, others: others.length ? ` (${list(others)})` : "" });
+  } else {
     const on = others.filter((p) => p.state === "ready"), off = others.filter((p) => p.state !== "ready");
-    text = `Judged by ${list([stt, ...on])}${off.length ? `; ${list(off)}` : ""}.`;
+    text = t("qa.checks.judged", { list: list([stt, ...on]), off: off.length ? `; ${list(off)}` : "" });
   }
   return { text: text.charAt(0).toUpperCase() + text.slice(1), details };
 }
@@ -122,18 +125,18 @@ function undecidedText(seconds) {
 /** A call's moderation state (the QA summary's moderation and undecided_s) in a sentence. */
 export function moderationSentence(s) {
   const undecided = typeof s.undecided_s === "number" ? undecidedText(s.undecided_s) : null;
-  if (s.moderation === "checked") return "Checked: the counselor heard nothing before it was judged.";
-  if (s.moderation === "partly") return `Partly unchecked: ${undecided} played before it was judged.`;
+  if (s.moderation === "checked") return t("qa.moderation.checked");
+  if (s.moderation === "partly") return t("qa.moderation.partly", { s: undecided });
   if (s.moderation === "unchecked") {
-    return `Unchecked: moderation was not running${undecided ? `; ${undecided} played unjudged` : ""}.`;
+    return undecided ? t("qa.moderation.unchecked_played", { s: undecided }) : t("qa.moderation.unchecked");
   }
-  return "Not recorded.";
+  return t("qa.moderation.not_recorded");
 }
 
 /** The list's short form: "Checked", "Partly (3.2 s)", "Unchecked". */
 export function moderationShort(s) {
-  if (s.moderation === "partly") return `Partly unchecked (${undecidedText(s.undecided_s || 0)})`;
-  return { checked: "Checked", unchecked: "Unchecked" }[s.moderation] || "–";
+  if (s.moderation === "partly") return t("qa.partly_short", { s: undecidedText(s.undecided_s || 0) });
+  return ["checked", "unchecked"].includes(s.moderation) ? t(`qa.${s.moderation}`) : "–";
 }
 
 /**

@@ -2,8 +2,12 @@
 // The call view itself is qa-call.js; the API is docs/API.md, "QA: logged calls".
 
 import { $, api, debug, sentence, setStatus, signedIn } from "/static/app.js";
+import { languageSwitch, t, translatePage } from "/static/i18n.js";
 import { CallView } from "/static/qa-call.js";
 import { el, formatDuration, formatWhen, localMidnight, moderationShort } from "/static/qa-util.js";
+
+translatePage();
+languageSwitch($("languages"));
 
 const QA_ROLES = ["qa", "supervisor"];
 const LIST_LIMIT = 200;
@@ -51,7 +55,7 @@ async function loadList() {
   if ($("f-moderation").value) params.set("moderation", $("f-moderation").value);
   params.set("limit", String(LIST_LIMIT));
   const mine = ++listRequest;
-  $("list-status").textContent = "Loading calls…";
+  $("list-status").textContent = t("qa.loading_calls");
   let data;
   try {
     data = await qaApi(`/api/qa/calls?${params}`);
@@ -63,22 +67,22 @@ async function loadList() {
   fillCounselors(data.counselors);
   const rows = data.calls.map(callRow);
   $("calls").tBodies[0].replaceChildren(...rows);
-  $("list-status").textContent = !rows.length ? "No logged calls match these filters."
-    : rows.length >= LIST_LIMIT ? `The newest ${LIST_LIMIT} calls; narrow the dates to see older ones.`
-      : `${rows.length} call${rows.length === 1 ? "" : "s"}.`;
+  $("list-status").textContent = !rows.length ? t("qa.no_match")
+    : rows.length >= LIST_LIMIT ? t("qa.newest", { n: LIST_LIMIT })
+      : t(rows.length === 1 ? "qa.count_one" : "qa.count", { n: rows.length });
   debug.qa.calls = data.calls;
 }
 
 function fillCounselors(names) {
   const select = $("f-counselor");
   const keep = select.value;
-  select.replaceChildren(el("option", { value: "" }, "Everyone"), ...names.map((n) => el("option", { value: n }, n)));
+  select.replaceChildren(el("option", { value: "" }, t("qa.everyone")), ...names.map((n) => el("option", { value: n }, n)));
   select.value = names.includes(keep) ? keep : "";
 }
 
 function callRow(c) {
   const href = `#${encodeURIComponent(c.call_id)}`;
-  const mutes = c.lifted ? `${c.mutes} (+${c.lifted} lifted)` : String(c.mutes);
+  const mutes = c.lifted ? t("qa.mutes_lifted", { n: c.mutes, lifted: c.lifted }) : String(c.mutes);
   // The whole row opens the call; the link in it is there for the keyboard and "open in new tab".
   return el("tr", { dataset: { callId: c.call_id }, class: c.mutes ? "has-mutes" : "", onclick: (event) => {
     if (event.target.closest("a")) return;
@@ -117,7 +121,7 @@ async function main() {
   if (!me) return;
   if (!QA_ROLES.includes(me.role)) {
     // Nothing else is asked of the server: the refusal is all this page shows.
-    setStatus(status, "QA pages are for QA staff and supervisors.", "warn");
+    setStatus(status, t("qa.not_qa"), "warn");
     return;
   }
   $("counselor-link").hidden = me.role !== "supervisor";

@@ -2,20 +2,27 @@
 // second; a call opens into its live stats and event stream; ended calls link to QA.
 
 import { $, api, debug, formatSeconds, openEvents, sentence, setStatus, signedIn } from "/static/app.js";
+import { languageSwitch, t, translatePage } from "/static/i18n.js";
 import { el, formatDuration, formatWhen } from "/static/qa-util.js";
 
+translatePage();
+languageSwitch($("languages"));
+
 // The page's words, in one place.
+// The state names (active, ready, unavailable...) stay the server's own: they are what the
+// operations docs and the metrics call them.
 const WORDS = {
-  notSupervisor: "This console is for supervisors.",
-  watching: (n) => `${n} live call${n === 1 ? "" : "s"}. Updated every second.`,
-  health: (h) => `Moderation ${h.moderation.ready ? "can run" : "cannot run"}: speech ${h.moderation.stt}, ` +
-    `keywords ${h.moderation.keywords}, classifier ${h.moderation.classifier}.`,
-  lost: "The server cannot be reached; retrying.",
-  stage: { none: "–", warning: "warned", limit: "limit reached" },
-  warning: (c) => `${c.counselor}'s call ${c.call_id}: the customer was warned after ${c.escalation.abuse_spans} abusive remarks.`,
-  limit: (c) => `${c.counselor}'s call ${c.call_id}: ${c.escalation.abuse_spans} abusive remarks, the limit.`,
-  endedFor: (reason) => ({ abuse: "ended for abuse", abuse_reported: "ended and reported" }[reason] || reason || "–"),
-  detailTitle: (c) => `Call ${c.call_id} · ${c.counselor}`,
+  notSupervisor: () => t("supervisor.not_supervisor"),
+  watching: (n) => t(n === 1 ? "supervisor.watching_one" : "supervisor.watching", { n }),
+  health: (h) => t(h.moderation.ready ? "supervisor.health_ok" : "supervisor.health_bad", {
+    stt: h.moderation.stt, keywords: h.moderation.keywords, classifier: h.moderation.classifier,
+  }),
+  lost: () => t("supervisor.unreachable"),
+  stage: { none: () => "–", warning: () => t("supervisor.stage.warning"), limit: () => t("supervisor.stage.limit") },
+  warning: (c) => t("supervisor.notice.warning", { counselor: c.counselor, call: c.call_id, n: c.escalation.abuse_spans }),
+  limit: (c) => t("supervisor.notice.limit", { counselor: c.counselor, call: c.call_id, n: c.escalation.abuse_spans }),
+  endedFor: (reason) => (["abuse", "abuse_reported"].includes(reason) ? t(`supervisor.ended.${reason}`) : reason || "–"),
+  detailTitle: (c) => t("supervisor.detail_title", { call: c.call_id, counselor: c.counselor }),
   event: (e) => `${e.type}: ${JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => k !== "type")))}`,
 };
 const POLL_MS = 1000;
@@ -33,7 +40,7 @@ function showError(message) {
 
 function lagOf(c) {
   const m = c.moderation;
-  return m.state === "ready" ? formatSeconds(m.lag_s, 2) : "not checked";
+  return m.state === "ready" ? formatSeconds(m.lag_s, 2) : t("supervisor.not_checked");
 }
 
 function row(c, now) {
@@ -49,8 +56,8 @@ function row(c, now) {
     el("td", {}, lagOf(c)),
     el("td", {}, formatSeconds(c.stats.undecided_s, 1)),
     el("td", {}, String(c.provisional_spans)),
-    el("td", { class: "sv-mutes" }, `${formatSeconds(c.stats.muted_s, 1)}${c.holding ? " · holding" : ""}`),
-    el("td", { class: "sv-escalation" }, WORDS.stage[c.escalation.stage] || c.escalation.stage));
+    el("td", { class: "sv-mutes" }, `${formatSeconds(c.stats.muted_s, 1)}${c.holding ? ` · ${t("supervisor.holding")}` : ""}`),
+    el("td", { class: "sv-escalation" }, WORDS.stage[c.escalation.stage] ? WORDS.stage[c.escalation.stage]() : c.escalation.stage));
 }
 
 function notify(c) {
@@ -83,7 +90,7 @@ async function poll() {
     debug.supervisor.calls = calls.map((c) => c.call_id);
   } catch (err) {
     if (err.status === 401) location.replace("/login?next=/supervisor");
-    else setStatus(status, err.status === 0 ? WORDS.lost : sentence(err.message), "bad");
+    else setStatus(status, err.status === 0 ? WORDS.lost() : sentence(err.message), "bad");
   } finally {
     setTimeout(poll, POLL_MS);
   }
@@ -106,15 +113,15 @@ async function loadEnded() {
 
 function showDetailStats(stats, moderation) {
   const facts = {
-    "Buffered": formatSeconds(stats.buffered_s, 2),
-    "Heard up to": formatSeconds(stats.playout_media_s, 1),
-    "Unchecked": formatSeconds(stats.undecided_s, 1),
-    "Muted": formatSeconds(stats.muted_s, 1),
-    "Late mutes": String(stats.late_mutes),
-    "Lost": formatSeconds(stats.lost_s, 2),
-    "Moderation": moderation ? `${moderation.state} ${moderation.detail || ""}` : "–",
-    "Transcription lag": moderation && moderation.lag_s != null ? formatSeconds(moderation.lag_s, 2) : "–",
-    "Decision lag (p50)": moderation && moderation.decision_lag_p50_s != null
+    [t("supervisor.fact.buffered")]: formatSeconds(stats.buffered_s, 2),
+    [t("supervisor.fact.heard")]: formatSeconds(stats.playout_media_s, 1),
+    [t("supervisor.fact.unchecked")]: formatSeconds(stats.undecided_s, 1),
+    [t("supervisor.fact.muted")]: formatSeconds(stats.muted_s, 1),
+    [t("supervisor.fact.late_mutes")]: String(stats.late_mutes),
+    [t("supervisor.fact.lost")]: formatSeconds(stats.lost_s, 2),
+    [t("supervisor.fact.moderation")]: moderation ? `${moderation.state} ${moderation.detail || ""}` : "–",
+    [t("supervisor.fact.transcription_lag")]: moderation && moderation.lag_s != null ? formatSeconds(moderation.lag_s, 2) : "–",
+    [t("supervisor.fact.decision_lag")]: moderation && moderation.decision_lag_p50_s != null
       ? formatSeconds(moderation.decision_lag_p50_s, 2) : "–",
   };
   $("detail-stats").replaceChildren(...Object.entries(facts).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
@@ -151,7 +158,7 @@ async function main() {
   const me = await signedIn(status, { signedOut: () => location.replace("/login?next=/supervisor") });
   if (!me) return;
   if (me.role !== "supervisor") {
-    setStatus(status, WORDS.notSupervisor, "warn");
+    setStatus(status, WORDS.notSupervisor(), "warn");
     return;
   }
   $("live-card").hidden = false;
