@@ -21,7 +21,7 @@ from relay.media.prompt import SHIPPED_WARNING, PromptError, load_prompt
 from relay.records import retention
 from relay.records.database import connect
 from relay.web import calls_api as api
-from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers
+from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, users_api
 from relay.web.accounts import Accounts
 from relay.web.bodies import BODY_TIMEOUT, read_in_time
 from relay.web.errors import json_errors
@@ -82,6 +82,7 @@ def build_app(config: Config) -> web.Application:
         SocketLimits(config.calls.max_sockets_per_call, config.calls.max_sockets_per_token),
     )
     app.add_routes(api.routes())
+    app.add_routes(users_api.routes())
     app.add_routes(health_api.routes())
     qa_api.install(app, Path(config.server.data_dir), config.database.url)
     node_proxy.install(app, membership, calls)
