@@ -79,6 +79,10 @@ export async function signedIn(status, { signedOut, beforeSignOut = async () => 
     else setStatus(status, sentence(err.message), "bad");
     return null;
   }
+  if (me.must_change_password) { // a server-set password: the sign-in page asks for a new one
+    signedOut();
+    return null;
+  }
   debug.user = me;
   $("who").textContent = `Signed in as ${me.name} (${me.role})`;
   $("signout").hidden = false;

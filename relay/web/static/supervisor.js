@@ -3,6 +3,7 @@
 
 import { $, api, debug, formatSeconds, openEvents, sentence, setStatus, signedIn } from "/static/app.js";
 import { el, formatDuration, formatWhen } from "/static/qa-util.js";
+import { loadAccounts } from "/static/supervisor-accounts.js";
 
 // The page's words, in one place.
 const WORDS = {
@@ -156,6 +157,7 @@ async function main() {
   }
   $("live-card").hidden = false;
   $("detail-close").addEventListener("click", closeDetail);
+  loadAccounts(me).catch((err) => showError(sentence(err.message)));
   await poll();
 }
 
