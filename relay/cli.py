@@ -7,6 +7,7 @@ import importlib
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
-        return _serve(config)
+        return _serve(config, lambda: load_config(args.config).with_overrides(args.host, args.port, args.delay))
     if args.command == "stt-tier":
         return _stt_tier(config)
     if args.command == "config":
@@ -296,7 +297,7 @@ def _accounts(config: Config) -> Accounts:
     return accounts_for(connect(config.server.data_dir, config.database.url), config)
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, reload_config: Callable[[], Config]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)  # one line per ICE check otherwise
     accounts = _accounts(config)
@@ -317,7 +318,7 @@ def _serve(config: Config) -> int:
         flush=True,
     )
     try:
-        app = build_app(config)
+        app = build_app(config, reload_config)
     except ConfigError as exc:
         print(f"callguard: config error: {exc}", file=sys.stderr)
         return 2
