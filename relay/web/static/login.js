@@ -27,13 +27,17 @@ function destination(role) {
 }
 
 // A password set by the server or a reset: the session may do nothing until it is changed.
-const change = $("change");
 let changingFor = null;
 
 function askForNewPassword(user, current = "") {
   changingFor = user;
+  if (!$("change")) {
+    const change = $("change-template").content.firstElementChild.cloneNode(true);
+    translatePage(change);
+    form.after(change);
+    change.addEventListener("submit", submitChange);
+  }
   form.hidden = true;
-  change.hidden = false;
   $("current-password").value = current;
   (current ? $("new-password") : $("current-password")).focus();
 }
@@ -43,7 +47,7 @@ function showChangeError(message) {
   $("change-error").hidden = false;
 }
 
-change.addEventListener("submit", async (event) => {
+async function submitChange(event) {
   event.preventDefault();
   $("change-error").hidden = true;
   const current = $("current-password").value;
@@ -65,7 +69,7 @@ change.addEventListener("submit", async (event) => {
   } finally {
     $("change-submit").disabled = false;
   }
-});
+}
 
 // Already signed in: go straight on (or change the password first).
 api("/api/me").then((me) => (me.must_change_password ? askForNewPassword(me) : location.replace(destination(me.role))), () => {});
