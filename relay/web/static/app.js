@@ -99,6 +99,9 @@ export function formatSeconds(value, digits = 1) {
 }
 
 /** The call's server-sent events, reconnecting until the call ends or close() is called. */
+// The events socket's close code when the server ended its session (relay/web/calls_api.py).
+const SESSION_ENDED = 4001;
+
 export function openEvents(callId, { token, onEvent, onLost }) {
   let socket = null;
   let stopped = false;
@@ -116,8 +119,13 @@ export function openEvents(callId, { token, onEvent, onLost }) {
       if (event.type === "ended") stopped = true;
       onEvent(event);
     };
-    socket.onclose = async () => {
+    socket.onclose = async (closed) => {
       if (stopped) return;
+      if (closed.code === SESSION_ENDED) { // revoked, or the account disabled: sign in again
+        stopped = true;
+        location.replace(`/login?next=${encodeURIComponent(location.pathname)}`);
+        return;
+      }
       retry += 1;
       // Ask why it closed: a call that has ended or gone needs no reconnection.
       if (onLost && (await onLost())) { stopped = true; return; }
