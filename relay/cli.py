@@ -7,6 +7,7 @@ import importlib
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -19,6 +20,15 @@ from relay.records.database import NoCallLog, connect
 from relay.web import serving
 from relay.web.accounts import ROLES, AccountError, Accounts
 from relay.web.app import PathOnlyAccessLogger, accounts_for, build_app, ssl_context
+
+# `callguard users COMMAND NAME`: what each does (the console's Accounts section does the same).
+ACCOUNT_COMMANDS = {
+    "unlock": "lift the lockout of an account after too many failed sign-ins",
+    "disable": "stop an account signing in; its sessions end",
+    "enable": "let a disabled account sign in again",
+    "reset-password": "set a new password (printed, or read with --password-stdin), to be changed at the next sign-in",
+    "revoke": "end every session of an account (it stays usable: sign in again)",
+}
 
 # The offline tools' modules, loaded only for their own command: `callguard serve` (the
 # live path) never imports the offline package.
@@ -61,9 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     _config_arg(add)
     listing = users_sub.add_parser("list", help="list accounts")
     _config_arg(listing)
-    unlock = users_sub.add_parser("unlock", help="lift the lockout of an account after too many failed sign-ins")
-    unlock.add_argument("name")
-    _config_arg(unlock)
+    for command, help_text in ACCOUNT_COMMANDS.items():
+        account = users_sub.add_parser(command, help=help_text)
+        account.add_argument("name")
+        if command == "reset-password":
+            account.add_argument(
+                "--password-stdin", action="store_true", help="read the new password from standard input"
+            )
+        _config_arg(account)
 
     check = sub.add_parser("config", help="check a config file and print the result")
     _config_arg(check)
@@ -133,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
-        return _serve(config)
+        return _serve(config, lambda: load_config(args.config).with_overrides(args.host, args.port, args.delay))
     if args.command == "stt-tier":
         return _stt_tier(config)
     if args.command == "config":
@@ -156,28 +171,55 @@ def main(argv: list[str] | None = None) -> int:
     if args.users_command == "add":
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
         try:
-            password = accounts.add_user(args.name, args.role, password)
+            # A generated password is the server's, not the user's: changed at the first sign-in.
+            password = accounts.add_user(args.name, args.role, password, must_change_password=password is None)
         except AccountError as exc:
             print(f"callguard: {exc}", file=sys.stderr)
             return 2
         print(f"created {args.role} {args.name}" + ("" if args.password_stdin else f"; password: {password}"))
         return 0
-    if args.users_command == "unlock":
-        return _unlock(accounts, config, args.name)
-    for user in accounts.users():
-        print(f"{user.name}\t{user.role}")
+    if args.users_command in ACCOUNT_COMMANDS:
+        return _account_command(accounts, args)
+    for state in accounts.states():
+        flags = [
+            flag
+            for flag, on in (
+                ("disabled", state.disabled),
+                ("locked", state.locked),
+                ("must-change-password", state.must_change_password),
+            )
+            if on
+        ]
+        print(f"{state.name}\t{state.role}" + (f"\t{','.join(flags)}" if flags else ""))
     return 0
 
 
-def _unlock(accounts: Accounts, config: Config, name: str) -> int:
+def _account_command(accounts: Accounts, args: argparse.Namespace) -> int:
+    """unlock, disable, enable, reset-password, revoke: done, logged as cli:<os user>, said."""
+    command, detail = args.users_command, {}
     try:
-        unlocked = accounts.unlock(name)
+        if command == "unlock":
+            name, action, said = accounts.unlock(args.name), "account_unlocked", "unlocked {}"
+        elif command == "disable":
+            name, action, said = accounts.disable(args.name), "account_disabled", "disabled {}; its sessions ended"
+        elif command == "enable":
+            name, action, said = accounts.enable(args.name), "account_enabled", "enabled {}"
+        elif command == "revoke":
+            name, detail["revoked"] = accounts.revoke(args.name)
+            action, said = "sessions_revoked", f"ended {detail['revoked']} sessions of {{}}"
+        else:
+            given = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+            name, password = accounts.reset_password(args.name, given)
+            action = "password_reset"
+            said = "reset the password of {}; it must be changed at the next sign-in"
+            if given is None:
+                said += f"; password: {password}"
     except AccountError as exc:
         print(f"callguard: {exc}", file=sys.stderr)
         return 2
     who, role = cli_user()
-    record_access(accounts.db, who, role, None, "account_unlocked", {"user": unlocked})
-    print(f"unlocked {unlocked}")
+    record_access(accounts.db, who, role, None, action, {"user": name, **detail})
+    print(said.format(name))
     return 0
 
 
@@ -255,16 +297,17 @@ def _accounts(config: Config) -> Accounts:
     return accounts_for(connect(config.server.data_dir, config.database.url), config)
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, reload_config: Callable[[], Config]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)  # one line per ICE check otherwise
     accounts = _accounts(config)
     if accounts.count() == 0:
-        password = accounts.add_user("supervisor", "supervisor")
+        password = accounts.add_user("supervisor", "supervisor", must_change_password=True)
         print(
             "No accounts yet: created user 'supervisor' (role supervisor) with password\n"
             f"    {password}\n"
-            "It is shown only this once. Add counselors with: callguard users add NAME --role counselor",
+            "It is shown only this once and must be changed at the first sign-in.\n"
+            "Add counselors with: callguard users add NAME --role counselor",
             flush=True,
         )
     context = ssl_context(config)
@@ -275,7 +318,7 @@ def _serve(config: Config) -> int:
         flush=True,
     )
     try:
-        app = build_app(config)
+        app = build_app(config, reload_config)
     except ConfigError as exc:
         print(f"callguard: config error: {exc}", file=sys.stderr)
         return 2

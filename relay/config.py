@@ -86,6 +86,9 @@ class AuthConfig:
     # After this many failures in a row the account is locked until a supervisor runs
     # `callguard users unlock NAME` (0: never lock).
     lockout_after: int = 10
+    # How often an open events WebSocket checks that its session still stands: a session
+    # revoked (or its account disabled), by the console or the CLI, is closed this soon.
+    session_recheck_s: float = 2.0
 
     def validate(self) -> None:
         _check_range("auth.session_ttl_s", self.session_ttl_s, 60, 30 * 24 * 3600)
@@ -98,6 +101,7 @@ class AuthConfig:
         _check_range("auth.backoff_base_s", self.backoff_base_s, 0.01, 60.0)
         _check_range("auth.backoff_max_s", self.backoff_max_s, self.backoff_base_s, 24 * 3600.0)
         _check_range("auth.lockout_after", self.lockout_after, 0, 1000)
+        _check_range("auth.session_recheck_s", self.session_recheck_s, 0.1, 60.0)
 
 
 @dataclass(frozen=True)

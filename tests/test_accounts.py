@@ -136,3 +136,39 @@ def test_an_older_database_gains_the_new_columns_and_keys(tmp_path: Path) -> Non
     assert keys == {"Anna": "anna", "anna": None}  # the later look-alike keeps its exact name only
     with pytest.raises(AccountError, match="already exists"):
         accounts.add_user("ANNA", "qa")
+
+
+async def test_a_reset_must_be_changed_and_the_change_keeps_only_its_own_session(accounts: Accounts) -> None:
+    accounts.add_user("anna", "counselor", "tangerine kettle voyage")
+    here = accounts.open_session(User("anna", "counselor"))
+    name, password = accounts.reset_password("ANNA")
+    assert name == "anna" and accounts.session_user(here.token) is None  # a reset ends every session
+    user = await accounts.verify("anna", password)
+    assert user is not None and user.must_change_password
+    here, elsewhere = accounts.open_session(user), accounts.open_session(user)
+    with pytest.raises(AccountError, match="current password is wrong"):
+        await accounts.change_password("anna", "not-the-password", "violet lantern orchard", here.token)
+    with pytest.raises(AccountError, match="differ"):
+        await accounts.change_password("anna", password, password, here.token)
+    with pytest.raises(AccountError, match="at least 12"):
+        await accounts.change_password("anna", password, "short", here.token)
+    await accounts.change_password("anna", password, "violet lantern orchard", here.token)
+    kept = accounts.session_user(here.token)
+    assert kept is not None and not kept.must_change_password
+    assert accounts.session_user(elsewhere.token) is None
+    assert await accounts.verify("anna", password) is None
+
+
+async def test_states_list_disabled_locked_and_live_sessions(accounts: Accounts) -> None:
+    accounts.add_user("anna", "counselor", "tangerine kettle voyage")
+    accounts.add_user("bob", "qa", must_change_password=True)
+    accounts.open_session(User("anna", "counselor"))
+    accounts.lock("bob")
+    by_name = {s.name: s for s in accounts.states()}
+    assert (by_name["anna"].sessions, by_name["anna"].disabled, by_name["anna"].locked) == (1, False, False)
+    assert by_name["bob"].locked and by_name["bob"].must_change_password
+    assert accounts.revoke("Anna") == ("anna", 1)
+    assert accounts.disable("BOB") == "bob"
+    assert [s.name for s in accounts.states() if s.disabled] == ["bob"]
+    with pytest.raises(AccountError, match="no user"):
+        accounts.revoke("nobody")

@@ -69,7 +69,8 @@ async def test_sign_in_and_out(server: LocalServer, http: aiohttp.ClientSession,
     await _fails(401, "bad_credentials", api.login("nobody", PASSWORD))
     data = await api.login("anna", PASSWORD)
     assert data["user"] == {"name": "anna", "role": "counselor"}
-    assert await api.request("GET", "/api/me") == {"name": "anna", "role": "counselor"}
+    assert data["must_change_password"] is False
+    assert await api.request("GET", "/api/me") == {"name": "anna", "role": "counselor", "must_change_password": False}
     await api.request("POST", "/api/logout")
     await _fails(401, "unauthenticated", api.request("GET", "/api/me"))
     await assert_flowing(live)

@@ -1,13 +1,16 @@
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from moderation.keyword_config import BUILTIN_LISTS
 from relay.config import DEFAULT_TOML
-from testkit.client import ApiClient
+from relay.records.database import database_file
+from testkit.client import ApiClient, ApiFailure
 
 from .conftest import ROOT, start_server
 
@@ -25,7 +28,13 @@ async def test_first_start_creates_a_supervisor_and_prints_its_password(tmp_path
         assert printed, server.log()
         async with aiohttp.ClientSession() as http:
             api = ApiClient(server.base_url, http)
-            assert (await api.login("supervisor", printed.group(1)))["user"]["role"] == "supervisor"
+            signed_in = await api.login("supervisor", printed.group(1))
+            assert signed_in["user"]["role"] == "supervisor" and signed_in["must_change_password"] is True
+            # The printed password opens a session that may only change it.
+            with pytest.raises(ApiFailure, match="password_change_required"):
+                await api.create_call()
+            body = {"current_password": printed.group(1), "new_password": "first-lantern-orchard"}
+            await api.request("POST", "/api/me/password", body)
             assert (await api.create_call())["state"] == "waiting"  # a newcomer can try a call at once
     finally:
         server.stop()
@@ -68,10 +77,41 @@ def test_users_add_and_list(tmp_path: Path) -> None:
         == 2
     )
     listed = _cli("users", "list", "--config", str(config))
-    assert listed.stdout.split() == ["mia", "qa"]
+    assert listed.stdout.split() == ["mia", "qa", "must-change-password"]  # a generated password
     assert _cli("users", "add", "MIA", "--role", "qa", "--config", str(config)).returncode == 2  # same name
     assert _cli("users", "unlock", "Mia", "--config", str(config)).stdout.strip() == "unlocked mia"
     assert _cli("users", "unlock", "nobody", "--config", str(config)).returncode == 2
+
+
+def test_users_disable_enable_reset_and_revoke(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n[auth]\nscrypt_n = 1024\n')
+    password = "orchard-lantern-violet"
+    _cli("users", "add", "mia", "--role", "qa", "--password-stdin", "--config", str(config), stdin=password + "\n")
+    assert _cli("users", "list", "--config", str(config)).stdout.split() == ["mia", "qa"]
+    assert _cli("users", "disable", "MIA", "--config", str(config)).stdout.strip() == "disabled mia; its sessions ended"
+    assert _cli("users", "list", "--config", str(config)).stdout.split() == ["mia", "qa", "disabled"]
+    assert _cli("users", "enable", "mia", "--config", str(config)).stdout.strip() == "enabled mia"
+    reset = _cli("users", "reset-password", "mia", "--config", str(config))
+    assert reset.returncode == 0 and re.search(r"next sign-in; password: \S{12,}$", reset.stdout.strip())
+    assert _cli("users", "list", "--config", str(config)).stdout.split() == ["mia", "qa", "must-change-password"]
+    weak = _cli("users", "reset-password", "mia", "--password-stdin", "--config", str(config), stdin="short\n")
+    assert weak.returncode == 2 and "at least 12" in weak.stderr
+    given = _cli("users", "reset-password", "mia", "--password-stdin", "--config", str(config), stdin=password + "\n")
+    assert given.returncode == 0 and password not in given.stdout
+    assert _cli("users", "revoke", "mia", "--config", str(config)).stdout.strip() == "ended 0 sessions of mia"
+    assert _cli("users", "disable", "nobody", "--config", str(config)).returncode == 2
+    db = sqlite3.connect(database_file(tmp_path / "data"))
+    logged = db.execute("SELECT user_name, role, action, detail FROM access_log ORDER BY id").fetchall()
+    assert [a for _, _, a, _ in logged] == [
+        "account_disabled",
+        "account_enabled",
+        "password_reset",
+        "password_reset",
+        "sessions_revoked",
+    ]
+    assert all(who.startswith("cli:") and role == "cli" and '"user":"mia"' in detail for who, role, _, detail in logged)
+    assert all(password not in detail for *_, detail in logged)
 
 
 def test_models_list_and_offline_pull(tmp_path: Path, tiny_whisper: Path) -> None:

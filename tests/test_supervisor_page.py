@@ -106,3 +106,49 @@ async def _console(server: LocalServer, http: aiohttp.ClientSession) -> None:
             await browser.close()
             if not ended:
                 await call.close()
+
+
+async def test_accounts_on_the_console_and_a_reset_password_changed_at_sign_in(server: LocalServer) -> None:
+    await asyncio.wait_for(_accounts(server), timeout=60)
+
+
+async def _accounts(server: LocalServer) -> None:
+    server.add_user("rita", "counselor", PASSWORD)  # this test's own account
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1400, "height": 900})).new_page()
+            page.set_default_timeout(10000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await _sign_in(page, server.base_url, "sue", "/supervisor")
+            rita = page.locator('#accounts tr[data-user="rita"]')
+            await expect(rita).to_contain_text("counselor")
+            await expect(rita.locator(".account-state")).to_have_text("active")
+            await expect(page.locator('#accounts tr[data-user="sue"] [data-action="disable"]')).to_have_count(0)
+            await rita.locator('[data-action="reset-password"]').click()
+            await expect(rita.locator(".account-state")).to_have_text("must change password")
+            shown = await page.locator("#account-password").text_content()
+            password = (shown or "").rsplit(": ", 1)[1]
+
+            # Rita signs in with it and is asked for her own before anything else.
+            other = await (await browser.new_context()).new_page()
+            other.set_default_timeout(10000)
+            await other.goto(f"{server.base_url}/login")
+            await other.locator("#username").fill("rita")
+            await other.locator("#password").fill(password)
+            await other.locator("#submit").click()
+            await expect(other.locator("#change")).to_be_visible()
+            await other.locator("#new-password").fill("quiet-meadow-lantern")
+            await other.locator("#repeat-password").fill("quiet-meadow-lanter")
+            await other.locator("#change-submit").click()
+            await expect(other.locator("#change-error")).to_be_visible()  # the two differ
+            await other.locator("#repeat-password").fill("quiet-meadow-lantern")
+            await other.locator("#change-submit").click()
+            await other.wait_for_url("**/counselor")
+            await page.reload()
+            await expect(page.locator('#accounts tr[data-user="rita"] .account-state')).to_have_text("active")
+            assert errors == []
+        finally:
+            await browser.close()

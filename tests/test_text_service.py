@@ -113,3 +113,46 @@ async def test_the_combination_rule_is_config(tmp_path: Path) -> None:
         assert {h.source for h in hits} >= {"keyword"} and all(0 in h.words or 1 in h.words for h in hits)
     finally:
         await checks.close()
+
+
+async def test_a_reload_swaps_lists_and_thresholds_or_refuses_and_keeps_them(
+    tmp_path: Path, tiny_bert_model: Path
+) -> None:
+    import dataclasses
+
+    import pytest
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "insult.txt").write_text("멍청이\n")
+    (tmp_path / "b" / "insult.txt").write_text("바보\n")
+    classifier = {"model": str(tiny_bert_model), "device": "cpu", "abusive_labels": ["악플/욕설"]}
+
+    def at(lists: str, threshold: float):  # type: ignore[no-untyped-def]
+        return parse_config(
+            {
+                "keywords": {"lists_dir": str(tmp_path / lists)},
+                "text_model": {"enabled": False},
+                "classifier": {**classifier, "thresholds": {"악플/욕설": threshold}},
+            }
+        )
+
+    checks = TextChecks(at("a", 0.0))
+    await checks.load()
+    try:
+        assert {h.source for h in await checks.check(["멍청이"])} == {"keyword", "classifier"}
+        prepared = await checks.prepare(at("b", 1.0))
+        assert {h.source for h in await checks.check(["멍청이"])} == {"keyword", "classifier"}  # not yet applied
+        checks.apply(prepared)
+        assert [h.source for h in await checks.check(["바보"])] == ["keyword"]  # new list, classifier never fires
+        assert await checks.check(["멍청이"]) == []
+        with pytest.raises(ValueError, match="keywords"):
+            await checks.prepare(at("missing", 0.0))
+        with pytest.raises(ValueError, match="abusive_labels"):
+            bad = at("b", 1.0)
+            await checks.prepare(
+                dataclasses.replace(bad, classifier=dataclasses.replace(bad.classifier, abusive_labels=["nope"]))
+            )
+        assert [h.source for h in await checks.check(["바보"])] == ["keyword"]  # the refused ones changed nothing
+    finally:
+        await checks.close()

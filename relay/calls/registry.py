@@ -75,6 +75,13 @@ class Calls:
             (clock.wall(), self.node),
         )
 
+    def reconfigure(self, config: Config, prompt: np.ndarray | None = None) -> None:
+        """A reloaded config (relay/calls/config_reload.py): calls created from now on take
+        it (delay, policy, escalation); running calls keep the settings they started with."""
+        self._config = config
+        if prompt is not None:
+            self._prompt = prompt
+
     def start(self) -> None:
         self._reaper = asyncio.ensure_future(self._reap_forever())
 

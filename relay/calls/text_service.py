@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from moderation.check_combination import combine
 from moderation.check_loading import load_classifier, load_keywords, load_text_model
+from moderation.classifier import AbuseClassifier
 from moderation.classifier_batch import ClassifierBatcher, ClassifierOverloaded
 from moderation.hits import Hit
 from moderation.keywords import KeywordMatcher
@@ -25,6 +27,14 @@ from moderation.text_model import TextModel
 from relay.config import Config
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedChecks:
+    config: Config
+    keywords: KeywordMatcher | None
+    text_model: TextModel | None
+    classifier: AbuseClassifier | None  # None: the running one stays
 
 
 class TextChecks:
@@ -87,6 +97,54 @@ class TextChecks:
                     log.info("keyword lists reloaded: %s", self.keywords.version)
             except Exception:
                 log.exception("keyword lists could not be reloaded; the previous lists stay in force")
+
+    # A reload (relay/calls/config_reload.py): everything that can fail is built first, in
+    # prepare(); apply() only swaps, between two checks of the event loop, so every call's
+    # next utterance is judged wholly by the old checks or wholly by the new ones.
+
+    async def prepare(self, config: Config) -> PreparedChecks:
+        """The checks for a reloaded config; raises ValueError naming what cannot be loaded."""
+        loop = asyncio.get_running_loop()
+        keywords = self.keywords
+        if config.keywords != self._config.keywords:
+            loaded = await loop.run_in_executor(None, load_keywords, config.keywords)
+            if loaded.state == "unavailable":
+                raise ValueError(f"keywords: {loaded.detail}")
+            keywords = loaded.check
+        text_model = self.text_model
+        if config.text_model != self._config.text_model:
+            model = await loop.run_in_executor(self._text_executor, load_text_model, config.text_model)
+            if model.state == "unavailable":
+                raise ValueError(f"text_model: {model.detail}")
+            text_model = model.check
+        classifier = None
+        if self._batcher is not None and config.classifier != self._config.classifier:
+            running = self._batcher.classifier
+            assert isinstance(running, AbuseClassifier)
+            classifier = AbuseClassifier(running.scorer, running.labels, config.classifier, version=running.version)
+            classifier.device = running.device
+        return PreparedChecks(config, keywords, text_model, classifier)
+
+    def apply(self, prepared: PreparedChecks) -> None:
+        config = prepared.config
+        self._config = config
+        self.keywords = prepared.keywords
+        if prepared.keywords is None:
+            self.keyword_state, self.keyword_detail = "off", "keyword lists are switched off (keywords.enabled)"
+        else:
+            self.keyword_state, self.keyword_detail = "ready", prepared.keywords.version
+        if self._reloader is not None and (prepared.keywords is None or config.keywords.reload_interval_s <= 0):
+            self._reloader.cancel()
+            self._reloader = None
+        elif self._reloader is None and prepared.keywords is not None and config.keywords.reload_interval_s > 0:
+            self._reloader = asyncio.ensure_future(self._reload_forever())
+        self.text_model = prepared.text_model
+        if prepared.text_model is None:
+            self.text_model_state, self.text_model_detail = "off", "the text model is switched off (text_model.enabled)"
+        else:
+            self.text_model_state, self.text_model_detail = "ready", prepared.text_model.version
+        if prepared.classifier is not None and self._batcher is not None:
+            self._batcher.classifier = prepared.classifier
 
     def view(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-Action = str  # "list", "view", "audio", "export", "mark", "unmark", "marks_export", "replay", "access_log"
+# "list", "view", "audio", "export", "mark", "unmark", "marks_export", "replay", "access_log";
+# accounts: "account_locked", "account_unlocked", "account_disabled", "account_enabled",
+# "sessions_revoked", "password_reset", "password_changed"; "config_reloaded",
+# "config_reload_refused" (SIGHUP, relay/calls/config_reload.py).
+Action = str
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,15 @@ CREATE TABLE IF NOT EXISTS call_recording_sync (
 CREATE INDEX IF NOT EXISTS call_recording_sync_call ON call_recording_sync(call_id, stream, file_s);
 """,
     ),
+    (
+        5,
+        "accounts: a password set by the server or a reset must be changed at the next sign-in",
+        """
+-- 1 while the password is one the server generated or an administrator reset: the
+-- user's sessions may do nothing but change it (relay/web/principals.py).
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+""",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -39,6 +39,20 @@ class AccountError(ValueError):
 class User:
     name: str
     role: Role
+    # The password was set by the server or a reset: the session may only change it.
+    must_change_password: bool = False
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account as the supervisor's console and `callguard users list` show it."""
+
+    name: str
+    role: Role
+    disabled: bool
+    locked: bool
+    must_change_password: bool
+    sessions: int
 
 
 @dataclass(frozen=True)
@@ -112,22 +126,35 @@ class Accounts:
             return False
         return True
 
-    def add_user(self, name: str, role: str, password: str | None = None) -> str:
+    def _generated(self, name: str) -> str:
+        password = secrets.token_urlsafe(12)
+        while not self._acceptable(name, password):  # a random one may contain the name
+            password = secrets.token_urlsafe(12)
+        return password
+
+    def add_user(self, name: str, role: str, password: str | None = None, *, must_change_password: bool = False) -> str:
         """Create a user; returns the password (generated when none is given)."""
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         name = check_name(name)
         if password is None:
-            password = secrets.token_urlsafe(12)
-            while not self._acceptable(name, password):  # a random one may contain the name
-                password = secrets.token_urlsafe(12)
+            password = self._generated(name)
         self._check_password(name, password)
         salt = secrets.token_bytes(16)
         try:
             self._db.execute(
-                "INSERT INTO users (name, role, pw_salt, pw_hash, pw_n, created_at, name_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, role, salt, _scrypt(password, salt, self._n), self._n, time.time(), name_key(name)),
+                "INSERT INTO users (name, role, pw_salt, pw_hash, pw_n, created_at, name_key, must_change_password) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    name,
+                    role,
+                    salt,
+                    _scrypt(password, salt, self._n),
+                    self._n,
+                    time.time(),
+                    name_key(name),
+                    int(must_change_password),
+                ),
             )
         except sqlite3.IntegrityError:
             existing = self._row(name)
@@ -137,16 +164,51 @@ class Accounts:
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; the user's sessions end (whoever had them must sign in again)."""
+        self._store_password(self._existing(name), password, must_change=False)
+
+    def reset_password(self, name: str, password: str | None = None) -> tuple[str, str]:
+        """An administrator's reset: (the user's name, the password, generated when none is
+        given). It must be changed at the next sign-in; the user's sessions end."""
+        row = self._existing(name)
+        password = self._generated(row["name"]) if password is None else password
+        self._store_password(row, password, must_change=True)
+        return str(row["name"]), password
+
+    async def change_password(self, name: str, current: str, password: str, keep_token: str) -> None:
+        """The user's own change: the current password checked, the policy applied, the new
+        one not the old one; the user's other sessions end (this one stays signed in).
+        The KDF runs in the thread pool, as for sign-in."""
+        if password == current:
+            raise AccountError("the new password must differ from the current one")
+        if await self.verify(name, current) is None:
+            raise AccountError("the current password is wrong")
+        row = self._existing(name)
+        self._check_password(row["name"], password)
+        salt = secrets.token_bytes(16)
+        digest = await asyncio.get_running_loop().run_in_executor(None, _scrypt, password, salt, self._n)
+        self._write_password(row["name"], salt, digest, must_change=False, keep_token=keep_token)
+
+    def _store_password(self, row: sqlite3.Row, password: str, *, must_change: bool) -> None:
+        self._check_password(row["name"], password)
+        salt = secrets.token_bytes(16)
+        self._write_password(row["name"], salt, _scrypt(password, salt, self._n), must_change=must_change)
+
+    def _write_password(
+        self, name: str, salt: bytes, digest: bytes, *, must_change: bool, keep_token: str = ""
+    ) -> None:
+        self._db.execute(
+            "UPDATE users SET pw_salt = ?, pw_hash = ?, pw_n = ?, must_change_password = ? WHERE name = ?",
+            (salt, digest, self._n, int(must_change), name),
+        )
+        self._db.execute(
+            "DELETE FROM sessions WHERE user_name = ? AND token_hash != ?", (name, token_digest(keep_token))
+        )
+
+    def _existing(self, name: str) -> sqlite3.Row:
         row = self._row(name)
         if row is None:
             raise AccountError(f"no user {name!r}")
-        self._check_password(row["name"], password)
-        salt = secrets.token_bytes(16)
-        self._db.execute(
-            "UPDATE users SET pw_salt = ?, pw_hash = ?, pw_n = ? WHERE name = ?",
-            (salt, _scrypt(password, salt, self._n), self._n, row["name"]),
-        )
-        self.revoke_sessions(row["name"])
+        return row
 
     def _row(self, name: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._db.execute(
@@ -158,6 +220,25 @@ class Accounts:
     def users(self) -> list[User]:
         rows = self._db.execute("SELECT name, role FROM users WHERE disabled = 0 ORDER BY name")
         return [User(r["name"], r["role"]) for r in rows]
+
+    def states(self) -> list[AccountState]:
+        """Every account, disabled ones too, with its state."""
+        rows = self._db.execute(
+            "SELECT u.*, (SELECT COUNT(*) FROM sessions s WHERE s.user_name = u.name AND s.expires_at > ?) AS live "
+            "FROM users u ORDER BY u.name",
+            (time.time(),),
+        )
+        return [
+            AccountState(
+                r["name"],
+                r["role"],
+                bool(r["disabled"]),
+                r["locked_at"] is not None,
+                bool(r["must_change_password"]),
+                int(r["live"]),
+            )
+            for r in rows
+        ]
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
@@ -171,7 +252,7 @@ class Accounts:
         digest = await asyncio.get_running_loop().run_in_executor(None, _scrypt, password, salt, n)
         if row is None or not hmac.compare_digest(digest, row["pw_hash"]):
             return None
-        return User(row["name"], row["role"])
+        return User(row["name"], row["role"], bool(row["must_change_password"]))
 
     # Lockout: the count of wrong passwords in a row lives with the account, so a
     # restart does not hand a guesser a fresh allowance.
@@ -205,18 +286,25 @@ class Accounts:
 
     # Revocation: a disabled account signs in no more and its sessions end at once.
 
-    def disable(self, name: str) -> None:
-        row = self._row(name)
-        if row is None:
-            raise AccountError(f"no user {name!r}")
+    # An open events WebSocket rechecks its session every auth.session_recheck_s, so it
+    # closes soon after any of these, whichever process (server or CLI) made the change.
+
+    def disable(self, name: str) -> str:
+        """The account signs in no more and its sessions end; returns the user's name."""
+        row = self._existing(name)
         self._db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (row["name"],))
         self.revoke_sessions(row["name"])
+        return str(row["name"])
 
-    def enable(self, name: str) -> None:
-        row = self._row(name)
-        if row is None:
-            raise AccountError(f"no user {name!r}")
+    def enable(self, name: str) -> str:
+        row = self._existing(name)
         self._db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (row["name"],))
+        return str(row["name"])
+
+    def revoke(self, name: str) -> tuple[str, int]:
+        """Ends every session of the user (any spelling of the name): (name, how many)."""
+        row = self._existing(name)
+        return str(row["name"]), self.revoke_sessions(row["name"])
 
     def revoke_sessions(self, name: str) -> int:
         """Ends every session of the user; how many there were."""
@@ -233,11 +321,11 @@ class Accounts:
 
     def session_user(self, token: str) -> User | None:
         row = self._db.execute(
-            "SELECT u.name, u.role FROM sessions s JOIN users u ON u.name = s.user_name "
+            "SELECT u.name, u.role, u.must_change_password FROM sessions s JOIN users u ON u.name = s.user_name "
             "WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
             (token_digest(token), time.time()),
         ).fetchone()
-        return None if row is None else User(row["name"], row["role"])
+        return None if row is None else User(row["name"], row["role"], bool(row["must_change_password"]))
 
     def close_session(self, token: str) -> None:
         self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_digest(token),))

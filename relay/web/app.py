@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sqlite3
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from relay.calls.config_reload import ConfigReloader
 from relay.calls.nodes import Membership
 from relay.calls.registry import Calls
 from relay.calls.speech_service import SttService
@@ -19,9 +22,10 @@ from relay.calls.text_service import TextChecks
 from relay.config import Config, ConfigError
 from relay.media.prompt import SHIPPED_WARNING, PromptError, load_prompt
 from relay.records import retention
+from relay.records.access_log import record_access
 from relay.records.database import connect
 from relay.web import calls_api as api
-from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers
+from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, users_api
 from relay.web.accounts import Accounts
 from relay.web.bodies import BODY_TIMEOUT, read_in_time
 from relay.web.errors import json_errors
@@ -48,7 +52,9 @@ def accounts_for(db: sqlite3.Connection, config: Config) -> Accounts:
     return Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s, config.auth.password_min_length)
 
 
-def build_app(config: Config) -> web.Application:
+def build_app(config: Config, reload_config: Callable[[], Config] | None = None) -> web.Application:
+    """The app; with `reload_config` (how to read the config file again), SIGHUP reloads
+    it (relay/calls/config_reload.py)."""
     try:
         prompt = load_prompt(config.escalation.prompt or SHIPPED_WARNING, config.escalation.prompt_gain)
     except PromptError as exc:
@@ -82,6 +88,7 @@ def build_app(config: Config) -> web.Application:
         SocketLimits(config.calls.max_sockets_per_call, config.calls.max_sockets_per_token),
     )
     app.add_routes(api.routes())
+    app.add_routes(users_api.routes())
     app.add_routes(health_api.routes())
     qa_api.install(app, Path(config.server.data_dir), config.database.url)
     node_proxy.install(app, membership, calls)
@@ -123,7 +130,41 @@ def build_app(config: Config) -> web.Application:
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
+    if reload_config is not None:
+        reloader = ConfigReloader(config, reload_config, calls, checks)
+        reloader.on_change.append(lambda new: setattr(app[api.SERVICES], "config", new))
+        _reload_on_sighup(app, reloader, db)
     return app
+
+
+def _reload_on_sighup(app: web.Application, reloader: ConfigReloader, db: sqlite3.Connection) -> None:
+    lock = asyncio.Lock()  # one reload at a time, in the order the signals came
+
+    async def reload() -> None:
+        async with lock:
+            outcome = await reloader.reload()
+        action = "config_reloaded" if outcome.ok else "config_reload_refused"
+        detail = {"changed": outcome.changed, "restart_needed": outcome.restart_needed, "error": outcome.error}
+        try:
+            record_access(db, "signal:SIGHUP", "system", None, action, detail)
+        except sqlite3.Error:
+            log.exception("the config reload could not be written to the access log")
+
+    async def install(_: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, start_reload)
+
+    def start_reload() -> None:
+        task = asyncio.ensure_future(reload())
+        reloads.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(reloads.discard)
+
+    async def remove(_: web.Application) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    reloads: set[asyncio.Future[None]] = set()
+    app.on_startup.append(install)
+    app.on_shutdown.append(remove)
 
 
 def warn_about_invite_links(config: Config) -> None:

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
 from relay.calls.call import Call, NothingToDump, NotHolding
@@ -49,6 +49,9 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+# The events socket's close code when its session was revoked or its account disabled
+# (4000-4999: the application's own; the page goes back to the sign-in).
+SESSION_ENDED = 4001
 
 
 def routes() -> list[web.RouteDef]:
@@ -121,7 +124,13 @@ async def login(request: web.Request) -> web.Response:
     s.accounts.record_success(user.name)
     session = s.accounts.open_session(user)
     response = web.json_response(
-        {"token": session.token, "user": {"name": user.name, "role": user.role}, "expires_at": session.expires_at}
+        {
+            "token": session.token,
+            "user": {"name": user.name, "role": user.role},
+            "expires_at": session.expires_at,
+            # True: this session may only change the password (POST /api/me/password).
+            "must_change_password": user.must_change_password,
+        }
     )
     response.set_cookie(
         SESSION_COOKIE,
@@ -159,7 +168,9 @@ async def logout(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     who = require_staff(who_is(request))
-    return web.json_response({"name": who.user.name, "role": who.user.role})
+    return web.json_response(
+        {"name": who.user.name, "role": who.user.role, "must_change_password": who.user.must_change_password}
+    )
 
 
 async def rtc_config(request: web.Request) -> web.Response:
@@ -364,23 +375,43 @@ async def _stream_events(request: web.Request, call: Call, who: Principal) -> we
     await ws.prepare(request)
     sub = call.events.subscribe(staff=isinstance(who, Staff))
     reader = asyncio.ensure_future(_discard_incoming(ws))
+    s = _services(request)
+    # The session is checked at the handshake; a staff socket rechecks it on a timer, so a
+    # revoked session or a disabled account (here or by the CLI) stops listening soon.
+    recheck_s = s.config.auth.session_recheck_s if isinstance(who, Staff) else None
+    close_code: int = WSCloseCode.OK
+    close_message = b""
     try:
         await ws.send_json(call.state_event())
+        getter = asyncio.ensure_future(sub.queue.get())
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + (recheck_s or 0.0)
         while True:
-            getter = asyncio.ensure_future(sub.queue.get())
-            await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if not getter.done():  # the client went away
-                getter.cancel()
+            timeout = None if recheck_s is None else max(0.0, next_check - loop.time())
+            await asyncio.wait({getter, reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():  # the client went away
                 break
+            if recheck_s is not None and loop.time() >= next_check:  # on time, however busy the stream
+                assert isinstance(who, Staff)
+                if s.accounts.session_user(who.token) is None:
+                    log.info("call %s: events socket of %s closed, its session has ended", call.call_id, who.user.name)
+                    close_code, close_message = SESSION_ENDED, b"session ended"
+                    break
+                next_check = loop.time() + recheck_s
+            if not getter.done():
+                continue
             if (event := getter.result()) is None:
                 break
             await ws.send_json(event)
+            getter = asyncio.ensure_future(sub.queue.get())
     except ConnectionResetError:
         pass
     finally:
         reader.cancel()
+        if not getter.done():
+            getter.cancel()
         call.events.unsubscribe(sub)
-        await ws.close()
+        await ws.close(code=close_code, message=close_message)
     return ws
 
 

@@ -11,6 +11,9 @@ from relay.web.accounts import Accounts, User
 from relay.web.errors import ApiError
 
 SESSION_COOKIE = "cg_session"
+# What a session whose password must be changed may still do: change it, say who it is
+# (the sign-in page asks), or sign out. Every other route answers 403 password_change_required.
+PASSWORD_CHANGE_PATHS = frozenset({"/api/me/password", "/api/me", "/api/logout"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ def principal(request: web.Request, accounts: Accounts, calls: Calls) -> Princip
         raise ApiError(401, "unauthenticated", "sign in, or use the invite link's token")
     user = accounts.session_user(token)
     if user is not None:
+        if user.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
+            raise ApiError(403, "password_change_required", "change your password first (POST /api/me/password)")
         return Staff(user, token)
     try:
         return Customer(calls.invited_call(token).call_id)

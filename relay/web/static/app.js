@@ -84,6 +84,10 @@ export async function signedIn(status, { signedOut, beforeSignOut = async () => 
     else setStatus(status, sentence(err.message), "bad");
     return null;
   }
+  if (me.must_change_password) { // a server-set password: the sign-in page asks for a new one
+    signedOut();
+    return null;
+  }
   debug.user = me;
   const roles = ["counselor", "supervisor", "qa"];
   const role = roles.includes(me.role) ? t(`common.role.${me.role}`) : me.role;
@@ -102,6 +106,9 @@ export function formatSeconds(value, digits = 1) {
 }
 
 /** The call's server-sent events, reconnecting until the call ends or close() is called. */
+// The events socket's close code when the server ended its session (relay/web/calls_api.py).
+const SESSION_ENDED = 4001;
+
 export function openEvents(callId, { token, onEvent, onLost }) {
   let socket = null;
   let stopped = false;
@@ -119,8 +126,13 @@ export function openEvents(callId, { token, onEvent, onLost }) {
       if (event.type === "ended") stopped = true;
       onEvent(event);
     };
-    socket.onclose = async () => {
+    socket.onclose = async (closed) => {
       if (stopped) return;
+      if (closed.code === SESSION_ENDED) { // revoked, or the account disabled: sign in again
+        stopped = true;
+        location.replace(`/login?next=${encodeURIComponent(location.pathname)}`);
+        return;
+      }
       retry += 1;
       // Ask why it closed: a call that has ended or gone needs no reconnection.
       if (onLost && (await onLost())) { stopped = true; return; }

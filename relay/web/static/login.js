@@ -26,8 +26,53 @@ function destination(role) {
   return `${home}${query}`;
 }
 
-// Already signed in: go straight on.
-api("/api/me").then((me) => location.replace(destination(me.role)), () => {});
+// A password set by the server or a reset: the session may do nothing until it is changed.
+let changingFor = null;
+
+function askForNewPassword(user, current = "") {
+  changingFor = user;
+  if (!$("change")) {
+    const change = $("change-template").content.firstElementChild.cloneNode(true);
+    translatePage(change);
+    form.after(change);
+    change.addEventListener("submit", submitChange);
+  }
+  form.hidden = true;
+  $("current-password").value = current;
+  (current ? $("new-password") : $("current-password")).focus();
+}
+
+function showChangeError(message) {
+  $("change-error").textContent = message;
+  $("change-error").hidden = false;
+}
+
+async function submitChange(event) {
+  event.preventDefault();
+  $("change-error").hidden = true;
+  const current = $("current-password").value;
+  const next = $("new-password").value;
+  if (!current || !next) {
+    showChangeError(t("login.empty_password"));
+    return;
+  }
+  if (next !== $("repeat-password").value) {
+    showChangeError(t("login.mismatch"));
+    return;
+  }
+  $("change-submit").disabled = true;
+  try {
+    await api("/api/me/password", { method: "POST", body: { current_password: current, new_password: next } });
+    location.replace(destination(changingFor.role));
+  } catch (err) {
+    showChangeError(err.status === 401 ? t("login.session_ended") : sentence(err.message));
+  } finally {
+    $("change-submit").disabled = false;
+  }
+}
+
+// Already signed in: go straight on (or change the password first).
+api("/api/me").then((me) => (me.must_change_password ? askForNewPassword(me) : location.replace(destination(me.role))), () => {});
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -40,8 +85,9 @@ form.addEventListener("submit", async (event) => {
   }
   $("submit").disabled = true;
   try {
-    const { user } = await api("/api/login", { method: "POST", body: { username, password } });
-    location.replace(destination(user.role));
+    const signed = await api("/api/login", { method: "POST", body: { username, password } });
+    if (signed.must_change_password) askForNewPassword(signed.user, password);
+    else location.replace(destination(signed.user.role));
   } catch (err) {
     showError(err.code === "bad_credentials" ? t("login.wrong") : sentence(err.message));
     $("password").select();

@@ -4,6 +4,7 @@
 import { $, api, debug, formatSeconds, openEvents, sentence, setStatus, signedIn } from "/static/app.js";
 import { languageSwitch, t, translatePage } from "/static/i18n.js";
 import { el, formatDuration, formatWhen } from "/static/qa-util.js";
+import { loadAccounts } from "/static/supervisor-accounts.js";
 
 translatePage();
 languageSwitch($("languages"));
@@ -163,6 +164,7 @@ async function main() {
   }
   $("live-card").hidden = false;
   $("detail-close").addEventListener("click", closeDetail);
+  loadAccounts(me).catch((err) => showError(sentence(err.message)));
   await poll();
 }
 
