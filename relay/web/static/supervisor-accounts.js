@@ -1,18 +1,25 @@
 // The console's Accounts section: every account with its role and state, and the
 // supervisor's actions on it (disable/enable, unlock, end sessions, reset the password).
-// English words here, in one place, until the message catalogue takes them.
 
 import { $, api, sentence, setStatus } from "/static/app.js";
+import { t } from "/static/i18n.js";
 import { el } from "/static/qa-util.js";
 
+const VERB_KEYS = {
+  disable: "accounts.disable", enable: "accounts.enable", unlock: "accounts.unlock", revoke: "accounts.revoke",
+  "reset-password": "accounts.reset",
+};
 const WORDS = {
-  state: (u) => [u.disabled && "disabled", u.locked && "locked", u.must_change_password && "must change password"]
-    .filter(Boolean).join(", ") || "active",
-  sessions: (n) => `${n} session${n === 1 ? "" : "s"}`,
-  actions: { disable: "Disable", enable: "Enable", unlock: "Unlock", revoke: "End sessions", "reset-password": "Reset password" },
-  confirm: { disable: (n) => `Disable ${n}? Their sessions end now.`, "reset-password": (n) => `Reset ${n}'s password? Their sessions end now.` },
-  done: (verb, n) => `${WORDS.actions[verb]}: done for ${n}.`,
-  password: (n, p) => `New password for ${n} (shown only now; it must be changed at the next sign-in): ${p}`,
+  state: (u) => [u.disabled && t("accounts.state.disabled"), u.locked && t("accounts.state.locked"),
+    u.must_change_password && t("accounts.state.must_change")].filter(Boolean).join(", ") || t("accounts.state.active"),
+  sessions: (n) => t(n === 1 ? "accounts.session" : "accounts.sessions", { n }),
+  action: (verb) => t(VERB_KEYS[verb]),
+  confirm: {
+    disable: (n) => t("accounts.confirm_disable", { name: n }),
+    "reset-password": (n) => t("accounts.confirm_reset", { name: n }),
+  },
+  done: (verb, n) => t("accounts.done", { action: t(VERB_KEYS[verb]), name: n }),
+  password: (n, p) => t("accounts.new_password", { name: n, password: p }),
 };
 
 function actionsFor(u, me) {
@@ -46,5 +53,5 @@ export async function loadAccounts(me) {
     el("td", {}, WORDS.sessions(u.sessions)),
     el("td", {}, ...actionsFor(u, me).map((verb) => el("button", {
       type: "button", class: "secondary", dataset: { action: verb }, onclick: () => act(verb, u, me),
-    }, WORDS.actions[verb]))))));
+    }, WORDS.action(verb)))))));
 }
