@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from moderation.config_range import check_range
+
 # kor_unsmile's labels in the model's own order (its config.json id2label; also the column
 # order of the UnSmile TSV). The model's config is authoritative at load time; this list
 # is what config validation knows and the fallback for a config with generic LABEL_i names.
@@ -102,14 +104,14 @@ class ClassifierConfig:
             raise ValueError(f"classifier.attribution must be 'on_hit' or 'eager', not {self.attribution!r}")
         if self.overflow not in ("drop_oldest", "refuse"):
             raise ValueError(f"classifier.overflow must be 'drop_oldest' or 'refuse', not {self.overflow!r}")
-        _range("classifier.threads", self.threads, 0, 256)
+        check_range("classifier.threads", self.threads, 0, 256)
         for label, value in self.thresholds.items():
             key = f'classifier.thresholds."{label}"'
             if label not in UNSMILE_LABELS:
                 raise ValueError(f"{key}: unknown label (kor_unsmile's are {', '.join(UNSMILE_LABELS)})")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{key} must be a number")
-            _range(key, value, 0.0, 1.0)
+            check_range(key, value, 0.0, 1.0)
         if not self.abusive_labels:
             raise ValueError(
                 "classifier.abusive_labels must name at least one label "
@@ -125,16 +127,11 @@ class ClassifierConfig:
                 )
         if len(set(self.abusive_labels)) != len(self.abusive_labels):
             raise ValueError("classifier.abusive_labels names a label twice")
-        _range("classifier.carry_share", self.carry_share, 0.0, 1.0)
-        _range("classifier.min_drop", self.min_drop, 0.0, 1.0)
-        _range("classifier.fallback_top_k", self.fallback_top_k, 1, 16)
-        _range("classifier.max_words", self.max_words, 2, 256)
-        _range("classifier.batch_max", self.batch_max, 1, 256)
-        _range("classifier.batch_wait_ms", self.batch_wait_ms, 0.0, 1000.0)
-        _range("classifier.queue_max", self.queue_max, 1, 100000)
-        _range("classifier.forward_batch", self.forward_batch, 1, 4096)
-
-
-def _range(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{key} = {value} is out of range [{low}, {high}]")
+        check_range("classifier.carry_share", self.carry_share, 0.0, 1.0)
+        check_range("classifier.min_drop", self.min_drop, 0.0, 1.0)
+        check_range("classifier.fallback_top_k", self.fallback_top_k, 1, 16)
+        check_range("classifier.max_words", self.max_words, 2, 256)
+        check_range("classifier.batch_max", self.batch_max, 1, 256)
+        check_range("classifier.batch_wait_ms", self.batch_wait_ms, 0.0, 1000.0)
+        check_range("classifier.queue_max", self.queue_max, 1, 100000)
+        check_range("classifier.forward_batch", self.forward_batch, 1, 4096)

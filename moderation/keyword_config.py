@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from moderation.config_range import check_range
+
 # The lists that ship with the package: the default when lists_dir is empty.
 BUILTIN_LISTS = Path(__file__).resolve().parent / "keyword_lists"
 
@@ -25,10 +27,8 @@ class KeywordConfig:
 
     def validate(self) -> None:
         """Raises ValueError naming the key (relative to [keywords])."""
-        if not 0.0 <= self.reload_interval_s <= 3600.0:
-            raise ValueError(f"keywords.reload_interval_s = {self.reload_interval_s} is out of range [0.0, 3600.0]")
-        if not 0 <= self.prefix_min_chars <= 10:
-            raise ValueError(f"keywords.prefix_min_chars = {self.prefix_min_chars} is out of range [0, 10]")
+        check_range("keywords.reload_interval_s", self.reload_interval_s, 0.0, 3600.0)
+        check_range("keywords.prefix_min_chars", self.prefix_min_chars, 0, 10)
 
     def folder(self) -> Path:
         """The folder the lists are read from."""

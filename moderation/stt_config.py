@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from moderation.config_range import check_range
+
 # Whisper's well-known inventions on silence and noise, Korean first (subtitle credits
 # and sign-offs it learned from video captions). Matched after normalising spaces.
 DEFAULT_HALLUCINATIONS = [
@@ -97,38 +99,33 @@ class SttConfig:
 
     def validate(self) -> None:
         """Raises ValueError naming the key (relative to [stt])."""
-        _range("stt.beam_size", self.beam_size, 1, 10)
-        _range("stt.workers", self.workers, 1, 64)
-        _range("stt.chunk_s", self.chunk_s, 0.1, 5.0)
-        _range("stt.buffer_max_s", self.buffer_max_s, 2.0, 30.0)
-        _range("stt.prompt_chars", self.prompt_chars, 0, 1000)
-        _range("stt.max_lag_s", self.max_lag_s, 0.1, 30.0)
-        _range("stt.window_pad_s", self.window_pad_s, 0.0, 30.0)
-        _range("stt.pass_interval_max_s", self.pass_interval_max_s, self.chunk_s, 10.0)
-        _range("stt.batch_max", self.batch_max, 1, 256)
-        _range("stt.queue_max", self.queue_max, 1, 4096)
-        _range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
-        _range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
+        check_range("stt.beam_size", self.beam_size, 1, 10)
+        check_range("stt.workers", self.workers, 1, 64)
+        check_range("stt.chunk_s", self.chunk_s, 0.1, 5.0)
+        check_range("stt.buffer_max_s", self.buffer_max_s, 2.0, 30.0)
+        check_range("stt.prompt_chars", self.prompt_chars, 0, 1000)
+        check_range("stt.max_lag_s", self.max_lag_s, 0.1, 30.0)
+        check_range("stt.window_pad_s", self.window_pad_s, 0.0, 30.0)
+        check_range("stt.pass_interval_max_s", self.pass_interval_max_s, self.chunk_s, 10.0)
+        check_range("stt.batch_max", self.batch_max, 1, 256)
+        check_range("stt.queue_max", self.queue_max, 1, 4096)
+        check_range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
+        check_range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
         if self.backend not in ("local", "ray"):
             raise ValueError(f"stt.backend must be 'local' or 'ray', not {self.backend!r}")
         if not self.tier_url.startswith(("http://", "https://")):
             raise ValueError(f"stt.tier_url must start with http:// or https://, not {self.tier_url!r}")
-        _range("stt.tier_timeout_s", self.tier_timeout_s, 0.05, self.max_lag_s)
-        _range("stt.tier_retry_s", self.tier_retry_s, 0.05, 60.0)
-        _range("stt.tier_max_inflight", self.tier_max_inflight, 1, 1000)
+        check_range("stt.tier_timeout_s", self.tier_timeout_s, 0.05, self.max_lag_s)
+        check_range("stt.tier_retry_s", self.tier_retry_s, 0.05, 60.0)
+        check_range("stt.tier_max_inflight", self.tier_max_inflight, 1, 1000)
         if self.download not in ("auto", "never"):
             raise ValueError(f"stt.download must be 'auto' or 'never', not {self.download!r}")
         if self.encoder_window not in ("fit", "full"):
             raise ValueError(f"stt.encoder_window must be 'fit' or 'full', not {self.encoder_window!r}")
-        _range("stt.vad_aggressiveness", self.vad_aggressiveness, 0, 3)
-        _range("stt.no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
-        _range("stt.logprob_threshold", self.logprob_threshold, -10.0, 0.0)
+        check_range("stt.vad_aggressiveness", self.vad_aggressiveness, 0, 3)
+        check_range("stt.no_speech_threshold", self.no_speech_threshold, 0.0, 1.0)
+        check_range("stt.logprob_threshold", self.logprob_threshold, -10.0, 0.0)
         if not self.model:
             raise ValueError("stt.model must name a model or a folder")
         if len(self.language) not in (2, 3):
             raise ValueError(f"stt.language must be a language code such as 'ko', not {self.language!r}")
-
-
-def _range(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{key} = {value} is out of range [{low}, {high}]")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moderation.config_range import check_range
+
 
 @dataclass(frozen=True)
 class SttTierConfig:
@@ -37,19 +39,14 @@ class SttTierConfig:
 
     def validate(self) -> None:
         """Raises ValueError naming the key (relative to [stt_tier])."""
-        _range("stt_tier.port", self.port, 1, 65535)
-        _range("stt_tier.replicas_min", self.replicas_min, 1, 1024)
-        _range("stt_tier.replicas_max", self.replicas_max, self.replicas_min, 1024)
-        _range("stt_tier.target_queue", self.target_queue, 1, 4096)
-        _range("stt_tier.max_queued", self.max_queued, 1, 100000)
-        _range("stt_tier.batch_max", self.batch_max, 1, 256)
-        _range("stt_tier.batch_wait_s", self.batch_wait_s, 0.0, 1.0)
-        _range("stt_tier.gpus_per_replica", self.gpus_per_replica, 0.0, 8.0)
-        _range("stt_tier.cpus_per_replica", self.cpus_per_replica, 0.1, 256.0)
+        check_range("stt_tier.port", self.port, 1, 65535)
+        check_range("stt_tier.replicas_min", self.replicas_min, 1, 1024)
+        check_range("stt_tier.replicas_max", self.replicas_max, self.replicas_min, 1024)
+        check_range("stt_tier.target_queue", self.target_queue, 1, 4096)
+        check_range("stt_tier.max_queued", self.max_queued, 1, 100000)
+        check_range("stt_tier.batch_max", self.batch_max, 1, 256)
+        check_range("stt_tier.batch_wait_s", self.batch_wait_s, 0.0, 1.0)
+        check_range("stt_tier.gpus_per_replica", self.gpus_per_replica, 0.0, 8.0)
+        check_range("stt_tier.cpus_per_replica", self.cpus_per_replica, 0.1, 256.0)
         if not self.route.startswith("/"):
             raise ValueError(f"stt_tier.route must start with '/', not {self.route!r}")
-
-
-def _range(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{key} = {value} is out of range [{low}, {high}]")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moderation.config_range import check_range
+
 # The model that ships with the package (moderation/text_model_data).
 BUILTIN_MODEL_DIR = Path(__file__).resolve().parent / "text_model_data"
 # The shipped model's labels: "abusive" (any abuse or hate the corpora mark) and
@@ -51,11 +53,6 @@ class TextModelConfig:
             key = f'text_model.thresholds."{label}"'
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{key} must be a number")
-            _range(key, value, 0.0, 1.0)
-        _range("text_model.carry_share", self.carry_share, 0.0, 1.0)
-        _range("text_model.min_contribution", self.min_contribution, 0.0, 10.0)
-
-
-def _range(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"{key} = {value} is out of range [{low}, {high}]")
+            check_range(key, value, 0.0, 1.0)
+        check_range("text_model.carry_share", self.carry_share, 0.0, 1.0)
+        check_range("text_model.min_contribution", self.min_contribution, 0.0, 10.0)

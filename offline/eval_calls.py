@@ -49,7 +49,6 @@ import json
 import math
 import sys
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,7 @@ from relay.config import Config
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from relay.media.delay_line import DelayLine
 from relay.media.mute_map import sample_at
+from relay.media.wav_file import WavError, read_wav
 
 # Fade context excluded from the playout check around every silenced edge (delay.fade_ms).
 _CHECK_MARGIN = 2
@@ -130,33 +130,6 @@ def read_manifest(path: str | Path) -> list[CallSpec]:
 
 
 # --------------------------------------------------------------------------- the audio
-
-
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """float64 mono in [-1, 1] and the rate; several channels are averaged."""
-    try:
-        with wave.open(str(path), "rb") as wav:
-            rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
-            raw = wav.readframes(wav.getnframes())
-    except FileNotFoundError:
-        raise EvalError(f"{path}: no such file") from None
-    except (wave.Error, EOFError) as exc:
-        raise EvalError(f"{path}: not a PCM WAV file ({exc})") from None
-    if width == 1:
-        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
-    elif width == 2:
-        x = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        x = np.where(v >= 1 << 23, v - (1 << 24), v).astype(np.float64) / float(1 << 23)
-    elif width == 4:
-        x = np.frombuffer(raw, dtype="<i4").astype(np.float64) / float(1 << 31)
-    else:
-        raise EvalError(f"{path}: {8 * width}-bit samples are not supported")
-    if channels > 1:
-        x = x[: x.size - x.size % channels].reshape(-1, channels).mean(axis=1)
-    return x, rate
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -647,7 +620,10 @@ def evaluate_calls(
     started = time.perf_counter()
     audio_s = 0.0
     for call in calls:
-        x, rate = read_wav(call.audio)
+        try:
+            x, rate = read_wav(call.audio)
+        except WavError as exc:
+            raise EvalError(str(exc)) from None
         pcm48 = to_int16(resample(x, rate, RATE))
         audio_s += pcm48.size / RATE
         source: Any = (

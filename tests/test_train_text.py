@@ -1,4 +1,4 @@
-"""`callguard models train-text`: retraining on a tiny corpus written here (never ../shared),
+"""`callguard models train-text`: retraining on a tiny corpus written here (never the shared corpora),
 with QA marks, figures before and after, and a folder the server can load."""
 
 from __future__ import annotations

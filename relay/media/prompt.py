@@ -1,18 +1,18 @@
 """A spoken prompt for the customer (the escalation warning), read once at start-up.
 
-16-bit PCM WAV at any rate, mono or stereo, becomes int16 mono at the media path's rate,
+PCM WAV at any rate and sample width, mono or stereo, becomes int16 mono at the media path's rate,
 so it can be mixed sample for sample into what the customer hears. A bad file stops the
 server at start (the message names the file), never a call.
 """
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from relay.media.audio_format import RATE
+from relay.media.wav_file import WavError, read_wav
 
 SHIPPED_WARNING = Path(__file__).resolve().parent / "prompts" / "escalation_warning_ko.wav"
 MAX_PROMPT_S = 30.0
@@ -25,18 +25,10 @@ class PromptError(ValueError):
 def load_prompt(path: str | Path, gain: float = 1.0, rate: int = RATE) -> np.ndarray:
     """int16 mono at `rate`, scaled by `gain` (clipped)."""
     try:
-        with wave.open(str(path), "rb") as wav:
-            source_rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
-            raw = wav.readframes(wav.getnframes())
-    except FileNotFoundError:
-        raise PromptError(f"{path}: no such file") from None
-    except (wave.Error, EOFError) as exc:
-        raise PromptError(f"{path}: not a PCM WAV file ({exc})") from None
-    if width != 2:
-        raise PromptError(f"{path}: {8 * width}-bit samples; the prompt must be 16-bit PCM")
-    x = np.frombuffer(raw, dtype="<i2").astype(np.float64)
-    if channels > 1:
-        x = x[: x.size - x.size % channels].reshape(-1, channels).mean(axis=1)
+        x, source_rate = read_wav(path)
+    except WavError as exc:
+        raise PromptError(str(exc)) from None
+    x *= 32768.0
     if x.size == 0:
         raise PromptError(f"{path}: the file holds no audio")
     if x.size / source_rate > MAX_PROMPT_S:
