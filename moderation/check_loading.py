@@ -66,14 +66,15 @@ def load_classifier(config: ClassifierConfig) -> LoadedCheck[AbuseClassifier]:
     return LoadedCheck(classifier, "ready", classifier.version)
 
 
-def load_text_model(config: TextModelConfig) -> LoadedCheck[TextModel]:
-    """The shipped model, or the one in text_model.model_dir (a folder from train-text)."""
+def load_text_model(config: TextModelConfig, keywords: KeywordMatcher | None = None) -> LoadedCheck[TextModel]:
+    """The shipped model, or the one in text_model.model_dir (a folder from train-text),
+    under the allowlist of `keywords` (the loaded lists) where there are lists."""
     from moderation.text_model import TextModel, TextModelError
 
     if not config.enabled:
         return LoadedCheck(None, "off", "the text model is switched off (text_model.enabled)")
     try:
-        model = TextModel.load(config)
+        model = TextModel.load(config, keywords.allowed_words if keywords is not None else None)
     except TextModelError as exc:
         log.error("text model unavailable (the other checks keep working): %s", exc)
         return LoadedCheck(None, "unavailable", str(exc))

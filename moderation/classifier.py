@@ -372,8 +372,10 @@ class AbuseClassifier:
             raise ValueError(f"scorer returned shape {out.shape} for {len(texts)} texts and {len(self.labels)} labels")
         return out
 
-    def judge(self, words: list[str]) -> list[Hit]:
-        """Hits for one utterance (its words as transcribed); see the module docstring."""
+    def judge(self, words: list[str], context: Sequence[str] = ()) -> list[Hit]:
+        """Hits for one utterance (its words as transcribed); see the module docstring.
+
+        `context` (the words said before) is not read yet: kor_unsmile judges the window."""
         return self.judge_many([words])[0]
 
     def judge_many(self, utterances: list[list[str]]) -> list[list[Hit]]:

@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -190,10 +190,25 @@ class KeywordLists:
     def scan(self, norm: Normalised) -> list[tuple[int, int, Entry]]:
         """Matches of list entries in folded text, allowlisted ones and those inside a
         longer match of the same category removed: (start, end, entry)."""
+        allowed, bad = self._find(norm)
+        return [
+            (start, end, entry)
+            for start, end, entry in bad
+            if not any(a <= start and end <= b for a, b in allowed)
+            and not any(
+                s <= start and end <= e and (s, e) != (start, end) and other.category == entry.category
+                for s, e, other in bad
+            )
+        ]
+
+    def allowed_words(self, norm: Normalised) -> set[int]:
+        """The words an allowlist entry's match lies on: false friends, for every check."""
+        return {i for start, end in self._find(norm)[0] for i in range(norm.index[start], norm.index[end - 1] + 1)}
+
+    def _find(self, norm: Normalised) -> tuple[list[tuple[int, int]], list[tuple[int, int, Entry]]]:
+        """(allowlist matches, other entries' matches) in folded text."""
         text = norm.text
         found = self.automaton.find(text)
-        if not found:
-            return []
         allowed: list[tuple[int, int]] = []
         bad: list[tuple[int, int, Entry]] = []
         index = norm.index
@@ -210,15 +225,7 @@ class KeywordLists:
                     allowed.append((start, end))
                 else:
                     bad.append((start, end, entry))
-        return [
-            (start, end, entry)
-            for start, end, entry in bad
-            if not any(a <= start and end <= b for a, b in allowed)
-            and not any(
-                s <= start and end <= e and (s, e) != (start, end) and other.category == entry.category
-                for s, e, other in bad
-            )
-        ]
+        return allowed, bad
 
 
 def _false_join(index: tuple[int, ...], start: int, end: int) -> bool:
@@ -321,8 +328,11 @@ class KeywordMatcher:
         """Entries per list ("allow" included), for status pages."""
         return dict(self._lists.counts)
 
-    def match(self, words: list[str]) -> list[Hit]:
-        """Hits of list entries on `words`; each names the words its match covers, in order."""
+    def match(self, words: list[str], context: Sequence[str] = ()) -> list[Hit]:
+        """Hits of list entries on `words`; each names the words its match covers, in order.
+
+        `context` (the words said before, moderation/call_moderator.py) is not read: a list
+        entry is abusive on its own, and a phrase is matched within one utterance."""
         lists = self._lists
         main, alt = normalise_words(words)
         hits: dict[tuple[tuple[int, ...], str, str], Hit] = {}
@@ -337,6 +347,13 @@ class KeywordMatcher:
         return [hits[key] for key in sorted(hits)]
 
     __call__ = match  # a TextCheck (moderation.call_moderator)
+
+    def allowed_words(self, words: list[str]) -> set[int]:
+        """Indices of the words an allowlist entry matches on ("병신년생", "시발점이"): the
+        false friends, which no check may call abuse (the text model leaves them out)."""
+        lists = self._lists
+        main, alt = normalise_words(words)
+        return set().union(*(lists.allowed_words(norm) for norm in (main, alt) if norm is not None))
 
     def match_prefixes(self, words: list[str]) -> list[Hit]:
         """Provisional hits where `words` end in the start of an entry (at least

@@ -17,6 +17,16 @@ c_i = sum(w_f for f in its features) / norm (a pair feature is split between its
 words). A label's carriers are the words with c_i >= min_contribution and
 c_i >= carry_share * max(c); the words that push the score up the most, never the
 whole utterance unless every word does.
+
+Two rules from outside the model:
+- The keyword allowlist (false friends: 병신년생, 시발점이): a word an allowlist entry
+  matches on (KeywordMatcher.allowed_words) is left out of the sentence, so it adds
+  nothing to any score and is never a carrier. One allowlist for every check.
+- Context (moderation/call_moderator.py): the words said just before. A label fires on
+  the context only when the words alone are under its threshold, the context alone is
+  under it too, and context plus words reach it: the combination is what is abusive.
+  Its carriers are then chosen among the current words (their contributions in the
+  joined sentence), so a hit on context mutes only the current words.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +53,18 @@ FORMAT = "callguard-hashed-ngrams-1"
 MAX_NGRAM = 4  # the longest character n-gram, unless the model's model.json says otherwise
 
 
+# The words of a sentence that an allowlist entry matches on (KeywordMatcher.allowed_words).
+AllowedWords = Callable[[list[str]], set[int]]
+
+
 class TextModelError(ValueError):
     """A model folder that cannot be used; the message names the file and why."""
 
 
 def word_form(word: str) -> str:
-    """A word as the model sees it: folded like the keyword lists fold it, else lower case."""
-    folded = normalise_word(word)[0]
+    """A word as the model sees it: folded like the keyword lists fold it, else lower case
+    ("" for an empty word, which gets no features)."""
+    folded = normalise_word(word)[0] if word else ""
     return folded or word.lower()
 
 
@@ -62,6 +77,10 @@ def word_features(forms: Sequence[str], dim: int, max_ngram: int = MAX_NGRAM) ->
     previous = ""
     for form in forms:
         ids: list[int] = []
+        if not form:  # a word left out (an allowlisted one): no features, no pair across it
+            out.append(ids)
+            previous = ""
+            continue
         marked = f"<{form}>"
         n = len(marked)
         for size in range(1, max_ngram + 1):
@@ -94,7 +113,9 @@ def sentence_features(
     owner: list[int] = []
     share: list[float] = []
     for i, word_ids in enumerate(per_word):
-        pairs = (1 if i > 0 else 0) + (1 if i + 1 < len(per_word) else 0)
+        pairs = (1 if i > 0 and forms[i - 1] and forms[i] else 0) + (
+            1 if i + 1 < len(per_word) and forms[i] and forms[i + 1] else 0
+        )
         singles = len(word_ids) - pairs
         for k, f in enumerate(word_ids):
             ids.append(f)
@@ -167,8 +188,11 @@ class TextModel:
 
     Immutable after loading; safe to call from several threads."""
 
-    def __init__(self, files: TextModelFiles, config: TextModelConfig, folder: Path) -> None:
+    def __init__(
+        self, files: TextModelFiles, config: TextModelConfig, folder: Path, allowed: AllowedWords | None = None
+    ) -> None:
         self.files = files
+        self.allowed = allowed  # the keyword allowlist (module docstring), when the lists are loaded
         self.config = config
         self.folder = folder
         self.labels = files.labels
@@ -181,9 +205,13 @@ class TextModel:
         self._judged = [files.labels.index(label) for label in config.labels]
 
     @classmethod
-    def load(cls, config: TextModelConfig) -> TextModel:
+    def load(cls, config: TextModelConfig, allowed: AllowedWords | None = None) -> TextModel:
         folder = config.folder()
-        return cls(read_model(folder), config, folder)
+        return cls(read_model(folder), config, folder, allowed)
+
+    def with_allowlist(self, allowed: AllowedWords | None) -> TextModel:
+        """The same model under another allowlist (the keyword lists were reloaded)."""
+        return TextModel(self.files, self.config, self.folder, allowed)
 
     def threshold_for(self, label: str) -> float:
         return self.config.threshold_for(label)
@@ -191,6 +219,9 @@ class TextModel:
     def contributions(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(logits per label, per-word contributions (labels, words)) of one sentence."""
         files = self.files
+        allowed = self.allowed(list(words)) if self.allowed is not None and words else set()
+        if allowed:
+            words = ["" if i in allowed else w for i, w in enumerate(words)]
         ids, values, owner = sentence_features(words, files.dim, files.max_ngram)
         per_word = np.zeros((len(files.labels), len(words)), dtype=np.float64)
         if len(ids):
@@ -207,30 +238,31 @@ class TextModel:
             out[k] = _sigmoid(logits)
         return out
 
-    def judge(self, words: list[str]) -> list[Hit]:
+    def judge(self, words: list[str], context: Sequence[str] = ()) -> list[Hit]:
+        """Hits on `words`, judged alone and, where that is not enough, after `context`."""
         if not any(w.strip() for w in words):
             return []
         logits, per_word = self.contributions(words)
-        probs = _sigmoid(logits)
+        earlier = [w for w in context if w.strip()]
+        if earlier:
+            context_logits, _ = self.contributions(earlier)
+            joined_logits, joined_per_word = self.contributions(earlier + list(words))
         hits = []
         for row in self._judged:
             label = self.labels[row]
             threshold = self.config.threshold_for(label)
-            if probs[row] < threshold:
-                continue
-            carriers = self.carriers(per_word[row])
-            hits.append(
-                Hit(
-                    carriers,
-                    "text_model",
-                    label,
-                    round(float(probs[row]), 4),
-                    threshold,
-                    f"{label} {probs[row]:.2f}",
-                    self.version,
-                )
-            )
+            p = float(_sigmoid(logits[row]))
+            if p >= threshold:
+                hits.append(self._hit(label, p, threshold, self.carriers(per_word[row]), ""))
+            elif earlier and float(_sigmoid(context_logits[row])) < threshold:
+                p = float(_sigmoid(joined_logits[row]))
+                current = joined_per_word[row, len(earlier) :]
+                if p >= threshold and current.max() > 0.0:
+                    hits.append(self._hit(label, p, threshold, self.carriers(current), " after context"))
         return hits
+
+    def _hit(self, label: str, p: float, threshold: float, carriers: tuple[int, ...], how: str) -> Hit:
+        return Hit(carriers, "text_model", label, round(p, 4), threshold, f"{label} {p:.2f}{how}", self.version)
 
     __call__ = judge  # a TextCheck (moderation.call_moderator)
 

@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from moderation.call_moderator import CallModerator, TextCheck
+from moderation.call_moderator import CallModerator, PrefixCheck, TextCheck
 from moderation.policy import Changes, Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
 from moderation.span_ledger import SpanLedger
@@ -387,7 +387,7 @@ def simulate_call(
     checks: list[TextCheck],
     config: Config,
     delay_s: float,
-    prefix_check: TextCheck | None = None,
+    prefix_check: PrefixCheck | None = None,
 ) -> CallOutcome:
     """Runs one call through the delay line, the transcriber and the moderation."""
     delay_cfg = dataclasses.replace(config.delay, delay_s=delay_s)

@@ -27,13 +27,14 @@ import json
 import sys
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from moderation.call_moderator import TextCheck
+from moderation.call_moderator import PrefixCheck, TextCheck
 from moderation.check_combination import CombinationConfig, combine
 from moderation.check_loading import load_classifier, load_keywords, load_text_model
 from moderation.classifier_config import CLEAN_LABEL
@@ -142,7 +143,7 @@ class Checks:
 
     keywords: TextCheck | None = None
     text_model: Any | None = None  # a TextModel (judge, scores, labels, threshold_for)
-    prefixes: TextCheck | None = None  # entry starts, for a word still being spoken
+    prefixes: PrefixCheck | None = None  # entry starts, for a word still being spoken
     classifier: Any | None = None  # an AbuseClassifier (judge, judge_many, scores, labels, config)
     info: dict[str, Any] = field(default_factory=dict)
     combination: CombinationConfig = field(default_factory=CombinationConfig)
@@ -163,8 +164,8 @@ class Checks:
             return checks
         combination = self.combination
 
-        def combined(words: list[str]) -> list[Hit]:
-            return combine([hit for check in checks for hit in check(words)], combination)
+        def combined(words: list[str], context: Sequence[str] = ()) -> list[Hit]:
+            return combine([hit for check in checks for hit in check(words, context)], combination)
 
         return [combined]
 
@@ -179,6 +180,7 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     A check that cannot be loaded is left out, with the reason in info; the caller
     decides whether that is fatal (no check at all is)."""
     checks = Checks(combination=config.checks)
+    matcher = None
     if keywords:
         matcher, checks.info["keywords"] = _load_keywords(config)
         if matcher is not None:
@@ -186,7 +188,7 @@ def load_checks(config: Config, *, keywords: bool = True, classifier: bool = Tru
     else:
         checks.info["keywords"] = {"available": False, "reason": "left out (--no-keywords)"}
     if text_model:
-        loaded_model = load_text_model(config.text_model)
+        loaded_model = load_text_model(config.text_model, matcher)
         checks.text_model = loaded_model.check
         checks.info["text_model"] = (
             {"available": True, "version": loaded_model.detail, "folder": str(config.text_model.folder())}
@@ -253,7 +255,7 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
     hits: dict[str, list[list[Hit]]] = {}
     label_pred: dict[str, dict[str, np.ndarray]] = {}
     if checks.keywords is not None:
-        hits["keywords"] = [checks.keywords(w) if w else [] for w in words]
+        hits["keywords"] = [checks.keywords(w, ()) if w else [] for w in words]
         label_pred["keywords"] = {KEYWORD_LABEL: np.array([bool(h) for h in hits["keywords"]], dtype=bool)}
     for name, model in (("text_model", checks.text_model), ("classifier", checks.classifier)):
         if model is None:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from moderation.call_moderator import CallModerator, TextCheck
+from moderation.call_moderator import CallModerator, PrefixCheck, TextCheck
 from moderation.policy import Decision, PolicyConfig
 from moderation.resample import Resampler48kTo16k
 from moderation.span_diff import DEFAULT_TOLERANCE_S, Span, SpanDiff, diff_spans
@@ -155,7 +155,7 @@ class _Judging:
         policy: PolicyConfig,
         checks: list[TextCheck],
         wall: Callable[[], float],
-        prefix_check: TextCheck | None = None,
+        prefix_check: PrefixCheck | None = None,
     ) -> None:
         self.moderator = CallModerator(policy, clock=wall)
         self._checks = checks
@@ -214,7 +214,7 @@ def judge_audio(
     checks: list[TextCheck],
     policy: PolicyConfig,
     wall: Callable[[], float] = time.time,
-    prefix_check: TextCheck | None = None,
+    prefix_check: PrefixCheck | None = None,
 ) -> Judged:
     """Audio (int16 mono 48 kHz chunks, contiguous, the first sample at media time `media_s`)
     through the streaming transcriber as the relay feeds it: 20 ms frames through the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ ROWS = [
 ]
 
 
-def keyword_double(words: list[str]) -> list[Hit]:
+def keyword_double(words: list[str], context: Sequence[str] = ()) -> list[Hit]:
     """Test double for the keyword matcher: a hit on 멍청이 and on any word holding 씨발."""
     return [
         Hit((i,), "keyword", "insult", 1.0, 1.0, w, "double")

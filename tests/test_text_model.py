@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from moderation.check_loading import load_text_model
+from moderation.keyword_config import KeywordConfig
+from moderation.keywords import KeywordMatcher
 from moderation.text_model import TextModel, TextModelError, read_model, sentence_features, write_model
 from moderation.text_model_config import BUILTIN_MODEL_DIR, TEXT_MODEL_LABELS, TextModelConfig
+from tests.context_model import write_context_model
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +116,38 @@ def test_a_broken_folder_names_the_file(tmp_path: Path, spoil, message: str) -> 
 def test_a_label_the_model_lacks_is_refused(tmp_path: Path) -> None:
     with pytest.raises(TextModelError, match="text_model.labels"):
         TextModel.load(TextModelConfig(labels=["여성/가족"]))
+
+
+@pytest.fixture(scope="module")
+def context_model(tmp_path_factory: pytest.TempPathFactory) -> TextModel:
+    folder = write_context_model(tmp_path_factory.mktemp("context-model"))
+    return TextModel.load(TextModelConfig(model_dir=str(folder)))
+
+
+def test_context_makes_a_hit_on_the_current_words_only(context_model: TextModel) -> None:
+    assert context_model.judge("목소리 예쁘네".split()) == []
+    assert context_model.judge("오늘 밤에 만날래".split()) == []
+    (hit,) = context_model.judge("오늘 밤에 만날래".split(), ["목소리", "예쁘네"])
+    assert hit.words == (2,) and hit.score >= hit.threshold and hit.detail.endswith("after context")
+    # Context that adds nothing to the current words mutes nothing.
+    assert context_model.judge("네 알겠습니다".split(), ["목소리", "예쁘네"]) == []
+
+
+def test_context_abusive_on_its_own_does_not_spill_onto_the_next_words(context_model: TextModel) -> None:
+    assert context_model.judge("예쁘네 만날래".split())  # abusive alone: judged (and muted) when it was said
+    assert context_model.judge("오늘 만날래".split(), ["예쁘네", "만날래"]) == []
+
+
+def test_the_keyword_allowlist_is_the_models_too(shipped: TextModel) -> None:
+    keywords = KeywordMatcher(KeywordConfig())
+    allowing = shipped.with_allowlist(keywords.allowed_words)
+    words = "저는 병신년생 이에요".split()
+    assert keywords.allowed_words(words) == {1} and keywords.match(words) == []
+    alone, allowed = shipped.scores([" ".join(words)])[0, 0], allowing.scores([" ".join(words)])[0, 0]
+    assert allowing.judge(words) == [] and allowed < min(alone, 0.3)  # 병신 in it no longer counts
+    _, per_word = allowing.contributions(words)
+    assert per_word[:, 1].tolist() == [0.0, 0.0]  # the allowlisted word adds nothing
+    (hit,) = allowing.judge("야 이 병신 새끼야".split())
+    assert hit.category == "abusive"  # outside the allowlist's matches, nothing changes
+    loaded = load_text_model(TextModelConfig(), keywords).check
+    assert loaded is not None and loaded.judge(words) == []

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from moderation.call_moderator import CallModerator, TextCheck
+from moderation.call_moderator import CallModerator, PrefixCheck
 from moderation.hits import Hit
 from moderation.policy import Decision, PolicyConfig
 from moderation.span_ledger import SpanLedger
@@ -23,8 +23,9 @@ from relay.media.delay_line import DelayLine
 
 log = logging.getLogger(__name__)
 
-# The checks the server runs on a window's words (keywords, classifier): hits out.
-AsyncTextCheck = Callable[[list[str]], Awaitable[list[Hit]]]
+# The checks the server runs on a window's words, with the words before them as context
+# (moderation/call_moderator.py's TextCheck, awaited): hits out.
+AsyncTextCheck = Callable[[list[str], Sequence[str]], Awaitable[list[Hit]]]
 
 
 class CallModeration:
@@ -39,7 +40,7 @@ class CallModeration:
         delay_line: DelayLine,
         events: EventBus,
         mute_skipped: bool = False,
-        prefix_check: TextCheck | None = None,
+        prefix_check: PrefixCheck | None = None,
     ) -> None:
         self._call_id = call_id
         self._checks = checks
@@ -65,7 +66,7 @@ class CallModeration:
         hits: list[Hit] = []
         if window:
             try:
-                hits = await self._checks([w.text for w in window])
+                hits = await self._checks([w.text for w in window], self.moderator.context(window))
             except Exception:  # a failing check must not stop the call; the miss is counted
                 self.check_errors += 1
                 log.exception("call %s: text checks failed", self._call_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,9 @@ class TextChecks:
         if self.keywords is not None and self._config.keywords.reload_interval_s > 0:
             self._reloader = asyncio.ensure_future(self._reload_forever())
         loop = asyncio.get_running_loop()
-        text_model = await loop.run_in_executor(self._text_executor, load_text_model, self._config.text_model)
+        text_model = await loop.run_in_executor(
+            self._text_executor, load_text_model, self._config.text_model, self.keywords
+        )
         self.text_model, self.text_model_state, self.text_model_detail = (
             text_model.check,
             text_model.state,
@@ -71,10 +74,13 @@ class TextChecks:
             self._batcher = ClassifierBatcher.from_config(loaded.check, self._executor, self._config.classifier)
             log.info("classifier ready: %s", loaded.detail)
 
-    async def check(self, words: list[str]) -> list[Hit]:
-        hits = self.keywords.match(words) if self.keywords is not None else []
+    async def check(self, words: list[str], context: Sequence[str] = ()) -> list[Hit]:
+        """Hits on `words`; `context` is what the customer said just before (moderation/call_moderator.py)."""
+        hits = self.keywords.match(words, context) if self.keywords is not None else []
         if self.text_model is not None:
-            hits += await asyncio.get_running_loop().run_in_executor(self._text_executor, self.text_model.judge, words)
+            hits += await asyncio.get_running_loop().run_in_executor(
+                self._text_executor, self.text_model.judge, words, context
+            )
         if self._batcher is not None:
             try:
                 hits += await self._batcher.judge(words)
@@ -113,10 +119,12 @@ class TextChecks:
             keywords = loaded.check
         text_model = self.text_model
         if config.text_model != self._config.text_model:
-            model = await loop.run_in_executor(self._text_executor, load_text_model, config.text_model)
+            model = await loop.run_in_executor(self._text_executor, load_text_model, config.text_model, keywords)
             if model.state == "unavailable":
                 raise ValueError(f"text_model: {model.detail}")
             text_model = model.check
+        elif text_model is not None and keywords is not self.keywords:  # the model keeps the lists' allowlist
+            text_model = text_model.with_allowlist(keywords.allowed_words if keywords is not None else None)
         classifier = None
         if self._batcher is not None and config.classifier != self._config.classifier:
             running = self._batcher.classifier
