@@ -203,6 +203,12 @@ class TextModel:
                 f"text_model.labels: {', '.join(unknown)} not in the model {folder} ({', '.join(files.labels)})"
             )
         self._judged = [files.labels.index(label) for label in config.labels]
+        calibrated = files.meta.get("thresholds")
+        self.calibrated: dict[str, float] = (
+            {str(k): float(v) for k, v in calibrated.items() if isinstance(v, (int, float)) and 0.0 <= v <= 1.0}
+            if isinstance(calibrated, dict)
+            else {}
+        )
 
     @classmethod
     def load(cls, config: TextModelConfig, allowed: AllowedWords | None = None) -> TextModel:
@@ -214,7 +220,7 @@ class TextModel:
         return TextModel(self.files, self.config, self.folder, allowed)
 
     def threshold_for(self, label: str) -> float:
-        return self.config.threshold_for(label)
+        return self.config.threshold_for(label, self.calibrated)
 
     def contributions(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(logits per label, per-word contributions (labels, words)) of one sentence."""
@@ -250,7 +256,7 @@ class TextModel:
         hits = []
         for row in self._judged:
             label = self.labels[row]
-            threshold = self.config.threshold_for(label)
+            threshold = self.threshold_for(label)
             p = float(_sigmoid(logits[row]))
             if p >= threshold:
                 hits.append(self._hit(label, p, threshold, self.carriers(per_word[row]), ""))

@@ -6,6 +6,7 @@ ValueError naming the key relative to [text_model].
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,17 +28,21 @@ class TextModelConfig:
     model_dir: str = ""
     # The labels whose hits mute (each must be one of the model's labels).
     labels: list[str] = field(default_factory=lambda: ["abusive"])
-    # Per-label probability a label must reach; labels not named use 0.5.
-    # TOML: thresholds = { abusive = 0.6 }
-    thresholds: dict[str, float] = field(default_factory=lambda: {"abusive": 0.6, "악플/욕설": 0.5})
+    # Per-label probability a label must reach. A label not named here uses the threshold
+    # the model was calibrated with (model.json: chosen by train-text on a validation split
+    # of its own training corpora), else 0.5. TOML: thresholds = { abusive = 0.6 }
+    thresholds: dict[str, float] = field(default_factory=dict)
     # Word attribution: a word carries a label when its share of the logit is at least
     # carry_share of the largest word's and at least min_contribution (logit units). 0.8:
     # the abusive word, not its neighbours (see relay/default.toml for the figures).
     carry_share: float = 0.8
     min_contribution: float = 0.1
 
-    def threshold_for(self, label: str) -> float:
-        return float(self.thresholds.get(label, DEFAULT_TEXT_THRESHOLD))
+    def threshold_for(self, label: str, calibrated: Mapping[str, float] | None = None) -> float:
+        """The threshold in force for `label`: this config's, else the model's calibrated one."""
+        if label in self.thresholds:
+            return float(self.thresholds[label])
+        return float((calibrated or {}).get(label, DEFAULT_TEXT_THRESHOLD))
 
     def folder(self) -> Path:
         return Path(self.model_dir).expanduser() if self.model_dir.strip() else BUILTIN_MODEL_DIR

@@ -7,12 +7,20 @@ korean-hate-speech/, apeach/, k-mhas/ as they are published; see moderation/
 text_model_data/MODEL_CARD.md) and the QA marks (the `text<TAB>0|1` TSV the QA page
 exports: 1 missed abuse, 0 a false positive), trains the hashed n-gram model
 (moderation/text_model.py) and writes it to DIR. Every sentence is put in the held-out
-split or the training split by a hash of its text, so a sentence and its duplicates
-never land on both sides and a rerun splits the same way. Every mark is trained on (they
-are few and meant). It prints the held-out figures of the model in force before (the
+split (10 %), the validation split (10 %) or the training split by a hash of its text,
+so a sentence and its duplicates never land on two sides and a rerun splits the same
+way. The model is fitted on the training split; each label's threshold is the one with
+the best F1 on the validation split, written to model.json (the config's
+text_model.thresholds override it); the held-out split is only measured. Every mark is
+trained on (they are few and meant). It prints the held-out figures of the model in force before (the
 shipped one, or --base DIR) and of the new one, side by side, and how each does on the
 marks. The QA loop: mark, retrain, `callguard replay` yesterday's calls under a config
 naming the new folder, compare. Point text_model.model_dir at DIR to use it.
+
+Labels: "abusive" is any abuse or hate a corpus marks; "악플/욕설" is abuse aimed at no
+group (an insult at a person), by each corpus's own annotation: korean-hate-speech's
+bias "none", K-MHaS with no group label (origin, politics, age, gender, race, religion).
+No UnSmile data chose the mapping or the thresholds.
 
 Training: one L2-regularised logistic regression per label, fitted with L-BFGS
 (scipy) on the sparse feature matrix; a sentence with no value for a label (APEACH has no
@@ -41,6 +49,10 @@ from offline.eval_text import EvalError, read_labelled
 
 DEFAULT_DIM = 1 << 19
 HELD_OUT_PERCENT = 10
+VALIDATION_PERCENT = 10
+# K-MHaS labels that name a group: 0 origin, 2 politics, 4 age, 5 gender, 6 race, 7 religion
+# (1 physical appearance and 3 profanity are aimed at a person).
+KMHAS_GROUPS = frozenset({"0", "2", "4", "5", "6", "7"})
 
 
 @dataclass
@@ -98,8 +110,10 @@ def read_corpora(folder: Path) -> Corpus:
             with path.open(encoding="utf-8") as f:
                 for row in csv.DictReader(f, delimiter="\t"):
                     labels = {x.strip() for x in (row.get("label") or "").split(",")}
-                    # Profanity (3) aimed at no group (origin, politics, age, gender, ...): an insult.
-                    corpus.add("k-mhas", row.get("document") or "", int("8" not in labels), int(labels == {"3"}))
+                    abusive = int("8" not in labels)
+                    # Abuse aimed at no group (only profanity or appearance): an insult.
+                    insult = int(abusive and not labels & KMHAS_GROUPS)
+                    corpus.add("k-mhas", row.get("document") or "", abusive, insult)
     if not corpus.texts:
         raise EvalError(f"{folder}: none of korean-hate-speech/, apeach/, k-mhas/ in their published formats")
     return corpus
@@ -114,14 +128,44 @@ def add_marks(corpus: Corpus, path: Path, weight: float) -> int:
     return len(data.texts)
 
 
+def _bucket(text: str) -> int:
+    return zlib.crc32(text.encode()) % 100
+
+
 def held_out(text: str) -> bool:
-    return zlib.crc32(text.encode()) % 100 < HELD_OUT_PERCENT
+    return _bucket(text) < HELD_OUT_PERCENT
 
 
-def split(corpus: Corpus) -> tuple[Corpus, Corpus]:
-    test = [i for i, t in enumerate(corpus.texts) if held_out(t)]
-    train = [i for i, t in enumerate(corpus.texts) if not held_out(t)]
-    return corpus.subset(train), corpus.subset(test)
+def split(corpus: Corpus) -> tuple[Corpus, Corpus, Corpus]:
+    """(training, validation, held out), by a hash of each sentence."""
+    buckets = [_bucket(t) for t in corpus.texts]
+    edge = HELD_OUT_PERCENT + VALIDATION_PERCENT
+    test = [i for i, b in enumerate(buckets) if b < HELD_OUT_PERCENT]
+    validation = [i for i, b in enumerate(buckets) if HELD_OUT_PERCENT <= b < edge]
+    train = [i for i, b in enumerate(buckets) if b >= edge]
+    return corpus.subset(train), corpus.subset(validation), corpus.subset(test)
+
+
+def calibrate(model: TextModel, validation: Corpus) -> dict[str, float]:
+    """Per label, the threshold (0.05-0.95, step 0.01) with the best F1 on `validation`;
+    0.5 for a label the split has no positive of."""
+    out: dict[str, float] = {}
+    if not validation.texts:
+        return out
+    probs = model.scores(validation.texts)
+    targets = np.asarray(validation.targets).reshape(len(validation.texts), len(TEXT_MODEL_LABELS))
+    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    for k, label in enumerate(TEXT_MODEL_LABELS):
+        known = targets[:, k] >= 0
+        truth = targets[known, k] == 1
+        if not truth.any():
+            continue
+        p = probs[known, model.labels.index(label)]
+        pred = p[None, :] >= grid[:, None]
+        tp = (pred & truth).sum(axis=1)
+        f1 = 2 * tp / np.maximum(pred.sum(axis=1) + truth.sum(), 1)
+        out[label] = float(grid[int(np.argmax(f1))])
+    return out
 
 
 def feature_matrix(texts: list[str], dim: int, max_ngram: int = MAX_NGRAM) -> Any:
@@ -242,11 +286,12 @@ def main(args: argparse.Namespace, config: TextModelConfig) -> int:
     if not 2 <= args.dim <= 1 << 24 or not 1 <= args.max_ngram <= 8:
         print("callguard models train-text: --dim must be in [2, 16777216], --max-ngram in [1, 8]", file=sys.stderr)
         return 2
-    train_set, test_set = split(corpus)
+    train_set, validation_set, test_set = split(corpus)
     train_set.extend(marks)  # every mark is trained on: they are few, and meant
     print(
         f"sentences: {len(corpus.texts)} ({', '.join(f'{k} {v}' for k, v in corpus.sources.items())}); "
-        f"marks {len(marks.texts)}; training {len(train_set.texts)}, held out {len(test_set.texts)}"
+        f"marks {len(marks.texts)}; training {len(train_set.texts)}, validation {len(validation_set.texts)}, "
+        f"held out {len(test_set.texts)}"
     )
     if args.held_out_tsv is not None:
         lines = ["text\tlabel", *(f"{t}\t{y[0]}" for t, y in zip(test_set.texts, test_set.targets))]
@@ -265,12 +310,17 @@ def main(args: argparse.Namespace, config: TextModelConfig) -> int:
         "trained": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "sources": {**corpus.sources, **({"marks": len(marks.texts)} if marks.texts else {})},
         "training_sentences": len(train_set.texts),
+        "validation_sentences": len(validation_set.texts),
         "held_out_sentences": len(test_set.texts),
         "max_ngram": args.max_ngram,
         "l2": args.l2,
         "licence": "CC BY-SA 4.0 (trained on CC BY-SA 4.0 corpora; see MODEL_CARD.md of the shipped model)",
     }
     write_model(args.out, TEXT_MODEL_LABELS, weights, bias, meta)
+    # Thresholds from the validation split, as the model scores once written (float16).
+    meta["thresholds"] = calibrate(TextModel(read_model(args.out), config, args.out), validation_set)
+    write_model(args.out, TEXT_MODEL_LABELS, weights, bias, meta)
+    print(f"thresholds (best F1 on the validation split): {meta['thresholds']}")
     new = TextModel(read_model(args.out), config, args.out)
     print(f"held out: {'label':<10} {'before P':>9} {'R':>6} {'F1':>6}   {'after P':>8} {'R':>6} {'F1':>6}   n")
     _print_figures(before, figures(new, test_set))

@@ -12,7 +12,9 @@ from moderation.text_model_config import BUILTIN_MODEL_DIR, TextModelConfig
 def test_an_empty_folder_means_the_shipped_model(tmp_path: Path) -> None:
     assert TextModelConfig().folder() == BUILTIN_MODEL_DIR
     assert TextModelConfig(model_dir=str(tmp_path)).folder() == tmp_path
-    assert TextModelConfig().threshold_for("abusive") == 0.6 and TextModelConfig().threshold_for("other") == 0.5
+    assert TextModelConfig().threshold_for("other") == 0.5
+    assert TextModelConfig().threshold_for("abusive", {"abusive": 0.42}) == 0.42  # the model's calibrated one
+    assert TextModelConfig(thresholds={"abusive": 0.6}).threshold_for("abusive", {"abusive": 0.42}) == 0.6
 
 
 @pytest.mark.parametrize(

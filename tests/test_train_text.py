@@ -55,6 +55,22 @@ def test_train_text_writes_a_model_the_server_loads(tmp_path: Path, capsys: pyte
     lines = held.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "text\tlabel" and all(line.rsplit("\t", 1)[1] in ("0", "1") for line in lines[1:])
     assert all(train_text.held_out(line.rsplit("\t", 1)[0]) for line in lines[1:])
+    # Thresholds chosen on the validation split, used unless the config names one.
+    calibrated = TextModel.load(TextModelConfig(model_dir=str(out)))
+    assert set(calibrated.calibrated) == {"abusive", "악플/욕설"} and "validation split" in printed
+    assert calibrated.threshold_for("abusive") == calibrated.calibrated["abusive"]
+    assert model.threshold_for("abusive") == 0.5
+
+
+def test_the_three_splits_are_disjoint_and_stable() -> None:
+    corpus = train_text.Corpus()
+    for i in range(400):
+        corpus.add("k-mhas", f"문장 {i}", i % 2, -1)
+    first = train_text.split(corpus)
+    texts = [set(part.texts) for part in first]
+    assert sum(len(t) for t in texts) == 400 and not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
+    assert all(20 <= len(t) <= 60 for t in texts[1:])  # about 10 % each
+    assert [part.texts for part in train_text.split(corpus)] == [part.texts for part in first]
 
 
 def test_marks_move_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
