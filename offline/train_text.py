@@ -22,8 +22,9 @@ group (an insult at a person), by each corpus's own annotation: korean-hate-spee
 bias "none", K-MHaS with no group label (origin, politics, age, gender, race, religion).
 No UnSmile data chose the mapping or the thresholds.
 
-Training: one L2-regularised logistic regression per label, fitted with L-BFGS
-(scipy) on the sparse feature matrix; a sentence with no value for a label (APEACH has no
+Training: the features of moderation.text_model.default_features (character and jamo
+n-grams of each word, log counts); one L2-regularised logistic regression per label,
+fitted with L-BFGS (scipy) on the sparse feature matrix; a sentence with no value for a label (APEACH has no
 insult label) is left out of that label's loss. Marks weigh --marks-weight times a
 corpus sentence: a reviewer's mark is rare and meant.
 """
@@ -43,7 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from moderation.text_model import MAX_NGRAM, TextModel, TextModelError, read_model, sentence_features, write_model
+from moderation.text_model import (
+    MAX_NGRAM,
+    Features,
+    TextModel,
+    TextModelError,
+    default_features,
+    read_model,
+    sentence_features,
+    write_model,
+)
 from moderation.text_model_config import TEXT_MODEL_LABELS, TextModelConfig
 from offline.eval_text import EvalError, read_labelled
 
@@ -168,19 +178,19 @@ def calibrate(model: TextModel, validation: Corpus) -> dict[str, float]:
     return out
 
 
-def feature_matrix(texts: list[str], dim: int, max_ngram: int = MAX_NGRAM) -> Any:
+def feature_matrix(texts: list[str], spec: Features) -> Any:
     from scipy import sparse
 
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     for r, text in enumerate(texts):
-        ids, values, _ = sentence_features(text.split(), dim, max_ngram)
+        ids, values, _ = sentence_features(text.split(), spec)
         rows.append(np.full(len(ids), r, dtype=np.int64))
         cols.append(ids)
         vals.append(values)
     matrix = sparse.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(texts), dim)
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(texts), spec.dim)
     )
     return matrix.tocsr()  # duplicates (a feature seen twice) are summed
 
@@ -210,11 +220,10 @@ def fit_logistic(x: Any, y: np.ndarray, weight: np.ndarray, l2: float, max_iter:
     return result.x[:dim].astype(np.float32), float(result.x[dim])
 
 
-def train(
-    corpus: Corpus, dim: int = DEFAULT_DIM, l2: float = 1e-6, max_iter: int = 300, max_ngram: int = MAX_NGRAM
-) -> tuple[np.ndarray, np.ndarray]:
+def train(corpus: Corpus, spec: Features, l2: float = 1e-6, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
     """(weights (labels, dim), bias (labels,)) for TEXT_MODEL_LABELS."""
-    x = feature_matrix(corpus.texts, dim, max_ngram)
+    dim = spec.dim
+    x = feature_matrix(corpus.texts, spec)
     targets = np.asarray(corpus.targets, dtype=np.int64).reshape(len(corpus.texts), len(TEXT_MODEL_LABELS))
     sample_weight = np.asarray(corpus.weights, dtype=np.float64)
     weights = np.zeros((len(TEXT_MODEL_LABELS), dim), dtype=np.float32)
@@ -304,7 +313,8 @@ def main(args: argparse.Namespace, config: TextModelConfig) -> int:
         before, marks_before = figures(base, test_set), figures(base, marks)
     except TextModelError as exc:
         print(f"no model to compare against: {exc}")
-    weights, bias = train(train_set, args.dim, args.l2, args.max_iter, args.max_ngram)
+    spec = default_features(args.dim, args.max_ngram)
+    weights, bias = train(train_set, spec, args.l2, args.max_iter)
     meta = {
         "version": _version(weights, bias),
         "trained": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -312,14 +322,13 @@ def main(args: argparse.Namespace, config: TextModelConfig) -> int:
         "training_sentences": len(train_set.texts),
         "validation_sentences": len(validation_set.texts),
         "held_out_sentences": len(test_set.texts),
-        "max_ngram": args.max_ngram,
         "l2": args.l2,
         "licence": "CC BY-SA 4.0 (trained on CC BY-SA 4.0 corpora; see MODEL_CARD.md of the shipped model)",
     }
-    write_model(args.out, TEXT_MODEL_LABELS, weights, bias, meta)
+    write_model(args.out, TEXT_MODEL_LABELS, weights, bias, meta, spec)
     # Thresholds from the validation split, as the model scores once written (float16).
     meta["thresholds"] = calibrate(TextModel(read_model(args.out), config, args.out), validation_set)
-    write_model(args.out, TEXT_MODEL_LABELS, weights, bias, meta)
+    write_model(args.out, TEXT_MODEL_LABELS, weights, bias, meta, spec)
     print(f"thresholds (best F1 on the validation split): {meta['thresholds']}")
     new = TextModel(read_model(args.out), config, args.out)
     print(f"held out: {'label':<10} {'before P':>9} {'R':>6} {'F1':>6}   {'after P':>8} {'R':>6} {'F1':>6}   n")

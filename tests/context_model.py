@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moderation.text_model import word_features, word_form, write_model
+from moderation.text_model import Features, word_features, word_form, write_model
 from moderation.text_model_config import TEXT_MODEL_LABELS
 
 DIM = 1 << 12
@@ -21,7 +21,7 @@ WEIGHT, BIAS = 3.0, -8.5
 def write_context_model(folder: Path) -> Path:
     weights = np.zeros((len(TEXT_MODEL_LABELS), DIM), dtype=np.float32)
     for word in CARRIERS:
-        for f in word_features([word_form(word)], DIM)[0]:
+        for f in word_features([word_form(word)], Features(DIM))[0]:
             weights[0, f] = WEIGHT
     write_model(folder, TEXT_MODEL_LABELS, weights, np.array([BIAS, -30.0]), {"version": "tm-context-double"})
     return folder
