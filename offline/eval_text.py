@@ -12,8 +12,9 @@ moderation (the checks together, under the [checks] rule) and for each check alo
 - per label (UnSmile files): for each model, each of its labels the file has, a label
   predicted when its score reaches its threshold (classifier.thresholds,
   text_model.thresholds; the text model's "악플/욕설" head); the keyword lists have
-  categories of their own (profanity, insult, threat, sexual harassment), all of which
-  are UnSmile's 악플/욕설, so a keyword hit predicts 악플/욕설.
+  categories of their own: profanity, insult, threat and sexual harassment are UnSmile's
+  악플/욕설 (abuse aimed at no group), so a hit of theirs predicts 악플/욕설; a hate hit
+  (a group's slur) is group hate, which UnSmile labels by the group, so it does not.
 When a model cannot be loaded (kor_unsmile's weights are not on this machine), the
 figures leave it out and the output says why.
 
@@ -45,6 +46,8 @@ from relay.config import Config
 SENTENCE_COLUMN = "문장"
 # UnSmile's label for insults and profanity: what every keyword category is.
 KEYWORD_LABEL = "악플/욕설"
+# The keyword category whose entries name a group (hate.txt): not UnSmile's 악플/욕설.
+GROUP_CATEGORY = "hate"
 # Classifier sentences per judge_many() call.
 CLASSIFIER_CHUNK = 64
 
@@ -256,7 +259,9 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
     label_pred: dict[str, dict[str, np.ndarray]] = {}
     if checks.keywords is not None:
         hits["keywords"] = [checks.keywords(w, ()) if w else [] for w in words]
-        label_pred["keywords"] = {KEYWORD_LABEL: np.array([bool(h) for h in hits["keywords"]], dtype=bool)}
+        label_pred["keywords"] = {
+            KEYWORD_LABEL: np.array([any(h.category != GROUP_CATEGORY for h in f) for f in hits["keywords"]], bool)
+        }
     for name, model in (("text_model", checks.text_model), ("classifier", checks.classifier)):
         if model is None:
             continue

@@ -176,3 +176,18 @@ def test_the_weighted_rule_needs_checks_to_agree(tmp_path: Path) -> None:
     assert figures(res["combined"]["binary"]) == figures(res["keywords"]["binary"])
     assert len(checks.as_list()) == 1  # the moderator runs one check that combines them
     assert checks.as_list()[0]("여자 는".split()) == []
+
+
+def test_a_hate_list_hit_is_group_hate_not_insult(tmp_path: Path) -> None:
+    """UnSmile labels a group's slur by the group: it counts for the binary figure, not for 악플/욕설."""
+
+    def slur_double(words: list[str], context: Sequence[str] = ()) -> list[Hit]:
+        return [Hit((0,), "keyword", "hate", 1.0, 1.0, words[0], "double")] if words[0] == "짱깨" else []
+
+    path = tmp_path / "slur.tsv"
+    rows = [("짱깨 들", "인종/국적"), ("좋은 하루", "clean")]
+    lines = ["\t".join(HEADER)] + ["\t".join([t] + ["1" if h == lab else "0" for h in HEADER[1:]]) for t, lab in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    checks = Checks(info={"keywords": {"available": True, "version": "double"}}, keywords=slur_double)
+    res = evaluate_text(read_labelled(path), checks)["results"]["keywords"]
+    assert res["binary"]["tp"] == 1 and res["labels"]["악플/욕설"]["fp"] == 0
