@@ -67,6 +67,7 @@ async def test_the_classifier_joins_the_keywords_when_it_loads(tmp_path: Path, t
         parse_config(
             {
                 "keywords": {"lists_dir": str(tmp_path)},
+                "text_model": {"enabled": False},  # the shipped model would find 멍청이 too
                 "classifier": {
                     "model": str(tiny_bert_model),
                     "device": "cpu",
