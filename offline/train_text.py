@@ -10,9 +10,9 @@ exports: 1 missed abuse, 0 a false positive), trains the hashed n-gram model
 split (10 %), the validation split (10 %) or the training split by a hash of its text,
 so a sentence and its duplicates never land on two sides and a rerun splits the same
 way. The model is fitted on the training split; each label's threshold is the one with
-the best F1 on the validation split ("abusive": at precision >= 0.8; calibrate), written to
-model.json (the config's text_model.thresholds override it); the held-out split is only
-measured. Every mark is trained on (they are few and meant). It prints the held-out
+the best F1 on the validation split ("abusive": at precision >= 0.8; calibrate), written
+to model.json (the config's text_model.thresholds override it); the held-out split is
+only measured. Every mark is trained on (they are few and meant). It prints the held-out
 figures of the model in force before (the shipped one, or --base DIR) and of the new
 one, side by side, and how each does on the marks. The QA loop: mark, retrain,
 `callguard replay` yesterday's calls under a config naming the new folder, compare.
@@ -25,8 +25,8 @@ No UnSmile data chose the mapping or the thresholds.
 
 Training: the features of moderation.text_model.default_features (character and jamo
 n-grams of each word, log counts); one L2-regularised logistic regression per label,
-fitted with L-BFGS (scipy) on the sparse feature matrix; a sentence with no value for a label (APEACH has no
-insult label) is left out of that label's loss. Marks weigh --marks-weight times a
+fitted with L-BFGS (scipy) on the sparse feature matrix; a sentence with no value for a
+label (APEACH has no insult label) is left out of that label's loss. Marks weigh --marks-weight times a
 corpus sentence: a reviewer's mark is rare and meant.
 """
 
