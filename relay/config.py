@@ -266,10 +266,21 @@ class DatabaseConfig:
     # Empty: SQLite in server.data_dir (one machine). "postgresql://USER@HOST:PORT/DB": the
     # call log, accounts and sessions shared by every relay node (the `cluster` extra).
     url: str = ""
+    # Statements run on a thread of their own (relay/records/db_thread.py). Writes wait in
+    # a queue of at most queue_max; past that they spill to a file in server.data_dir and
+    # are applied once the database catches up (nothing is dropped).
+    queue_max: int = 50_000
+    # A request that reads (sign-in, a session, QA) gives up after this long: 503.
+    read_timeout_s: float = 10.0
+    # At shutdown, how long queued writes may take; what is left is spilled for the next start.
+    close_timeout_s: float = 10.0
 
     def validate(self) -> None:
         if self.url and not self.url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("database.url must be empty (SQLite) or a postgresql:// URL")
+        _check_range("database.queue_max", self.queue_max, 1, 10_000_000)
+        _check_range("database.read_timeout_s", self.read_timeout_s, 0.1, 300.0)
+        _check_range("database.close_timeout_s", self.close_timeout_s, 0.0, 600.0)
 
 
 @dataclass(frozen=True)
