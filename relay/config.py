@@ -284,6 +284,33 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
+class RecordingsConfig:
+    # "folder": recordings stay under server.data_dir/calls (for several nodes, a volume they
+    # all mount). "s3": written there while the call runs, uploaded to an S3-compatible
+    # store once it ends (the `s3` extra), the local copy kept until the upload succeeds.
+    backend: str = "folder"
+    # The store's URL (https://s3.REGION.amazonaws.com, http://minio:9000); empty: AWS's own.
+    endpoint: str = ""
+    bucket: str = ""
+    prefix: str = ""  # object keys are PREFIX + calls/<call_id>/<stream>.opus
+    region: str = ""
+    # Empty: the environment's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the machine's role.
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    # How often ended calls are uploaded, and failed uploads tried again.
+    upload_interval_s: float = 5.0
+
+    def validate(self) -> None:
+        if self.backend not in ("folder", "s3"):
+            raise ConfigError('recordings.backend must be "folder" or "s3"')
+        if self.backend == "s3" and not self.bucket:
+            raise ConfigError('recordings.backend = "s3" needs recordings.bucket')
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError("recordings.endpoint must be an http:// or https:// URL")
+        _check_range("recordings.upload_interval_s", self.upload_interval_s, 0.1, 3600.0)
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     # This relay node's name, in every call id it makes (c_NAME.TOKEN); empty: one machine.
     node: str = ""
@@ -314,6 +341,7 @@ class Config:
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     stt_tier: SttTierConfig = field(default_factory=SttTierConfig)

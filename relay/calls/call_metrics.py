@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from relay.calls.speech_service import SttService
     from relay.calls.text_service import TextChecks
     from relay.records.db_thread import DatabaseStats
+    from relay.records.s3_recordings import RecordingUploads
 
 PREFIX = "callguard"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,6 +43,7 @@ class ServerMetrics(Collector):
         database: Callable[[], DatabaseStats] | None = None,
     ) -> None:
         self._database = database
+        self.uploads: RecordingUploads | None = None  # recordings.backend = "s3"
         self._stt = stt
         self._checks = checks
         self._calls = calls
@@ -139,6 +141,14 @@ class ServerMetrics(Collector):
         )
         if self._database is not None:
             yield from _database_metrics(self._database())
+        if self.uploads is not None:
+            yield _gauge(
+                "recordings_local_files",
+                "Recordings on the local disk (running calls, uploads to come)",
+                self.uploads.waiting(),
+            )
+            yield _counter("recordings_uploaded", "Recordings uploaded to the store", self.uploads.uploaded)
+            yield _counter("recordings_upload_failures", "Uploads that failed (each retried)", self.uploads.failed)
 
     def check_states(self) -> dict[str, str]:
         checks = self._checks.view()

@@ -26,6 +26,7 @@ from relay.records import retention
 from relay.records.access_log import record_access
 from relay.records.database import connect
 from relay.records.db_thread import DatabaseThread
+from relay.records.s3_recordings import RecordingUploads, StoreError, recording_store
 from relay.web import calls_api as api
 from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, users_api
 from relay.web.accounts import Accounts
@@ -76,6 +77,10 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     except PromptError as exc:
         raise ConfigError(f"escalation.prompt: {exc}") from None
     restrict_interfaces(config.webrtc.interfaces)
+    try:
+        store = recording_store(config.recordings)
+    except StoreError as exc:
+        raise ConfigError(f"recordings: {exc}") from None
     database = database_for(config)
     accounts = accounts_for(database.db, config, database.run)
     stt = SttService(config.stt)
@@ -106,13 +111,23 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     app.add_routes(api.routes())
     app.add_routes(users_api.routes())
     app.add_routes(health_api.routes())
-    qa_api.install(app, Path(config.server.data_dir), config.database.url)
+    qa_api.install(app, Path(config.server.data_dir), config.database.url, store)
     node_proxy.install(app, membership, calls)
     app.add_routes(openapi.routes())
     app.add_routes(pages.routes())
     security_headers.install(app)
 
-    purger = retention.PeriodicPurge(config, running=lambda: [call.call_id for call in calls.all()])
+    def running() -> list[str]:
+        return [call.call_id for call in calls.all()]
+
+    purger = retention.PeriodicPurge(config, running=running)
+    uploads = (
+        None
+        if store is None
+        else RecordingUploads(
+            store, Path(config.server.data_dir), database, running, config.recordings.upload_interval_s
+        )
+    )
     session_purger: list[asyncio.Task[None]] = []
 
     async def purge_sessions_forever() -> None:
@@ -130,6 +145,9 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
         calls.start()
         await membership.start()
         purger.start()
+        if uploads is not None:
+            calls.metrics.uploads = uploads
+            uploads.start()
         session_purger.append(asyncio.ensure_future(purge_sessions_forever()))
 
     async def stop(_: web.Application) -> None:
@@ -138,6 +156,8 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await purger.stop()
+        if uploads is not None:
+            await uploads.stop()
         await calls.stop()
         await membership.stop()
         await checks.close()

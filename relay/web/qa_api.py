@@ -47,6 +47,7 @@ from relay.records.logged_call import (
     marks,
     recording_file,
 )
+from relay.records.s3_recordings import RangeNotSatisfiable, S3Recordings, StoreError
 from relay.web.bodies import body_field, id_number, json_body
 from relay.web.calls_api import SERVICES, Services, who_is
 from relay.web.errors import ApiError
@@ -60,11 +61,13 @@ T = TypeVar("T")
 
 
 class QaReads:
-    """One thread and one connection for the QA side's reads of the call log."""
+    """One thread and one connection for the QA side's reads of the call log; `store`: the
+    recordings' S3-compatible store (recordings.backend = "s3"), None for the folder."""
 
-    def __init__(self, data_dir: Path, url: str = "") -> None:
+    def __init__(self, data_dir: Path, url: str = "", store: S3Recordings | None = None) -> None:
         self.data_dir = data_dir
         self.url = url
+        self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-reads")
         self._db: sqlite3.Connection | None = None
 
@@ -86,9 +89,9 @@ class QaReads:
 QA_READS = web.AppKey("qa_reads", QaReads)
 
 
-def install(app: web.Application, data_dir: Path, url: str = "") -> None:
+def install(app: web.Application, data_dir: Path, url: str = "", store: S3Recordings | None = None) -> None:
     """The QA routes and their reader thread, closed with the app."""
-    reads = app[QA_READS] = QaReads(data_dir, url)
+    reads = app[QA_READS] = QaReads(data_dir, url, store)
     app.add_routes(routes())
 
     async def close(_: web.Application) -> None:
@@ -179,16 +182,55 @@ async def audio(request: web.Request) -> web.StreamResponse:
     if stream not in STREAMS:
         raise ApiError(404, "unknown_stream", f"streams are {', '.join(STREAMS)}")
     await _known_call(s, call_id)
-    path = await _reads(request).run(_recording_path, call_id, stream)
-    if path is None:
+    reads = _reads(request)
+    found = await reads.run(_recording_path, call_id, stream)
+    if found is None or (found[1] is None and reads.store is None):
         raise ApiError(404, "no_recording", f"call {call_id} has no {stream} recording")
+    relative, path = found
     await _log(s, who, call_id, "audio", {"stream": stream, "range": request.headers.get("Range")})
-    return web.FileResponse(path, headers={"Content-Type": "audio/ogg", "Cache-Control": "private, no-store"})
+    headers = {"Content-Type": "audio/ogg", "Cache-Control": "private, no-store"}
+    if path is not None:  # on the local disk: the folder backend, or not uploaded yet
+        return web.FileResponse(path, headers=headers)
+    assert reads.store is not None
+    return await _stored_audio(request, reads.store, relative, stream, headers)
 
 
-def _recording_path(db: sqlite3.Connection, data_dir: Path, call_id: str, stream: str) -> Path | None:
+def _recording_path(
+    db: sqlite3.Connection, data_dir: Path, call_id: str, stream: str
+) -> tuple[str, Path | None] | None:
+    """(the recording's path in the log, its local file if there is one); None: not logged."""
     recording = next((r for r in call_recordings(db, data_dir, call_id) if r.stream == stream), None)
-    return recording_file(data_dir, recording) if recording is not None else None
+    return None if recording is None else (recording.path, recording_file(data_dir, recording))
+
+
+async def _stored_audio(
+    request: web.Request, store: S3Recordings, relative: str, stream: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A recording from the store, with the Range the player asked for (it seeks with them)."""
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise ApiError(416, "bad_range", "the Range header is not one byte range") from None
+    try:
+        found = await asyncio.to_thread(store.get, relative, wanted.start, wanted.stop)
+    except RangeNotSatisfiable:
+        raise ApiError(416, "bad_range", "the range lies outside the recording") from None
+    except StoreError as exc:
+        log.error("recordings: %s from the store failed: %s", relative, exc)
+        raise ApiError(503, "store_unavailable", "the recordings store did not answer; try again") from None
+    if found is None:
+        raise ApiError(404, "no_recording", f"no {stream} recording in the store")
+    response = web.StreamResponse(status=206 if found.content_range else 200, headers=headers)
+    response.headers["Accept-Ranges"] = "bytes"
+    if found.content_range:
+        response.headers["Content-Range"] = found.content_range
+    response.content_length = found.length
+    await response.prepare(request)
+    chunks = found.chunks()
+    while chunk := await asyncio.to_thread(next, chunks, b""):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def export(request: web.Request) -> web.StreamResponse:
@@ -198,7 +240,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     folder = Path(tempfile.mkdtemp(prefix="callguard-export-"))
     try:
         try:
-            summary = await _reads(request).run(export_call, call_id, folder / f"{call_id}.zip")
+            reads = _reads(request)
+            summary = await reads.run(export_call, call_id, folder / f"{call_id}.zip", reads.store)
         except UnknownCall:
             raise ApiError(404, "unknown_call", f"no logged call {call_id!r}") from None
         await _log(s, who, call_id, "export", {"sha256": summary.sha256, "via": "api"})
