@@ -126,7 +126,9 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(403, "account_locked", "this account is locked after too many failed sign-ins: ask a supervisor")
     user = await s.accounts.verify(name, password)
     if user is None:
-        await s.database.run(_failed_sign_in, s, name, key, address)
+        log.warning("failed sign-in for %r from %s", name[:64], address)
+        s.throttle.failed(key, address)
+        await s.database.run(_failed_sign_in, s, name, address)
         raise ApiError(401, "bad_credentials", "wrong user name or password")
     s.throttle.succeeded(key, address)
     session = await s.database.run(_signed_in, s.accounts, user)
@@ -156,10 +158,8 @@ def _signed_in(accounts: Accounts, user: User) -> Session:
     return accounts.open_session(user)
 
 
-def _failed_sign_in(s: Services, name: str, key: str, address: str) -> None:
+def _failed_sign_in(s: Services, name: str, address: str) -> None:
     """On the database thread: the failure counted, the account locked at the limit."""
-    log.warning("failed sign-in for %r from %s", name[:64], address)
-    s.throttle.failed(key, address)
     failures = s.accounts.record_failure(name)
     limit = s.config.auth.lockout_after
     if limit and failures >= limit and not s.accounts.locked(name):
