@@ -124,7 +124,7 @@ async def drive(server: Any, url: str, args: argparse.Namespace) -> dict[str, An
         ).fetchone()
     out["stats_rows_logged_in_stall"] = f"{rows[0] if rows else 0}/~{args.calls * int(args.stall / 5)}"
     # The server's own view of its playout (free of this process's own scheduling).
-    for key in ("late_frames", "lost_s", "underrun_s", "delay_p95_s"):
+    for key in ("late_frames", "lost_s", "underrun_s", "delay_p95_s", "reanchors", "frames_in", "stretched_s"):
         out[f"server_{key}"] = [f[key] for f in final]
     return out
 
