@@ -266,10 +266,48 @@ class DatabaseConfig:
     # Empty: SQLite in server.data_dir (one machine). "postgresql://USER@HOST:PORT/DB": the
     # call log, accounts and sessions shared by every relay node (the `cluster` extra).
     url: str = ""
+    # Statements run on a thread of their own (relay/records/db_thread.py). Writes wait in
+    # a queue of at most queue_max; past that they spill to a file in server.data_dir and
+    # are applied once the database catches up (nothing is dropped).
+    queue_max: int = 50_000
+    # A request that reads (sign-in, a session, QA) gives up after this long: 503.
+    read_timeout_s: float = 10.0
+    # At shutdown, how long queued writes may take; what is left is spilled for the next start.
+    close_timeout_s: float = 10.0
 
     def validate(self) -> None:
         if self.url and not self.url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("database.url must be empty (SQLite) or a postgresql:// URL")
+        _check_range("database.queue_max", self.queue_max, 1, 10_000_000)
+        _check_range("database.read_timeout_s", self.read_timeout_s, 0.1, 300.0)
+        _check_range("database.close_timeout_s", self.close_timeout_s, 0.0, 600.0)
+
+
+@dataclass(frozen=True)
+class RecordingsConfig:
+    # "folder": recordings stay under server.data_dir/calls (for several nodes, a volume they
+    # all mount). "s3": written there while the call runs, uploaded to an S3-compatible
+    # store once it ends (the `s3` extra), the local copy kept until the upload succeeds.
+    backend: str = "folder"
+    # The store's URL (https://s3.REGION.amazonaws.com, http://minio:9000); empty: AWS's own.
+    endpoint: str = ""
+    bucket: str = ""
+    prefix: str = ""  # object keys are PREFIX + calls/<call_id>/<stream>.opus
+    region: str = ""
+    # Empty: the environment's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the machine's role.
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    # How often ended calls are uploaded, and failed uploads tried again.
+    upload_interval_s: float = 5.0
+
+    def validate(self) -> None:
+        if self.backend not in ("folder", "s3"):
+            raise ConfigError('recordings.backend must be "folder" or "s3"')
+        if self.backend == "s3" and not self.bucket:
+            raise ConfigError('recordings.backend = "s3" needs recordings.bucket')
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError("recordings.endpoint must be an http:// or https:// URL")
+        _check_range("recordings.upload_interval_s", self.upload_interval_s, 0.1, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -303,6 +341,7 @@ class Config:
     webrtc: WebRTCConfig = field(default_factory=WebRTCConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     stt_tier: SttTierConfig = field(default_factory=SttTierConfig)

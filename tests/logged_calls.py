@@ -28,6 +28,7 @@ from offline.eval_text import load_checks
 from relay.config import Config
 from relay.media.clock import CallClock
 from relay.records.call_log import CallLog
+from relay.records.db_thread import DirectWrites
 from relay.webrtc.tracks import OpusVoiceEncoder
 
 RATE = 48000
@@ -104,7 +105,8 @@ def write_logged_call(
     )
     # Events (lifts, the summary) are logged as if at the call's end, on its clock.
     ended = call.created_at + call.duration_s
-    log = CallLog(db, data_dir, call.call_id, clock=CallClock(wall=lambda: ended, monotonic=lambda: call.duration_s))
+    clock = CallClock(wall=lambda: ended, monotonic=lambda: call.duration_s)
+    log = CallLog(DirectWrites(db), data_dir, call.call_id, clock=clock)
     checks = load_checks(config, classifier=False)
     # The server's versions snapshot (SttService.view, TextChecks.view), for these checks.
     keywords = checks.info["keywords"]

@@ -160,13 +160,14 @@ def test_words_decisions_lifts_and_events_are_rows(tmp_path: Path) -> None:
     from relay.media.clock import CallClock
     from relay.records.call_log import CallLog
     from relay.records.database import open_database
+    from relay.records.db_thread import DirectWrites
 
     db = open_database(tmp_path / "callguard.db")
     db.execute(
         "INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at) "
         "VALUES ('c_1', 'anna', 0, 3, x'00', 0)"
     )
-    log = CallLog(db, tmp_path, "c_1", clock=CallClock(wall=lambda: 100.0))
+    log = CallLog(DirectWrites(db), tmp_path, "c_1", clock=CallClock(wall=lambda: 100.0))
     log.snapshot({"webrtc": {"ice_servers": [{"urls": ["turn:x"], "credential": "s3cret"}]}}, {"stt": "tiny"})
     words = [Word("안녕", 0.1, 0.4, True, 0.9), Word("바보", 0.5, 0.8, True, 0.8)]
     log.sync_words(words[:1])

@@ -36,9 +36,10 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 
 
 @pytest.fixture(scope="module")
-async def live(server: LocalServer, tight: LocalServer) -> AsyncIterator[LiveCall]:
-    # `tight` starts first: starting a server blocks this process (its event loop, and so
-    # the live call's peers) for seconds, and the live call must not be running then.
+async def live(server: LocalServer, tight: LocalServer, strict: LocalServer) -> AsyncIterator[LiveCall]:
+    # `tight` and `strict` start first: starting a server blocks this process (its event
+    # loop, and so the live call's peers) for seconds, and the live call must not be
+    # running then (on a loaded machine a start took 10 s: both sides were "lost").
     async with aiohttp.ClientSession() as session:
         call = await open_call(server, session, counselor="sue")
         await asyncio.sleep(server.delay_s + 0.5)  # the delayed tone has reached the counselor

@@ -25,6 +25,7 @@ from relay.config import load_config
 from relay.records.access_log import accesses, cli_user
 from relay.records.call_log import CallLog
 from relay.records.database import database_file, open_database
+from relay.records.db_thread import DirectWrites
 from relay.records.logged_call import logged_decisions, logged_words, replays
 from tests.logged_calls import ABUSIVE_CALL, CLEAN_CALL, KEYWORDS_ONLY, LoggedCall, write_logged_call
 from tests.stt_doubles import ScriptedEngine, vocab
@@ -116,7 +117,7 @@ def test_a_lifted_span_of_the_call_is_not_one_of_its_spans(db: sqlite3.Connectio
 def test_a_counselors_manual_mute_is_not_one_of_moderations_spans(db: sqlite3.Connection, data_dir: Path) -> None:
     """A dump or hold is no decision a replay can make: it is left out of the comparison."""
     hit = Hit(words=(), source="manual", category="dump", score=1.0, threshold=1.0, detail="by anna", version="")
-    CallLog(db, data_dir, CALL).decision(Decision(0.5, 1.5, (), (hit,), False, 1.0, ("dump",)), 99, 0.0)
+    CallLog(DirectWrites(db), data_dir, CALL).decision(Decision(0.5, 1.5, (), (hit,), False, 1.0, ("dump",)), 99, 0.0)
     assert [d.manual for d in logged_decisions(db, CALL)].count(True) == 1
     result = run_replay(db, data_dir, CALL, KEYWORDS_ONLY, mode="transcript", classifier=False)
     assert result.diff.empty and result.diff.unchanged == 3

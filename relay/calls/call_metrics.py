@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from relay.calls.call import Call
     from relay.calls.speech_service import SttService
     from relay.calls.text_service import TextChecks
+    from relay.records.db_thread import DatabaseStats
+    from relay.records.s3_recordings import RecordingUploads
 
 PREFIX = "callguard"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -33,7 +35,15 @@ CALL_STATES = ("waiting", "active")
 
 
 class ServerMetrics(Collector):
-    def __init__(self, stt: SttService, checks: TextChecks, calls: Callable[[], Iterable[Call]]) -> None:
+    def __init__(
+        self,
+        stt: SttService,
+        checks: TextChecks,
+        calls: Callable[[], Iterable[Call]],
+        database: Callable[[], DatabaseStats] | None = None,
+    ) -> None:
+        self._database = database
+        self.uploads: RecordingUploads | None = None  # recordings.backend = "s3"
         self._stt = stt
         self._checks = checks
         self._calls = calls
@@ -129,6 +139,16 @@ class ServerMetrics(Collector):
             "Windows judged by the keyword lists alone because the classifier queue was full",
             self._checks.overloaded,
         )
+        if self._database is not None:
+            yield from _database_metrics(self._database())
+        if self.uploads is not None:
+            yield _gauge(
+                "recordings_local_files",
+                "Recordings on the local disk (running calls, uploads to come)",
+                self.uploads.waiting(),
+            )
+            yield _counter("recordings_uploaded", "Recordings uploaded to the store", self.uploads.uploaded)
+            yield _counter("recordings_upload_failures", "Uploads that failed (each retried)", self.uploads.failed)
 
     def check_states(self) -> dict[str, str]:
         checks = self._checks.view()
@@ -137,6 +157,17 @@ class ServerMetrics(Collector):
             "keywords": checks["keywords"]["state"],
             "classifier": checks["classifier"]["state"],
         }
+
+
+def _database_metrics(db: DatabaseStats) -> Iterator[Metric]:
+    """The database thread (relay/records/db_thread.py): a backlog means the database is slow."""
+    yield _gauge("database_queued_writes", "Writes waiting in memory for the database", db.queued)
+    yield _gauge("database_queue_max", "Writes the memory queue holds before they spill to disk", db.queue_max)
+    yield _gauge("database_spilled_writes", "Writes waiting in the spill file (the queue was full)", db.spilled)
+    yield _gauge("database_oldest_write_seconds", "How long the oldest waiting write has waited", db.oldest_s)
+    yield _counter("database_writes", "Writes applied", db.written)
+    yield _counter("database_write_retries", "Writes retried after the database failed them for a while", db.retries)
+    yield _counter("database_writes_refused", "Writes the database refused (logged with the statement)", db.failed)
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

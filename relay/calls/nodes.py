@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from relay.config import Config
 from relay.media.clock import CallClock
+from relay.records.db_thread import DatabaseThread
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ class Node:
 
 class Membership:
     def __init__(
-        self, db: sqlite3.Connection, config: Config, draining: Callable[[], bool], clock: CallClock = CallClock()
+        self, database: DatabaseThread, config: Config, draining: Callable[[], bool], clock: CallClock = CallClock()
     ) -> None:
-        self._db = db
+        self._database = database
         self._draining = draining
         self._config = config.cluster
         self._clock = clock
@@ -61,9 +62,9 @@ class Membership:
     def clustered(self) -> bool:
         return bool(self.name)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self.clustered:
-            self.beat()
+            await self.beat()
             self._task = asyncio.ensure_future(self._beat_forever())
 
     async def stop(self) -> None:
@@ -71,17 +72,25 @@ class Membership:
             self._task.cancel()
         if self.clustered:
             try:  # a clean stop leaves no heartbeat to wait out
-                self._db.execute("DELETE FROM nodes WHERE name = ?", (self.name,))
+                await self._database.run(self._sign_off)
             except sqlite3.Error:
                 log.exception("node %s: could not sign off", self.name)
 
-    def beat(self) -> None:
+    def _sign_off(self) -> None:
+        self._database.db.execute("DELETE FROM nodes WHERE name = ?", (self.name,))
+
+    async def beat(self) -> None:
+        """Says this node is alive (and whether it drains); ends the calls of silent nodes."""
+        await self._database.run(self._beat)
+
+    def _beat(self) -> None:
         now = self._clock.wall()
-        self._db.execute(
+        db = self._database.db
+        db.execute(
             "INSERT OR REPLACE INTO nodes (name, url, started_at, seen_at, draining) VALUES (?, ?, ?, ?, ?)",
             (self.name, self.url, self.started_at, now, self._draining()),
         )
-        lost = self._db.execute(
+        lost = db.execute(
             "UPDATE calls SET ended_at = ?, end_reason = 'node_lost' WHERE ended_at IS NULL AND node != '' "
             "AND node != ? AND node NOT IN (SELECT name FROM nodes WHERE seen_at >= ?)",
             (now, self.name, now - self._config.dead_after_s),
@@ -90,21 +99,24 @@ class Membership:
             silent = self._config.dead_after_s
             log.warning("node %s: ended %d call(s) of nodes silent for %.0f s", self.name, lost, silent)
 
-    def alive(self) -> list[Node]:
+    async def alive(self) -> list[Node]:
+        return await self._database.run(self._alive)
+
+    def _alive(self) -> list[Node]:
         since = self._clock.wall() - self._config.dead_after_s
-        rows = self._db.execute(
+        rows = self._database.db.execute(
             "SELECT name, url, seen_at, draining FROM nodes WHERE seen_at >= ? ORDER BY name", (since,)
         ).fetchall()
         return [Node(r["name"], r["url"], r["seen_at"], bool(r["draining"])) for r in rows]
 
-    def url_of(self, name: str) -> str | None:
+    async def url_of(self, name: str) -> str | None:
         """Where a live node answers; None when it is unknown or silent too long."""
-        return next((n.url for n in self.alive() if n.name == name), None)
+        return next((n.url for n in await self.alive() if n.name == name), None)
 
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(self._config.heartbeat_s)
             try:
-                self.beat()
+                await self.beat()
             except sqlite3.Error:  # the database is away for a moment: calls go on, try again
                 log.exception("node %s: heartbeat failed", self.name)

@@ -17,6 +17,7 @@ from relay.calls.text_service import TextChecks
 from relay.config import Config
 from relay.media.clock import CallClock
 from relay.records.call_log import CallLog
+from relay.records.db_thread import DatabaseThread
 from relay.web.accounts import token_digest
 
 log = logging.getLogger(__name__)
@@ -50,27 +51,27 @@ class Invite:
 class Calls:
     def __init__(
         self,
-        db: sqlite3.Connection,
+        database: DatabaseThread,
         config: Config,
         stt: SttService,
         checks: TextChecks,
         clock: CallClock = CallClock(),
         prompt: np.ndarray | None = None,
     ) -> None:
-        self._db = db
+        self._database = database
         self._clock = clock
         self._config = config
         self._stt = stt
         self._checks = checks
         self._calls: dict[str, Call] = {}
         self._prompt = prompt  # the escalation warning every call plays (relay/media/prompt.py)
-        self.metrics = ServerMetrics(stt, checks, self.all)
+        self.metrics = ServerMetrics(stt, checks, self.all, database.stats)
         self._reaper: asyncio.Task[None] | None = None
         self.node = config.cluster.node
         self.draining = False
         # Calls left open by this node when it stopped without ending them (other nodes'
         # calls sharing the database are theirs).
-        db.execute(
+        database.write(
             "UPDATE calls SET ended_at = ?, end_reason = 'server_restart' WHERE ended_at IS NULL AND node = ?",
             (clock.wall(), self.node),
         )
@@ -114,12 +115,12 @@ class Calls:
             delay_s=self._config.delay.delay_s,
             invite_expires_at=now + self._config.calls.invite_ttl_s,
         )
-        self._db.execute(
+        self._database.write(
             "INSERT INTO calls (call_id, counselor, created_at, delay_s, invite_hash, invite_expires_at, node) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (record.call_id, counselor, now, record.delay_s, token_digest(token), record.invite_expires_at, self.node),
         )
-        call_log = CallLog(self._db, self._config.server.data_dir, record.call_id, self._clock)
+        call_log = CallLog(self._database, self._config.server.data_dir, record.call_id, self._clock)
         call_log.snapshot(self._config.to_dict(), {"stt": self._stt.view(), **self._checks.view()})
         call = Call(
             record,
@@ -143,15 +144,13 @@ class Calls:
     def all(self) -> list[Call]:
         return list(self._calls.values())
 
-    def invited_call(self, token: str) -> Call:
+    async def invited_call(self, token: str) -> Call:
         """The running call this invite token admits to; InviteRefused says why not.
 
         The expiry bounds how long an unused link works; a customer who has joined may
         rejoin (page reload, network change) for as long as the call lasts.
         """
-        row = self._db.execute(
-            "SELECT call_id, end_reason FROM calls WHERE invite_hash = ?", (token_digest(token),)
-        ).fetchone()
+        row = await self._database.run(self._invite, token_digest(token))
         if row is None:
             raise InviteRefused("unknown")
         call = self._calls.get(row["call_id"])
@@ -161,11 +160,17 @@ class Calls:
             raise InviteRefused("expired")
         return call
 
+    def _invite(self, digest: bytes) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._database.db.execute(
+            "SELECT call_id, end_reason FROM calls WHERE invite_hash = ?", (digest,)
+        ).fetchone()
+        return row
+
     def _ended(self, call: Call) -> None:
         self._calls.pop(call.call_id, None)
         self.metrics.call_ended(call)
         r = call.record
-        self._db.execute(
+        self._database.write(
             "UPDATE calls SET ended_at = ?, end_reason = ? WHERE call_id = ?", (r.ended_at, r.end_reason, r.call_id)
         )
         log.info("call %s ended: %s", r.call_id, r.end_reason)

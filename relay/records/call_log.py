@@ -13,8 +13,10 @@ and undecided playout every few seconds, errors, the end).
 
 Nothing here decodes or re-encodes: the relay already has every stream as Opus packets
 (relay/records/ogg_opus.py). Packets are buffered and their pages written every FLUSH_INTERVAL_S,
-rows are inserted as things happen (short statements, WAL): a killed server loses at
-most the last half second or so, and every file stays readable. A failing disk or
+rows are written as things happen: in the server through the database thread
+(relay/records/db_thread.py), queued in order, so a slow database never holds the call's
+audio and a database that is away gets every row once it is back. A killed server loses
+at most the last half second or so, and every file stays readable. A failing disk or
 database is logged and never ends the call.
 """
 
@@ -25,7 +27,6 @@ import collections
 import json
 import logging
 import os
-import sqlite3
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ from moderation.policy import Decision
 from moderation.speech import Word
 from relay.media.audio_format import RATE
 from relay.media.clock import CallClock
+from relay.records.db_thread import RowId, Writes
 from relay.records.ogg_opus import OggOpusWriter
 
 log = logging.getLogger(__name__)
@@ -109,10 +111,8 @@ class _Recording:
 
 
 class CallLog:
-    def __init__(
-        self, db: sqlite3.Connection, data_dir: str | Path, call_id: str, clock: CallClock = CallClock()
-    ) -> None:
-        self._db = db
+    def __init__(self, writes: Writes, data_dir: str | Path, call_id: str, clock: CallClock = CallClock()) -> None:
+        self._writes = writes
         self._data_dir = Path(data_dir)
         self.call_id = call_id
         self.folder = call_dir(data_dir, call_id)
@@ -121,7 +121,9 @@ class CallLog:
         self._playout: Playout | None = None
         self._recordings: dict[Stream, _Recording] = {}
         self._failed: set[Stream] = set()
-        self._unplaced_events: collections.deque[tuple[int, float]] = collections.deque(maxlen=MAX_UNPLACED_EVENTS)
+        # (row key, monotonic time) of events logged before the media clock had an anchor.
+        self._unplaced_events: collections.deque[tuple[str, float]] = collections.deque()
+        self._events = 0
         self._words_done = 0
         self._errors = 0
         self._task: asyncio.Task[None] | None = None
@@ -225,8 +227,8 @@ class CallLog:
         if playing is None or (not final and playing < SETTLE_S):
             return
         while self._unplaced_events:
-            event_id, at = self._unplaced_events.popleft()
-            self._execute("UPDATE call_events SET media_s = ? WHERE id = ?", (self._received_media_at(at), event_id))
+            key, at = self._unplaced_events.popleft()
+            self._place_event(key, self._received_media_at(at))
         for stream, rec in pending:
             rec.media_s = self._media_at(PLACEMENT[stream], rec.start)
             rec.sync = (0.0, rec.media_s)
@@ -290,9 +292,10 @@ class CallLog:
         if not new:
             return
         self._words_done += len(new)
-        self._executemany(
+        self._writes.write(
             "INSERT INTO call_words (call_id, start, end, text, confirmed, probability) VALUES (?, ?, ?, ?, ?, ?)",
             [(self.call_id, w.start, w.end, w.text, int(w.confirmed), w.probability) for w in new],
+            many=True,
         )
 
     def decision(self, decision: Decision, span_id: int, late_s: float) -> None:
@@ -337,12 +340,22 @@ class CallLog:
     def event(self, kind: str, detail: dict[str, Any]) -> None:
         now = self._monotonic()
         media_s = self._received_media_at(now)
-        row = self._execute(
+        self._events += 1
+        key = f"{self.call_id}/event/{self._events}" if media_s is None else None
+        self._execute(
             "INSERT INTO call_events (call_id, at, media_s, kind, detail) VALUES (?, ?, ?, ?, ?)",
             (self.call_id, self._wall(), media_s, kind, _json(detail)),
+            key=key,
         )
-        if media_s is None and row is not None and row.lastrowid is not None:
-            self._unplaced_events.append((row.lastrowid, now))
+        if key is not None:
+            if len(self._unplaced_events) >= MAX_UNPLACED_EVENTS:
+                self._place_event(self._unplaced_events.popleft()[0], None)
+            self._unplaced_events.append((key, now))
+
+    def _place_event(self, key: str, media_s: float | None) -> None:
+        """Gives an event logged before the anchor its media time (None: it gets none, and
+        the writer forgets the row it remembered)."""
+        self._execute("UPDATE call_events SET media_s = ? WHERE id = ?", (media_s, RowId(key)))
 
     # -------------------------------------------------------------------- end
 
@@ -356,6 +369,8 @@ class CallLog:
         self.event("summary", {**final_stats, "recording_errors": self._errors})
         self._closed = True
         self._place(final=True)
+        while self._unplaced_events:  # the customer never sent audio: no media time to give
+            self._place_event(self._unplaced_events.popleft()[0], None)
         for stream, rec in list(self._recordings.items()):
             w = rec.writer
             try:
@@ -377,24 +392,8 @@ class CallLog:
         """Media time of the customer audio arriving at `wall` (None before the first frame)."""
         return self._media_at("received", wall)
 
-    def _execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor | None:
-        try:
-            return self._db.execute(sql, params)
-        except sqlite3.Error:
-            log.exception("call %s: call log write failed", self.call_id)
-            return None
-
-    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        try:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(sql, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error:
-            log.exception("call %s: call log write failed", self.call_id)
+    def _execute(self, sql: str, params: tuple[Any, ...], key: str | None = None) -> None:
+        self._writes.write(sql, params, key=key)
 
 
 def _json(value: Any) -> str:

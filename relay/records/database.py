@@ -2,8 +2,9 @@
 database.url names one (relay/records/postgres.py), shared by several relay nodes. The
 schema is brought up to date on open (relay/records/migrations.py).
 
-Every statement is short and indexed, so they run on the event loop; a call's media
-path never touches the database.
+In the server every statement runs on the database thread (relay/records/db_thread.py),
+never on the event loop that paces the calls' audio; the commands (export, purge, replay,
+users) use the connection directly.
 """
 
 from __future__ import annotations

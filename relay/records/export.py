@@ -12,6 +12,7 @@ their date, so exporting an unchanged call twice gives the same bytes and the sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,6 +22,7 @@ import sqlite3
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,8 @@ from typing import IO, Any, NamedTuple
 from relay.config import Config
 from relay.records.access_log import cli_user, record_access
 from relay.records.database import open_call_log
-from relay.records.logged_call import CallHistory, UnknownCall, load_call, recording_file
+from relay.records.logged_call import CallHistory, Recording, UnknownCall, load_call, recording_file
+from relay.records.s3_recordings import S3Recordings, recording_store
 
 CHUNK = 1 << 16
 MANIFEST = "SHA256SUMS"
@@ -99,8 +102,15 @@ class ExportSummary:
     files: list[ExportedFile]  # every entry but SHA256SUMS itself, in zip order
 
 
-def export_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str, destination: Path) -> ExportSummary:
-    """Writes the call's evidence zip to `destination`; raises UnknownCall.
+def export_call(
+    db: sqlite3.Connection,
+    data_dir: str | Path,
+    call_id: str,
+    destination: Path,
+    store: S3Recordings | None = None,
+) -> ExportSummary:
+    """Writes the call's evidence zip to `destination`; raises UnknownCall. A recording no
+    longer on the local disk is read from `store` (recordings.backend = "s3").
 
     Synchronous file work, for a worker thread. It only reads, in plain statements (no
     transaction), so it may share a connection opened with check_same_thread=False.
@@ -113,7 +123,7 @@ def export_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str, dest
     tmp = Path(tmp_name)  # mkstemp creates it 0600
     try:
         with os.fdopen(fd, "w+b") as out:
-            files = _write_zip(out, record, Path(data_dir))
+            files = _write_zip(out, record, Path(data_dir), store, destination.parent)
             out.flush()
             os.fsync(out.fileno())
             out.seek(0)
@@ -125,7 +135,9 @@ def export_call(db: sqlite3.Connection, data_dir: str | Path, call_id: str, dest
     return ExportSummary(destination, digest, files)
 
 
-def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[ExportedFile]:
+def _write_zip(
+    out: IO[bytes], record: CallHistory, data_dir: Path, store: S3Recordings | None, scratch: Path
+) -> list[ExportedFile]:
     date = _zip_date(record.summary.created_at)
     files: list[ExportedFile] = []
     audio: dict[str, ExportedFile] = {}
@@ -137,13 +149,13 @@ def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[Expo
             zf.writestr(_entry(name, date, zipfile.ZIP_DEFLATED), data)
 
         for rec in record.recordings:
-            source = recording_file(data_dir, rec)
-            if source is not None:
-                # Opus does not compress: stored, byte for byte as logged.
-                audio[rec.stream] = _copy_into(
-                    zf, _entry(f"audio/{rec.stream}{source.suffix}", date, zipfile.ZIP_STORED), source
-                )
-                files.append(audio[rec.stream])
+            with _recording_at(data_dir, rec, store, scratch) as source:
+                if source is not None:
+                    # Opus does not compress: stored, byte for byte as logged.
+                    audio[rec.stream] = _copy_into(
+                        zf, _entry(f"audio/{rec.stream}{Path(rec.path).suffix}", date, zipfile.ZIP_STORED), source
+                    )
+                    files.append(audio[rec.stream])
         missing = [r.stream for r in record.recordings if r.stream not in audio]
         add_text("transcript.tsv", _transcript_tsv(record))
         add_text("transcript.json", _json([dataclasses.asdict(w) for w in record.words]))
@@ -180,6 +192,22 @@ def _write_zip(out: IO[bytes], record: CallHistory, data_dir: Path) -> list[Expo
         )
         zf.writestr(_entry(MANIFEST, date, zipfile.ZIP_DEFLATED), "".join(f"{f.sha256}  {f.name}\n" for f in files))
     return files
+
+
+@contextlib.contextmanager
+def _recording_at(data_dir: Path, rec: Recording, store: S3Recordings | None, scratch: Path) -> Iterator[Path | None]:
+    """The recording as a local file: its own, or a copy from the store, removed after."""
+    source = recording_file(data_dir, rec)
+    if source is not None or store is None:
+        yield source
+        return
+    fd, name = tempfile.mkstemp(dir=scratch, prefix=".recording.", suffix=".part")
+    os.close(fd)
+    copy = Path(name)
+    try:
+        yield copy if store.download(rec.path, copy) else None
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def _copy_into(zf: zipfile.ZipFile, entry: zipfile.ZipInfo, source: Path) -> ExportedFile:
@@ -297,7 +325,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
     db = open_call_log(data_dir, config.database.url)  # relay/cli.py reports a missing one
     try:
         try:
-            summary = export_call(db, data_dir, args.call_id, out)
+            summary = export_call(db, data_dir, args.call_id, out, recording_store(config.recordings))
         except UnknownCall as exc:
             print(f"callguard: {exc}", file=sys.stderr)
             return 2

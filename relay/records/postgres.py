@@ -146,21 +146,32 @@ class PgConnection:
         import psycopg  # the `cluster` extra: only a node configured for PostgreSQL needs it
 
         self._psycopg = psycopg
+        self.url = url
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        psycopg = self._psycopg
         try:
-            # Statements run on the event loop (as SQLite's do): none may hold it for long.
-            self._conn = psycopg.connect(
-                url, autocommit=True, connect_timeout=10, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+            # The server's statements run on its database thread (relay/records/db_thread.py),
+            # which retries a write that timed out: a held lock costs a retry, not the loop.
+            return psycopg.connect(
+                self.url, autocommit=True, connect_timeout=10, options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
             )
         except psycopg.Error as exc:
-            raise sqlite3.OperationalError(f"cannot reach the database at {_safe(url)}: {exc}") from None
-        self._lock = threading.RLock()
-        self.url = url
+            raise sqlite3.OperationalError(f"cannot reach the database at {_safe(self.url)}: {exc}") from None
+
+    def _live(self) -> Any:
+        """The connection, opened again when the last one broke (the server restarted)."""
+        if self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
 
     def execute(self, sql: str, params: Any = ()) -> Cursor:
         named = isinstance(params, dict)
         statement = translate(sql, named)
         with self._lock, self._errors():
-            cur = self._conn.execute(statement, _params(params) if params else None)
+            cur = self._live().execute(statement, _params(params) if params else None)
             rows: list[Row] = []
             if cur.description is not None:
                 names = {d.name: i for i, d in enumerate(cur.description)}
@@ -172,7 +183,7 @@ class PgConnection:
     def executemany(self, sql: str, seq: Sequence[Any]) -> Cursor:
         statement = translate(sql, False)
         with self._lock, self._errors():
-            with self._conn.cursor() as cur:
+            with self._live().cursor() as cur:
                 cur.executemany(statement, [_params(p) for p in seq])
                 return Cursor([], cur.rowcount, None)
 

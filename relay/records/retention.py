@@ -36,6 +36,7 @@ from relay.config import Config
 from relay.records.access_log import cli_user, record_access
 from relay.records.call_log import call_dir
 from relay.records.database import connect, open_call_log
+from relay.records.s3_recordings import S3Recordings, StoreError, recording_store
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,15 @@ def purge(
     running: Collection[str] = (),
     now: float | None = None,
     stop: threading.Event | None = None,
+    store: S3Recordings | None = None,
 ) -> PurgeReport:
     """Deletes the calls that ended more than `days` ago (days > 0), rows and recordings.
 
     Blocking (file and database work): the server runs it in a thread, on a connection
     of its own, since each call's transaction must not take in the event loop's writes.
     `running` names calls never to touch; `stop` ends the purge between two calls.
+    With `store` (recordings.backend = "s3") the call's objects there go first: a store
+    that cannot delete them now keeps the call (rows and all) for the next purge.
     """
     if days <= 0:
         raise ValueError("days must be > 0 (retention.days = 0 keeps calls for ever)")
@@ -120,6 +124,17 @@ def purge(
             return report
         found = _folder(data_dir, row["call_id"])
         files, size = _measure(found) if found is not None else (0, 0)
+        stored: list[tuple[str, int]] = []
+        if store is not None and found is not None:
+            try:
+                stored = store.call_objects(row["call_id"])
+                if not dry_run:
+                    store.delete([key for key, _ in stored])
+            except StoreError as exc:
+                log.error("retention: call %s kept for the next purge: %s", row["call_id"], exc)
+                report.errors.append(f"{row['call_id']}: {exc}")
+                continue
+        files, size = files + len(stored), size + sum(n for _, n in stored)
         call = PurgedCall(row["call_id"], row["created_at"], row["ended_at"], files, size)
         if not dry_run:
             if not _delete_rows(db, call, report, user):
@@ -252,6 +267,7 @@ class PeriodicPurge:
         self._days = config.retention.days
         self._interval_s = config.retention.purge_interval_s
         self._running = running
+        self._recordings = config.recordings
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -295,7 +311,8 @@ class PeriodicPurge:
     def _purge(self, running: set[str]) -> PurgeReport:
         db = connect(self._data_dir, self._url)
         try:
-            return purge(db, self._data_dir, self._days, SERVER_USER, running=running, stop=self._stop)
+            store = recording_store(self._recordings)
+            return purge(db, self._data_dir, self._days, SERVER_USER, running=running, stop=self._stop, store=store)
         finally:
             db.close()
 
@@ -320,7 +337,7 @@ def main(args: argparse.Namespace, config: Config) -> int:
         return 0
     db = open_call_log(data_dir, config.database.url)  # relay/cli.py reports a missing one
     try:
-        report = purge(db, data_dir, days, cli_user(), dry_run=args.dry_run)
+        report = purge(db, data_dir, days, cli_user(), dry_run=args.dry_run, store=recording_store(config.recordings))
     except sqlite3.Error as exc:  # e.g. the server held the database past busy_timeout
         print(f"callguard: purge stopped, run it again: {exc}", file=sys.stderr)
         return 1

@@ -19,8 +19,9 @@ import secrets
 import sqlite3
 import time
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from relay.web.password_policy import WeakPassword, check_password
 
@@ -87,11 +88,23 @@ def _scrypt(password: str, salt: bytes, n: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=8, p=1, maxmem=256 * 1024 * 1024, dklen=32)
 
 
+async def _at_once(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
 class Accounts:
     def __init__(
-        self, db: sqlite3.Connection, scrypt_n: int, session_ttl_s: float, password_min_length: int = 12
+        self,
+        db: sqlite3.Connection,
+        scrypt_n: int,
+        session_ttl_s: float,
+        password_min_length: int = 12,
+        run: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self._db = db
+        # How the async methods reach the database: the server's database thread
+        # (DatabaseThread.run); by default at once, for the commands with no loop to keep free.
+        self._run = run or _at_once
         self._n = scrypt_n
         self._ttl = session_ttl_s
         self._min_length = password_min_length
@@ -182,11 +195,11 @@ class Accounts:
             raise AccountError("the new password must differ from the current one")
         if await self.verify(name, current) is None:
             raise AccountError("the current password is wrong")
-        row = self._existing(name)
+        row = await self._run(self._existing, name)
         self._check_password(row["name"], password)
         salt = secrets.token_bytes(16)
         digest = await asyncio.get_running_loop().run_in_executor(None, _scrypt, password, salt, self._n)
-        self._write_password(row["name"], salt, digest, must_change=False, keep_token=keep_token)
+        await self._run(self._write_password, row["name"], salt, digest, must_change=False, keep_token=keep_token)
 
     def _store_password(self, row: sqlite3.Row, password: str, *, must_change: bool) -> None:
         self._check_password(row["name"], password)
@@ -245,7 +258,7 @@ class Accounts:
 
     async def verify(self, name: str, password: str) -> User | None:
         """Check a password; the KDF runs in the thread pool, off the media event loop."""
-        row = self._row(name)
+        row = await self._run(self._row, name)
         if row is not None and row["disabled"]:
             row = None
         salt, n = (self._dummy_salt, self._n) if row is None else (row["pw_salt"], row["pw_n"])

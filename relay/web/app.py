@@ -8,8 +8,9 @@ import logging
 import signal
 import sqlite3
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -24,6 +25,8 @@ from relay.media.prompt import SHIPPED_WARNING, PromptError, load_prompt
 from relay.records import retention
 from relay.records.access_log import record_access
 from relay.records.database import connect
+from relay.records.db_thread import DatabaseThread
+from relay.records.s3_recordings import RecordingUploads, StoreError, recording_store
 from relay.web import calls_api as api
 from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, users_api
 from relay.web.accounts import Accounts
@@ -48,8 +51,22 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         )
 
 
-def accounts_for(db: sqlite3.Connection, config: Config) -> Accounts:
-    return Accounts(db, config.auth.scrypt_n, config.auth.session_ttl_s, config.auth.password_min_length)
+def accounts_for(db: sqlite3.Connection, config: Config, run: Callable[..., Awaitable[Any]] | None = None) -> Accounts:
+    auth = config.auth
+    return Accounts(db, auth.scrypt_n, auth.session_ttl_s, auth.password_min_length, run=run)
+
+
+def database_for(config: Config) -> DatabaseThread:
+    """The server's database behind its own thread; a node's spill file is its own, even in
+    a data folder that several nodes share."""
+    db = connect(config.server.data_dir, config.database.url)
+    node = f"-{config.cluster.node}" if config.cluster.node else ""
+    return DatabaseThread(
+        db,
+        queue_max=config.database.queue_max,
+        spill=Path(config.server.data_dir) / f"db-spill{node}.jsonl",
+        read_timeout_s=config.database.read_timeout_s,
+    )
 
 
 def build_app(config: Config, reload_config: Callable[[], Config] | None = None) -> web.Application:
@@ -60,12 +77,16 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     except PromptError as exc:
         raise ConfigError(f"escalation.prompt: {exc}") from None
     restrict_interfaces(config.webrtc.interfaces)
-    db = connect(config.server.data_dir, config.database.url)
-    accounts = accounts_for(db, config)
+    try:
+        store = recording_store(config.recordings)
+    except StoreError as exc:
+        raise ConfigError(f"recordings: {exc}") from None
+    database = database_for(config)
+    accounts = accounts_for(database.db, config, database.run)
     stt = SttService(config.stt)
     checks = TextChecks(config)
-    calls = Calls(db, config, stt, checks, prompt=prompt)
-    membership = Membership(db, config, draining=lambda: calls.draining)
+    calls = Calls(database, config, stt, checks, prompt=prompt)
+    membership = Membership(database, config, draining=lambda: calls.draining)
     # Outermost first: the proxy's view of the request, then errors as JSON around the
     # forgery check and the timed body read, then a call on another node handed to it
     # (checked here: the hop forwards neither Origin nor Sec-Fetch-Site).
@@ -81,7 +102,7 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     app[BODY_TIMEOUT] = config.server.body_timeout_s
     app[api.SERVICES] = api.Services(
         config,
-        db,
+        database,
         accounts,
         calls,
         SignInThrottle(config.auth),
@@ -90,30 +111,43 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     app.add_routes(api.routes())
     app.add_routes(users_api.routes())
     app.add_routes(health_api.routes())
-    qa_api.install(app, Path(config.server.data_dir), config.database.url)
+    qa_api.install(app, Path(config.server.data_dir), config.database.url, store)
     node_proxy.install(app, membership, calls)
     app.add_routes(openapi.routes())
     app.add_routes(pages.routes())
     security_headers.install(app)
 
-    purger = retention.PeriodicPurge(config, running=lambda: [call.call_id for call in calls.all()])
+    def running() -> list[str]:
+        return [call.call_id for call in calls.all()]
+
+    purger = retention.PeriodicPurge(config, running=running)
+    uploads = (
+        None
+        if store is None
+        else RecordingUploads(
+            store, Path(config.server.data_dir), database, running, config.recordings.upload_interval_s
+        )
+    )
     session_purger: list[asyncio.Task[None]] = []
 
     async def purge_sessions_forever() -> None:
         while True:
             await asyncio.sleep(config.auth.session_purge_interval_s)
-            if removed := accounts.purge_expired_sessions():
+            if removed := await database.run(accounts.purge_expired_sessions):
                 log.info("purged %d expired sessions", removed)
 
     async def start(_: web.Application) -> None:
-        accounts.purge_expired_sessions()
+        await database.run(accounts.purge_expired_sessions)
         warn_about_invite_links(config)
         # Before the first call: every call knows from its start whether it is moderated.
         await stt.load()
         await checks.load()
         calls.start()
-        membership.start()
+        await membership.start()
         purger.start()
+        if uploads is not None:
+            calls.metrics.uploads = uploads
+            uploads.start()
         session_purger.append(asyncio.ensure_future(purge_sessions_forever()))
 
     async def stop(_: web.Application) -> None:
@@ -122,22 +156,26 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await purger.stop()
+        if uploads is not None:
+            await uploads.stop()
         await calls.stop()
         await membership.stop()
         await checks.close()
         stt.close()
-        db.close()
+        # What calls logged is applied before the process goes; a database still away
+        # leaves it in the spill file for the next start.
+        await asyncio.to_thread(database.close, config.database.close_timeout_s)
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     if reload_config is not None:
         reloader = ConfigReloader(config, reload_config, calls, checks)
         reloader.on_change.append(lambda new: setattr(app[api.SERVICES], "config", new))
-        _reload_on_sighup(app, reloader, db)
+        _reload_on_sighup(app, reloader, database)
     return app
 
 
-def _reload_on_sighup(app: web.Application, reloader: ConfigReloader, db: sqlite3.Connection) -> None:
+def _reload_on_sighup(app: web.Application, reloader: ConfigReloader, database: DatabaseThread) -> None:
     lock = asyncio.Lock()  # one reload at a time, in the order the signals came
 
     async def reload() -> None:
@@ -146,7 +184,7 @@ def _reload_on_sighup(app: web.Application, reloader: ConfigReloader, db: sqlite
         action = "config_reloaded" if outcome.ok else "config_reload_refused"
         detail = {"changed": outcome.changed, "restart_needed": outcome.restart_needed, "error": outcome.error}
         try:
-            record_access(db, "signal:SIGHUP", "system", None, action, detail)
+            await database.run(record_access, database.db, "signal:SIGHUP", "system", None, action, detail)
         except sqlite3.Error:
             log.exception("the config reload could not be written to the access log")
 

@@ -17,7 +17,8 @@ from relay.calls.call import Call, NothingToDump, NotHolding
 from relay.calls.registry import Calls, Draining, TooManyCalls, TooManyOpenCalls
 from relay.config import Config
 from relay.records.access_log import record_access
-from relay.web.accounts import MAX_NAME, Accounts, name_key
+from relay.records.db_thread import DatabaseThread
+from relay.web.accounts import MAX_NAME, Accounts, Session, User, name_key
 from relay.web.bodies import body_field, json_body
 from relay.web.errors import ApiError
 from relay.web.principals import (
@@ -41,17 +42,24 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     config: Config
-    db: sqlite3.Connection
+    database: DatabaseThread
     accounts: Accounts
     calls: Calls
     throttle: SignInThrottle
     sockets: SocketLimits
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the functions handed to database.run (its thread only)."""
+        return self.database.db
 
 
 SERVICES = web.AppKey("services", Services)
 # The events socket's close code when its session was revoked or its account disabled
 # (4000-4999: the application's own; the page goes back to the sign-in).
 SESSION_ENDED = 4001
+# How long a socket's session recheck may wait on the database before it tries again later.
+SESSION_RECHECK_WAIT_S = 1.0
 
 
 def routes() -> list[web.RouteDef]:
@@ -78,9 +86,9 @@ def _services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
-def who_is(request: web.Request) -> Principal:
+async def who_is(request: web.Request) -> Principal:
     s = _services(request)
-    return principal(request, s.accounts, s.calls)
+    return await principal(request, s.database, s.accounts, s.calls)
 
 
 def _call_for(request: web.Request, who: Principal, *, customer_ok: bool, supervisor_ok: bool = True) -> Call:
@@ -113,16 +121,17 @@ async def login(request: web.Request) -> web.Response:
             f"too many failed sign-ins: try again in {math.ceil(wait)} s",
             {"Retry-After": str(math.ceil(wait))},
         )
-    if s.accounts.locked(name):
+    if await s.database.run(s.accounts.locked, name):
         log.warning("sign-in refused for locked account %r from %s", name[:64], address)
         raise ApiError(403, "account_locked", "this account is locked after too many failed sign-ins: ask a supervisor")
     user = await s.accounts.verify(name, password)
     if user is None:
-        _failed_sign_in(s, name, key, address)
+        log.warning("failed sign-in for %r from %s", name[:64], address)
+        s.throttle.failed(key, address)
+        await s.database.run(_failed_sign_in, s, name, address)
         raise ApiError(401, "bad_credentials", "wrong user name or password")
     s.throttle.succeeded(key, address)
-    s.accounts.record_success(user.name)
-    session = s.accounts.open_session(user)
+    session = await s.database.run(_signed_in, s.accounts, user)
     response = web.json_response(
         {
             "token": session.token,
@@ -144,9 +153,13 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-def _failed_sign_in(s: Services, name: str, key: str, address: str) -> None:
-    log.warning("failed sign-in for %r from %s", name[:64], address)
-    s.throttle.failed(key, address)
+def _signed_in(accounts: Accounts, user: User) -> Session:
+    accounts.record_success(user.name)
+    return accounts.open_session(user)
+
+
+def _failed_sign_in(s: Services, name: str, address: str) -> None:
+    """On the database thread: the failure counted, the account locked at the limit."""
     failures = s.accounts.record_failure(name)
     limit = s.config.auth.lockout_after
     if limit and failures >= limit and not s.accounts.locked(name):
@@ -158,23 +171,24 @@ def _failed_sign_in(s: Services, name: str, key: str, address: str) -> None:
 
 
 async def logout(request: web.Request) -> web.Response:
-    who = require_staff(who_is(request))
+    who = require_staff(await who_is(request))
     await json_body(request)
-    _services(request).accounts.close_session(who.token)
+    s = _services(request)
+    await s.database.run(s.accounts.close_session, who.token)
     response = web.json_response({})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 async def me(request: web.Request) -> web.Response:
-    who = require_staff(who_is(request))
+    who = require_staff(await who_is(request))
     return web.json_response(
         {"name": who.user.name, "role": who.user.role, "must_change_password": who.user.must_change_password}
     )
 
 
 async def rtc_config(request: web.Request) -> web.Response:
-    who_is(request)
+    await who_is(request)
     return web.json_response({"ice_servers": _ice_servers(_services(request).config)})
 
 
@@ -190,7 +204,7 @@ def _ice_servers(config: Config) -> list[dict[str, Any]]:
 
 async def create_call(request: web.Request) -> web.Response:
     # Supervisors may take calls too (and a newcomer's first account is a supervisor).
-    who = require_staff(who_is(request), "counselor", "supervisor")
+    who = require_staff(await who_is(request), "counselor", "supervisor")
     await json_body(request)
     s = _services(request)
     try:
@@ -242,7 +256,7 @@ def is_loopback_host(host: str) -> bool:
 
 
 async def list_calls(request: web.Request) -> web.Response:
-    who = require_staff(who_is(request), "counselor", "supervisor")
+    who = require_staff(await who_is(request), "counselor", "supervisor")
     calls = _services(request).calls.all()
     if who.user.role != "supervisor":
         calls = [c for c in calls if c.record.counselor == who.user.name]
@@ -250,7 +264,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    who = who_is(request)
+    who = await who_is(request)
     call = _call_for(request, who, customer_ok=True)
     if isinstance(who, Staff):
         return web.json_response(_staff_view(request, who, call))
@@ -260,7 +274,7 @@ async def get_call(request: web.Request) -> web.Response:
 
 
 async def offer(request: web.Request) -> web.Response:
-    who = who_is(request)
+    who = await who_is(request)
     call = _call_for(request, who, customer_ok=True, supervisor_ok=False)
     body = await json_body(request)
     role = body_field(body, "role", str)
@@ -286,13 +300,13 @@ async def offer(request: web.Request) -> web.Response:
 async def hangup(request: web.Request) -> web.Response:
     """Idempotent: a party hanging up a call that has already ended is told it has."""
     try:
-        who = who_is(request)
+        who = await who_is(request)
     except ApiError as exc:
         if exc.code == "call_ended":  # the invite of a call that has ended
             return web.json_response({"state": "ended"})
         raise
     if isinstance(who, Staff) and _services(request).calls.get(request.match_info["call_id"]) is None:
-        if _ended_call_of(request, who):
+        if await _ended_call_of(request, who):
             return web.json_response({"state": "ended"})
     call = _call_for(request, who, customer_ok=True)
     await json_body(request)
@@ -300,20 +314,19 @@ async def hangup(request: web.Request) -> web.Response:
     return web.json_response({"state": "ended"})
 
 
-def _ended_call_of(request: web.Request, who: Staff) -> bool:
+async def _ended_call_of(request: web.Request, who: Staff) -> bool:
     """The call in the URL has ended, and `who` was its counselor or is a supervisor."""
-    row = (
-        _services(request)
-        .db.execute(
+    s = _services(request)
+    row = await s.database.run(
+        lambda: s.db.execute(
             "SELECT counselor FROM calls WHERE call_id = ? AND ended_at IS NOT NULL", (request.match_info["call_id"],)
-        )
-        .fetchone()
+        ).fetchone()
     )
     return row is not None and (row["counselor"] == who.user.name or who.user.role == "supervisor")
 
 
 async def add_mute(request: web.Request) -> web.Response:
-    who = who_is(request)
+    who = await who_is(request)
     call = _call_for(request, who, customer_ok=False)
     body = await json_body(request)
     start, end = body_field(body, "start", (int, float)), body_field(body, "end", (int, float))
@@ -323,9 +336,9 @@ async def add_mute(request: web.Request) -> web.Response:
     return web.json_response(call.add_mute(float(start), float(end), by=who.user.name), status=201)
 
 
-def _running_call_for_staff(request: web.Request) -> tuple[Call, Staff]:
+async def _running_call_for_staff(request: web.Request) -> tuple[Call, Staff]:
     """The call in the URL, for its counselor or a supervisor, while it is not over."""
-    who = who_is(request)
+    who = await who_is(request)
     call = _call_for(request, who, customer_ok=False)
     assert isinstance(who, Staff)
     if call.state == "ended":
@@ -334,7 +347,7 @@ def _running_call_for_staff(request: web.Request) -> tuple[Call, Staff]:
 
 
 async def dump(request: web.Request) -> web.Response:
-    call, who = _running_call_for_staff(request)
+    call, who = await _running_call_for_staff(request)
     try:
         return web.json_response(call.dump(who.user.name), status=201)
     except NothingToDump as exc:
@@ -342,12 +355,12 @@ async def dump(request: web.Request) -> web.Response:
 
 
 async def hold_start(request: web.Request) -> web.Response:
-    call, who = _running_call_for_staff(request)
+    call, who = await _running_call_for_staff(request)
     return web.json_response(call.hold_start(who.user.name))
 
 
 async def hold_stop(request: web.Request) -> web.Response:
-    call, who = _running_call_for_staff(request)
+    call, who = await _running_call_for_staff(request)
     try:
         return web.json_response(call.hold_stop(who.user.name), status=201)
     except NotHolding as exc:
@@ -355,14 +368,14 @@ async def hold_stop(request: web.Request) -> web.Response:
 
 
 async def end_and_report(request: web.Request) -> web.Response:
-    call, who = _running_call_for_staff(request)
+    call, who = await _running_call_for_staff(request)
     await call.end_and_report(who.user.name)
     return web.json_response({"state": "ended", "end_reason": call.record.end_reason})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     check_origin(request)  # browsers send Origin on every WebSocket handshake
-    who = who_is(request)
+    who = await who_is(request)
     call = _call_for(request, who, customer_ok=True)
     token = request_token(request)
     assert token is not None  # who_is found a principal for it
@@ -393,7 +406,7 @@ async def _stream_events(request: web.Request, call: Call, who: Principal) -> we
                 break
             if recheck_s is not None and loop.time() >= next_check:  # on time, however busy the stream
                 assert isinstance(who, Staff)
-                if s.accounts.session_user(who.token) is None:
+                if not await _session_lasts(s, who):
                     log.info("call %s: events socket of %s closed, its session has ended", call.call_id, who.user.name)
                     close_code, close_message = SESSION_ENDED, b"session ended"
                     break
@@ -413,6 +426,17 @@ async def _stream_events(request: web.Request, call: Call, who: Principal) -> we
         call.events.unsubscribe(sub)
         await ws.close(code=close_code, message=close_message)
     return ws
+
+
+async def _session_lasts(s: Services, who: Staff) -> bool:
+    """The socket's session still holds; while the database is away it is given the benefit
+    of the doubt (the check waits at most a second: the socket's events must not wait on it)."""
+    try:
+        user = await asyncio.wait_for(s.database.run(s.accounts.session_user, who.token), SESSION_RECHECK_WAIT_S)
+    except (TimeoutError, sqlite3.Error) as exc:
+        log.warning("events socket of %s: session not rechecked (%s)", who.user.name, exc or "the database is slow")
+        return True
+    return user is not None
 
 
 async def _discard_incoming(ws: web.WebSocketResponse) -> None:

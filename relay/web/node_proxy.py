@@ -67,7 +67,7 @@ async def to_owner(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     if request.headers.get(VIA):
         raise ApiError(404, "unknown_call", f"no running call {call_id!r}")
-    url = membership.url_of(owner)
+    url = await membership.url_of(owner)
     if url is None:
         raise ApiError(410, "node_lost", f"the node running call {call_id!r} ({owner}) is gone; the call has ended")
     target = url + request.path_qs
@@ -122,15 +122,15 @@ async def _proxy_ws(request: web.Request, target: str, headers: dict[str, str]) 
     return ws
 
 
-def _view(request: web.Request) -> dict[str, Any]:
+async def _view(request: web.Request) -> dict[str, Any]:
     membership, calls = request.app[MEMBERSHIP], request.app[_CALLS]
-    nodes = [{"name": n.name, "url": n.url, "draining": n.draining} for n in membership.alive()]
+    nodes = [{"name": n.name, "url": n.url, "draining": n.draining} for n in await membership.alive()]
     return {"node": membership.name, "draining": calls.draining, "calls": len(calls.all()), "nodes": nodes}
 
 
 async def node_state(request: web.Request) -> web.Response:
     """For load balancers' health checks: 200 while this node takes calls, 503 while draining."""
-    view = _view(request)
+    view = await _view(request)
     return web.json_response(view, status=503 if view["draining"] else 200)
 
 
@@ -140,18 +140,18 @@ async def drain(request: web.Request) -> web.Response:
     from relay.web.calls_api import who_is
     from relay.web.principals import require_staff
 
-    require_staff(who_is(request), "supervisor")
+    require_staff(await who_is(request), "supervisor")
     stop = flag(await json_body(request), "exit")
     calls = request.app[_CALLS]
     calls.draining = True
     try:
-        request.app[MEMBERSHIP].beat()  # the other nodes and the load balancer hear it now
+        await request.app[MEMBERSHIP].beat()  # the other nodes and the load balancer hear it now
     except Exception:  # noqa: BLE001 - the drain itself holds; the next heartbeat says it
         log.exception("node %s: could not record the drain", request.app[MEMBERSHIP].name)
     log.warning("draining: %d call(s) running, no new ones", len(calls.all()))
     if stop:
         asyncio.ensure_future(_exit_when_empty(calls))
-    return web.json_response(_view(request), status=202)
+    return web.json_response(await _view(request), status=202)
 
 
 async def _exit_when_empty(calls: Calls) -> None:

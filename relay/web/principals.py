@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from relay.calls.registry import Calls, InviteRefused
+from relay.records.db_thread import DatabaseThread
 from relay.web.accounts import Accounts, User
 from relay.web.errors import ApiError
 
@@ -40,17 +41,17 @@ def request_token(request: web.Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def principal(request: web.Request, accounts: Accounts, calls: Calls) -> Principal:
+async def principal(request: web.Request, database: DatabaseThread, accounts: Accounts, calls: Calls) -> Principal:
     token = request_token(request)
     if token is None:
         raise ApiError(401, "unauthenticated", "sign in, or use the invite link's token")
-    user = accounts.session_user(token)
+    user = await database.run(accounts.session_user, token)
     if user is not None:
         if user.must_change_password and request.path not in PASSWORD_CHANGE_PATHS:
             raise ApiError(403, "password_change_required", "change your password first (POST /api/me/password)")
         return Staff(user, token)
     try:
-        return Customer(calls.invited_call(token).call_id)
+        return Customer((await calls.invited_call(token)).call_id)
     except InviteRefused as refused:
         if refused.reason == "ended":
             raise ApiError(409, "call_ended", "this call has ended") from None

@@ -7,8 +7,9 @@ log cannot be written the request fails rather than hand out unlogged personal d
 
 The reads run on a thread of their own with a connection of its own (QaReads): a long
 call's view is tens of milliseconds of SQLite and JSON (bench/qa_load.py), and the event
-loop that would otherwise wait for it paces every live call's audio. The access log and
-marks are single-row writes and stay on the loop's connection.
+loop that would otherwise wait for it paces every live call's audio. The access log,
+marks and the short look-ups go through the server's database thread
+(relay/records/db_thread.py), like every other statement.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from relay.records.logged_call import (
     marks,
     recording_file,
 )
+from relay.records.s3_recordings import RangeNotSatisfiable, S3Recordings, StoreError
 from relay.web.bodies import body_field, id_number, json_body
 from relay.web.calls_api import SERVICES, Services, who_is
 from relay.web.errors import ApiError
@@ -59,11 +61,13 @@ T = TypeVar("T")
 
 
 class QaReads:
-    """One thread and one connection for the QA side's reads of the call log."""
+    """One thread and one connection for the QA side's reads of the call log; `store`: the
+    recordings' S3-compatible store (recordings.backend = "s3"), None for the folder."""
 
-    def __init__(self, data_dir: Path, url: str = "") -> None:
+    def __init__(self, data_dir: Path, url: str = "", store: S3Recordings | None = None) -> None:
         self.data_dir = data_dir
         self.url = url
+        self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-reads")
         self._db: sqlite3.Connection | None = None
 
@@ -85,9 +89,9 @@ class QaReads:
 QA_READS = web.AppKey("qa_reads", QaReads)
 
 
-def install(app: web.Application, data_dir: Path, url: str = "") -> None:
+def install(app: web.Application, data_dir: Path, url: str = "", store: S3Recordings | None = None) -> None:
     """The QA routes and their reader thread, closed with the app."""
-    reads = app[QA_READS] = QaReads(data_dir, url)
+    reads = app[QA_READS] = QaReads(data_dir, url, store)
     app.add_routes(routes())
 
     async def close(_: web.Application) -> None:
@@ -109,29 +113,30 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def _qa(request: web.Request, *roles: str) -> tuple[Staff, Services]:
-    return require_staff(who_is(request), *(roles or QA_ROLES)), request.app[SERVICES]
+async def _qa(request: web.Request, *roles: str) -> tuple[Staff, Services]:
+    return require_staff(await who_is(request), *(roles or QA_ROLES)), request.app[SERVICES]
 
 
 def _reads(request: web.Request) -> QaReads:
     return request.app[QA_READS]
 
 
-def _log(s: Services, who: Staff, call_id: str | None, action: str, detail: dict[str, Any] | None = None) -> None:
+async def _log(s: Services, who: Staff, call_id: str | None, action: str, detail: dict[str, Any] | None = None) -> None:
     try:
-        record_access(s.db, who.user.name, who.user.role, call_id, action, detail)
+        await s.database.run(record_access, s.db, who.user.name, who.user.role, call_id, action, detail)
     except sqlite3.Error as exc:
         log.error("access log write failed (%s %s %s): %s", who.user.name, action, call_id, exc)
         raise ApiError(503, "access_log_unavailable", "the access log cannot be written; try again") from None
 
 
-def _known_call(s: Services, call_id: str) -> None:
-    if s.db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone() is None:
+async def _known_call(s: Services, call_id: str) -> None:
+    row = await s.database.run(lambda: s.db.execute("SELECT 1 FROM calls WHERE call_id = ?", (call_id,)).fetchone())
+    if row is None:
         raise ApiError(404, "unknown_call", f"no logged call {call_id!r}")
 
 
 async def list_logged_calls(request: web.Request) -> web.Response:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     q = request.query
     limit = _number(q, "limit")
     if limit is not None and not (limit.is_integer() and 1 <= limit <= MAX_LIST):
@@ -147,16 +152,19 @@ async def list_logged_calls(request: web.Request) -> web.Response:
         moderation=moderation,
         limit=CallFilter.limit if limit is None else int(limit),
     )
-    _log(s, who, None, "list", {k: v for k, v in q.items()})
-    counselors = [r[0] for r in s.db.execute("SELECT DISTINCT counselor FROM calls ORDER BY counselor")]
-    return web.json_response({"calls": [dataclasses.asdict(c) for c in list_calls(s.db, f)], "counselors": counselors})
+    await _log(s, who, None, "list", {k: v for k, v in q.items()})
+    counselors = await s.database.run(
+        lambda: [r[0] for r in s.db.execute("SELECT DISTINCT counselor FROM calls ORDER BY counselor")]
+    )
+    logged = await s.database.run(list_calls, s.db, f)
+    return web.json_response({"calls": [dataclasses.asdict(c) for c in logged], "counselors": counselors})
 
 
 async def view_call(request: web.Request) -> web.Response:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     call_id = request.match_info["call_id"]
-    _known_call(s, call_id)
-    _log(s, who, call_id, "view")
+    await _known_call(s, call_id)
+    await _log(s, who, call_id, "view")
     body = await _reads(request).run(_call_json, call_id)
     if body is None:  # purged between the two reads
         raise ApiError(404, "unknown_call", f"no logged call {call_id!r}")
@@ -169,34 +177,74 @@ def _call_json(db: sqlite3.Connection, data_dir: Path, call_id: str) -> str | No
 
 
 async def audio(request: web.Request) -> web.StreamResponse:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     call_id, stream = request.match_info["call_id"], request.match_info["stream"]
     if stream not in STREAMS:
         raise ApiError(404, "unknown_stream", f"streams are {', '.join(STREAMS)}")
-    _known_call(s, call_id)
-    path = await _reads(request).run(_recording_path, call_id, stream)
-    if path is None:
+    await _known_call(s, call_id)
+    reads = _reads(request)
+    found = await reads.run(_recording_path, call_id, stream)
+    if found is None or (found[1] is None and reads.store is None):
         raise ApiError(404, "no_recording", f"call {call_id} has no {stream} recording")
-    _log(s, who, call_id, "audio", {"stream": stream, "range": request.headers.get("Range")})
-    return web.FileResponse(path, headers={"Content-Type": "audio/ogg", "Cache-Control": "private, no-store"})
+    relative, path = found
+    await _log(s, who, call_id, "audio", {"stream": stream, "range": request.headers.get("Range")})
+    headers = {"Content-Type": "audio/ogg", "Cache-Control": "private, no-store"}
+    if path is not None:  # on the local disk: the folder backend, or not uploaded yet
+        return web.FileResponse(path, headers=headers)
+    assert reads.store is not None
+    return await _stored_audio(request, reads.store, relative, stream, headers)
 
 
-def _recording_path(db: sqlite3.Connection, data_dir: Path, call_id: str, stream: str) -> Path | None:
+def _recording_path(
+    db: sqlite3.Connection, data_dir: Path, call_id: str, stream: str
+) -> tuple[str, Path | None] | None:
+    """(the recording's path in the log, its local file if there is one); None: not logged."""
     recording = next((r for r in call_recordings(db, data_dir, call_id) if r.stream == stream), None)
-    return recording_file(data_dir, recording) if recording is not None else None
+    return None if recording is None else (recording.path, recording_file(data_dir, recording))
+
+
+async def _stored_audio(
+    request: web.Request, store: S3Recordings, relative: str, stream: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    """A recording from the store, with the Range the player asked for (it seeks with them)."""
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise ApiError(416, "bad_range", "the Range header is not one byte range") from None
+    try:
+        found = await asyncio.to_thread(store.get, relative, wanted.start, wanted.stop)
+    except RangeNotSatisfiable:
+        raise ApiError(416, "bad_range", "the range lies outside the recording") from None
+    except StoreError as exc:
+        log.error("recordings: %s from the store failed: %s", relative, exc)
+        raise ApiError(503, "store_unavailable", "the recordings store did not answer; try again") from None
+    if found is None:
+        raise ApiError(404, "no_recording", f"no {stream} recording in the store")
+    response = web.StreamResponse(status=206 if found.content_range else 200, headers=headers)
+    response.headers["Accept-Ranges"] = "bytes"
+    if found.content_range:
+        response.headers["Content-Range"] = found.content_range
+    response.content_length = found.length
+    await response.prepare(request)
+    chunks = found.chunks()
+    while chunk := await asyncio.to_thread(next, chunks, b""):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     call_id = request.match_info["call_id"]
-    _known_call(s, call_id)
+    await _known_call(s, call_id)
     folder = Path(tempfile.mkdtemp(prefix="callguard-export-"))
     try:
         try:
-            summary = await _reads(request).run(export_call, call_id, folder / f"{call_id}.zip")
+            reads = _reads(request)
+            summary = await reads.run(export_call, call_id, folder / f"{call_id}.zip", reads.store)
         except UnknownCall:
             raise ApiError(404, "unknown_call", f"no logged call {call_id!r}") from None
-        _log(s, who, call_id, "export", {"sha256": summary.sha256, "via": "api"})
+        await _log(s, who, call_id, "export", {"sha256": summary.sha256, "via": "api"})
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",
@@ -217,9 +265,9 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 async def add_mark(request: web.Request) -> web.Response:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     call_id = request.match_info["call_id"]
-    _known_call(s, call_id)
+    await _known_call(s, call_id)
     body = await json_body(request)
     kind = body_field(body, "kind", str)
     if kind not in qa_marks.KINDS:
@@ -244,8 +292,8 @@ async def add_mark(request: web.Request) -> web.Response:
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             raise ApiError(400, "bad_request", "need 0 <= start < end, in media seconds")
         text = await _reads(request).run(_words_under, call_id, start, end)
-    _log(s, who, call_id, "mark", {"kind": kind, "start": start, "end": end, "span_id": span_id})
-    mark = qa_marks.add_mark(s.db, call_id, kind, start, end, span_id, text, note, who.user.name)
+    await _log(s, who, call_id, "mark", {"kind": kind, "start": start, "end": end, "span_id": span_id})
+    mark = await s.database.run(qa_marks.add_mark, s.db, call_id, kind, start, end, span_id, text, note, who.user.name)
     return web.json_response(dataclasses.asdict(mark), status=201)
 
 
@@ -258,24 +306,24 @@ def _words_under(db: sqlite3.Connection, data_dir: Path, call_id: str, start: fl
 
 
 async def delete_mark(request: web.Request) -> web.Response:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     call_id = request.match_info["call_id"]
     try:
         mark_id = id_number(request.match_info["mark_id"], "mark_id")
     except ApiError:
         raise ApiError(404, "unknown_mark", "no such mark") from None
-    _known_call(s, call_id)
-    _log(s, who, call_id, "unmark", {"mark_id": mark_id})
-    if not qa_marks.delete_mark(s.db, call_id, mark_id):
+    await _known_call(s, call_id)
+    await _log(s, who, call_id, "unmark", {"mark_id": mark_id})
+    if not await s.database.run(qa_marks.delete_mark, s.db, call_id, mark_id):
         raise ApiError(404, "unknown_mark", f"call {call_id} has no mark {mark_id}")
     return web.json_response({})
 
 
 async def marks_tsv(request: web.Request) -> web.Response:
-    who, s = _qa(request)
+    who, s = await _qa(request)
     since, until = _number(request.query, "since"), _number(request.query, "until")
-    _log(s, who, None, "marks_export", {"since": since, "until": until})
-    tsv = qa_marks.marks_tsv(marks(s.db, since=since, until=until))
+    await _log(s, who, None, "marks_export", {"since": since, "until": until})
+    tsv = qa_marks.marks_tsv(await s.database.run(marks, s.db, since=since, until=until))
     return web.Response(
         text=tsv.text,
         content_type="text/tab-separated-values",
@@ -290,10 +338,12 @@ async def marks_tsv(request: web.Request) -> web.Response:
 
 async def access_log(request: web.Request) -> web.Response:
     """Who accessed what: for supervisors (data protection), not for QA staff themselves."""
-    who, s = _qa(request, "supervisor")
+    who, s = await _qa(request, "supervisor")
     call_id = request.query.get("call_id") or None
-    _log(s, who, call_id, "access_log")
-    return web.json_response({"accesses": [dataclasses.asdict(a) for a in accesses(s.db, call_id)]})
+    await _log(s, who, call_id, "access_log")
+    return web.json_response(
+        {"accesses": [dataclasses.asdict(a) for a in await s.database.run(accesses, s.db, call_id)]}
+    )
 
 
 def _number(query: Any, name: str) -> float | None:
