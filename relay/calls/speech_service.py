@@ -119,6 +119,13 @@ class SttService:
         log.info("speech on the inference tier: %s", engine.version)
         return True
 
+    def answered(self) -> None:
+        """A call's pass was answered: a tier that a call reached before the reconnect
+        loop did is back for every call."""
+        if self.state == "unavailable" and self.engine is not None and self.engine.version:
+            self.state, self.detail = "ready", self.engine.version
+            log.info("speech on the inference tier: %s", self.engine.version)
+
     async def _reconnect_tier(self) -> None:
         while self.state != "ready":
             await asyncio.sleep(TIER_RECONNECT_S)
