@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,17 @@ def clip(seconds: float, seed: int) -> np.ndarray:
         return (0.05 * np.random.default_rng(seed).standard_normal(int(seconds * 16000))).astype(np.float32)
 
 
+def median_ms(run: Callable[[], object]) -> float:
+    """Median of three runs after one that warms this shape, in ms."""
+    run()
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
 def emit(record: dict, as_json: bool) -> None:
     print(json.dumps(record) if as_json else record, flush=True)
 
@@ -99,13 +111,7 @@ def main() -> None:
     batch = 1
     while batch <= args.max_batch:
         items = [(c, "", "ko", "") for c in clips[:batch]]
-        engine.transcribe_batch(items)  # warm this shape
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            engine.transcribe_batch(items)
-            times.append(time.perf_counter() - t0)
-        ms = 1000 * float(np.median(times))
+        ms = median_ms(lambda: engine.transcribe_batch(items))  # noqa: B023 - timed here, in the loop
         info = engine.last_pass()
         emit(
             {
@@ -209,13 +215,7 @@ def classifier_sweep(args: argparse.Namespace) -> None:
         batch = 1
         while batch <= args.max_batch:
             utterances = [lines[i % len(lines)] for i in range(batch)]
-            classifier.judge_many(utterances)  # warm this shape
-            times = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                classifier.judge_many(utterances)
-                times.append(time.perf_counter() - t0)
-            ms = 1000 * float(np.median(times))
+            ms = median_ms(lambda: classifier.judge_many(utterances))  # noqa: B023 - timed here, in the loop
             emit(
                 {
                     "part": "classifier",
