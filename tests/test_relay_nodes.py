@@ -62,6 +62,7 @@ def nodes(
     stop_process(a.process)
 
 
+@pytest.mark.browser  # the supervisor's console on one node, with both nodes' calls
 async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dying(
     nodes: tuple[LocalServer, LocalServer], http: aiohttp.ClientSession
 ) -> None:

@@ -77,7 +77,7 @@ function notify(c) {
 
 async function poll() {
   try {
-    const [{ calls, unreachable_nodes: unreachable }, health] = await Promise.all([api("/api/calls"), api("/healthz")]);
+    const [{ calls, unreachable_nodes: unreachable = [] }, health] = await Promise.all([api("/api/calls"), api("/healthz")]);
     showError("");
     const now = Date.now() / 1000;
     calls.sort((a, b) => a.created_at - b.created_at);
