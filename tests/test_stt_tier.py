@@ -119,10 +119,16 @@ async def test_two_calls_are_transcribed_by_the_tier_in_shared_batches_degrade_w
         assert stats["items"] - before["items"] >= 6, stats
         assert stats["max_batch_seen"] > 1, stats  # passes of both calls in one model call
         assert stats["batches"] < stats["items"]
+        words = 0
         for call in calls:
             moderation = (await call.counselor_api.call(call.call_id))["moderation"]
             assert moderation["passes"] >= 3, moderation
             assert moderation["lag_s"] < 3.0
+            words += moderation["words"]
+        if words:  # the random Whisper heard words: the classifier on the tier judged them
+            assert moderation["classifier"]["state"] == "ready", moderation["classifier"]
+            assert f"127.0.0.1:{link.port}/classifier" in moderation["classifier"]["detail"]
+            assert tier.get("stats", tier.classifier_url)["utterances"] > 0
 
         link.cut()
         states = [await _moderation_until(c, ready=False, timeout_s=8.0) for c in calls]
