@@ -74,7 +74,7 @@ def tier_relay(tmp_path_factory: pytest.TempPathFactory, link: LinkSwitch) -> It
         tmp_path_factory.mktemp("tier-relay"),
         delay_s=2.0,
         extra=f'[stt]\nbackend = "ray"\ntier_url = "{base}/stt"\ntier_timeout_s = 1.5\ntier_retry_s = 0.5\n'
-        f'[classifier]\nbackend = "ray"\ntier_url = "{base}/classifier"\ntier_retry_s = 0.5\n',
+        f'[classifier]\nbackend = "ray"\ntier_url = "{base}/classifier"\ntier_timeout_s = 3.0\ntier_retry_s = 0.5\n',
     )
     yield server
     server.stop()

@@ -162,7 +162,8 @@ class TextChecks:
             text_model = model.check
         classifier = None
         running = self._batcher.classifier if self._batcher is not None else None
-        # On the tier, thresholds and labels are the tier's: nothing to rebuild here.
+        if isinstance(running, RemoteClassifier) and config.classifier != self._config.classifier:
+            log.warning("config reload: [classifier] settings are the inference tier's; reload the tier to change them")
         if isinstance(running, AbuseClassifier) and config.classifier != self._config.classifier:
             classifier = AbuseClassifier(running.scorer, running.labels, config.classifier, version=running.version)
             classifier.device = running.device
