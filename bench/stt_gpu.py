@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The batched transcription service on a GPU: batch throughput and calls per GPU.
+"""The inference tier's services on a GPU: batch throughput, calls per GPU.
 
     python bench/stt_gpu.py --model PATH|tiny|base|small [--compute-type float16] [--json]
 
-Prepared for a CUDA machine (device "auto" picks it; never part of the tests). Two parts,
-each printed as it finishes so a run cut short still reports:
+Prepared for a CUDA machine (device "auto" picks it; never part of the tests). Three
+parts, each printed as it finishes so a run cut short still reports:
 
 1. batch sweep: B clips of 4 s (espeak-ng Korean, or noise when espeak-ng is missing)
    through WhisperEngine.transcribe_batch (fitted window, one encode/generate/align per
@@ -13,6 +13,12 @@ each printed as it finishes so a run cut short still reports:
 2. live load: bench/stt_lag.py's real-time driver with --driver batched for N calls
    (--calls, default 1,8,32): lag p50/p95, undecided %, skipped s. A pass every ~0.5 s
    per call means calls ~= passes/s / 2 at the lag bound.
+3. classifier: the model call of the classifier tier's replica (moderation/classifier_tier.py:
+   AbuseClassifier.judge_many over every waiting node's utterances) for B = 1, 2, 4, ...,
+   --max-batch utterances, on a bert-base-sized kor_unsmile with random weights
+   (tests/tiny_bert.py, the real KcBERT tokenizer; --classifier-size): ms per batch and
+   utterances/s, clean (one forward pass) and all flagged (thresholds 0: the leave-one-out
+   pass too, what an abusive utterance costs). --classifier-size none skips it.
 
 --model: a CTranslate2 Whisper folder, or a size for random weights of that size (built
 with torch + transformers on the spot, as the CPU benches do). Random weights never say
@@ -27,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +68,17 @@ def clip(seconds: float, seed: int) -> np.ndarray:
         return (0.05 * np.random.default_rng(seed).standard_normal(int(seconds * 16000))).astype(np.float32)
 
 
+def median_ms(run: Callable[[], object]) -> float:
+    """Median of three runs after one that warms this shape, in ms."""
+    run()
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
 def emit(record: dict, as_json: bool) -> None:
     print(json.dumps(record) if as_json else record, flush=True)
 
@@ -76,6 +94,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="live-load run length per N")
     parser.add_argument("--tokens-per-s", type=float, default=6.0)
     parser.add_argument("--tokens-base", type=int, default=4)
+    parser.add_argument("--classifier-size", default="base", help="tests/tiny_bert.py size (base, test), or none")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -92,13 +111,7 @@ def main() -> None:
     batch = 1
     while batch <= args.max_batch:
         items = [(c, "", "ko", "") for c in clips[:batch]]
-        engine.transcribe_batch(items)  # warm this shape
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            engine.transcribe_batch(items)
-            times.append(time.perf_counter() - t0)
-        ms = 1000 * float(np.median(times))
+        ms = median_ms(lambda: engine.transcribe_batch(items))  # noqa: B023 - timed here, in the loop
         info = engine.last_pass()
         emit(
             {
@@ -179,6 +192,41 @@ def main() -> None:
         except json.JSONDecodeError:
             record = {"calls": n, "error": (out.stderr or "")[-500:]}
         emit({"part": "live", **record}, args.json)
+
+    if args.classifier_size != "none":
+        classifier_sweep(args)
+
+
+def classifier_sweep(args: argparse.Namespace) -> None:
+    import torch
+
+    from moderation.classifier import AbuseClassifier, TransformersScorer
+    from moderation.classifier_config import UNSMILE_LABELS, ClassifierConfig
+    from tests import tiny_bert
+    from tests.tiny_models import KOREAN_LINES
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    model = tiny_bert.build_bert_model(args.classifier_size).to(device)
+    scorer = TransformersScorer(model, tiny_bert.kcbert_tokenizer(), UNSMILE_LABELS, device=device, max_length=300)
+    lines = [line.split() for line in KOREAN_LINES]
+    emit({"part": "classifier_load", "device": device, "size": args.classifier_size}, args.json)
+    for case, thresholds in (("clean", {}), ("flagged", {label: 0.0 for label in UNSMILE_LABELS})):
+        classifier = AbuseClassifier(scorer, UNSMILE_LABELS, ClassifierConfig(thresholds=thresholds))
+        batch = 1
+        while batch <= args.max_batch:
+            utterances = [lines[i % len(lines)] for i in range(batch)]
+            ms = median_ms(lambda: classifier.judge_many(utterances))  # noqa: B023 - timed here, in the loop
+            emit(
+                {
+                    "part": "classifier",
+                    "case": case,
+                    "batch": batch,
+                    "ms_per_batch": round(ms, 1),
+                    "utterances_per_s": round(batch / (ms / 1000), 1),
+                },
+                args.json,
+            )
+            batch *= 2
 
 
 if __name__ == "__main__":

@@ -44,6 +44,15 @@ DEFAULT_ABUSIVE_LABELS: tuple[str, ...] = ("악플/욕설", "여성/가족", "�
 @dataclass(frozen=True)
 class ClassifierConfig:
     enabled: bool = True
+    # "local": the model runs in this process. "ray": on the shared inference tier
+    # (`callguard stt-tier`, Ray Serve) at tier_url, which batches the requests of every
+    # relay node; the model and threshold settings below are then the tier's. A request
+    # the tier has not answered in tier_timeout_s fails: that window is judged by the
+    # other checks, and the classifier is not asked again for tier_retry_s.
+    backend: Literal["local", "ray"] = "local"
+    tier_url: str = "http://127.0.0.1:8000/classifier"
+    tier_timeout_s: float = 0.5
+    tier_retry_s: float = 2.0
     # A hub repo id (fetched beforehand on a connected machine into
     # <models_dir>/<owner>--<name>, or already in the Hugging Face cache), a folder name
     # under models_dir, or a path to a transformers model folder (config.json, weights,
@@ -100,6 +109,12 @@ class ClassifierConfig:
             raise ValueError("classifier.model must name a model or a folder")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"classifier.device must be one of 'auto', 'cpu', 'cuda', not {self.device!r}")
+        if self.backend not in ("local", "ray"):
+            raise ValueError(f"classifier.backend must be 'local' or 'ray', not {self.backend!r}")
+        if not self.tier_url.startswith(("http://", "https://")):
+            raise ValueError(f"classifier.tier_url must start with http:// or https://, not {self.tier_url!r}")
+        check_range("classifier.tier_timeout_s", self.tier_timeout_s, 0.05, 10.0)
+        check_range("classifier.tier_retry_s", self.tier_retry_s, 0.05, 60.0)
         if self.attribution not in ("on_hit", "eager"):
             raise ValueError(f"classifier.attribution must be 'on_hit' or 'eager', not {self.attribution!r}")
         if self.overflow not in ("drop_oldest", "refuse"):

@@ -36,6 +36,20 @@ class SttTierConfig:
     # else cpus_per_replica cores.
     gpus_per_replica: float = 1.0
     cpus_per_replica: float = 1.0
+    # The abuse classifier, deployed beside Whisper when classifier.backend = "ray" (its
+    # model and thresholds are [classifier]'s): relay nodes set classifier.tier_url to
+    # http://HOST:PORT/CLASSIFIER_ROUTE. A fixed number of replicas; each model call
+    # judges up to classifier_batch_max nodes' requests; past classifier_max_queued
+    # waiting requests the tier answers 503. On CPU by default (int8 BERT, a few ms a
+    # sentence); on a GPU node give it a share, and leave Whisper the rest
+    # (gpus_per_replica = 0.75, classifier_gpus_per_replica = 0.25 on one GPU).
+    classifier_route: str = "/classifier"
+    classifier_replicas: int = 1
+    classifier_batch_max: int = 16
+    classifier_batch_wait_s: float = 0.01
+    classifier_max_queued: int = 256
+    classifier_gpus_per_replica: float = 0.0
+    classifier_cpus_per_replica: float = 1.0
 
     def validate(self) -> None:
         """Raises ValueError naming the key (relative to [stt_tier])."""
@@ -48,5 +62,14 @@ class SttTierConfig:
         check_range("stt_tier.batch_wait_s", self.batch_wait_s, 0.0, 1.0)
         check_range("stt_tier.gpus_per_replica", self.gpus_per_replica, 0.0, 8.0)
         check_range("stt_tier.cpus_per_replica", self.cpus_per_replica, 0.1, 256.0)
-        if not self.route.startswith("/"):
-            raise ValueError(f"stt_tier.route must start with '/', not {self.route!r}")
+        check_range("stt_tier.classifier_replicas", self.classifier_replicas, 1, 1024)
+        check_range("stt_tier.classifier_batch_max", self.classifier_batch_max, 1, 256)
+        check_range("stt_tier.classifier_batch_wait_s", self.classifier_batch_wait_s, 0.0, 1.0)
+        check_range("stt_tier.classifier_max_queued", self.classifier_max_queued, 1, 100000)
+        check_range("stt_tier.classifier_gpus_per_replica", self.classifier_gpus_per_replica, 0.0, 8.0)
+        check_range("stt_tier.classifier_cpus_per_replica", self.classifier_cpus_per_replica, 0.1, 256.0)
+        for key, route in (("route", self.route), ("classifier_route", self.classifier_route)):
+            if not route.startswith("/"):
+                raise ValueError(f"stt_tier.{key} must start with '/', not {route!r}")
+        if self.route == self.classifier_route:
+            raise ValueError("stt_tier.route and stt_tier.classifier_route must differ")

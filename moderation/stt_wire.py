@@ -1,8 +1,11 @@
-"""One transcription pass on the wire, between a relay node and the inference tier.
+"""What relay nodes and the inference tier send each other: transcription passes and
+classifier batches.
 
-A request is a JSON header line and the pass's audio as 16 kHz mono int16 (half the bytes
-of float32; the audio came from 16-bit Opus in the first place). The answer is the
-segments as JSON. Both sides use these functions, so the format has one definition.
+A pass is a JSON header line and the pass's audio as 16 kHz mono int16 (half the bytes
+of float32; the audio came from 16-bit Opus in the first place); its answer is the
+segments as JSON. A classifier batch is JSON, the words of a node's waiting utterances;
+its answer is each utterance's hits. Both sides use these functions, so each format has
+one definition.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from moderation.hits import Hit
 from moderation.speech import EngineSegment, EngineWord
 
 
@@ -83,3 +87,50 @@ def decode_segments(answer: dict[str, Any]) -> list[EngineSegment]:
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"bad answer: {exc}") from None
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    utterances: list[list[str]]  # each utterance's words, as transcribed
+    timeout_s: float = 0.0  # as PassRequest's
+
+
+def encode_judge_request(req: JudgeRequest) -> bytes:
+    return json.dumps({"utterances": req.utterances, "timeout_s": req.timeout_s}, ensure_ascii=False).encode()
+
+
+def decode_judge_request(body: bytes) -> JudgeRequest:
+    try:
+        data = json.loads(body)
+        utterances = [[str(w) for w in u] for u in data["utterances"]]
+        return JudgeRequest(utterances, float(data.get("timeout_s", 0.0)))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WireError(f"bad classifier request: {exc}") from None
+
+
+def encode_hits(results: list[list[Hit]]) -> dict[str, Any]:
+    return {"hits": [[h.record() for h in hits] for hits in results]}
+
+
+def decode_hits(answer: dict[str, Any], utterances: int) -> list[list[Hit]]:
+    try:
+        results = [
+            [
+                Hit(
+                    words=tuple(int(i) for i in h["words"]),
+                    source="classifier",
+                    category=str(h["category"]),
+                    score=float(h["score"]),
+                    threshold=float(h["threshold"]),
+                    detail=str(h["detail"]),
+                    version=str(h["version"]),
+                )
+                for h in hits
+            ]
+            for hits in answer["hits"]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"bad classifier answer: {exc}") from None
+    if len(results) != utterances:
+        raise WireError(f"classifier answered {len(results)} utterances for {utterances}")
+    return results

@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
     serve.add_argument("--delay", type=float, help="customer-to-counselor delay in seconds (overrides delay.delay_s)")
 
-    tier = sub.add_parser("stt-tier", help="run the shared inference tier ([stt] model on Ray Serve, [stt_tier])")
+    tier = sub.add_parser(
+        "stt-tier",
+        help="run the shared inference tier on Ray Serve ([stt_tier]): the [stt] model, and the [classifier] "
+        "one when classifier.backend = ray",
+    )
     _config_arg(tier)
 
     users = sub.add_parser("users", help="staff accounts")
@@ -277,7 +281,8 @@ def _stt_tier(config: Config) -> int:
     except ImportError as exc:  # ray[serve] is the `cluster` extra, not the core install
         print(f"callguard stt-tier: {exc}; pip install 'callguard[cluster]' adds it", file=sys.stderr)
         return 2
-    run_tier(config.stt, config.stt_tier)
+    classifier = config.classifier
+    run_tier(config.stt, config.stt_tier, classifier if classifier.enabled and classifier.backend == "ray" else None)
     return 0
 
 

@@ -22,10 +22,19 @@ TIER_START_TIMEOUT_S = 120.0
 
 @dataclass
 class LocalTier:
-    url: str
+    url: str  # the Whisper service's
     config_path: Path
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+    @property
+    def classifier_url(self) -> str:
+        """The classifier's, where the config deploys one ([classifier] backend = "ray")."""
+        return f"http://127.0.0.1:{self.port}/classifier"
 
     def start(self) -> LocalTier:
         with open(self.log_path, "wb") as log:
@@ -50,8 +59,8 @@ class LocalTier:
         self.stop()
         raise RuntimeError(f"stt tier did not answer within {TIER_START_TIMEOUT_S:.0f} s:\n" + self.log()[-3000:])
 
-    def get(self, what: str) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.url}/{what}", timeout=5) as response:
+    def get(self, what: str, url: str = "") -> dict[str, Any]:
+        with urllib.request.urlopen(f"{url or self.url}/{what}", timeout=5) as response:
             answer: dict[str, Any] = json.loads(response.read())
             return answer
 
@@ -75,8 +84,10 @@ class LocalTier:
         process.wait(timeout=15)
 
 
-def prepare_tier(workdir: Path, model: str | Path, extra: str = "") -> LocalTier:
-    """Config for a loopback tier serving `model` on CPU; start() it."""
+def prepare_tier(workdir: Path, model: str | Path, extra: str = "", classifier: str = "") -> LocalTier:
+    """Config for a loopback tier serving `model` on CPU; start() it. `extra`: more of
+    [stt_tier]; `classifier`: the body of a [classifier] section whose backend is "ray"
+    (the tier deploys that classifier too)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = workdir / "tier.toml"
@@ -91,5 +102,6 @@ host = "127.0.0.1"
 port = {port}
 {extra}
 """
+        + (f'[classifier]\nbackend = "ray"\ndevice = "cpu"\n{classifier}\n' if classifier else "")
     )
     return LocalTier(f"http://127.0.0.1:{port}/stt", config_path, workdir / "tier.log")

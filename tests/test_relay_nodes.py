@@ -1,17 +1,20 @@
 """Two relay nodes sharing a PostgreSQL call log and a data folder: accounts and sessions
 work on either, a call's signalling reaches its node through the other, QA reads every
-call from any node, a draining node takes no new calls, and a node killed mid-call
-leaves its calls ended and readable while the other node's call goes on."""
+call from any node, either node lists the live calls of both, a draining node takes no
+new calls, and a node killed mid-call leaves its calls ended and readable (and gone from
+the live list at once) while the other node's call goes on."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from playwright.async_api import async_playwright, expect
 
 from relay.records.database import connect
 from relay.web.accounts import Accounts
@@ -21,6 +24,7 @@ from testkit.local_server import LocalServer, prepare_server, stop_process
 from testkit.probe import MarkerSource
 
 from .conftest import PASSWORD, USERS, LiveCall, assert_flowing, open_call
+from .test_supervisor_page import ARGS, CHROMIUM, _sign_in
 
 DEAD_AFTER_S = 3.0
 
@@ -58,6 +62,7 @@ def nodes(
     stop_process(a.process)
 
 
+@pytest.mark.browser  # the supervisor's console on one node, with both nodes' calls
 async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dying(
     nodes: tuple[LocalServer, LocalServer], http: aiohttp.ClientSession
 ) -> None:
@@ -78,6 +83,7 @@ async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dy
     live_a = LiveCall(call_a, created["invite"]["token"], anna_b, customer, counselor, MarkerSource(), MarkerSource())
     live_b = await open_call(b, http, counselor="ben")
     assert live_b.call_id.startswith("c_b.")
+    browsers = contextlib.AsyncExitStack()
     try:
         await asyncio.sleep(2.0)  # the delay line fills
         viewed = await anna_b.call(call_a)
@@ -87,9 +93,34 @@ async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dy
         events = await http.ws_connect(f"{b.base_url}/api/calls/{call_a}/events", headers=headers)
         assert (await asyncio.wait_for(events.receive_json(), 5.0))["type"] == "state"
 
-        # Drain B: it takes no new call, tells load balancers so, and its call goes on.
+        # The cluster's live calls, from either node, each with its node; a counselor
+        # sees hers wherever it runs.
         sue = ApiClient(b.base_url, http)
         await sue.login("sue", PASSWORD)
+        for base in (a.base_url, b.base_url):
+            listed = await ApiClient(base, http, sue.token).request("GET", "/api/calls")
+            assert {(c["call_id"], c["node"]) for c in listed["calls"]} == {(call_a, "a"), (live_b.call_id, "b")}
+            assert listed["unreachable_nodes"] == []
+        hers = await anna_b.request("GET", "/api/calls")
+        assert [c["call_id"] for c in hers["calls"]] == [call_a] and hers["calls"][0]["state"] == "active"
+        # The console on B lists both with their node, and A's call opens: its stats
+        # arrive once a second over the events stream B proxies from A.
+        pw = await browsers.enter_async_context(async_playwright())
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browsers.push_async_callback(browser.close)
+        page = await (await browser.new_context(viewport={"width": 1400, "height": 900})).new_page()
+        page.set_default_timeout(10000)
+        await _sign_in(page, b.base_url, "sue", "/supervisor")
+        row_a = page.locator(f'#live-calls tr[data-call-id="{call_a}"]')
+        await expect(row_a.locator(".sv-node")).to_have_text("a")
+        await expect(page.locator(f'#live-calls tr[data-call-id="{live_b.call_id}"] .sv-node')).to_have_text("b")
+        await row_a.click()
+        heard = page.locator("#detail-stats dd").nth(1)
+        await expect(heard).not_to_have_text("–")
+        before = await heard.text_content()
+        await expect(heard).not_to_have_text(before or "", timeout=4000)
+
+        # Drain B: it takes no new call, tells load balancers so, and its call goes on.
         drained = await sue.request("POST", "/api/node/drain", {})
         assert drained["draining"] is True and drained["calls"] == 1
         with pytest.raises(ApiFailure) as refused:
@@ -100,6 +131,7 @@ async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dy
 
         # A dies mid-call: its event stream through B closes, its call is ended by B.
         assert a.process is not None
+        killed_at = time.monotonic()
         a.process.kill()
         a.process.wait(timeout=10)
         ends = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
@@ -111,6 +143,13 @@ async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dy
 
         await asyncio.wait_for(until_closed(), 5.0)
         await events.close()
+        # Gone from B's live list at once: A, which heartbeat lately, does not answer.
+        asked_at = time.monotonic()
+        listed = await sue.request("GET", "/api/calls")
+        assert [c["call_id"] for c in listed["calls"]] == [live_b.call_id]
+        if asked_at - killed_at < DEAD_AFTER_S - 1.0:  # A still counts as alive, so it is named
+            assert listed["unreachable_nodes"] == ["a"]
+        await expect(row_a).to_have_count(0)  # and from the console
         deadline = time.monotonic() + DEAD_AFTER_S + 5.0
         while True:
             try:
@@ -125,6 +164,7 @@ async def test_two_nodes_share_the_log_route_signalling_drain_and_survive_one_dy
         # B's own call never noticed.
         await assert_flowing(live_b)
     finally:
+        await browsers.aclose()
         await live_a.customer.close()
         await live_a.counselor.close()
         await live_b.close()

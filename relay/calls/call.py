@@ -89,14 +89,16 @@ class Call:
         self._on_ended = on_ended
         self.state: CallState = "waiting"
         self.events = EventBus()
-        # Switched off, everything is cleared; unavailable, nothing is, and the undecided
-        # policy decides; ready, the transcription moves the watermark as it judges.
+        # Switched off, everything is cleared; no model, nothing is, and the undecided
+        # policy decides; with an engine (a local one loaded, or the tier's client even
+        # while the tier is away), the transcription moves the watermark as it judges.
         judged = JudgedUntil()
-        watermark: Watermark = judged if stt.state == "ready" else ClearAll() if stt.state == "off" else ClearNothing()
+        engine = stt.engine is not None
+        watermark: Watermark = judged if engine else ClearAll() if stt.state == "off" else ClearNothing()
         self.delay_line = DelayLine(config.delay, watermark)
         self.moderation: CallModeration | None = None
         self.transcription: CallTranscription | None = None
-        if stt.state == "ready":
+        if engine:
             self.moderation = CallModeration(
                 record.call_id,
                 checks.check,

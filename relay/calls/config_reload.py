@@ -34,6 +34,10 @@ RELOADED = ("delay", "policy", "escalation", "keywords", "text_model", "classifi
 # Classifier settings that need the model loaded again: kept as they run.
 CLASSIFIER_AT_START = (
     "enabled",
+    "backend",
+    "tier_url",
+    "tier_timeout_s",
+    "tier_retry_s",
     "model",
     "models_dir",
     "device",

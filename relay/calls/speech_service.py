@@ -2,7 +2,9 @@
 
 With stt.backend = "ray" the model lives on the shared inference tier instead
 (moderation/stt_remote.py): the engine is its client, the worker threads only wait on it,
-and a tier that cannot be reached at start is retried until it answers.
+and a tier that cannot be reached at start is retried until it answers. The engine exists
+from the start either way, so a call set up while the tier is away is transcribed (its
+moderation degraded until then) as soon as the tier answers its passes.
 """
 
 from __future__ import annotations
@@ -101,18 +103,28 @@ class SttService:
     async def _connect_tier(self) -> bool:
         from moderation.stt_remote import RemoteEngine, TierUnavailable
 
-        engine = RemoteEngine(self.config.tier_url, self.config.tier_timeout_s)
+        if self.engine is None:
+            self.engine = RemoteEngine(self.config.tier_url, self.config.tier_timeout_s)
+        engine = self.engine
+        assert isinstance(engine, RemoteEngine)
         try:
             await asyncio.get_running_loop().run_in_executor(self.executor, engine.connect)
         except TierUnavailable as exc:
-            # Calls started meanwhile play under the undecided policy, as without a model.
+            # Calls started meanwhile are degraded: their audio plays under the undecided
+            # policy until their passes reach the tier.
             self.state, self.detail = "unavailable", str(exc)
             log.error("moderation unavailable: %s", exc)
             return False
-        self.engine = engine
         self.state, self.detail = "ready", engine.version
         log.info("speech on the inference tier: %s", engine.version)
         return True
+
+    def answered(self) -> None:
+        """A call's pass was answered: a tier that a call reached before the reconnect
+        loop did is back for every call."""
+        if self.state == "unavailable" and self.engine is not None and self.engine.version:
+            self.state, self.detail = "ready", self.engine.version
+            log.info("speech on the inference tier: %s", self.engine.version)
 
     async def _reconnect_tier(self) -> None:
         while self.state != "ready":

@@ -4,15 +4,21 @@ text model and kor_unsmile.
 The keyword lists are cheap and run on the event loop; a supervisor's edit to them is
 picked up within `keywords.reload_interval_s`, no restart. The shipped text model (well
 under a millisecond a sentence) runs on a worker thread of its own; the classifier on its
-own worker thread behind a batcher shared by all calls. Any may be unavailable; the others
-keep working, and the state is reported on the counselor page and in the call stats. The
-hits combine under [checks] (moderation/check_combination.py).
+own worker thread behind a batcher shared by all calls, or (classifier.backend = "ray")
+on the shared inference tier, the batcher then sending each batch there. Any may be
+unavailable; the others keep working, and the state is reported on the counselor page
+and in the call stats. A tier that fails a batch makes the classifier unavailable, as a
+missing model does: the windows are judged by the other checks, the tier is asked again
+after classifier.tier_retry_s, and its first answer makes the classifier ready again for
+every call, those started while it was away included. The hits combine under [checks]
+(moderation/check_combination.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +28,11 @@ from moderation.check_combination import combine
 from moderation.check_loading import load_classifier, load_keywords, load_text_model
 from moderation.classifier import AbuseClassifier
 from moderation.classifier_batch import ClassifierBatcher, ClassifierOverloaded
+from moderation.classifier_remote import RemoteClassifier
 from moderation.hits import Hit
 from moderation.keywords import KeywordMatcher
 from moderation.text_model import TextModel
+from moderation.tier_client import TierUnavailable
 from relay.config import Config
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,11 @@ class TextChecks:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
         self._reloader: asyncio.Task[None] | None = None
         self.overloaded = 0
+        # classifier.backend = "ray": batches that failed at the tier, and until when
+        # (monotonic) the classifier rests after the last one.
+        self._remote: RemoteClassifier | None = None
+        self.tier_failures = 0
+        self._resting_until = 0.0
 
     async def load(self) -> None:
         keywords = load_keywords(self._config.keywords)
@@ -68,11 +81,28 @@ class TextChecks:
         )
         if self._config.classifier.enabled:
             self.classifier_state, self.classifier_detail = "loading", ""
+        if self._config.classifier.enabled and self._config.classifier.backend == "ray":
+            await self._connect_tier()
+            return
         loaded = await loop.run_in_executor(self._executor, load_classifier, self._config.classifier)
         self.classifier_state, self.classifier_detail = loaded.state, loaded.detail
         if loaded.check is not None:
             self._batcher = ClassifierBatcher.from_config(loaded.check, self._executor, self._config.classifier)
             log.info("classifier ready: %s", loaded.detail)
+
+    async def _connect_tier(self) -> None:
+        config = self._config.classifier
+        remote = RemoteClassifier(config.tier_url, config.tier_timeout_s)
+        self._remote = remote
+        self._batcher = ClassifierBatcher.from_config(remote, self._executor, config)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, remote.connect)
+        except TierUnavailable as exc:
+            # Calls judge by the other checks meanwhile; their first windows ask the tier again.
+            self._tier_failed(exc)
+            return
+        self.classifier_state, self.classifier_detail = "ready", remote.version
+        log.info("classifier on the inference tier: %s", remote.version)
 
     async def check(self, words: list[str], context: Sequence[str] = ()) -> list[Hit]:
         """Hits on `words`; `context` is what the customer said just before (moderation/call_moderator.py)."""
@@ -81,13 +111,26 @@ class TextChecks:
             hits += await asyncio.get_running_loop().run_in_executor(
                 self._text_executor, self.text_model.judge, words, context
             )
-        if self._batcher is not None:
+        if self._batcher is not None and time.monotonic() >= self._resting_until:
             try:
                 hits += await self._batcher.judge(words)
             except ClassifierOverloaded:
                 # Judged by the keywords alone this time; counted, shown in the stats.
                 self.overloaded += 1
+            except TierUnavailable as exc:
+                self._tier_failed(exc)
+            else:
+                if self._remote is not None and self.classifier_state != "ready":
+                    self.classifier_state, self.classifier_detail = "ready", self._remote.version
+                    log.warning("classifier back on the inference tier: %s", self._remote.version)
         return combine(hits, self._config.checks)
+
+    def _tier_failed(self, exc: TierUnavailable) -> None:
+        self.tier_failures += 1
+        self._resting_until = time.monotonic() + self._config.classifier.tier_retry_s
+        if self.classifier_state != "unavailable":
+            log.error("classifier unavailable (the other checks keep working): %s", exc)
+        self.classifier_state, self.classifier_detail = "unavailable", str(exc)
 
     def prefixes(self, words: list[str]) -> list[Hit]:
         """Entry starts the words end in (a word still being spoken); cheap, synchronous."""
@@ -126,9 +169,10 @@ class TextChecks:
         elif text_model is not None and keywords is not self.keywords:  # the model keeps the lists' allowlist
             text_model = text_model.with_allowlist(keywords.allowed_words if keywords is not None else None)
         classifier = None
-        if self._batcher is not None and config.classifier != self._config.classifier:
-            running = self._batcher.classifier
-            assert isinstance(running, AbuseClassifier)
+        running = self._batcher.classifier if self._batcher is not None else None
+        if isinstance(running, RemoteClassifier) and config.classifier != self._config.classifier:
+            log.warning("config reload: [classifier] settings are the inference tier's; reload the tier to change them")
+        if isinstance(running, AbuseClassifier) and config.classifier != self._config.classifier:
             classifier = AbuseClassifier(running.scorer, running.labels, config.classifier, version=running.version)
             classifier.device = running.device
         return PreparedChecks(config, keywords, text_model, classifier)
@@ -162,6 +206,7 @@ class TextChecks:
                 "state": self.classifier_state,
                 "detail": self.classifier_detail,
                 "overloaded": self.overloaded,
+                "tier_failures": self.tier_failures,
             },
         }
 

@@ -93,6 +93,7 @@ class CallTranscription:
                 finally:
                     self._service.passes_in_flight -= 1
                 await self._settle(update)
+                self._service.answered()
                 self._degrade(None)
                 if not self._transcriber.pending():
                     break

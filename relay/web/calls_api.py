@@ -14,10 +14,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
 from relay.calls.call import Call, NothingToDump, NotHolding
+from relay.calls.nodes import call_node
 from relay.calls.registry import Calls, Draining, TooManyCalls, TooManyOpenCalls
 from relay.config import Config
 from relay.records.access_log import record_access
 from relay.records.db_thread import DatabaseThread
+from relay.web import node_proxy
 from relay.web.accounts import MAX_NAME, Accounts, Session, User, name_key
 from relay.web.bodies import body_field, json_body
 from relay.web.errors import ApiError
@@ -226,6 +228,7 @@ def _invite(request: web.Request, call: Call, token: str) -> dict[str, Any]:
 def _staff_view(request: web.Request, who: Staff, call: Call) -> dict[str, Any]:
     """A call as staff see it; its own counselor also sees the invite until the customer joins."""
     view = call.info(staff=True)
+    view["node"] = call_node(call.call_id)
     if call.invite_token is not None and who.user.name == call.record.counselor:
         view["invite"] = _invite(request, call, call.invite_token)
     return view
@@ -256,11 +259,17 @@ def is_loopback_host(host: str) -> bool:
 
 
 async def list_calls(request: web.Request) -> web.Response:
+    """The caller's live calls on every node (relay/web/node_proxy.py asks the others)."""
     who = require_staff(await who_is(request), "counselor", "supervisor")
     calls = _services(request).calls.all()
     if who.user.role != "supervisor":
         calls = [c for c in calls if c.record.counselor == who.user.name]
-    return web.json_response({"calls": [_staff_view(request, who, c) for c in calls]})
+    views = [_staff_view(request, who, c) for c in calls]
+    unreachable: list[str] = []
+    if not node_proxy.proxied(request):
+        others, unreachable = await node_proxy.other_nodes_calls(request)
+        views += others
+    return web.json_response({"calls": views, "unreachable_nodes": unreachable})
 
 
 async def get_call(request: web.Request) -> web.Response:

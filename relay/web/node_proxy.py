@@ -7,6 +7,12 @@ stays on one origin (no CORS, no cookies per node). A proxied request carries
 X-Callguard-Via, so two nodes that disagree about ownership answer 404 instead of
 looping. A dead node's calls answer 410.
 
+The cluster's live calls (GET /api/calls) are asked of every live node at once, with the
+caller's credentials: only the node running a call knows its live state (peers, delay,
+moderation), and asking it means a node that does not answer shows no calls, rather than
+the database's rows of calls that may have died with it. Nodes are the ones heartbeating
+(relay/calls/nodes.py); a killed node is left out from its first unanswered request.
+
 The node's own state, for operators and load balancers: GET /api/node (503 while
 draining, so a health check takes it out of rotation) and POST /api/node/drain.
 """
@@ -31,6 +37,8 @@ log = logging.getLogger(__name__)
 VIA = "X-Callguard-Via"
 # Offers wait for the owner's ICE gathering; nothing else takes long.
 PROXY_TIMEOUT_S = 30.0
+# A node slower than this to list its calls is reported unreachable for that listing.
+LIST_TIMEOUT_S = 2.0
 _FORWARDED = ("Authorization", "Cookie", "Content-Type", "Accept")
 _RETURNED = ("Content-Type", "Set-Cookie", "Cache-Control")
 
@@ -65,14 +73,13 @@ async def to_owner(request: web.Request, handler: Handler) -> web.StreamResponse
     owner = call_node(call_id)
     if not owner or owner == membership.name:
         return await handler(request)
-    if request.headers.get(VIA):
+    if proxied(request):
         raise ApiError(404, "unknown_call", f"no running call {call_id!r}")
     url = await membership.url_of(owner)
     if url is None:
         raise ApiError(410, "node_lost", f"the node running call {call_id!r} ({owner}) is gone; the call has ended")
     target = url + request.path_qs
-    headers = {k: request.headers[k] for k in _FORWARDED if k in request.headers}
-    headers[VIA] = membership.name
+    headers = _forwarded_headers(request, membership)
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await _proxy_ws(request, target, headers)
     return await _proxy_http(request, target, headers)
@@ -90,6 +97,48 @@ async def _proxy_http(request: web.Request, target: str, headers: dict[str, str]
             return response
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ApiError(502, "node_unreachable", f"the call's node did not answer: {type(exc).__name__}") from None
+
+
+def _forwarded_headers(request: web.Request, membership: Membership) -> dict[str, str]:
+    headers = {k: request.headers[k] for k in _FORWARDED if k in request.headers}
+    headers[VIA] = membership.name
+    return headers
+
+
+def proxied(request: web.Request) -> bool:
+    """The request came from another node: answer for this node only."""
+    return bool(request.headers.get(VIA))
+
+
+async def other_nodes_calls(request: web.Request) -> tuple[list[dict[str, Any]], list[str]]:
+    """The live calls the caller may see on every other live node, and the nodes that did
+    not answer in LIST_TIMEOUT_S (their calls are not listed)."""
+    membership = request.app.get(MEMBERSHIP)
+    if membership is None or not membership.clustered:
+        return [], []
+    others = [n for n in await membership.alive() if n.name != membership.name]
+    headers = _forwarded_headers(request, membership)
+    session = request.app[PROXY_SESSION]
+
+    async def ask(url: str) -> list[dict[str, Any]]:
+        timeout = aiohttp.ClientTimeout(total=LIST_TIMEOUT_S)
+        async with session.get(url + "/api/calls", headers=headers, timeout=timeout) as up:
+            up.raise_for_status()
+            calls = (await up.json()).get("calls")
+            if not isinstance(calls, list):
+                raise ValueError("no list of calls")
+            return calls
+
+    answers = await asyncio.gather(*(ask(n.url) for n in others), return_exceptions=True)
+    calls: list[dict[str, Any]] = []
+    unreachable: list[str] = []
+    for node, answer in zip(others, answers):
+        if isinstance(answer, BaseException):
+            log.info("node %s did not list its calls: %s", node.name, type(answer).__name__)
+            unreachable.append(node.name)
+        else:
+            calls.extend(answer)
+    return calls, unreachable
 
 
 async def _proxy_ws(request: web.Request, target: str, headers: dict[str, str]) -> web.StreamResponse:

@@ -1,5 +1,6 @@
-// The supervisor's console: every live call with its moderation health, updated each
-// second; a call opens into its live stats and event stream; ended calls link to QA.
+// The supervisor's console: every live call of the cluster (every relay node's) with its
+// node and moderation health, updated each second; a call opens into its live stats and
+// event stream (any node proxies them to the call's own); ended calls link to QA.
 
 import { $, api, debug, formatSeconds, openEvents, sentence, setStatus, signedIn } from "/static/app.js";
 import { languageSwitch, t, translatePage } from "/static/i18n.js";
@@ -19,6 +20,7 @@ const WORDS = {
     stt: h.moderation.stt, keywords: h.moderation.keywords, classifier: h.moderation.classifier,
   }),
   lost: () => t("supervisor.unreachable"),
+  nodesLost: (nodes) => t("supervisor.nodes_unreachable", { nodes: nodes.join(", ") }),
   stage: { none: () => "–", warning: () => t("supervisor.stage.warning"), limit: () => t("supervisor.stage.limit") },
   warning: (c) => t("supervisor.notice.warning", { counselor: c.counselor, call: c.call_id, n: c.escalation.abuse_spans }),
   limit: (c) => t("supervisor.notice.limit", { counselor: c.counselor, call: c.call_id, n: c.escalation.abuse_spans }),
@@ -44,11 +46,12 @@ function lagOf(c) {
   return m.state === "ready" ? formatSeconds(m.lag_s, 2) : t("supervisor.not_checked");
 }
 
-function row(c, now) {
+function row(c, now, clustered) {
   const m = c.moderation;
   const open = () => openDetail(c);
   return el("tr", { dataset: { callId: c.call_id, stage: c.escalation.stage }, class: "sv-row", onclick: open },
     el("td", {}, el("button", { class: "link", type: "button" }, c.call_id)),
+    el("td", { class: "sv-node", hidden: !clustered }, c.node || "–"),
     el("td", {}, c.counselor),
     el("td", { class: "sv-duration" }, formatDuration(now - c.created_at)),
     el("td", { class: "sv-state" }, c.state),
@@ -74,12 +77,16 @@ function notify(c) {
 
 async function poll() {
   try {
-    const [{ calls }, health] = await Promise.all([api("/api/calls"), api("/healthz")]);
+    const [{ calls, unreachable_nodes: unreachable = [] }, health] = await Promise.all([api("/api/calls"), api("/healthz")]);
     showError("");
     const now = Date.now() / 1000;
     calls.sort((a, b) => a.created_at - b.created_at);
     calls.forEach(notify);
-    $("live-calls").tBodies[0].replaceChildren(...calls.map((c) => row(c, now)));
+    const clustered = calls.some((c) => c.node);
+    $("col-node").hidden = !clustered;
+    $("live-calls").tBodies[0].replaceChildren(...calls.map((c) => row(c, now, clustered)));
+    $("nodes-unreachable").hidden = unreachable.length === 0;
+    if (unreachable.length) setStatus($("nodes-unreachable"), WORDS.nodesLost(unreachable), "warn");
     $("no-calls").hidden = calls.length > 0;
     setStatus(status, WORDS.watching(calls.length), "ok");
     setStatus($("health"), WORDS.health(health), health.moderation.ready ? "ok" : "warn");
