@@ -339,8 +339,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pipes: list[Any] = []
     log_path = tmp / "server.log"
     try:
+        # Each client process signs in as one counselor holding its share of the calls: the
+        # bench's server lets one counselor hold that many (the product default is 3).
         local = prepare_server(
-            tmp, args.delay, extra=f"[calls]\nmax_concurrent = {max(32, n)}\nconnect_timeout_s = {CONNECT_TIMEOUT_S}\n"
+            tmp,
+            args.delay,
+            extra=f"[calls]\nmax_concurrent = {max(32, n)}\nmax_per_counselor = {max(shares)}\n"
+            f"connect_timeout_s = {CONNECT_TIMEOUT_S}\n",
         )
         base_url = local.base_url
         users = [f"bench{i}" for i in range(procs)]
