@@ -52,6 +52,17 @@ class OpusVoiceEncoder:
         self._codec.sample_rate = RATE
         self._codec.time_base = TIME_BASE
         self._codec.options = {"application": "voip", "compression_level": str(OPUS_COMPLEXITY)}
+        # One frame, refilled for every encode_samples(): building a frame from an array
+        # (AudioFrame.from_ndarray) costs more than a copy into this one, 50 times a second.
+        self._frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        self._frame.sample_rate = RATE
+        self._frame.time_base = TIME_BASE
+
+    def encode_samples(self, samples: np.ndarray, pts: int) -> Packet[Any]:
+        """One packet of FRAME_SAMPLES int16 mono samples; libopus has read them when this returns."""
+        self._frame.planes[0].update(np.ascontiguousarray(samples, dtype=np.int16))
+        self._frame.pts = pts
+        return self.encode(self._frame)
 
     def encode(self, frame: AudioFrame) -> Packet[Any]:
         (packet,) = self._codec.encode(frame)
@@ -92,11 +103,11 @@ class PacedTrack(MediaStreamTrack):
         elif now - due > MAX_LATE_S:
             self._index += int((now - due) / FRAME_S)
             due = self._start + self._index * FRAME_S
-        frame = mono_frame(self._source.pull(due), self._index * FRAME_SAMPLES)
+        samples, pts = self._source.pull(due), self._index * FRAME_SAMPLES
         self._index += 1
         if self._encoder is None:
-            return frame
-        packet = self._encoder.encode(frame)
+            return mono_frame(samples, pts)
+        packet = self._encoder.encode_samples(samples, pts)
         if self._on_packet is not None:
             self._on_packet(packet, due)
         return packet
