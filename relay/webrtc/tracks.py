@@ -60,7 +60,7 @@ class OpusVoiceEncoder:
 
     def encode_samples(self, samples: np.ndarray, pts: int) -> Packet[Any]:
         """One packet of FRAME_SAMPLES int16 mono samples; libopus has read them when this returns."""
-        self._frame.planes[0].update(np.ascontiguousarray(samples, dtype=np.int16))
+        self._frame.planes[0].update(np.asarray(samples, dtype=np.int16).tobytes())
         self._frame.pts = pts
         return self.encode(self._frame)
 
