@@ -131,7 +131,7 @@ def speech_48k() -> np.ndarray:
 
 def opus_cost(speech: np.ndarray, complexity: int) -> float:
     tracks.OPUS_COMPLEXITY = complexity
-    encoder = tracks.OpusVoiceEncoder()
+    encoder = tracks.OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION)  # as the call sends it
     n = speech.size // FRAME_SAMPLES
     started = time.perf_counter()
     for k in range(n):

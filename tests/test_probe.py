@@ -24,7 +24,7 @@ def test_markers_give_the_delay_they_were_sent_with() -> None:
     recorder = _through_opus(source, frames=250, delay_s=1.7)  # 5 s
     markers = find_markers(source, recorder, expected_delay_s=1.65)
     assert [m.media_s for m in markers] == [0.5 * k for k in range(10)]
-    # After the stream's first notch, each one reads late by Opus's look-ahead (2.5 ms) and
+    # After the stream's first notch, each one reads late by Opus's 6.5 ms look-ahead and
     # its smeared edge: a constant the tests' tolerances absorb, never a drift.
     offsets = [m.delay_s - 1.7 for m in markers[1:]]
     assert all(0.0 <= o <= 0.012 for o in offsets), offsets
