@@ -68,7 +68,9 @@ def start_node(tmp: Path, name: str, shared: Path, db_url: str, tier_url: str, a
     server = prepare_server(
         tmp / name,
         args.delay,
-        extra=f'[calls]\nmax_concurrent = {max(32, args.calls)}\n[database]\nurl = "{db_url}"\n'
+        # One counselor opens every call: let it hold them all (the product default is 3).
+        extra=f"[calls]\nmax_concurrent = {max(32, args.calls)}\nmax_per_counselor = {max(3, args.calls)}\n"
+        f'[database]\nurl = "{db_url}"\n'
         f'[cluster]\nnode = "{name}"\n[stt]\nbackend = "ray"\ntier_url = "{tier_url}"\n'
         f"tier_max_inflight = {max(32, args.calls)}\n"
         # Random weights transcribe the tones as random text: the checks would mute random

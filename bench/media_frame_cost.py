@@ -5,7 +5,8 @@
 
 - delay line: push + pull of one frame, with arrivals jittered (one-sided, 2 ms sd) and
   the pull on the paced track's 20 ms grid, as on the server; `slow_renders` counts the
-  frames that could not take the bit-exact copy (interpolated or faded);
+  frames that could not take the bit-exact copy (interpolated or faded); again with the
+  sender's clock 1000 ppm fast, so that playout slews after it (resampled frames);
 - the elastic delay (relay/media/elastic.py) on a moderated call whose decisions stall for
   0.8 s every 3 s: the frames played as usual, the frames stretched while a decision is
   pending (the splice search), and the frames shortened through a pause (catch-up);
@@ -42,28 +43,35 @@ SPEECH = (
 )
 
 
-def delay_line_cost(frames: int) -> dict[str, float]:
-    slow = [0]
+def delay_line_cost(frames: int, drift_ppm: float = 0.0) -> dict[str, float]:
+    """`drift_ppm`: the sender's clock runs this much fast, so playout slews after it and
+    reads slightly more input per frame (resampled frames, as on a real call's drift)."""
+    faded = [False]
     envelope = delay_line_module.gain_envelope
 
     def counted(*args: object, **kwargs: object) -> np.ndarray:
-        slow[0] += 1
+        faded[0] = True
         return envelope(*args, **kwargs)  # type: ignore[arg-type]
 
     delay_line_module.gain_envelope = counted  # type: ignore[assignment]
+    slow = 0
     try:
         line = DelayLine(DelayConfig(), ClearNothing())
         rng = random.Random(1)
         frame = (np.sin(np.arange(FRAME_SAMPLES) / 10) * 3000).astype(np.int16)
         t0, spent = 1000.0, []
         for k in range(frames):
+            faded[0] = False
             started = time.perf_counter()
-            line.push(k * FRAME_SAMPLES, frame, t0 + k * FRAME_S + abs(rng.gauss(0, 0.002)))
+            arrival = t0 + k * FRAME_S * (1 - drift_ppm * 1e-6) + abs(rng.gauss(0, 0.002))
+            line.push(k * FRAME_SAMPLES, frame, arrival)
             line.pull(t0 + k * FRAME_S)
             spent.append(time.perf_counter() - started)
+            played = line.played
+            slow += faded[0] or (played is not None and not played.aligned)
     finally:
         delay_line_module.gain_envelope = envelope
-    return {"push_pull_us_p50": round(float(np.median(spent)) * 1e6, 1), "slow_renders": slow[0], "frames": frames}
+    return {"push_pull_us_p50": round(float(np.median(spent)) * 1e6, 1), "slow_renders": slow, "frames": frames}
 
 
 class _StallingDecisions:
@@ -123,11 +131,11 @@ def speech_48k() -> np.ndarray:
 
 def opus_cost(speech: np.ndarray, complexity: int) -> float:
     tracks.OPUS_COMPLEXITY = complexity
-    encoder = tracks.OpusVoiceEncoder()
+    encoder = tracks.OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION)  # as the call sends it
     n = speech.size // FRAME_SAMPLES
     started = time.perf_counter()
     for k in range(n):
-        encoder.encode(tracks.mono_frame(speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], k * FRAME_SAMPLES))
+        encoder.encode_samples(speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], k * FRAME_SAMPLES)
     return round((time.perf_counter() - started) / n * 1e6, 1)
 
 
@@ -140,6 +148,7 @@ def main() -> int:
     speech = np.tile(speech_48k(), 2)
     result = {
         "delay_line": delay_line_cost(args.frames),
+        "delay_line_drifting_1000ppm": delay_line_cost(args.frames, drift_ppm=1000.0),
         "elastic_delay": elastic_cost(args.frames),
         "opus_encode_us_per_frame": {str(c): opus_cost(speech, c) for c in (10, 5, 0)},
         "opus_complexity_in_use": chosen,

@@ -16,6 +16,9 @@ call has connected and the delay line has filled):
   also reported: jitter around each call's own median, and drift over the window;
 - counselor -> customer (undelayed) delay;
 - the server process's CPU (cpu_times delta over the window, % of one core) and RSS;
+  also per relayed call-second (`server_cpu_pct_per_relayed_call`: CPU over the audio the
+  parties received in the window, both directions, `relayed_share` of what was due),
+  which a starved server on a busy machine does not shrink;
 - the client processes' CPU and event-loop lag, so that one can tell whether the clients
   kept up (a lagging client inflates every delay it measures).
 
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # also in the spawned client processes, which re-import this file
 
+from relay.media.audio_format import FRAME_S  # noqa: E402
 from testkit.local_server import prepare_server, stop_process  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
@@ -267,7 +271,9 @@ def analyse_call(c: dict[str, Any], delay_s: float, start: float, end: float) ->
     for source in (customer_source, counselor_source):
         walls = source.sent_walls
         skips += sum(1 for a, b in zip(walls, walls[1:]) if b - a > 0.03)
-    return {"forward": forward, "back": back, "onset_delay_s": onset, "send_skips": skips}
+    # Frames each party received within the window: what the server actually relayed.
+    received = sum(1 for rec in (customer_rec, counselor_rec) for _, at in rec.frames if start <= at <= end)
+    return {"forward": forward, "back": back, "onset_delay_s": onset, "send_skips": skips, "frames_received": received}
 
 
 # ------------------------------------------------------------------------------ the run
@@ -339,8 +345,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pipes: list[Any] = []
     log_path = tmp / "server.log"
     try:
+        # Each client process signs in as one counselor holding its share of the calls: the
+        # bench's server lets one counselor hold that many (the product default is 3).
         local = prepare_server(
-            tmp, args.delay, extra=f"[calls]\nmax_concurrent = {max(32, n)}\nconnect_timeout_s = {CONNECT_TIMEOUT_S}\n"
+            tmp,
+            args.delay,
+            extra=f"[calls]\nmax_concurrent = {max(32, n)}\nmax_per_counselor = {max(shares)}\n"
+            f"connect_timeout_s = {CONNECT_TIMEOUT_S}\n",
         )
         base_url = local.base_url
         users = [f"bench{i}" for i in range(procs)]
@@ -487,6 +498,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return round(sum(float(s.get(key) or 0) for s in stats), 4)
 
     server_cpu_total = 100.0 * (cpu1 - cpu0) / wall
+    # Call-seconds of audio relayed (both directions) in the window. A starved server
+    # relays less and spends less, so its CPU per call shrinks with it; per relayed
+    # call-second it does not, which keeps runs on a busy machine comparable.
+    relayed_call_s = sum(c["frames_received"] for c in calls) * FRAME_S / 2
     client_cpu = [100.0 * (b - a) / wall for a, b in zip(ccpu0, ccpu1)]
     machine_busy = 100.0 * (machine1 - machine0) / wall
     rss_steady = rss_samples[-1] if rss_samples else rss_idle
@@ -514,6 +529,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "lost_markers": lost_markers,
         "server_cpu_pct_total": round(server_cpu_total, 2),
         "server_cpu_pct_per_call": round(server_cpu_total / n, 3),
+        "relayed_share": round(relayed_call_s / (n * wall), 3),
+        "server_cpu_pct_per_relayed_call": round(100.0 * (cpu1 - cpu0) / relayed_call_s, 3) if relayed_call_s else None,
         "server_cpu_pct_idle": round(idle_cpu_pct, 2),
         "server_rss_mb_idle": round(rss_idle, 1),
         "server_rss_mb_steady": round(rss_steady, 1),
@@ -568,6 +585,10 @@ def print_table(result: dict[str, Any]) -> None:
             "server CPU",
             f"{result['server_cpu_pct_total']} % total, {result['server_cpu_pct_per_call']} % per call, "
             f"{result['server_cpu_pct_idle']} % idle  (of one core)",
+        ),
+        (
+            "server CPU per relayed call",
+            f"{result['server_cpu_pct_per_relayed_call']} %  ({result['relayed_share']} of the window's audio relayed)",
         ),
         (
             "server RSS",

@@ -82,3 +82,19 @@ def test_voice_decoder_gives_mono_from_each_frame() -> None:
     ]
     assert all(d.dtype == np.int16 and d.shape == (FRAME_SAMPLES,) for d in decoded)
     assert np.concatenate(decoded[5:]).std() > 4000  # the tone, not silence
+
+
+def test_encode_samples_matches_encoding_a_fresh_frame_each_time() -> None:
+    # The encoder refills one frame per packet: the packets must be those a new frame per
+    # packet gives, and a packet already returned must not change when the frame is refilled.
+    t = np.arange(20 * FRAME_SAMPLES) / 48000
+    voice = (np.sin(2 * np.pi * 300 * t) * np.sin(2 * np.pi * 3 * t) * 9000).astype(np.int16)
+    fresh, reused = OpusVoiceEncoder(), OpusVoiceEncoder()
+    packets = []
+    for i in range(20):
+        chunk = voice[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+        expected = fresh.encode(mono_frame(chunk, i * FRAME_SAMPLES))
+        got = reused.encode_samples(chunk, i * FRAME_SAMPLES)
+        assert (bytes(got), got.pts) == (bytes(expected), expected.pts)
+        packets.append((got, bytes(got)))
+    assert all(bytes(packet) == kept for packet, kept in packets)

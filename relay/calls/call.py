@@ -30,7 +30,7 @@ from relay.records.call_log import CallLog
 from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
 from relay.webrtc.peer import PeerLink, Side
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
+from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,12 @@ class Call:
         else:
             on_packet = None if self.log is None else self._delivered_packet
             outgoing, sink = (
-                PacedTrack(self.delay_line, self.clock.monotonic, on_packet=on_packet),
+                PacedTrack(
+                    self.delay_line,
+                    self.clock.monotonic,
+                    on_packet=on_packet,
+                    encoder=OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION),
+                ),
                 self._counselor_frame,
             )
         link = PeerLink(

@@ -413,10 +413,15 @@ class DelayLine:
             self._last_beep_gain = 0.0
             return data[fade : fade + fs].copy(), step  # the common case: on time, cleared, whole
 
-        gain = gain_envelope(silence, fade)
-        limit_start(gain, c0 - w0, self._last_gain, fade)
-        signal = data.astype(np.float32) * gain
-        self._last_gain = float(gain[c1 - 1 - w0])
+        if not want_beep and self._last_gain == 1.0 and not silence.any():
+            # Nothing to fade (a drift-resampled or stretched frame): the envelope would be
+            # all ones, so skip building it.
+            signal = data.astype(np.float32)
+        else:
+            gain = gain_envelope(silence, fade)
+            limit_start(gain, c0 - w0, self._last_gain, fade)
+            signal = data.astype(np.float32) * gain
+            self._last_gain = float(gain[c1 - 1 - w0])
         if want_beep:
             beep_gain = gain_envelope(~mute, fade)
             limit_start(beep_gain, c0 - w0, self._last_beep_gain, fade)

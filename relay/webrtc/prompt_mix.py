@@ -17,7 +17,7 @@ import numpy as np
 from av.error import FFmpegError
 
 from relay.media.audio_format import FRAME_SAMPLES, RATE
-from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder, mono_frame
+from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder
 
 
 class PromptMix:
@@ -57,7 +57,7 @@ class PromptMix:
         self._position += FRAME_SAMPLES
         mixed = voice.astype(np.int32)
         mixed[: chunk.size] += chunk
-        packet = self._encoder.encode(mono_frame(np.clip(mixed, -32768, 32767).astype(np.int16), pts))
+        packet = self._encoder.encode_samples(np.clip(mixed, -32768, 32767).astype(np.int16), pts)
         if self._position >= self.prompt.size:
             self._position = None
             self._decoder = None

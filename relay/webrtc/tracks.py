@@ -8,7 +8,7 @@ the source and its state live on with the call.
 The track hands aiortc Opus packets, not frames. Given a frame, aiortc's sender resamples
 it to stereo, encodes at 96 kb/s on a thread-pool worker and measures its level, per
 20 ms: measured at about a third of the server's CPU per call. Speech needs none of that:
-one mono voice-mode encode on the event loop costs under 0.1 ms, and aiortc sends a
+one mono encode on the event loop costs 0.1-0.2 ms, and aiortc sends a
 packet as it is.
 """
 
@@ -27,11 +27,21 @@ from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE, TIME_BASE
 
 # If the event loop stalls longer than this, skip ahead instead of sending a burst.
 MAX_LATE_S = 0.2
-# WebRTC's usual rate for mono speech.
+# What a browser sends for a voice: Opus's voice mode (SILK or hybrid) at 32 kb/s. The
+# test and bench peers send this, and the prompt mix re-encodes the counselor's packets so.
+OPUS_APPLICATION = "voip"
 OPUS_BITRATE = 32000
-# libopus's effort (0-10; ffmpeg's default is 10). Measured here on voice at 32 kb/s: 10
-# costs 226 us a frame, 5 costs 142 us, about 0.4 % of a core per call saved, at the same
-# bitrate; speech at this rate does not need the top search effort.
+# The delayed stream, the browser's Opus decoded and encoded again, goes out in CELT mode
+# (libopus "restricted low delay") at 40 kb/s. Measured on espeak-ng Korean sent through
+# a browser-like encode (complexity 10) and then this one, PESQ wideband against the
+# original: voice mode at 32 kb/s 3.29, CELT at 40 kb/s 3.41 (the browser's encode alone
+# 3.97), at 90-100 us a frame instead of 210-235: the largest single cost of a call's
+# media path. CELT's look-ahead is 2.5 ms instead of 6.5 ms. Its loss concealment is
+# weaker than SILK's for speech; no FEC was sent in voice mode either.
+DELAYED_APPLICATION = "lowdelay"
+DELAYED_BITRATE = 40000
+# libopus's effort (0-10; ffmpeg's default is 10). 5 costs about half of 10 a frame;
+# speech at this rate does not need the top search effort.
 OPUS_COMPLEXITY = 5
 
 
@@ -42,16 +52,27 @@ class AudioSource(Protocol):
 
 
 class OpusVoiceEncoder:
-    """Mono Opus in voice mode, one packet per 20 ms frame, stamped with the frame's pts."""
+    """Mono Opus for a voice, one packet per 20 ms frame, stamped with the frame's pts."""
 
-    def __init__(self, bitrate: int = OPUS_BITRATE) -> None:
+    def __init__(self, bitrate: int = OPUS_BITRATE, application: str = OPUS_APPLICATION) -> None:
         self._codec = CodecContext.create("libopus", "w")
         self._codec.bit_rate = bitrate
         self._codec.format = "s16"
         self._codec.layout = "mono"
         self._codec.sample_rate = RATE
         self._codec.time_base = TIME_BASE
-        self._codec.options = {"application": "voip", "compression_level": str(OPUS_COMPLEXITY)}
+        self._codec.options = {"application": application, "compression_level": str(OPUS_COMPLEXITY)}
+        # One frame, refilled for every encode_samples(): building a frame from an array
+        # (AudioFrame.from_ndarray) costs more than a copy into this one, 50 times a second.
+        self._frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        self._frame.sample_rate = RATE
+        self._frame.time_base = TIME_BASE
+
+    def encode_samples(self, samples: np.ndarray, pts: int) -> Packet[Any]:
+        """One packet of FRAME_SAMPLES int16 mono samples; libopus has read them when this returns."""
+        self._frame.planes[0].update(np.asarray(samples, dtype=np.int16).tobytes())
+        self._frame.pts = pts
+        return self.encode(self._frame)
 
     def encode(self, frame: AudioFrame) -> Packet[Any]:
         (packet,) = self._codec.encode(frame)
@@ -69,6 +90,7 @@ class PacedTrack(MediaStreamTrack):
         source: AudioSource,
         clock: Callable[[], float] = time.monotonic,
         encode: bool = True,
+        encoder: OpusVoiceEncoder | None = None,
         on_packet: Callable[[Packet[Any], float], None] | None = None,
     ) -> None:
         super().__init__()
@@ -76,7 +98,7 @@ class PacedTrack(MediaStreamTrack):
         self._on_packet = on_packet
         self._source = source
         self._clock = clock
-        self._encoder = OpusVoiceEncoder() if encode else None
+        self._encoder = (encoder or OpusVoiceEncoder()) if encode else None
         self._start: float | None = None
         self._index = 0
 
@@ -92,11 +114,11 @@ class PacedTrack(MediaStreamTrack):
         elif now - due > MAX_LATE_S:
             self._index += int((now - due) / FRAME_S)
             due = self._start + self._index * FRAME_S
-        frame = mono_frame(self._source.pull(due), self._index * FRAME_SAMPLES)
+        samples, pts = self._source.pull(due), self._index * FRAME_SAMPLES
         self._index += 1
         if self._encoder is None:
-            return frame
-        packet = self._encoder.encode(frame)
+            return mono_frame(samples, pts)
+        packet = self._encoder.encode_samples(samples, pts)
         if self._on_packet is not None:
             self._on_packet(packet, due)
         return packet
