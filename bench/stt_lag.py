@@ -30,7 +30,14 @@ Figures (JSON keys):
   counselor heard undecided; undecided_speech_pct: the same over the utterances only;
   undecided_tail_pct: the same against the end of the newest text judged, the
   provisional tail included (what the checks had seen of it: the relay judges the tail
-  at once and mutes a provisional hit from the word's onset);
+  at once and mutes a provisional hit from the word's onset); all three against a fixed
+  delay (media time t plays at t + --delay);
+- played_undecided_pct, played_undecided_speech_pct: what the counselor hears undecided
+  through the product's own delay line (relay/media/delay_line.py), elastic delay
+  included: each call's recorded watermark timeline is replayed into a real DelayLine
+  (delay_s = --delay, max_s = --max-delay; --max-delay at or below --delay is fixed) and
+  its own judgement of every played sample is counted; delay_mean_s, delay_p95_s,
+  stretched_s: what the elastic delay applied to get there;
 - cpu_pct: this process, % of one core; passes; compute_per_pass_ms (mean engine time
   per transcriber pass);
 - streaming_vs_offline_cer: the confirmed streaming transcript against the same model's
@@ -63,6 +70,10 @@ from stt_speech import call_audio, cer, offline_transcript  # noqa: E402
 from moderation.speech import SAMPLE_RATE  # noqa: E402
 from moderation.stt_config import SttConfig  # noqa: E402
 from moderation.whisper_engine import WhisperEngine  # noqa: E402
+from offline.eval_calls import resample, to_int16  # noqa: E402
+from relay.config import DelayConfig  # noqa: E402
+from relay.media.audio_format import FRAME_SAMPLES, RATE  # noqa: E402
+from relay.media.delay_line import DelayLine  # noqa: E402
 
 CACHE = Path(os.environ.get("CALLGUARD_BENCH_CACHE", Path.home() / ".cache" / "callguard-bench"))
 FRAME_S = 0.02
@@ -110,10 +121,16 @@ class CallTimer:
     def version(self) -> str:
         return self.engine.version
 
-    def transcribe(self, audio: np.ndarray, prompt: str, language: str):
+    @property
+    def supports_prefix(self) -> bool:
+        # The transcriber's prefix mode asks its engine; a timer that hid it measured
+        # the schedule without it.
+        return bool(getattr(self.engine, "supports_prefix", False))
+
+    def transcribe(self, audio: np.ndarray, prompt: str, language: str, prefix: str = ""):
         start_media = self.tr.buffer_start
         started = time.monotonic()
-        result = self.engine.transcribe(audio, prompt, language)
+        result = self.engine.transcribe(audio, prompt, language, prefix)
         finished = time.monotonic()
         end_media = start_media + len(audio) / SAMPLE_RATE
         self.passes.append(
@@ -121,6 +138,7 @@ class CallTimer:
                 "compute_s": finished - started,
                 "lag_s": finished - (self.t0 + end_media),
                 "audio_s": len(audio) / SAMPLE_RATE,
+                "prefix": bool(prefix),
             }
         )
         return result
@@ -251,6 +269,8 @@ def run(args) -> dict:
         a, s = undecided(c, t0, args.delay, n_frames)  # last: c.where is of cleared_until
         und_all.append(a)
         und_speech.append(s)
+    delay_cfg = DelayConfig(delay_s=args.delay, max_s=args.max_delay)
+    played = [played_undecided(c, t0, delay_cfg) for c in calls]
     out = {
         "model": args.model,
         "calls": args.calls,
@@ -267,10 +287,17 @@ def run(args) -> dict:
         "undecided_speech_pct": round(float(np.mean(und_speech)), 2),
         "undecided_tail_pct": round(float(np.mean(und_tail)), 2),
         "undecided_where": calls[0].where,
+        "played_undecided_pct": round(float(np.mean([p["all_pct"] for p in played])), 2),
+        "played_undecided_speech_pct": round(float(np.mean([p["speech_pct"] for p in played])), 2),
+        "max_delay_s": delay_cfg.max_s,
+        "delay_mean_s": round(float(np.mean([p["delay_mean_s"] for p in played])), 3),
+        "delay_p95_s": round(float(max(p["delay_p95_s"] for p in played)), 3),
+        "stretched_s": round(sum(p["stretched_s"] for p in played), 2),
         "cpu_pct": round(100 * cpu / wall, 1),
         "passes": len(passes),
         "compute_per_pass_ms": round(1000 * float(np.mean(per_pass)), 1) if per_pass else None,
         "mean_pass_audio_s": round(float(np.mean([p["audio_s"] for p in passes])), 2) if passes else None,
+        "prefix_passes": sum(p["prefix"] for p in passes),
         "confirmed_words": sum(len(c.confirmed) for c in calls),
         "errors": sum(c.errors for c in calls),
         "delay_s": args.delay,
@@ -305,6 +332,64 @@ def run(args) -> dict:
         scripts = [" ".join(s[2] for s in c.spans) for c in calls]
         out["script_cer"] = round(float(np.mean([cer(t, r) or 0.0 for t, r in zip(texts, scripts)])), 3)
     return out
+
+
+class TimelineWatermark:
+    """A call's watermark as the run recorded it, read at the replay's wall time."""
+
+    def __init__(self, cleared: list, heard: list) -> None:
+        self._walls = np.array([w for w, _ in cleared] or [np.inf])
+        self._cleared = np.maximum.accumulate(np.array([c for _, c in cleared] or [0.0]))
+        self._heard = np.maximum.accumulate(np.array([h for _, h in heard] or [0.0]))
+        self._at = -1
+
+    def at(self, wall: float) -> None:
+        self._at = int(np.searchsorted(self._walls, wall, side="right")) - 1
+
+    def cleared_until(self) -> float:
+        return float(self._cleared[self._at]) if self._at >= 0 else 0.0
+
+    def heard_until(self) -> float:
+        return float(max(self._cleared[self._at], self._heard[self._at])) if self._at >= 0 else 0.0
+
+
+def played_undecided(call: Call, t0: float, config: DelayConfig) -> dict:
+    """Replays the call through a real DelayLine: frames pushed when the feeder fed them,
+    one pull per 20 ms, the watermark as it stood at that wall time."""
+    watermark = TimelineWatermark(call.cleared, call.heard)
+    line = DelayLine(config, watermark)
+    pcm = to_int16(resample(call.audio.astype(np.float64), SAMPLE_RATE, RATE))
+    frames = pcm.size // FRAME_SAMPLES
+    speech = np.zeros(frames * FRAME_SAMPLES, dtype=bool)
+    for a, b, _ in call.spans:
+        speech[round(a * RATE) : round(b * RATE)] = True
+    for a, b in call.skipped:
+        line.mark_unjudged(a, b)  # never judged, whenever the skip was reported
+    undecided = np.zeros(frames * FRAME_SAMPLES, dtype=bool)
+    heard = np.zeros(frames * FRAME_SAMPLES, dtype=bool)
+    ticks = frames + int(np.ceil((max(config.delay_s, config.max_s) + 0.5) / FRAME_S))
+    for k in range(ticks):
+        wall = t0 + (k + 1) * FRAME_S  # frame k has just been "spoken" and arrived
+        watermark.at(wall)
+        if k < frames:
+            line.push(k * FRAME_SAMPLES, pcm[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], wall)
+        line.pull(wall)
+        seen = line.played
+        if seen is None:
+            continue
+        lo, hi = max(seen.start, 0), min(seen.start + seen.muted.size, undecided.size)
+        if lo < hi:
+            undecided[lo:hi] = seen.unjudged[lo - seen.start : hi - seen.start]
+            heard[lo:hi] = True
+    stats = line.stats()
+    return {
+        "all_pct": 100 * float(undecided.mean()),
+        "speech_pct": 100 * float(undecided[speech].mean()) if speech.any() else 0.0,
+        "unplayed_pct": 100 * float((~heard).mean()),
+        "delay_mean_s": stats.delay_mean_s,
+        "delay_p95_s": stats.delay_p95_s,
+        "stretched_s": stats.stretched_s,
+    }
 
 
 def undecided(call: Call, t0: float, delay: float, n_frames: int, marks: list | None = None) -> tuple[float, float]:
@@ -344,6 +429,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--lang", default="ko", choices=["ko", "en"])
     parser.add_argument("--delay", type=float, default=1.5, help="the delay line's D (s)")
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=DelayConfig().max_s,
+        help="the elastic delay's max_s for the replayed delay line (<= --delay: fixed)",
+    )
     parser.add_argument("--driver", choices=["pool", "batched"], default="pool")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--compute-type", default="int8")

@@ -10,6 +10,13 @@ over and over. A segment is dropped when:
   written without spaces) repeated LOOP_MIN_REPEATS times or more and making up nearly
   all of the text;
 - (when the caller says so) it lies wholly outside audio the VAD called speech.
+Before those rules, a segment loses its collapsed tail: COLLAPSED_MIN_WORDS or more words
+at its end aligned to no time at all (under COLLAPSED_WORD_S each), with the words before
+them that, together with them, repeat earlier words of the segment. Whisper piles text it
+invents past the end of what it heard onto the window's last instant: "Put me through to
+your manager right now Put me through to your manager right now", the second time with
+seven words at 17.17 s, agreed on by two passes (bench/stt_lag.py, --lang en). A segment
+left with no words is dropped as "collapsed".
 
 Dropping only ever removes text that is not a word the customer said, as far as can be
 told; a real "감사합니다" alone is dropped too, which costs the moderation nothing (it is not
@@ -20,7 +27,7 @@ four times is still heard.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from moderation.agreement import normalise
@@ -29,12 +36,14 @@ from moderation.stt_config import SttConfig
 
 LOOP_MIN_REPEATS = 5
 LOOP_MIN_COVER = 0.8  # share of the segment's text the repeated unit must make up
+COLLAPSED_MIN_WORDS = 2
+COLLAPSED_WORD_S = 0.02  # a spoken word, even a clipped one, takes longer
 
 
 @dataclass(frozen=True)
 class Dropped:
     segment: EngineSegment
-    reason: str  # "no_speech" | "blocklist" | "repeat_loop" | "outside_speech"
+    reason: str  # "no_speech" | "blocklist" | "repeat_loop" | "collapsed" | "outside_speech"
 
 
 def segment_text(segment: EngineSegment) -> str:
@@ -65,6 +74,27 @@ def _repeated(seq: Sequence[Any], sizes: Iterable[int], min_repeats: int, min_co
             if k >= min_repeats and k * size >= min_cover * len(seq):
                 return True
     return False
+
+
+def without_collapsed_tail(segment: EngineSegment) -> EngineSegment:
+    """The segment without the words at its end that take no time, nor the words before
+    them that repeat, with them, what the segment said earlier."""
+    words = segment.words
+    cut = len(words)
+    while cut > 0 and words[cut - 1].end - words[cut - 1].start < COLLAPSED_WORD_S:
+        cut -= 1
+    if len(words) - cut < COLLAPSED_MIN_WORDS:
+        return segment
+    norm = [normalise(w.text) for w in words]
+    while cut > 0 and _occurs_in(norm[cut - 1 :], norm[: cut - 1]):
+        cut -= 1
+    kept = words[:cut]
+    return replace(segment, words=kept, text=" ".join(w.text.strip() for w in kept))
+
+
+def _occurs_in(part: list[str], seq: list[str]) -> bool:
+    n = len(part)
+    return any(seq[i : i + n] == part for i in range(len(seq) - n + 1))
 
 
 class HallucinationGuard:
@@ -98,6 +128,11 @@ class HallucinationGuard:
         kept: list[EngineSegment] = []
         dropped: list[Dropped] = []
         for seg in segments:
+            trimmed = without_collapsed_tail(seg)
+            if not trimmed.words and seg.words:
+                dropped.append(Dropped(seg, "collapsed"))
+                continue
+            seg = trimmed
             why = self.reason(seg)
             if why is None and has_speech is not None:
                 start, end = span(seg)

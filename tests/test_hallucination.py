@@ -67,3 +67,32 @@ def test_segments_outside_speech_are_dropped_when_vad_is_given() -> None:
     assert [(d.segment, d.reason) for d in dropped] == [(outside, "outside_speech")]
     kept, dropped = GUARD.filter([inside, outside])
     assert kept == [inside, outside] and dropped == []
+
+
+def timed(*words: tuple[str, float, float]) -> EngineSegment:
+    ws = [EngineWord(" " + t, a, b) for t, a, b in words]
+    return EngineSegment(ws, ws[0].start, ws[-1].end, 0.0, -0.2, " ".join(t for t, _, _ in words))
+
+
+def test_an_invented_repeat_piled_on_the_window_end_is_cut() -> None:
+    # As real base weights gave it (bench/stt_lag.py --lang en): the utterance, then its
+    # repeat with every word but the first at the window's last instant.
+    said = [("put", 14.3, 15.1), ("me", 15.1, 15.3), ("through", 15.3, 15.5), ("now", 16.4, 16.8)]
+    invented = [("put", 16.8, 17.17), ("me", 17.17, 17.17), ("through", 17.17, 17.17), ("now", 17.17, 17.17)]
+    kept, dropped = GUARD.filter([timed(*said, *invented)])
+    assert [w.text.strip() for w in kept[0].words] == ["put", "me", "through", "now"]
+    assert kept[0].text == "put me through now"
+    assert not dropped
+
+
+def test_a_tail_that_takes_no_time_is_cut_even_without_a_repeat() -> None:
+    kept, _ = GUARD.filter([timed(("hello", 0.0, 0.4), ("there", 0.4, 0.8), ("big", 0.8, 0.8), ("dog", 0.8, 0.8))])
+    assert [w.text.strip() for w in kept[0].words] == ["hello", "there"]
+
+
+def test_one_clipped_word_is_kept_and_a_wholly_collapsed_segment_is_dropped() -> None:
+    # A single word aligned to no time happens on real speech (a clipped last syllable).
+    one = timed(("hello", 0.0, 0.4), ("there", 0.4, 0.4))
+    assert GUARD.filter([one])[0] == [one]
+    kept, dropped = GUARD.filter([timed(("a", 3.0, 3.0), ("b", 3.0, 3.0))])
+    assert kept == [] and [d.reason for d in dropped] == ["collapsed"]

@@ -506,7 +506,7 @@ def test_prefix_mode_keeps_the_buffer_short_and_decodes_only_the_tail() -> None:
     script = long_utterance(20)  # 8 s without a pause: no utterance end to cut at
     audio = render(script, script[-1][2] + 1.0, VOC)
     engine = PrefixEngine(VOC)
-    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0, prefix_confirmed=True))
     trace = Feeder(tr, audio, engine=engine).run()
     assert texts(trace.confirmed) == [w for w, _, _ in script]
     # Cut at confirmed words after every pass: no pass re-hears the whole utterance.
