@@ -40,7 +40,8 @@ async def test_a_supervisor_changes_a_live_calls_delay_and_policy(
     url = f"{server.base_url}/api/calls/{call['call_id']}/events"
     async with http.ws_connect(url, headers={"Authorization": f"Bearer {anna.token}"}) as ws:
         changed = await sue.request("PATCH", path, {"delay_s": 2.5, "max_s": 3, "undecided_policy": "mute"})
-        assert changed["settings"] == {"delay_s": 2.5, "max_s": 3.0, "undecided_policy": "mute", "mute_sound": "silence"}
+        expected = {"delay_s": 2.5, "max_s": 3.0, "undecided_policy": "mute", "mute_sound": "silence"}
+        assert changed["settings"] == expected
         event = await _events_until(ws, "settings")
         assert event["by"] == "sue" and event["changed"]["delay_s"] == [1.5, 2.5]
         assert event["changed"]["undecided_policy"] == ["play", "mute"]
