@@ -225,7 +225,7 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
     after, support_after = estimate_delay(sent["local"]["onsets"], [r for r in received if r > changed_at + 6500])
     print(f"customer -> counselor: {before:.3f} s over {support}, then {after:.3f} s over {support_after} bursts")
     assert support >= 3 and support_after >= 6, received
-    assert abs(before - d) <= 0.3 and abs(after - before - RISE_S) <= 0.06
+    assert abs(before - d) <= 0.3 and abs(after - before - RISE_S) <= 0.1
     # No gap, before the change, while the delay grew, and after: the steady tone never stops.
     first_heard = min(r for r in received)
     bed_levels = [lv["tones"][1] for lv in heard["remote"]["levels"] if lv["at"] > first_heard + 500]

@@ -308,8 +308,6 @@ class Call:
         after = live_settings.view(delay)
         log.info("call %s: settings changed by %s: %s", self.call_id, by, changes or "nothing")
         self.events.publish({"type": "settings", "by": by, "settings": after, "changed": changes}, staff_only=True)
-        # The customer's page shows the delay too (not who changed it).
-        self.events.publish({"type": "delay", "delay_s": delay.delay_s})
         return after
 
     def end_and_report(self, by: str) -> asyncio.Task[None]:
@@ -369,12 +367,7 @@ class Call:
         self._on_ended(self)
 
     def info(self, staff: bool) -> dict[str, Any]:
-        view: dict[str, Any] = {
-            "call_id": self.call_id,
-            "state": self.state,
-            "peers": self.peer_states(),
-            "delay_s": self.record.delay_s,
-        }
+        view: dict[str, Any] = {"call_id": self.call_id, "state": self.state, "peers": self.peer_states()}
         if not staff:
             return view
         view["lost"] = self.lost_view()

@@ -270,7 +270,7 @@ function onEvent(event) {
   else if (event.type === "unmute") showUnmute(event);
   else if (event.type === "transcript") showTranscript(event);
   else if (event.type === "escalation") showEscalation(event);
-  else if (event.type === "delay") showDelay(event.delay_s); // a supervisor changed it live
+  else if (event.type === "settings") showDelay(event.settings.delay_s); // a supervisor changed it live
   else if (event.type === "ended") finish(endedWords(event.reason));
 }
 
