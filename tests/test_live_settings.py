@@ -79,7 +79,9 @@ async def test_a_supervisor_raises_and_lowers_the_delay_mid_call(
     after = [m.delay_s for m in markers if m.media_s > back["playout_media_s"]]
     assert len(during) >= 2 and len(after) >= 1, (markers, risen, at_fall, back)
     base = statistics.median(after)
-    assert d <= base <= d + 0.3, f"delay {base:.3f} s for D = {d}"  # D + 0.13..0.21 s on an idle machine
+    # D + 0.13..0.21 s on an idle machine; the receiving peer's buffer adds more under load
+    # (tests/test_relay.py holds the absolute delay; this test, the change).
+    assert d <= base <= d + 0.5, f"delay {base:.3f} s for D = {d}"
     # The counselor hears the new delay (to within 30 ms), then the old one again. Single
     # markers may wander more on a loaded machine (the receiving peer shares the CPU).
     assert abs(statistics.median(during) - (base + RISE_S)) <= 0.03, (base, during)
