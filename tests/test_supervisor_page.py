@@ -165,6 +165,8 @@ async def _accounts(server: LocalServer) -> None:
 # must carry it).
 RISE_S = 1.0
 BED = 0.05  # the steady tone's amplitude: under the onset detector's threshold
+HANGUP = """() => window.callguard.callId && fetch(`/api/calls/${window.callguard.callId}/hangup`,
+  {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(() => true)"""
 
 
 async def test_a_delay_raised_on_the_console_is_heard_by_the_counselor_without_a_gap(
@@ -193,7 +195,9 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
             await _sign_in(counselor, server.base_url, "ben", "/counselor?measure=1", query="?measure=1")
             await counselor.get_by_role("button", name="Start call").click()
-            invite = await counselor.get_by_label("Invite link for the customer").input_value()
+            link = counselor.get_by_label("Invite link for the customer")
+            await expect(link).to_have_value(re.compile(r"/join/\S+#\S+$"))
+            invite = await link.input_value()
             path, token = invite.split("#", 1)
             await customer.goto(f"{path}?measure=1#{token}")
             await customer.get_by_role("button", name="Join call").click()
@@ -218,6 +222,8 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
             heard = await counselor.evaluate("window.callguard.meters.snapshot()")
             sent = await customer.evaluate("window.callguard.meters.snapshot()")
         finally:
+            # Hung up, so that ben's next page (another test's) starts a call of its own.
+            await counselor.evaluate(HANGUP)
             await asyncio.gather(staff.close(), customers.close(), return_exceptions=True)
 
     received = heard["remote"]["onsets"]
