@@ -173,7 +173,7 @@ async def test_a_delay_raised_on_the_console_is_heard_by_the_counselor_without_a
     server: LocalServer, tmp_path: Path
 ) -> None:
     assert os.path.exists(CHROMIUM), "Debian's chromium is missing: run scripts/install-test-deps"
-    await asyncio.wait_for(_delay_change(server, tmp_path), timeout=100)
+    await asyncio.wait_for(_delay_change(server, tmp_path), timeout=120)
 
 
 async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
@@ -217,8 +217,13 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
             await expect(form.get_by_role("status")).to_have_text(f"Applied: delay {d + RISE_S:.1f} s.")
             await expect(counselor.locator("#delay")).to_contain_text(f"reaches you {d + RISE_S} s late")
             await console.screenshot(path=screenshot_path("supervisor-call-settings.png"), full_page=True)
-            # The rise is a stretch at 0.8x at the slowest: 1 s more is reached after 5 s.
-            await asyncio.sleep(5.0 + 7.0)
+            # The rise is a stretch at 0.8x at the slowest: 1 s more takes 5 s or more (no
+            # stretch while playout slews after a clock-drift estimate, as under load).
+            delay_now = console.locator("#detail-stats dd").last
+            # Reached, or one splice past it (under 13 ms, taken back in the next pause).
+            await expect(delay_now).to_have_text(re.compile(rf"^{d + RISE_S:.1f}[01] s$"), timeout=30000)
+            reached_at = await customer.evaluate("performance.timeOrigin + performance.now()")
+            await asyncio.sleep(7.0)
             heard = await counselor.evaluate("window.callguard.meters.snapshot()")
             sent = await customer.evaluate("window.callguard.meters.snapshot()")
         finally:
@@ -228,10 +233,12 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
 
     received = heard["remote"]["onsets"]
     before, support = estimate_delay(sent["local"]["onsets"], [r for r in received if r < changed_at])
-    after, support_after = estimate_delay(sent["local"]["onsets"], [r for r in received if r > changed_at + 6500])
+    after, support_after = estimate_delay(sent["local"]["onsets"], [r for r in received if r > reached_at + 300])
     print(f"customer -> counselor: {before:.3f} s over {support}, then {after:.3f} s over {support_after} bursts")
     assert support >= 3 and support_after >= 6, received
-    assert abs(before - d) <= 0.3 and abs(after - before - RISE_S) <= 0.1
+    # Each within the network's and the page's own latency (0.13..0.3 s) of the setting; the
+    # first seconds of a call on a loaded machine measure long, hence the looser difference.
+    assert 0 <= before - d <= 0.3 and 0 <= after - (d + RISE_S) <= 0.3 and after - before >= RISE_S - 0.15
     # No gap, before the change, while the delay grew, and after: the steady tone never stops.
     first_heard = min(r for r in received)
     bed_levels = [lv["tones"][1] for lv in heard["remote"]["levels"] if lv["at"] > first_heard + 500]
