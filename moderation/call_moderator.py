@@ -54,7 +54,7 @@ class CallModerator:
         self, policy: PolicyConfig, clock: Callable[[], float] = time.time, mute_skipped: bool = False
     ) -> None:
         self._book = SpanBook(policy)
-        self._mute_skipped = mute_skipped
+        self.mute_skipped = mute_skipped  # changes with the undecided policy (a live change)
         self._policy = policy
         self._clock = clock
         self._confirmed: deque[Word] = deque(maxlen=CONTEXT_WORDS)
@@ -102,7 +102,7 @@ class CallModerator:
     def decide(self, window: list[Word], hits: list[Hit], skipped: Sequence[tuple[float, float]] = ()) -> Changes:
         now = self._clock()
         changes = self._book.review(plan(window, hits, self._policy, now=now))
-        if self._mute_skipped:
+        if self.mute_skipped:
             changes.add.extend(skipped_decision(a, b, now) for a, b in skipped if b > a)
         self.decisions.extend(changes.add)
         return changes

@@ -370,6 +370,13 @@ class Config:
         delay_cfg = self.delay if delay is None else dataclasses.replace(self.delay, delay_s=delay)
         return dataclasses.replace(self, server=server, delay=delay_cfg).validate()
 
+    def with_changes(self, section: str, changes: dict[str, Any]) -> Config:
+        """This config with some settings of one section changed, each checked as the config
+        file's are (its type, allowed values and range): ConfigError names the first bad one."""
+        current = getattr(self, section)
+        raw = {**{f.name: getattr(current, f.name) for f in dataclasses.fields(current)}, **changes}
+        return dataclasses.replace(self, **{section: _build(type(current), raw, f"{section}.")}).validate()
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

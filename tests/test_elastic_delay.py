@@ -173,3 +173,110 @@ def test_config_bounds() -> None:
             DelayConfig(**bad).validate()  # type: ignore[arg-type]
     # max_s at or below delay_s: a fixed delay.
     assert not DelayLine(DelayConfig(delay_s=2.0, max_s=1.5), Decisions()).elastic.enabled
+
+
+def play_changing(
+    line: DelayLine, audio: np.ndarray, changes: dict[int, DelayConfig], tail_s: float = 3.0
+) -> tuple[np.ndarray, list[float]]:
+    """As run(), with line.reconfigure(changes[k]) before the pull at frame k."""
+    frames = audio.size // FS
+    out, delays = [], []
+    for k in range(frames + round(tail_s / FRAME_S)):
+        wall = k * FRAME_S
+        if k < frames:
+            line.push(k * FS, audio[k * FS : (k + 1) * FS], wall)
+        if k in changes:
+            line.reconfigure(changes[k])
+        out.append(line.pull(wall))
+        delays.append(line.elastic.delay_s)
+    return np.concatenate(out), delays
+
+
+def silent_runs_s(x: np.ndarray, level: float = 1000.0) -> list[float]:
+    """Lengths of the runs where |x| stays below level, in seconds."""
+    quiet = np.concatenate(([False], np.abs(x) < level, [False]))
+    edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
+    return [(b - a) / RATE for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def assert_no_click_no_gap(out: np.ndarray, audio: np.ndarray) -> None:
+    steepest = float(np.abs(np.diff(audio.astype(np.float64))).max())
+    assert float(np.abs(np.diff(out.astype(np.float64))).max()) <= 1.15 * steepest
+    # Silence in the output is the customer's pauses (0.5 s or more) or a tone's zero
+    # crossing: a gap in the voice would be a silent run between the two.
+    assert all(r < 0.005 or r >= 0.4 for r in silent_runs_s(out)), sorted(silent_runs_s(out))
+    # Every voice sample played, but for the call's first fade-in (5 ms).
+    assert np.count_nonzero(np.abs(out) > 1000) >= np.count_nonzero(np.abs(audio) > 1000) - 0.005 * RATE
+
+
+def test_a_live_rise_stretches_to_the_new_delay_without_a_gap() -> None:
+    decisions = Decisions(cleared=math.inf, heard=math.inf)  # nothing pending: only the rebuild stretches
+    audio = call_audio([("voice", 3.0), ("pause", 1.0), ("voice", 4.0), ("pause", 2.0), ("voice", 1.0)])
+    line = elastic_line(decisions)
+    small = line.memory_bytes()
+    at = round(2.0 / FRAME_S)
+    risen = DelayConfig(delay_s=2.0, max_s=2.5)
+    out, delays = play_changing(line, audio, {at: risen})
+    assert set(delays[:at]) == {D}
+    # It grows frame by frame (one pitch period at most), no faster than the stretch's rate bound.
+    steps = np.diff(delays[at - 1 :])
+    assert steps.max() <= stretch.PERIOD_MAX_S + 1e-9
+    for k in range(at, len(delays)):
+        assert delays[k] <= D + ((k - at + 1) * FRAME_S) * (1 - 0.8) + stretch.PERIOD_MAX_S + 1e-9
+    reached = next(k for k, d in enumerate(delays) if d >= 2.0 - 1e-9)
+    assert (reached - at) * FRAME_S == pytest.approx((2.0 - D) / (1 - 0.8), abs=0.5)
+    assert max(delays) <= 2.0 + stretch.PERIOD_MAX_S + 1e-9
+    # The splice's overshoot (under one period) was taken back in the pause that followed.
+    assert delays[-1] == pytest.approx(2.0, abs=1e-9) and line.stats().delay_now_s == pytest.approx(2.0)
+    assert_no_click_no_gap(out, audio)
+    # The ring grew once, for the new longest delay, content kept; memory stays bounded.
+    assert line._capacity == line._capacity_for(risen)
+    assert small < line.memory_bytes() <= (2.5 + risen.jitter_margin_s + 0.1) * RATE * 3 + 10_000
+    stats = line.stats()
+    assert stats.stretched_s == pytest.approx((2.0 - D) / (1 - 0.8), abs=0.5)
+    assert D < stats.delay_mean_s < 2.0 and stats.delay_p95_s == pytest.approx(2.0, abs=0.02)
+
+
+def test_a_live_fall_waits_for_a_pause_and_never_cuts_speech() -> None:
+    decisions = Decisions(cleared=math.inf, heard=math.inf)
+    audio = call_audio([("voice", 4.0), ("pause", 3.5), ("voice", 2.0), ("pause", 1.0)])
+    line = DelayLine(DelayConfig(delay_s=2.0, max_s=2.0), decisions)  # a fixed delay
+    at = round(3.0 / FRAME_S)
+    out, delays = play_changing(line, audio, {at: DelayConfig(delay_s=1.0, max_s=1.0)})
+    # While the first voice still plays (media < 4 s), the delay holds at 2 s ...
+    voice_playing = [d for k, d in enumerate(delays) if k * FRAME_S - d < 3.95]
+    assert set(voice_playing) == {2.0}
+    # ... it comes down in the pause, to the new delay before the second voice plays ...
+    second = [d for k, d in enumerate(delays) if 7.5 <= k * FRAME_S - d < 9.5]
+    assert second and all(d == pytest.approx(1.0) for d in second)
+    assert line.stats().pause_cut_s == pytest.approx(1.0, abs=1e-6)
+    # ... which plays bit for bit at 1 s.
+    k0 = round((7.5 + 1.0) / FRAME_S) * FS
+    assert np.array_equal(out[k0 : k0 + RATE], audio[round(7.5 * RATE) : round(8.5 * RATE)])
+    assert_no_click_no_gap(out, audio)
+
+
+def test_a_rise_during_a_beep_waits_for_the_beep_to_end() -> None:
+    decisions = Decisions(cleared=math.inf, heard=math.inf)
+    audio = call_audio([("voice", 6.0), ("pause", 1.0)])
+    line = DelayLine(DelayConfig(delay_s=D, max_s=D, mute_sound="beep"), decisions)
+    line.add_mute(1.0, 2.5, reason="keyword:insult")
+    at = round(2.0 / FRAME_S)  # media 1.0: the beep has just begun
+    _, delays = play_changing(line, audio, {at: DelayConfig(delay_s=1.5, max_s=1.5, mute_sound="beep")})
+    beeping = [d for k, d in enumerate(delays) if at <= k and k * FRAME_S - d < 2.5]
+    assert beeping and set(beeping) == {D}
+    assert delays[-1] == pytest.approx(1.5, abs=stretch.PERIOD_MAX_S)
+
+
+def test_a_live_policy_change_mutes_undecided_audio_from_the_next_frame() -> None:
+    from relay.media.watermark import ClearNothing
+
+    audio = call_audio([("voice", 4.0)])
+    line = DelayLine(DelayConfig(delay_s=D, max_s=D), ClearNothing())
+    at = round(2.0 / FRAME_S)
+    out, _ = play_changing(line, audio, {at: DelayConfig(delay_s=D, max_s=D, undecided_policy="mute")}, tail_s=1.0)
+    assert np.count_nonzero(out[: at * FS]) > 0.9 * (at * FS - round(D * RATE))
+    fade = round(line.config.fade_ms * RATE / 1000)
+    assert not np.any(out[at * FS + fade :])
+    steepest = float(np.abs(np.diff(audio.astype(np.float64))).max())
+    assert float(np.abs(np.diff(out.astype(np.float64))).max()) <= 1.15 * steepest

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import statistics
+from pathlib import Path
 
 import aiohttp
+import numpy as np
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
@@ -19,6 +22,8 @@ from testkit.local_server import LocalServer
 from .accessibility import serious_violations
 from .conftest import PASSWORD, open_call
 from .screenshots import screenshot_path
+from .test_browser import CUSTOMER_ONSETS, LOOP_S, chromium_args, estimate_delay
+from .wav import tone_bursts, write_wav
 
 pytestmark = pytest.mark.browser
 
@@ -26,8 +31,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
 
 
-async def _sign_in(page: Page, base_url: str, user: str, lands_on: str) -> None:
-    await page.goto(f"{base_url}/login")
+async def _sign_in(page: Page, base_url: str, user: str, lands_on: str, query: str = "") -> None:
+    await page.goto(f"{base_url}/login{query}")
     await page.get_by_label("User name").fill(user)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
@@ -152,3 +157,91 @@ async def _accounts(server: LocalServer) -> None:
             assert errors == []
         finally:
             await browser.close()
+
+
+# A live delay change on the console, heard by the counselor's page. The customer's fake
+# microphone plays 600 Hz bursts (for the delay, as tests/test_browser.py measures it) over
+# a steady quiet 900 Hz tone (for gaps: every 43 ms window of what the counselor hears
+# must carry it).
+RISE_S = 1.0
+BED = 0.05  # the steady tone's amplitude: under the onset detector's threshold
+HANGUP = """() => window.callguard.callId && fetch(`/api/calls/${window.callguard.callId}/hangup`,
+  {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(() => true)"""
+
+
+async def test_a_delay_raised_on_the_console_is_heard_by_the_counselor_without_a_gap(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    assert os.path.exists(CHROMIUM), "Debian's chromium is missing: run scripts/install-test-deps"
+    await asyncio.wait_for(_delay_change(server, tmp_path), timeout=120)
+
+
+async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
+    bursts = tone_bursts(600.0, CUSTOMER_ONSETS, LOOP_S).astype(np.float64)
+    bed = BED * 32767 * np.sin(2 * np.pi * 900.0 * np.arange(bursts.size) / 48000)
+    customer_wav = write_wav(tmp_path / "customer.wav", np.round(bursts + bed).astype(np.int16))
+    quiet_wav = write_wav(tmp_path / "quiet.wav", np.zeros(48000, np.int16))
+    d = server.delay_s
+    async with async_playwright() as pw:
+        staff = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(quiet_wav))
+        customers = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(customer_wav))
+        try:
+            counselor = await (await staff.new_context()).new_page()
+            console = await (await staff.new_context(viewport={"width": 1400, "height": 900})).new_page()
+            customer = await (await customers.new_context()).new_page()
+            errors: list[str] = []
+            for page in (counselor, console, customer):
+                page.set_default_timeout(15000)
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await _sign_in(counselor, server.base_url, "ben", "/counselor?measure=1", query="?measure=1")
+            await counselor.get_by_role("button", name="Start call").click()
+            link = counselor.get_by_label("Invite link for the customer")
+            await expect(link).to_have_value(re.compile(r"/join/\S+#\S+$"))
+            invite = await link.input_value()
+            path, token = invite.split("#", 1)
+            await customer.goto(f"{path}?measure=1#{token}")
+            await customer.get_by_role("button", name="Join call").click()
+            await expect(customer.locator("#status")).to_have_text("Connected")
+            await expect(counselor.locator("#call-status")).to_have_text("Call in progress")
+            call_id = await counselor.evaluate("window.callguard.callId")
+
+            await _sign_in(console, server.base_url, "sue", "/supervisor")
+            await console.locator(f'#live-calls tr[data-call-id="{call_id}"]').click()
+            form = console.locator("#call-settings-form")
+            await expect(form.get_by_label("Delay (s)")).to_have_value(str(d))
+            await asyncio.sleep(5.0)
+            changed_at = await customer.evaluate("performance.timeOrigin + performance.now()")
+            await form.get_by_label("Delay (s)").fill(str(d + RISE_S))
+            await form.get_by_label("Longest delay while waiting for a decision (s)").fill(str(d + RISE_S))
+            await form.get_by_role("button", name="Apply").click()
+            await expect(form.get_by_role("status")).to_have_text(f"Applied: delay {d + RISE_S:.1f} s.")
+            await expect(counselor.locator("#delay")).to_contain_text(f"reaches you {d + RISE_S} s late")
+            await console.screenshot(path=screenshot_path("supervisor-call-settings.png"), full_page=True)
+            # The rise is a stretch at 0.8x at the slowest: 1 s more takes 5 s or more (no
+            # stretch while playout slews after a clock-drift estimate, as under load).
+            delay_now = console.locator("#detail-stats dd").last
+            # Reached, or one splice past it (under 13 ms, taken back in the next pause).
+            await expect(delay_now).to_have_text(re.compile(rf"^{d + RISE_S:.1f}[01] s$"), timeout=30000)
+            reached_at = await customer.evaluate("performance.timeOrigin + performance.now()")
+            await asyncio.sleep(7.0)
+            heard = await counselor.evaluate("window.callguard.meters.snapshot()")
+            sent = await customer.evaluate("window.callguard.meters.snapshot()")
+        finally:
+            # Hung up, so that ben's next page (another test's) starts a call of its own.
+            await counselor.evaluate(HANGUP)
+            await asyncio.gather(staff.close(), customers.close(), return_exceptions=True)
+
+    received = heard["remote"]["onsets"]
+    before, support = estimate_delay(sent["local"]["onsets"], [r for r in received if r < changed_at])
+    after, support_after = estimate_delay(sent["local"]["onsets"], [r for r in received if r > reached_at + 300])
+    print(f"customer -> counselor: {before:.3f} s over {support}, then {after:.3f} s over {support_after} bursts")
+    assert support >= 3 and support_after >= 6, received
+    # Each within the network's and the page's own latency (0.13..0.3 s) of the setting; the
+    # first seconds of a call on a loaded machine measure long, hence the looser difference.
+    assert 0 <= before - d <= 0.3 and 0 <= after - (d + RISE_S) <= 0.3 and after - before >= RISE_S - 0.15
+    # No gap, before the change, while the delay grew, and after: the steady tone never stops.
+    first_heard = min(r for r in received)
+    bed_levels = [lv["tones"][1] for lv in heard["remote"]["levels"] if lv["at"] > first_heard + 500]
+    typical = statistics.median(bed_levels)
+    assert typical > 0.5 * BED and min(bed_levels) > 0.5 * typical, (typical, sorted(bed_levels)[:5])
+    assert errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from moderation.hits import Hit
 from moderation.policy import Decision
 from moderation.speech import Word
+from relay.calls import live_settings
 from relay.calls.call_metrics import ServerMetrics
 from relay.calls.escalation import Escalation
 from relay.calls.events import EventBus
@@ -22,7 +24,7 @@ from relay.calls.moderation import CallModeration
 from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.calls.transcription import CallTranscription
-from relay.config import Config, IceServer
+from relay.config import Config, DelayConfig, IceServer
 from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
 from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
@@ -144,6 +146,11 @@ class Call:
         if call_log is not None:
             self.events.observers.append(call_log.on_bus_event)
             call_log.start(self.delay_line, self._log_stats, self._words)
+
+    @property
+    def config(self) -> Config:
+        """The settings this call runs on: the server's at its start, with any live change."""
+        return self._config
 
     @property
     def call_id(self) -> str:
@@ -296,6 +303,20 @@ class Call:
         self.events.publish({"type": "hold", "state": "off", "end": end, "by": by}, staff_only=True)
         return self.add_mute(start, end, by, "hold")
 
+    def change_settings(self, delay: DelayConfig, by: str) -> dict[str, Any]:
+        """A supervisor's live change of the delay settings (relay/calls/live_settings.py):
+        heard from the next frame on, without a jump, and on the call's record for QA."""
+        changes = live_settings.difference(self._config.delay, delay)
+        self._config = dataclasses.replace(self._config, delay=delay)
+        self.delay_line.reconfigure(delay)
+        self.record.delay_s = delay.delay_s
+        if self.moderation is not None:
+            self.moderation.moderator.mute_skipped = delay.undecided_policy == "mute"
+        after = live_settings.view(delay)
+        log.info("call %s: settings changed by %s: %s", self.call_id, by, changes or "nothing")
+        self.events.publish({"type": "settings", "by": by, "settings": after, "changed": changes}, staff_only=True)
+        return after
+
     def end_and_report(self, by: str) -> asyncio.Task[None]:
         """The counselor's one button at the escalation limit: logged, then the call ends."""
         self.events.publish({"type": "reported", "by": by, **self.escalation.view()}, staff_only=True)
@@ -368,6 +389,7 @@ class Call:
             "end_reason": r.end_reason,
             "delay_s": r.delay_s,
             "undecided_policy": self._config.delay.undecided_policy,
+            "settings": live_settings.view(self._config.delay),
             "escalation": self.escalation.view(),
             "holding": self._hold is not None,
             "provisional_spans": sum(1 for m in self.delay_line.mutes.spans() if m.provisional),

@@ -11,6 +11,10 @@ named in the log as needing a restart, and the running value stays.
 A file that does not parse, fails validation, or names lists, a text model, labels or a
 prompt that cannot be loaded is refused whole: one log line naming the error, and the
 config in force stays as it was.
+
+The delay settings' default can also be changed on the supervisor's console
+(relay/calls/live_settings.py); it is applied here, as a reload is, and the next reload
+takes the file's values again: the file stays the source.
 """
 
 from __future__ import annotations
@@ -100,14 +104,19 @@ class ConfigReloader:
             log.error("config reload refused, the config in force stays: %s", exc)
             return Outcome(False, [], [], str(exc))
         self._checks.apply(prepared)
-        self._calls.reconfigure(merged, prompt)
-        self.config = merged
-        for listener in self.on_change:
-            listener(merged)
+        self.apply(merged, prompt)
         if restart:
             log.warning("config reload: %s changed in the file but apply only at a restart", ", ".join(restart))
         log.info("config reloaded: %s", ", ".join(changed) if changed else "nothing changed")
         return Outcome(True, changed, restart)
+
+    def apply(self, config: Config, prompt: np.ndarray | None = None) -> None:
+        """A config already checked (a reload, or the delay settings' default changed on the
+        supervisor's console, relay/web/settings_api.py): the config in force from now on."""
+        self._calls.reconfigure(config, prompt)
+        self.config = config
+        for listener in self.on_change:
+            listener(config)
 
     @staticmethod
     def _prompt(config: Config) -> np.ndarray:

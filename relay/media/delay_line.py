@@ -25,6 +25,7 @@ pull() from its paced outgoing track, both on the event loop thread.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -107,14 +108,7 @@ class DelayLine:
         self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
         # A stretch adds up to one longest period: it stops that short of max_s.
         self.elastic = ElasticDelay(config, rate, frame_samples, min_step=self._lag_hi)
-        # Room for the longest delay plus the margin, plus what one rendered window reads around
-        # the cursor (a frame, interpolation and fade context on both sides).
-        self._capacity = (
-            math.ceil((max(config.delay_s, config.max_s) + config.jitter_margin_s) * rate)
-            + 2 * frame_samples
-            + 2 * self._fade
-            + 2
-        )
+        self._capacity = self._capacity_for(config)
         self._ring = np.zeros(self._capacity, dtype=np.int16)
         self._present = np.zeros(self._capacity, dtype=bool)
         self._head = 0  # media sample just past the newest audio written
@@ -143,6 +137,46 @@ class DelayLine:
         self._lifted_played: list[MuteSpan] = []  # of those, provisional ones already playing
         self._late_lifts = 0
         self._drift_ppm = 0.0
+
+    def _capacity_for(self, config: DelayConfig) -> int:
+        # Room for the longest delay plus the margin, plus what one rendered window reads around
+        # the cursor (a frame, interpolation and fade context on both sides).
+        longest = max(config.delay_s, config.max_s) + config.jitter_margin_s
+        return math.ceil(longest * self.rate) + 2 * self.frame_samples + 2 * self._fade + 2
+
+    def reconfigure(self, config: DelayConfig) -> None:
+        """New settings during the call: delay_s, max_s, undecided_policy, mute_sound (the
+        rest stays as the call started). The delay applied now moves to the new one without
+        a jump (relay/media/elastic.py: a rise stretches, a fall is cut from the pauses); the
+        policy and the mute sound apply from the next frame, through its fades."""
+        config = dataclasses.replace(
+            self.config,
+            delay_s=config.delay_s,
+            max_s=config.max_s,
+            undecided_policy=config.undecided_policy,
+            mute_sound=config.mute_sound,
+        )
+        self.config = config
+        self.elastic.rebase(config)
+        capacity = self._capacity_for(config)
+        if capacity > self._capacity:
+            self._grow(capacity)
+
+    def _grow(self, capacity: int) -> None:
+        """A larger ring, holding what the old one held at the same media positions. Never
+        shrunk during a call: after a fall the old, longer delay's audio is still to play;
+        memory stays bounded by the longest delay the call was set to (delay.delay_s and
+        max_s are at most 30 s: 4.5 MB)."""
+        low = max(0, self._head - self._capacity)
+        data, present = self._read(low, self._head - low)
+        self._capacity = capacity
+        self._ring = np.zeros(capacity, dtype=np.int16)
+        self._present = np.zeros(capacity, dtype=bool)
+        offset = 0
+        for a, b in self._slots(low, self._head):
+            self._ring[a:b] = data[offset : offset + b - a]
+            self._present[a:b] = present[offset : offset + b - a]
+            offset += b - a
 
     # ----------------------------------------------------------------- receiving side
 
@@ -275,9 +309,10 @@ class DelayLine:
 
         budget = 0
         elastic = self.elastic
-        if elastic.enabled and not jump and step == fs and start == math.floor(start):
-            if self._pending(start):
-                budget = elastic.stretch_budget(start / self.rate)
+        if (elastic.enabled or elastic.extra) and not jump and step == fs and start == math.floor(start):
+            pending = elastic.enabled and self._pending(start)
+            if pending or elastic.rebuilding:
+                budget = elastic.stretch_budget(start / self.rate, pending)
             else:
                 elastic.settle()
                 if elastic.extra:
@@ -377,8 +412,14 @@ class DelayLine:
         w0 = first - fade
         count = last + 1 + fade - w0
         data, present = self._read(w0, count)
+        mute, undecided = judge_samples(self.mutes, self.unjudged, judged_until(self.watermark), w0, count, rate)
+        silence = ~present | mute
+        if self.config.undecided_policy == "mute":
+            silence |= undecided
+        want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
         lag = 0
-        if exact and stretch_budget >= self._lag_lo and self.config.mute_sound != "beep":
+        # Not while a beep sounds: a repeated period would break the beep's phase (a click).
+        if exact and stretch_budget >= self._lag_lo and not want_beep:
             hi = min(self._lag_hi, stretch_budget)
             lag, likeness = stretch.best_lag(data[fade : fade + fs], self._lag_lo, hi, self._crossfade)
             if likeness < stretch.GOOD_MATCH and stretch_budget < self._lag_hi:
@@ -387,10 +428,6 @@ class DelayLine:
                 self.elastic.stretched(lag)
                 step = float(fs - lag)
                 exact = False
-        mute, undecided = judge_samples(self.mutes, self.unjudged, judged_until(self.watermark), w0, count, rate)
-        silence = ~present | mute
-        if self.config.undecided_policy == "mute":
-            silence |= undecided
 
         # Media consumed by this frame, each sample counted once over the call.
         c0 = math.ceil(start - 1e-9)
@@ -408,7 +445,6 @@ class DelayLine:
             aligned=exact,
         )
 
-        want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
         if exact and not want_beep and self._last_gain == 1.0 and not silence.any():
             self._last_beep_gain = 0.0
             return data[fade : fade + fs].copy(), step  # the common case: on time, cleared, whole

@@ -18,7 +18,8 @@ from typing import Any
 # "list", "view", "audio", "export", "mark", "unmark", "marks_export", "replay", "access_log";
 # accounts: "account_locked", "account_unlocked", "account_disabled", "account_enabled",
 # "sessions_revoked", "password_reset", "password_changed"; "config_reloaded",
-# "config_reload_refused" (SIGHUP, relay/calls/config_reload.py).
+# "config_reload_refused" (SIGHUP, relay/calls/config_reload.py); "call_settings_changed",
+# "default_settings_changed" (relay/web/settings_api.py).
 Action = str
 
 

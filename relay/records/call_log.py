@@ -47,7 +47,7 @@ CHANNELS: dict[Stream, int] = {"customer": 2, "delivered": 1, "counselor": 2}
 FLUSH_INTERVAL_S = 0.5
 STATS_INTERVAL_S = 5.0
 # Events the log keeps from the call's event bus; words and stats are logged on their own.
-BUS_EVENTS = {"state", "mute", "unmute", "hold", "escalation", "reported", "ended", "moderation"}
+BUS_EVENTS = {"state", "mute", "unmute", "hold", "escalation", "reported", "ended", "moderation", "settings"}
 # Undecodable frames and the like: the first few are logged, then only counted.
 MAX_ERROR_EVENTS = 20
 _SECRET_KEYS = ("credential", "password", "secret", "token")

@@ -28,7 +28,7 @@ from relay.records.database import connect
 from relay.records.db_thread import DatabaseThread
 from relay.records.s3_recordings import RecordingUploads, StoreError, recording_store
 from relay.web import calls_api as api
-from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, users_api
+from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, settings_api, users_api
 from relay.web.accounts import Accounts
 from relay.web.bodies import BODY_TIMEOUT, read_in_time
 from relay.web.errors import json_errors
@@ -110,6 +110,7 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     )
     app.add_routes(api.routes())
     app.add_routes(users_api.routes())
+    app.add_routes(settings_api.routes())
     app.add_routes(health_api.routes())
     qa_api.install(app, Path(config.server.data_dir), config.database.url, store)
     node_proxy.install(app, membership, calls)
@@ -168,9 +169,12 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
+    # The config in force: SIGHUP reloads it (with `reload_config`), the console changes
+    # the delay settings' default (relay/web/settings_api.py).
+    reloader = ConfigReloader(config, reload_config or (lambda: config), calls, checks)
+    reloader.on_change.append(lambda new: setattr(app[api.SERVICES], "config", new))
+    app[settings_api.IN_FORCE] = reloader
     if reload_config is not None:
-        reloader = ConfigReloader(config, reload_config, calls, checks)
-        reloader.on_change.append(lambda new: setattr(app[api.SERVICES], "config", new))
         _reload_on_sighup(app, reloader, database)
     return app
 

@@ -253,6 +253,11 @@ function showStats(s) {
   showProtection();
 }
 
+function showDelay(seconds) {
+  $("delay").textContent = t("counselor.delay", { s: seconds });
+  debug.delayS = seconds;
+}
+
 function onEvent(event) {
   if (!call) return;
   if (event.type === "state") showCallState(event.state, event.peers, event.lost);
@@ -265,6 +270,7 @@ function onEvent(event) {
   else if (event.type === "unmute") showUnmute(event);
   else if (event.type === "transcript") showTranscript(event);
   else if (event.type === "escalation") showEscalation(event);
+  else if (event.type === "settings") showDelay(event.settings.delay_s); // a supervisor changed it live
   else if (event.type === "ended") finish(endedWords(event.reason));
 }
 
@@ -356,7 +362,7 @@ async function join(info) {
   $("invite").hidden = !info.invite;
   $("invite-note").hidden = !!info.invite;
   if (info.invite) $("invite-url").value = new URL(info.invite.url, location.origin).href;
-  $("delay").textContent = t("counselor.delay", { s: info.delay_s });
+  showDelay(info.delay_s);
   $("stat-spans").textContent = "0";
   protectNotice("");
   $("mute-notice").hidden = true;
@@ -364,7 +370,6 @@ async function join(info) {
   $("transcript-final").replaceChildren();
   $("transcript-provisional").replaceChildren();
   debug.callId = info.call_id;
-  debug.delayS = info.delay_s;
   moderation = null;
   debug.stats = null; // a previous call's figures say nothing about this one
   lastUndecided = null;

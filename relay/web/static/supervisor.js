@@ -6,6 +6,7 @@ import { $, api, debug, formatSeconds, openEvents, sentence, setStatus, signedIn
 import { languageSwitch, t, translatePage } from "/static/i18n.js";
 import { el, formatDuration, formatWhen } from "/static/qa-util.js";
 import { loadAccounts } from "/static/supervisor-accounts.js";
+import { loadDefaults, settingsForm } from "/static/supervisor-settings.js";
 
 translatePage();
 languageSwitch($("languages"));
@@ -131,6 +132,7 @@ function showDetailStats(stats, moderation) {
     [t("supervisor.fact.transcription_lag")]: moderation && moderation.lag_s != null ? formatSeconds(moderation.lag_s, 2) : "–",
     [t("supervisor.fact.decision_lag")]: moderation && moderation.decision_lag_p50_s != null
       ? formatSeconds(moderation.decision_lag_p50_s, 2) : "–",
+    [t("supervisor.fact.delay_now")]: formatSeconds(stats.delay_now_s, 2),
   };
   $("detail-stats").replaceChildren(...Object.entries(facts).flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
 }
@@ -141,6 +143,8 @@ function openDetail(c) {
   $("detail-title").textContent = WORDS.detailTitle(c);
   $("detail-events").replaceChildren();
   showDetailStats(c.stats, c.moderation);
+  $("call-settings").replaceChildren(
+    settingsForm("call-settings-form", `/api/calls/${encodeURIComponent(c.call_id)}/settings`, { ...c.settings }));
   const current = { id: c.call_id, events: null };
   detail = current;
   debug.supervisor.detail = c.call_id;
@@ -172,6 +176,7 @@ async function main() {
   $("live-card").hidden = false;
   $("detail-close").addEventListener("click", closeDetail);
   loadAccounts(me).catch((err) => showError(sentence(err.message)));
+  loadDefaults($("defaults-card")).catch((err) => showError(sentence(err.message)));
   await poll();
 }
 
