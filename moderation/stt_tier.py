@@ -149,15 +149,14 @@ def deployment_options(tier: SttTierConfig, gpus_in_cluster: float) -> dict[str,
 
 
 def classifier_options(tier: SttTierConfig, gpus_in_cluster: float) -> dict[str, Any]:
-    """Ray Serve options of the classifier deployment (a fixed number of replicas)."""
+    """Ray Serve options of the classifier deployment, scaled by queue length as Whisper's."""
     gpus = tier.classifier_gpus_per_replica if gpus_in_cluster > 0 else 0.0
-    replicas = tier.classifier_replicas
     return _options(
         gpus,
         tier.classifier_cpus_per_replica,
         tier.classifier_batch_max,
         tier.classifier_max_queued,
-        (replicas, replicas, tier.target_queue),
+        (tier.classifier_replicas_min, tier.classifier_replicas_max, tier.target_queue),
     )
 
 

@@ -38,13 +38,15 @@ class SttTierConfig:
     cpus_per_replica: float = 1.0
     # The abuse classifier, deployed beside Whisper when classifier.backend = "ray" (its
     # model and thresholds are [classifier]'s): relay nodes set classifier.tier_url to
-    # http://HOST:PORT/CLASSIFIER_ROUTE. A fixed number of replicas; each model call
+    # http://HOST:PORT/CLASSIFIER_ROUTE. Replicas are added by queue length as Whisper's
+    # (classifier_replicas_min..max, target_queue requests per replica); each model call
     # judges up to classifier_batch_max nodes' requests; past classifier_max_queued
     # waiting requests the tier answers 503. On CPU by default (int8 BERT, a few ms a
     # sentence); on a GPU node give it a share, and leave Whisper the rest
     # (gpus_per_replica = 0.75, classifier_gpus_per_replica = 0.25 on one GPU).
     classifier_route: str = "/classifier"
-    classifier_replicas: int = 1
+    classifier_replicas_min: int = 1
+    classifier_replicas_max: int = 1
     classifier_batch_max: int = 16
     classifier_batch_wait_s: float = 0.01
     classifier_max_queued: int = 256
@@ -62,7 +64,10 @@ class SttTierConfig:
         check_range("stt_tier.batch_wait_s", self.batch_wait_s, 0.0, 1.0)
         check_range("stt_tier.gpus_per_replica", self.gpus_per_replica, 0.0, 8.0)
         check_range("stt_tier.cpus_per_replica", self.cpus_per_replica, 0.1, 256.0)
-        check_range("stt_tier.classifier_replicas", self.classifier_replicas, 1, 1024)
+        check_range("stt_tier.classifier_replicas_min", self.classifier_replicas_min, 1, 1024)
+        check_range(
+            "stt_tier.classifier_replicas_max", self.classifier_replicas_max, self.classifier_replicas_min, 1024
+        )
         check_range("stt_tier.classifier_batch_max", self.classifier_batch_max, 1, 256)
         check_range("stt_tier.classifier_batch_wait_s", self.classifier_batch_wait_s, 0.0, 1.0)
         check_range("stt_tier.classifier_max_queued", self.classifier_max_queued, 1, 100000)
