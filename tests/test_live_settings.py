@@ -58,7 +58,7 @@ async def test_a_supervisor_raises_and_lowers_the_delay_mid_call(
     await sue.login("sue", PASSWORD)
     path = f"/api/calls/{call.call_id}/settings"
     try:
-        await asyncio.sleep(7.0)
+        await asyncio.sleep(4.0)
         at_rise = (await call.counselor_api.call(call.call_id))["stats"]
         await sue.request("PATCH", path, {"delay_s": d + RISE_S, "max_s": d + RISE_S})
         risen = await _stats_until(call.counselor_api, call.call_id, lambda now: now >= d + RISE_S - 1e-6)

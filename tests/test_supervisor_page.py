@@ -163,7 +163,7 @@ async def _accounts(server: LocalServer) -> None:
 # microphone plays 600 Hz bursts (for the delay, as tests/test_browser.py measures it) over
 # a steady quiet 900 Hz tone (for gaps: every 43 ms window of what the counselor hears
 # must carry it).
-RISE_S = 1.0
+RISE_S = 0.5
 BED = 0.05  # the steady tone's amplitude: under the onset detector's threshold
 HANGUP = """() => window.callguard.callId && fetch(`/api/calls/${window.callguard.callId}/hangup`,
   {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(() => true)"""
@@ -215,9 +215,9 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
             await form.get_by_label("Longest delay while waiting for a decision (s)").fill(str(d + RISE_S))
             await form.get_by_role("button", name="Apply").click()
             await expect(form.get_by_role("status")).to_have_text(f"Applied: delay {d + RISE_S:.1f} s.")
-            await expect(counselor.locator("#delay")).to_contain_text(f"reaches you {d + RISE_S} s late")
+            await expect(counselor.locator("#delay")).to_contain_text(f"reaches you {d + RISE_S:g} s late")
             await console.screenshot(path=screenshot_path("supervisor-call-settings.png"), full_page=True)
-            # The rise is a stretch at 0.8x at the slowest: 1 s more takes 5 s or more (no
+            # The rise is a stretch at 0.8x at the slowest: 0.5 s more takes 2.5 s or more (no
             # stretch while playout slews after a clock-drift estimate, as under load).
             delay_now = console.locator("#detail-stats dd").last
             # Reached, or one splice past it (under 13 ms, taken back in the next pause).
