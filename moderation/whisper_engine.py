@@ -232,6 +232,8 @@ class WhisperEngine:
                 # Set again per window from the real prompt (generate_with_fallback above).
                 max_new_tokens=_max_new_tokens_for(cap, _prompt_len(prompt_tokens))[0],
                 hallucination_silence_threshold=None,
+                repetition_penalty=cfg.repetition_penalty,
+                no_repeat_ngram_size=cfg.no_repeat_ngram_size,
             )
             prev_end = 0.0
             for seg in segments:
@@ -322,7 +324,12 @@ class WhisperEngine:
             runner = self._passes.get(language)
             if runner is None:
                 runner = self._passes[language] = WhisperPass(
-                    self._model, language, beam_size=self.config.beam_size, pad_s=self.config.window_pad_s
+                    self._model,
+                    language,
+                    beam_size=self.config.beam_size,
+                    pad_s=self.config.window_pad_s,
+                    repetition_penalty=self.config.repetition_penalty,
+                    no_repeat_ngram_size=self.config.no_repeat_ngram_size,
                 )
             return runner
 

@@ -94,6 +94,8 @@ class WhisperPass:
         pad_s: float = 2.0,
         full_window: bool = False,
         word_timestamps: bool = True,
+        repetition_penalty: float = 1.0,
+        no_repeat_ngram_size: int = 0,
     ) -> None:
         from faster_whisper.tokenizer import Tokenizer
 
@@ -102,6 +104,8 @@ class WhisperPass:
         self.pad_s = pad_s
         self.full_window = full_window
         self.word_timestamps = word_timestamps
+        self.repetition_penalty = repetition_penalty
+        self.no_repeat_ngram_size = no_repeat_ngram_size
         self.tokenizer = Tokenizer(
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language or None
         )
@@ -157,6 +161,8 @@ class WhisperPass:
             suppress_blank=True,
             suppress_tokens=self.suppress,
             max_initial_timestamp_index=50,
+            repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
         )
         t3 = time.perf_counter()
         results = []

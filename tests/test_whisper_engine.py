@@ -73,6 +73,9 @@ class GenerateSpy:
                     "max_length": kwargs.get("max_length"),
                     "generated": len(result[0].sequences_ids[0]),
                     "beam_size": kwargs.get("beam_size"),
+                    "repetition_penalty": kwargs.get("repetition_penalty"),
+                    "no_repeat_ngram_size": kwargs.get("no_repeat_ngram_size"),
+                    "sequence": list(result[0].sequences_ids[0]),
                 }
             )
         return result
@@ -405,3 +408,22 @@ def test_fit_path_batch_mixes_prompts_and_prefixes(engine: WhisperEngine, speech
     ]
     out = engine.transcribe_batch(items)
     assert len(out) == 4
+
+
+@pytest.mark.parametrize("window", ["fit", "full"])
+def test_loop_guards_reach_the_decoder(tiny_whisper: Path, speech: np.ndarray, window: str) -> None:
+    """stt.repetition_penalty and stt.no_repeat_ngram_size are applied by the decoder on
+    both paths: with n-grams of one token barred, no token of a decode repeats (a random
+    model otherwise repeats tokens freely until its cap)."""
+    config = SttConfig(
+        model=str(tiny_whisper), device="cpu", encoder_window=window, repetition_penalty=1.3, no_repeat_ngram_size=1
+    )
+    guarded = WhisperEngine(config)
+    spy = GenerateSpy(guarded._model.model)
+    guarded._model.model = spy
+    guarded.transcribe(speech, "", "ko")
+    assert spy.generate_calls
+    for call in spy.generate_calls:
+        assert call["repetition_penalty"] == 1.3 and call["no_repeat_ngram_size"] == 1
+        assert len(call["sequence"]) > 3
+        assert len(set(call["sequence"])) == len(call["sequence"])
