@@ -56,6 +56,9 @@ FORMAT = "callguard-hashed-ngrams-2"
 FORMATS = ("callguard-hashed-ngrams-1", FORMAT)  # 1: no jamo n-grams, plain counts
 MAX_NGRAM = 4  # the longest character n-gram, unless the model's model.json says otherwise
 JAMO_NGRAMS = (3, 5)
+# model.json: the least "악플/욕설" score at which eval-text files a keyword hit under
+# 악플/욕설 (offline/train_text.py insult_gate); under it the sentence reads as group hate.
+INSULT_GATE = "keyword_insult_gate"
 
 
 # The words of a sentence that an allowlist entry matches on (KeywordMatcher.allowed_words).
@@ -266,6 +269,12 @@ class TextModel:
             {str(k): float(v) for k, v in calibrated.items() if isinstance(v, (int, float)) and 0.0 <= v <= 1.0}
             if isinstance(calibrated, dict)
             else {}
+        )
+        gate = files.meta.get(INSULT_GATE)
+        self.insult_gate: float | None = (
+            float(gate)
+            if isinstance(gate, (int, float)) and not isinstance(gate, bool) and 0.0 <= gate <= 1.0
+            else None
         )
 
     @classmethod
