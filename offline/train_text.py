@@ -24,9 +24,12 @@ bias "none", K-MHaS with no group label (origin, politics, age, gender, race, re
 No UnSmile data chose the mapping or the thresholds.
 
 Training: the features of moderation.text_model.default_features (character and jamo
-n-grams of each word, log counts); one L2-regularised logistic regression per label,
-fitted with L-BFGS (scipy) on the sparse feature matrix; a sentence with no value for a
-label (APEACH has no insult label) is left out of that label's loss. Marks weigh --marks-weight times a
+n-grams of each word, log counts), each scaled by its naive Bayes log-count ratio for
+the label (nb_scale; folded into the weights, so inference is unchanged); one
+L2-regularised logistic regression per label, fitted with L-BFGS (scipy) on the sparse
+feature matrix; a sentence with no value for a label (APEACH has no insult label) is
+left out of that label's loss. The keyword gate for 악플/욕설 (insult_gate), also from
+the validation split, is written beside the thresholds. Marks weigh --marks-weight times a
 corpus sentence: a reviewer's mark is rare and meant.
 """
 
@@ -174,9 +177,10 @@ def calibrate(model: TextModel, validation: Corpus) -> dict[str, float]:
     for the label that mutes by default among those with precision >= MIN_PRECISION (the
     best F1 of all where none has it); none for a label the split has no positive of.
 
-    The precision floor is for calls: the F1-best "abusive" threshold of the shipped model
-    (0.37) mutes a lone 네 (0.39) and 2.24 % of the clean speech of the synthetic calls,
-    the floor's (0.56) 0.23 %, as the keyword lists alone, for 0.013 of held-out F1.
+    The precision floor is for calls: the F1-best "abusive" threshold of the model before
+    tm-7c7dc5e81ea4 (0.37) muted a lone 네 (0.39) and 2.24 % of the clean speech of the
+    synthetic calls, the floor's (0.56) 0.23 %, as the keyword lists alone, for 0.013 of
+    held-out F1. (tm-7c7dc5e81ea4: 0.48 is both the F1-best and the floor's.)
     "악플/욕설" mutes only where text_model.labels names it; there the floor would cost
     most of its recall (held-out F1 0.555 -> 0.333)."""
     out: dict[str, float] = {}
