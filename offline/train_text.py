@@ -391,6 +391,7 @@ def main(args: argparse.Namespace, config: TextModelConfig, keywords: KeywordCon
     )
     if args.held_out_tsv is not None:
         lines = ["text\tlabel", *(f"{t}\t{y[0]}" for t, y in zip(test_set.texts, test_set.targets))]
+        args.held_out_tsv.parent.mkdir(parents=True, exist_ok=True)
         args.held_out_tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     base_config = config if args.base is None else TextModelConfig(model_dir=str(args.base))
     before: dict[str, Any] = {}
