@@ -27,8 +27,9 @@ Two rules from outside the model:
 - Context (moderation/call_moderator.py): the words said just before. A label fires on
   the context only when the words alone are under its threshold, the context alone is
   under it too, and context plus words reach it: the combination is what is abusive.
-  Its carriers are then chosen among the current words (their contributions in the
-  joined sentence), so a hit on context mutes only the current words.
+  Its carriers are the joined sentence's carriers (the rule above) that are current
+  words, so a hit on context mutes only the current words; none is a carrier (the
+  earlier words carry the score, the current ones only tipped it over): no hit.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ FORMAT = "callguard-hashed-ngrams-2"
 FORMATS = ("callguard-hashed-ngrams-1", FORMAT)  # 1: no jamo n-grams, plain counts
 MAX_NGRAM = 4  # the longest character n-gram, unless the model's model.json says otherwise
 JAMO_NGRAMS = (3, 5)
+# model.json: the least "악플/욕설" score at which eval-text files a keyword hit under
+# 악플/욕설 (offline/train_text.py insult_gate); under it the sentence reads as group hate.
+INSULT_GATE = "keyword_insult_gate"
 
 
 # The words of a sentence that an allowlist entry matches on (KeywordMatcher.allowed_words).
@@ -267,6 +271,12 @@ class TextModel:
             if isinstance(calibrated, dict)
             else {}
         )
+        gate = files.meta.get(INSULT_GATE)
+        self.insult_gate: float | None = (
+            float(gate)
+            if isinstance(gate, (int, float)) and not isinstance(gate, bool) and 0.0 <= gate <= 1.0
+            else None
+        )
 
     @classmethod
     def load(cls, config: TextModelConfig, allowed: AllowedWords | None = None) -> TextModel:
@@ -326,9 +336,13 @@ class TextModel:
                 hits.append(self._hit(label, p, threshold, self.carriers(per_word[row]), ""))
             elif earlier and float(_sigmoid(context_logits[row])) < threshold:
                 p = float(_sigmoid(joined_logits[row]))
-                current = joined_per_word[row, len(earlier) :]
-                if p >= threshold and current.max() > 0.0:
-                    hits.append(self._hit(label, p, threshold, self.carriers(current), " after context"))
+                # The carriers of the joined sentence, by the one rule: a current word must be
+                # one of them, or the context's own words carry the score (a lone 네 after a
+                # context just under the threshold lifts it over, but is not what is abusive).
+                joined_carriers = self.carriers(joined_per_word[row]) if p >= threshold else ()
+                current = tuple(i - len(earlier) for i in joined_carriers if i >= len(earlier))
+                if current and joined_per_word[row].max() > 0.0:
+                    hits.append(self._hit(label, p, threshold, current, " after context"))
         return hits
 
     def _hit(self, label: str, p: float, threshold: float, carriers: tuple[int, ...], how: str) -> Hit:

@@ -15,6 +15,10 @@ moderation (the checks together, under the [checks] rule) and for each check alo
   categories of their own: profanity, insult, threat and sexual harassment are UnSmile's
   악플/욕설 (abuse aimed at no group), so a hit of theirs predicts 악플/욕설; a hate hit
   (a group's slur) is group hate, which UnSmile labels by the group, so it does not.
+  In the combined figures, where the shipped text model is loaded, a keyword hit counts as
+  악플/욕설 only when the model's 악플/욕설 head reaches the gate chosen on its validation
+  split (model.json keyword_insult_gate): a swear word in a sentence aimed at a group
+  (the head scores those low) is that group's hate, not an insult.
 When a model cannot be loaded (kor_unsmile's weights are not on this machine), the
 figures leave it out and the output says why.
 
@@ -50,6 +54,11 @@ KEYWORD_LABEL = "악플/욕설"
 GROUP_CATEGORY = "hate"
 # Classifier sentences per judge_many() call.
 CLASSIFIER_CHUNK = 64
+
+
+def files_as_insult(hits: Sequence[Hit]) -> bool:
+    """Whether keyword hits predict 악플/욕설: any hit of a category but group hate."""
+    return any(h.category != GROUP_CATEGORY for h in hits)
 
 
 class EvalError(Exception):
@@ -259,9 +268,9 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
     label_pred: dict[str, dict[str, np.ndarray]] = {}
     if checks.keywords is not None:
         hits["keywords"] = [checks.keywords(w, ()) if w else [] for w in words]
-        label_pred["keywords"] = {
-            KEYWORD_LABEL: np.array([any(h.category != GROUP_CATEGORY for h in f) for f in hits["keywords"]], bool)
-        }
+        label_pred["keywords"] = {KEYWORD_LABEL: np.array([files_as_insult(f) for f in hits["keywords"]], bool)}
+    # The text model's 악플/욕설 scores and gate, where it files keyword hits (module docstring).
+    insult_gate: tuple[np.ndarray, float] | None = None
     for name, model in (("text_model", checks.text_model), ("classifier", checks.classifier)):
         if model is None:
             continue
@@ -282,6 +291,9 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
             )
             threshold = model.threshold_for if name == "text_model" else model.config.threshold_for
             label_pred[name] = {label: scores[:, j] >= threshold(label) for j, label in enumerate(model.labels)}
+            gate = getattr(model, "insult_gate", None) if name == "text_model" else None
+            if gate is not None and KEYWORD_LABEL in model.labels:
+                insult_gate = (scores[:, model.labels.index(KEYWORD_LABEL)], float(gate))
         else:
             label_pred[name] = {}
 
@@ -310,8 +322,10 @@ def evaluate_text(data: LabelledText, checks: Checks) -> dict[str, Any]:
             dtype=bool,
         ).reshape(n)
         combined_labels: dict[str, np.ndarray] = {}
-        for preds in label_pred.values():
+        for source, preds in label_pred.items():
             for label, pred in preds.items():
+                if source == "keywords" and insult_gate is not None:
+                    pred = pred & (insult_gate[0] >= insult_gate[1])
                 combined_labels[label] = combined_labels.get(label, np.zeros(n, bool)) | pred
         if combination.rule != "any":  # a label counts only where the combination mutes
             combined_labels = {label: pred & combined_flag for label, pred in combined_labels.items()}

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         return _config(args)
     if args.command == "models" and args.models_command == "train-text":
-        return int(tools["train-text"].main(args, config.text_model))
+        return int(tools["train-text"].main(args, config.text_model, config.keywords))
     if args.command == "models":
         return _models(args, config)
     if args.command in ("eval-text", "eval-calls"):

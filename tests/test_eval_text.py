@@ -191,3 +191,31 @@ def test_a_hate_list_hit_is_group_hate_not_insult(tmp_path: Path) -> None:
     checks = Checks(info={"keywords": {"available": True, "version": "double"}}, keywords=slur_double)
     res = evaluate_text(read_labelled(path), checks)["results"]["keywords"]
     assert res["binary"]["tp"] == 1 and res["labels"]["악플/욕설"]["fp"] == 0
+
+
+class GatingTextModelDouble:
+    """Test double for the shipped text model: flags nothing, scores 악플/욕설 0.7 where 놈 is
+    said (0.1 elsewhere), under a head threshold of 0.9 and a keyword gate of 0.5."""
+
+    labels = ("abusive", "악플/욕설")
+    insult_gate = 0.5
+
+    def judge_many(self, utterances: list[list[str]]) -> list[list[Hit]]:
+        return [[] for _ in utterances]
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        return np.array([[0.0, 0.7 if "놈" in t else 0.1] for t in texts])
+
+    def threshold_for(self, label: str) -> float:
+        return 0.9
+
+
+def test_a_keyword_hit_counts_as_insult_only_over_the_text_models_gate(tmp_path: Path) -> None:
+    """Combined 악플/욕설: the keyword hits (1 5 7) where the model's head reaches its gate (5)."""
+    checks = double_checks(classifier=False)
+    checks.text_model = GatingTextModelDouble()
+    checks.info["text_model"] = {"available": True, "version": "double"}
+    res = evaluate_text(read_labelled(write_unsmile(tmp_path / "small.tsv")), checks)["results"]
+    assert figures(res["keywords"]["labels"]["악플/욕설"]) == (2, 1, 0, 0.6667, 1.0, 0.8)  # alone: ungated
+    assert figures(res["combined"]["labels"]["악플/욕설"]) == (1, 0, 1, 1.0, 0.5, 0.6667)
+    assert figures(res["combined"]["binary"]) == figures(res["keywords"]["binary"])  # the gate files, never mutes

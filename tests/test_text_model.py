@@ -18,6 +18,8 @@ from moderation.text_model import (
     default_features,
     read_model,
     sentence_features,
+    word_features,
+    word_form,
     write_model,
 )
 from moderation.text_model_config import BUILTIN_MODEL_DIR, TEXT_MODEL_LABELS, TextModelConfig
@@ -168,3 +170,19 @@ def test_the_keyword_allowlist_is_the_models_too(shipped: TextModel) -> None:
     assert hit.category == "abusive"  # outside the allowlist's matches, nothing changes
     loaded = load_text_model(TextModelConfig(), keywords).check
     assert loaded is not None and loaded.judge(words) == []
+
+
+def test_a_current_word_that_only_tips_the_context_over_is_not_muted(tmp_path: Path) -> None:
+    """Context just under the threshold (예쁘네 carries it) and a lone 네 that lifts the joined
+    score over it: 네 is no carrier of the joined sentence (2.2 against 예쁘네's 5.7, under
+    carry_share 0.8), so nothing is muted. (만날래 after 예쁘네 is: test_context_makes_a_hit_...)"""
+    weights = np.zeros((len(TEXT_MODEL_LABELS), 1 << 12), dtype=np.float32)
+    for word in ("예쁘네", "만날래", "네"):
+        for f in word_features([word_form(word)], Features(1 << 12))[0]:
+            weights[0, f] = 3.0
+    write_model(tmp_path, TEXT_MODEL_LABELS, weights, np.array([-7.0, -30.0]), {"version": "tm-tipping-double"})
+    model = TextModel.load(TextModelConfig(model_dir=str(tmp_path), thresholds={"abusive": 0.6}))
+    context = "목소리 정말 예쁘네".split()
+    assert model.judge(context) == [] and model.judge(["네"]) == []
+    assert float(model.scores([" ".join([*context, "네"])])[0, 0]) >= 0.6  # together over the threshold
+    assert model.judge(["네"], context) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from moderation.text_model import TextModel
@@ -60,6 +61,20 @@ def test_train_text_writes_a_model_the_server_loads(tmp_path: Path, capsys: pyte
     assert set(calibrated.calibrated) == {"abusive", "악플/욕설"} and "validation split" in printed
     assert calibrated.threshold_for("abusive") == calibrated.calibrated["abusive"]
     assert model.threshold_for("abusive") == 0.5
+    # The keyword gate for 악플/욕설, also from the validation split, at most the head's threshold.
+    assert calibrated.insult_gate is not None and 0.0 <= calibrated.insult_gate <= calibrated.calibrated["악플/욕설"]
+    assert "keyword hits count as 악플/욕설" in printed
+
+
+def test_naive_bayes_scaling_favours_the_features_that_tell_the_classes_apart() -> None:
+    from scipy import sparse
+
+    # Feature 0 only in the positives, 1 in all four sentences, 2 in one of each.
+    x = sparse.csr_matrix(np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1], [0, 1, 0]], dtype=float))
+    y, weight = np.array([1, 1, 0, 0]), np.ones(4)
+    scale = train_text.nb_scale(x, y, weight, 0.5)
+    assert scale[0] > 1.5 * scale[1] and scale[1] == pytest.approx(scale[2])  # 1 and 2: as common in both
+    assert train_text.nb_scale(x, y, weight, 0.0).tolist() == [1.0, 1.0, 1.0]  # beta 0: plain logistic
 
 
 def test_the_three_splits_are_disjoint_and_stable() -> None:
