@@ -16,7 +16,10 @@ different order and pauses per call) fed in 20 ms frames at real-time pace by on
 thread (the event loop's role: feed() and pending() only). Passes run as the relay runs
 them: --driver pool (default) is the relay's ThreadPoolExecutor with stt.workers threads,
 one step() at a time per call; --driver batched runs every call's passes through one
-moderation.stt_batcher.BatchedEngine (batches across calls).
+moderation.stt_batcher.BatchedEngine (batches across calls); --driver simulated runs the
+pool's schedule in virtual time, each pass costing its modelled time (--pass-cost, fitted
+on this machine), so two settings can be compared on a busy machine, run after run.
+After its audio each call stays on the line, silent, until its tail has played.
 
 Figures (JSON keys):
 - rtf: engine compute seconds / audio seconds, all calls together (the batched driver
