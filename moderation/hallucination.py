@@ -10,7 +10,8 @@ over and over. A segment is dropped when:
   written without spaces) repeated LOOP_MIN_REPEATS times or more and making up nearly
   all of the text;
 - (when the caller says so) it lies wholly outside audio the VAD called speech.
-Before those rules, a segment loses its collapsed tail: COLLAPSED_MIN_WORDS or more words
+Before those rules, a segment is cut before its first run of COLLAPSED_RUN_MIN words
+aligned to no time, and loses its collapsed tail: COLLAPSED_MIN_WORDS or more words
 at its end aligned to no time at all (under COLLAPSED_WORD_S each), with the words before
 them that, together with them, repeat earlier words of the segment. Whisper piles text it
 invents past the end of what it heard onto the window's last instant: "Put me through to
@@ -38,6 +39,10 @@ LOOP_MIN_REPEATS = 5
 LOOP_MIN_COVER = 0.8  # share of the segment's text the repeated unit must make up
 COLLAPSED_MIN_WORDS = 2
 COLLAPSED_WORD_S = 0.02  # a spoken word, even a clipped one, takes longer
+# Three such words in a row, anywhere: the decoder went on past what the alignment can
+# place ("charged twice for this. I will charge you" at one instant, agreed on by
+# nothing, confirmed by age); what follows them is not to be trusted either.
+COLLAPSED_RUN_MIN = 3
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,22 @@ def _repeated(seq: Sequence[Any], sizes: Iterable[int], min_repeats: int, min_co
     return False
 
 
-def without_collapsed_tail(segment: EngineSegment) -> EngineSegment:
-    """The segment without the words at its end that take no time, nor the words before
-    them that repeat, with them, what the segment said earlier."""
+def without_collapsed(segment: EngineSegment) -> EngineSegment:
+    """The segment cut before its first run of COLLAPSED_RUN_MIN words that take no time,
+    or else before the COLLAPSED_MIN_WORDS or more such words at its end; either way also
+    without the words just before the cut that repeat, with what follows, what the
+    segment said earlier."""
     words = segment.words
-    cut = len(words)
-    while cut > 0 and words[cut - 1].end - words[cut - 1].start < COLLAPSED_WORD_S:
-        cut -= 1
-    if len(words) - cut < COLLAPSED_MIN_WORDS:
-        return segment
+    collapsed = [w.end - w.start < COLLAPSED_WORD_S for w in words]
+    cut = next(
+        (i for i in range(len(words) - COLLAPSED_RUN_MIN + 1) if all(collapsed[i : i + COLLAPSED_RUN_MIN])),
+        len(words),
+    )
+    if cut == len(words):
+        while cut > 0 and collapsed[cut - 1]:
+            cut -= 1
+        if len(words) - cut < COLLAPSED_MIN_WORDS:
+            return segment
     norm = [normalise(w.text) for w in words]
     while cut > 0 and _occurs_in(norm[cut - 1 :], norm[: cut - 1]):
         cut -= 1
@@ -128,7 +140,7 @@ class HallucinationGuard:
         kept: list[EngineSegment] = []
         dropped: list[Dropped] = []
         for seg in segments:
-            trimmed = without_collapsed_tail(seg)
+            trimmed = without_collapsed(seg)
             if not trimmed.words and seg.words:
                 dropped.append(Dropped(seg, "collapsed"))
                 continue

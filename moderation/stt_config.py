@@ -90,6 +90,10 @@ class SttConfig:
     buffer_max_s: float = 15.0
     # Confirmed text handed back to Whisper as context.
     prompt_chars: int = 200
+    # Audio of the utterance before that the buffer keeps when the next one starts, if the
+    # pause between them is shorter than this: Whisper hears an utterance's first words
+    # after speech, as the offline transcript does, instead of cold (0: cut at the end).
+    context_s: float = 2.0
     # Decoding against loops: a penalty > 1 on tokens already in the decode (the prompt's
     # included), and n-grams that may not repeat (0: off).
     repetition_penalty: float = 1.3
@@ -119,6 +123,7 @@ class SttConfig:
         check_range("stt.batch_max", self.batch_max, 1, 256)
         check_range("stt.queue_max", self.queue_max, 1, 4096)
         check_range("stt.confirm_after_s", self.confirm_after_s, 0.0, 30.0)
+        check_range("stt.context_s", self.context_s, 0.0, 10.0)
         check_range("stt.min_pass_audio_s", self.min_pass_audio_s, 0.0, 10.0)
         if self.backend not in ("local", "ray"):
             raise ValueError(f"stt.backend must be 'local' or 'ray', not {self.backend!r}")

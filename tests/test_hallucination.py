@@ -96,3 +96,16 @@ def test_one_clipped_word_is_kept_and_a_wholly_collapsed_segment_is_dropped() ->
     assert GUARD.filter([one])[0] == [one]
     kept, dropped = GUARD.filter([timed(("a", 3.0, 3.0), ("b", 3.0, 3.0))])
     assert kept == [] and [d.reason for d in dropped] == ["collapsed"]
+
+
+def test_a_run_of_words_that_take_no_time_cuts_the_segment_wherever_it_lies() -> None:
+    # As real base weights gave it on a cold utterance start (bench/stt_lag.py --lang en):
+    # seven words at one instant mid-segment, then more invented text with times again.
+    said = [("I", 31.5, 32.04), ("want", 32.04, 32.2), ("charged", 32.2, 32.56)]
+    piled = [("twice", 32.56, 32.56), ("for", 32.56, 32.56), ("this.", 32.56, 32.56), ("I", 32.56, 32.56)]
+    after = [("charge", 32.56, 32.76), ("you", 32.76, 33.06), ("twice", 33.06, 33.22)]
+    kept, _ = GUARD.filter([timed(*said, *piled, *after)])
+    assert [w.text.strip() for w in kept[0].words] == ["I", "want", "charged"]
+    # Two such words in the middle are not a run: a fast "I'm gonna" can align so.
+    two = timed(("so", 0.0, 0.3), ("I'm", 0.3, 0.3), ("gonna", 0.3, 0.3), ("go", 0.3, 0.6))
+    assert GUARD.filter([two])[0] == [two]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
 
-from moderation.speech import SAMPLE_RATE, TranscriptUpdate, Word
+from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord, TranscriptUpdate, Word
 from moderation.stt_config import SttConfig
 from moderation.transcriber import StreamingTranscriber
 from tests.stt_doubles import ScriptedEngine, render, vocab
@@ -568,3 +568,92 @@ def test_pass_interval_grows_with_pass_cost() -> None:
     )
     Feeder(tr, render(script, script[-1][2] + 0.5, VOC), engine=engine).run()
     assert tr._interval > 1.0  # every pass "took" 1.2 s: passes come about that often
+
+
+class PunctuatingEngine(ScriptedEngine):
+    """ScriptedEngine that ends every segment with a full stop of its own, as Whisper's
+    word alignment gives it."""
+
+    def transcribe(self, audio: np.ndarray, prompt: str, language: str) -> list[EngineSegment]:
+        out = []
+        for seg in super().transcribe(audio, prompt, language):
+            stop = EngineWord(".", seg.words[-1].end, seg.words[-1].end + 0.02, 0.9)
+            out.append(replace(seg, words=[*seg.words, stop], text=seg.text + "."))
+        return out
+
+
+def test_punctuation_rides_on_the_word_before_it_with_that_words_times() -> None:
+    script = [("네", 0.5, 0.9), ("잠시만요", 1.0, 1.5), ("음", 2.6, 3.0)]
+    engine = PunctuatingEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(prompt_chars=40, buffer_max_s=1.0))
+    trace = Feeder(tr, render(script, 4.5, VOC), engine=engine).run()
+    assert texts(trace.confirmed) == ["네", "잠시만요.", "음."]
+    assert trace.confirmed[1].end == pytest.approx(1.5, abs=0.03)
+    # The prompt keeps the sentence end.
+    assert any(c.prompt.endswith("잠시만요.") for c in engine.calls)
+    check_watermark(trace)
+
+
+def two_utterances(pause_s: float) -> tuple[list[tuple[str, float, float]], float]:
+    first = [("안녕하세요", 0.3, 0.7), ("상담원", 0.8, 1.2), ("입니다", 1.3, 1.7)]
+    b = 1.7 + pause_s
+    second = [("무엇을", b, b + 0.4), ("도와", b + 0.5, b + 0.9), ("드릴까요", b + 1.0, b + 1.4)]
+    return first + second, b
+
+
+def test_the_utterance_before_is_heard_again_as_forced_context_after_a_short_pause() -> None:
+    from tests.stt_doubles import PrefixEngine
+
+    script, second_at = two_utterances(pause_s=0.8)
+    durations: list[tuple[float, float]] = []  # (buffer start, duration) of each call
+    holder: dict[str, StreamingTranscriber] = {}
+    engine = PrefixEngine(VOC, during=lambda d: durations.append((holder["tr"].buffer_start, d)))
+    tr = StreamingTranscriber(engine, SttConfig(context_s=2.0), hangover_s=0.3)
+    holder["tr"] = tr
+    trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine).run()
+    assert texts(trace.confirmed) == [w for w, _, _ in script]  # each once: the context is not said again
+    heard_with_context = [
+        (start, prefix)
+        for (start, d), prefix in zip(durations, engine.prefixes)
+        if start < 1.7 and start + d > second_at + 0.2
+    ]
+    assert heard_with_context, "no pass of the second utterance heard the first"
+    assert all(prefix.split()[-1] == "입니다" for _, prefix in heard_with_context)
+    # Once a word of the second utterance is confirmed, its passes stop paying for the first.
+    first_confirmed = next(w.end for w in trace.confirmed if w.text == "무엇을")
+    later = [start for (start, d) in durations if start + d > first_confirmed + 0.6]
+    assert later and min(later) >= 1.7
+    check_watermark(trace)
+
+
+def test_no_context_after_a_pause_longer_than_context_s() -> None:
+    from tests.stt_doubles import PrefixEngine
+
+    script, second_at = two_utterances(pause_s=3.0)
+    durations: list[tuple[float, float]] = []
+    holder: dict[str, StreamingTranscriber] = {}
+    engine = PrefixEngine(VOC, during=lambda d: durations.append((holder["tr"].buffer_start, d)))
+    tr = StreamingTranscriber(engine, SttConfig(context_s=2.0), hangover_s=0.3)
+    holder["tr"] = tr
+    trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine).run()
+    assert texts(trace.confirmed) == [w for w, _, _ in script]
+    assert all(start >= 1.7 for start, d in durations if start + d > second_at)
+    assert not any(engine.prefixes)
+
+
+def test_words_whisper_was_unsure_of_are_not_forced_as_context() -> None:
+    from tests.stt_doubles import PrefixEngine
+
+    class UnsureEngine(PrefixEngine):
+        def transcribe(self, audio: np.ndarray, prompt: str, language: str, prefix: str = "") -> list[EngineSegment]:
+            return [
+                replace(seg, words=[replace(w, probability=0.2) for w in seg.words])
+                for seg in super().transcribe(audio, prompt, language, prefix)
+            ]
+
+    script, _ = two_utterances(pause_s=0.8)
+    engine = UnsureEngine(VOC)
+    tr = StreamingTranscriber(engine, SttConfig(context_s=2.0), hangover_s=0.3)
+    trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine).run()
+    assert texts(trace.confirmed) == [w for w, _, _ in script]
+    assert not any(engine.prefixes)
