@@ -32,7 +32,14 @@ from relay.records.call_log import CallLog
 from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
 from relay.webrtc.peer import PeerLink, Side
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack
+from relay.webrtc.tracks import (
+    DELAYED_APPLICATION,
+    DELAYED_BITRATE,
+    OpusVoiceDecoder,
+    OpusVoiceEncoder,
+    PacedTrack,
+    frames_per_packet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +229,14 @@ class Call:
             outgoing, sink = ForwardedTrack(self.forwarder, self.prompt), self._customer_frame
         else:
             on_packet = None if self.log is None else self._delivered_packet
+            frames = frames_per_packet(self._config.webrtc.delayed_ptime_ms)
             outgoing, sink = (
                 PacedTrack(
                     self.delay_line,
                     self.clock.monotonic,
                     on_packet=on_packet,
-                    encoder=OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION),
+                    encoder=OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames),
+                    frames_per_packet=frames,
                 ),
                 self._counselor_frame,
             )
