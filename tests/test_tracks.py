@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from av import AudioFrame, CodecContext
 
+from relay.media.audio_format import frames_per_packet
 from relay.webrtc.tracks import (
     DELAYED_APPLICATION,
     DELAYED_BITRATE,
@@ -13,7 +14,6 @@ from relay.webrtc.tracks import (
     OpusVoiceDecoder,
     OpusVoiceEncoder,
     PacedTrack,
-    frames_per_packet,
     mono_frame,
     to_mono,
 )

@@ -25,6 +25,7 @@ from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.calls.transcription import CallTranscription
 from relay.config import Config, DelayConfig, IceServer
+from relay.media.audio_format import frames_per_packet
 from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
 from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
@@ -38,7 +39,6 @@ from relay.webrtc.tracks import (
     OpusVoiceDecoder,
     OpusVoiceEncoder,
     PacedTrack,
-    frames_per_packet,
 )
 
 log = logging.getLogger(__name__)

@@ -52,14 +52,6 @@ DELAYED_BITRATE = 40000
 OPUS_COMPLEXITY = 5
 
 
-def frames_per_packet(ptime_ms: int) -> int:
-    """20 ms frames in a packet of `ptime_ms` (a whole number of them)."""
-    frames = round(ptime_ms / 1000 / FRAME_S)
-    if frames < 1 or abs(frames * FRAME_S * 1000 - ptime_ms) > 1e-6:
-        raise ValueError(f"a packet holds whole 20 ms frames, not {ptime_ms} ms")
-    return frames
-
-
 class AudioSource(Protocol):
     def pull(self, wall: float) -> np.ndarray:
         """FRAME_SAMPLES of int16 mono audio to be played at monotonic time `wall`."""
