@@ -46,6 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from relay_load import CpuMeter, analyse_call, ms, percentile  # noqa: E402
 
+from relay.config import WebRTCConfig  # noqa: E402
 from testkit.local_postgres import prepare_postgres  # noqa: E402
 from testkit.local_server import LocalServer, prepare_server, stop_process  # noqa: E402
 from testkit.local_tier import LocalTier, prepare_tier  # noqa: E402
@@ -159,7 +160,8 @@ async def drive(nodes: list[LocalServer], tier: LocalTier, pg_stat: Any, args: a
                     except Exception:  # noqa: BLE001
                         pass
 
-    figures = [analyse_call(c, args.delay, t0, t1) for c in calls]
+    # The relay nodes run the default packet length of the delayed stream.
+    figures = [analyse_call(c, args.delay, WebRTCConfig().delayed_ptime_ms, t0, t1) for c in calls]
     overheads = [d - args.delay for f in figures for d in f["forward"]["delays_s"]]
     overhead = percentile(overheads, 50)
     errors = [abs(x - overhead) for x in overheads] if overhead is not None else []

@@ -46,7 +46,7 @@ async def drive(server: Any, url: str, args: argparse.Namespace) -> dict[str, An
 
     from relay.webrtc.ice import restrict_interfaces
     from testkit.client import ApiClient, CallPeer, Recorder
-    from testkit.probe import MarkerSource, find_markers
+    from testkit.probe import MarkerSource, delayed_overhead_s, find_markers
 
     restrict_interfaces(["127.0.0.1"])
     final: list[dict[str, Any]] = []
@@ -96,7 +96,7 @@ async def drive(server: Any, url: str, args: argparse.Namespace) -> dict[str, An
     phases: dict[str, list[float]] = {"before": [], "stall": [], "after": []}
     sent = dict.fromkeys(phases, 0)
     for _, source, _, counselor in calls:
-        markers = find_markers(source, counselor.recorder, expected_delay_s=server.delay_s + 0.15)
+        markers = find_markers(source, counselor.recorder, expected_delay_s=server.delay_s + delayed_overhead_s())
         for m in markers:
             at = source.send_wall(m.media_s)
             if at is not None:

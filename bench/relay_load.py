@@ -9,7 +9,7 @@ over several client processes, and measures for `--seconds` of steady state (aft
 call has connected and the delay line has filled):
 
 - customer -> counselor delay of each 0.5 s marker (testkit/probe.py). Measured end to end
-  it is D plus a fixed transport overhead (Opus, two aiortc jitter buffers of 4 frames,
+  it is D plus a fixed transport overhead (Opus, two aiortc jitter buffers of 4 packets,
   the network): `transport_overhead_ms` is the median of (delay - D) over every marker
   of every call. The delay error of a marker is its distance from that common D +
   overhead, so it shows both scheduling jitter within a call and offsets between calls;
@@ -48,14 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # also in the spawned client processes, which re-import this file
 
-from relay.media.audio_format import FRAME_S  # noqa: E402
+from relay.config import WebRTCConfig  # noqa: E402
 from testkit.local_server import prepare_server, stop_process  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
 MARKER_PERIOD_S = 0.5
-# Expected fixed overhead of the delayed path (transport, Opus, the client's jitter buffer)
-# and of the live path; markers are paired within +-period/2 of these (see probe.py).
-FORWARD_OVERHEAD_S = 0.17
+# Expected fixed overhead of the delayed path (transport, Opus, the client's jitter buffer,
+# which holds 4 packets: testkit/probe.py delayed_overhead_s) and of the live path;
+# markers are paired within +-period/2 of these (see probe.py).
+FORWARD_MARGIN_S = 0.02
 RETURN_EXPECTED_S = 0.18
 # A marker counts when it was sent so that it should have arrived this long before the end
 # of the window (room for the overhead above plus its pairing tolerance).
@@ -115,6 +116,7 @@ def client_main(
     username: str,
     n_calls: int,
     delay_s: float,
+    ptime_ms: int,
     record_s: float,
     deadline_s: float,
     nice: int,
@@ -129,7 +131,7 @@ def client_main(
 
         # Loopback only: these peers gather candidates on 127.0.0.1 and nothing else.
         restrict_interfaces(["127.0.0.1"])
-        asyncio.run(_client(index, base_url, username, n_calls, delay_s, record_s, deadline_s, conn, results))
+        asyncio.run(_client(index, base_url, username, n_calls, delay_s, ptime_ms, record_s, deadline_s, conn, results))
     except BaseException:
         results.put({"kind": "error", "client": index, "error": traceback.format_exc()})
 
@@ -140,6 +142,7 @@ async def _client(
     username: str,
     n_calls: int,
     delay_s: float,
+    ptime_ms: int,
     record_s: float,
     deadline_s: float,
     conn: Any,
@@ -224,16 +227,18 @@ async def _client(
                     except Exception:
                         pass
 
-    per_call = [analyse_call(c, delay_s, start, end) for c in calls]
+    per_call = [analyse_call(c, delay_s, ptime_ms, start, end) for c in calls]
     for figures, stats in zip(per_call, server_stats):
         figures["server_stats"] = stats
     window_lags = [lag for t, lag in lags if start <= t <= end]
     results.put({"kind": "result", "client": index, "calls": per_call, "loop_lag_s": window_lags})
 
 
-def analyse_call(c: dict[str, Any], delay_s: float, start: float, end: float) -> dict[str, Any]:
+def analyse_call(c: dict[str, Any], delay_s: float, ptime_ms: int, start: float, end: float) -> dict[str, Any]:
     """Markers of one call within the window [start, end] (monotonic seconds)."""
-    from testkit.probe import find_markers
+    from testkit.probe import delayed_overhead_s, find_markers
+
+    overhead_s = delayed_overhead_s(ptime_ms) + FORWARD_MARGIN_S
 
     def path(source: Any, recorder: Any, expected_s: float, send_from: float, send_to: float) -> dict[str, Any]:
         # Notches sent within [send_from, send_to] should all have arrived inside the window.
@@ -255,7 +260,7 @@ def analyse_call(c: dict[str, Any], delay_s: float, start: float, end: float) ->
     customer_source, counselor_source = c["customer_source"], c["counselor_source"]
     customer_rec, counselor_rec = c["customer"].recorder, c["counselor"].recorder
     forward = path(
-        customer_source, counselor_rec, delay_s + FORWARD_OVERHEAD_S, start - delay_s, end - delay_s - ARRIVAL_MARGIN_S
+        customer_source, counselor_rec, delay_s + overhead_s, start - delay_s, end - delay_s - ARRIVAL_MARGIN_S
     )
     back = path(counselor_source, customer_rec, RETURN_EXPECTED_S, start, end - ARRIVAL_MARGIN_S)
 
@@ -272,8 +277,9 @@ def analyse_call(c: dict[str, Any], delay_s: float, start: float, end: float) ->
         walls = source.sent_walls
         skips += sum(1 for a, b in zip(walls, walls[1:]) if b - a > 0.03)
     # Frames each party received within the window: what the server actually relayed.
-    received = sum(1 for rec in (customer_rec, counselor_rec) for _, at in rec.frames if start <= at <= end)
-    return {"forward": forward, "back": back, "onset_delay_s": onset, "send_skips": skips, "frames_received": received}
+    # In seconds, not frames: the delayed stream's packets (and so its frames) may be 60 ms.
+    received = sum(rec.received_s(start, end) for rec in (customer_rec, counselor_rec))
+    return {"forward": forward, "back": back, "onset_delay_s": onset, "send_skips": skips, "received_s": received}
 
 
 # ------------------------------------------------------------------------------ the run
@@ -350,7 +356,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         local = prepare_server(
             tmp,
             args.delay,
-            extra=f"[calls]\nmax_concurrent = {max(32, n)}\nmax_per_counselor = {max(shares)}\n"
+            # (under [webrtc], where `extra` goes)
+            extra=f"delayed_ptime_ms = {args.delayed_ptime_ms}\n"
+            f"[calls]\nmax_concurrent = {max(32, n)}\nmax_per_counselor = {max(shares)}\n"
             f"connect_timeout_s = {CONNECT_TIMEOUT_S}\n",
         )
         base_url = local.base_url
@@ -383,6 +391,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     users[i],
                     share,
                     args.delay,
+                    args.delayed_ptime_ms,
                     record_s,
                     deadline,
                     args.client_nice,
@@ -501,7 +510,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Call-seconds of audio relayed (both directions) in the window. A starved server
     # relays less and spends less, so its CPU per call shrinks with it; per relayed
     # call-second it does not, which keeps runs on a busy machine comparable.
-    relayed_call_s = sum(c["frames_received"] for c in calls) * FRAME_S / 2
+    relayed_call_s = sum(c["received_s"] for c in calls) / 2
     client_cpu = [100.0 * (b - a) / wall for a, b in zip(ccpu0, ccpu1)]
     machine_busy = 100.0 * (machine1 - machine0) / wall
     rss_steady = rss_samples[-1] if rss_samples else rss_idle
@@ -512,6 +521,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "calls_connected": connected,
         "seconds": round(wall, 2),
         "delay_s": args.delay,
+        "delayed_ptime_ms": args.delayed_ptime_ms,
         "delay_error_p50_ms": ms(percentile(errors, 50)),
         "delay_error_p99_ms": ms(percentile(errors, 99)),
         "delay_error_max_ms": ms(max(errors) if errors else None),
@@ -622,6 +632,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=8, help="concurrent calls (default 8)")
     parser.add_argument("--seconds", type=float, default=30.0, help="steady-state window in seconds (default 30)")
     parser.add_argument("--delay", type=float, default=1.5, help="configured delay D in seconds (default 1.5)")
+    parser.add_argument(
+        "--delayed-ptime-ms",
+        type=int,
+        choices=(20, 40, 60),
+        default=WebRTCConfig().delayed_ptime_ms,
+        help="the server's webrtc.delayed_ptime_ms (default: the server's default)",
+    )
     parser.add_argument(
         "--client-procs",
         type=int,

@@ -9,8 +9,10 @@ with "audio" a WAV (mono) relative to the manifest, and word times in seconds of
 Per call, the path a live call takes on the server, on a simulated clock (no sleeping):
 - the audio, resampled to 48 kHz int16, goes into a real DelayLine (relay/media/delay_line.py,
   the server's [delay] config with delay_s = --delay) in 20 ms frames; frame n arrives at
-  simulated wall time n * 0.02 s with pts n * 960, and the line is pulled at every 20 ms
-  tick, after whatever moderation decided by then has been applied;
+  simulated wall time n * 0.02 s with pts n * 960, and the line is pulled as the
+  counselor's track pulls it: each 20 ms frame at its own wall time, a packet's frames
+  (webrtc.delayed_ptime_ms) together when its first is due, after whatever moderation
+  decided by then has been applied;
 - a transcriber turns the audio into words:
   * reference: each manifest word's text is released, as a confirmed word, at its end +
     --reference-lag; the watermark (cleared_until) is the media time up to which every
@@ -63,7 +65,7 @@ from moderation.span_ledger import SpanLedger
 from moderation.speech import TranscriptUpdate, Word
 from offline.eval_text import Checks, EvalError, load_checks
 from relay.config import Config
-from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
+from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE, frames_per_packet
 from relay.media.delay_line import DelayLine
 from relay.media.mute_map import sample_at
 from relay.media.wav_file import WavError, read_wav
@@ -417,7 +419,10 @@ def simulate_call(
         sink.now = at
         ledger.apply(changes)
 
-    ticks = frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2
+    # As the counselor's track pulls: a packet's frames, each at its own wall time, all
+    # when the first is due (relay/webrtc/tracks.py), so the later ones are judged early.
+    per_packet = frames_per_packet(config.webrtc.delayed_ptime_ms)
+    ticks = -(-(frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2) // per_packet) * per_packet
     delays = np.zeros(ticks)
     for k in range(ticks):
         wall = k * FRAME_S
@@ -429,21 +434,24 @@ def simulate_call(
         elif k == frames:
             transcriber.end_of_audio()
         transcriber.run_until(wall, True, judge, deliver)
-        out = line.pull(wall)
-        delays[k] = line.elastic.delay_s
-        # What the pull just played, as the delay line judged it.
-        heard = line.played
-        if heard is None:
-            continue
-        c0 = heard.start
-        lo, hi = max(c0, 0), min(c0 + heard.muted.size, total)
-        if lo >= hi:
-            continue
-        silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
-        undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
-        if heard.aligned:  # a stretched or shortened frame is not compared sample for sample
-            played[lo:hi] = out[lo - c0 : hi - c0]
-            seen[lo:hi] = True
+        if k % per_packet:
+            continue  # pulled with its packet's first frame
+        for j in range(per_packet):
+            out = line.pull(wall + j * FRAME_S)
+            delays[k + j] = line.elastic.delay_s
+            # What the pull just played, as the delay line judged it.
+            heard = line.played
+            if heard is None:
+                continue
+            c0 = heard.start
+            lo, hi = max(c0, 0), min(c0 + heard.muted.size, total)
+            if lo >= hi:
+                continue
+            silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
+            undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
+            if heard.aligned:  # a stretched or shortened frame is not compared sample for sample
+                played[lo:hi] = out[lo - c0 : hi - c0]
+                seen[lo:hi] = True
 
     stats = line.stats()
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))

@@ -245,6 +245,10 @@ class WebRTCConfig:
     interfaces: list[str] = field(default_factory=list)
     # Remote ICE candidates outside these networks are dropped; empty keeps all.
     remote_networks: list[str] = field(default_factory=list)
+    # Milliseconds of audio per packet of the delayed stream to the counselor (20, 40 or
+    # 60). Longer packets cost less to send (relay/webrtc/tracks.py); a packet's later
+    # frames are judged when its first plays, up to ptime - 20 ms before they play.
+    delayed_ptime_ms: Literal[20, 40, 60] = 60
 
     def validate(self) -> None:
         for i, server in enumerate(self.ice_servers):

@@ -94,6 +94,12 @@ class Recorder:
     def samples(self) -> np.ndarray:
         return self._samples[: self.length]
 
+    def received_s(self, start: float, end: float) -> float:
+        """Seconds of audio in the frames that arrived within [start, end] (frames of any length)."""
+        ends = self._starts[1:] + [self.length]
+        count = sum(e - s for (s, at), e in zip(self.frames, ends) if start <= at <= end)
+        return count / self.rate
+
     def arrival_of(self, index: int) -> float:
         """Arrival time of sample `index`: its frame's arrival plus its offset in the frame."""
         k = bisect.bisect_right(self._starts, index) - 1

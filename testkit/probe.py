@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from relay.media.audio_format import FRAME_SAMPLES, RATE
+from relay.config import WebRTCConfig
+from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from testkit.client import Recorder
+
+# aiortc's receiver holds this many packets in its jitter buffer, whatever their length.
+AIORTC_JITTER_PACKETS = 4
+
+
+def delayed_overhead_s(ptime_ms: int = WebRTCConfig().delayed_ptime_ms) -> float:
+    """What an aiortc peer hears of the delayed stream past D (transport, Opus, its jitter
+    buffer): about 0.15 s with 20 ms packets, and 4 x the extra length of longer ones."""
+    return 0.15 + AIORTC_JITTER_PACKETS * (ptime_ms / 1000 - FRAME_S)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 The issue's targets, reference transcriber with lag 0.8 s and delay 1.5 s: at least 99 %
 of abusive words fully muted, at most 1 % of clean speech muted. A word released at its
 end + lag is decided before its start plays only if end + lag <= start + D, i.e. for words
-up to D - lag = 0.7 s long (0.62 s with the policy's 0.08 s of padding before it): the
+up to D - lag = 0.7 s long (0.62 s with the policy's 0.08 s of padding before it, less up
+to 40 ms where a 60 ms packet of the delayed stream was pulled before the decision): the
 calls of the target hold abusive words of 0.43-0.59 s, espeak-ng's lengths for two- and
 three-syllable words; test_words_longer_than_the_margin_are_muted_from_the_decision pins
 down what happens to longer ones.
@@ -102,12 +103,25 @@ def test_words_longer_than_the_margin_are_muted_from_the_decision(tmp_path: Path
     assert (
         report["toxic_words"] == 4 and report["toxic_fully_muted_pct"] == 0 and report["toxic_partly_muted_pct"] == 100
     )
+    # The counselor's track pulls a packet's frames when its first is due, so a packet under
+    # way when the decision lands plays unmuted whole: up to ptime - 20 ms more than with
+    # 20 ms packets (webrtc.delayed_ptime_ms; docs/OPERATIONS.md).
+    early = FIXED.webrtc.delayed_ptime_ms / 1000 - 0.02
     for w in call["toxic_not_fully_muted"]:
-        assert w["muted_fraction"] == pytest.approx((1.5 - 0.8) / (w["end"] - w["start"]), abs=0.03), w
+        length = w["end"] - w["start"]
+        assert (1.5 - 0.8 - early) / length - 0.03 <= w["muted_fraction"] <= (1.5 - 0.8) / length + 0.03, w
     muted = Config(delay=dataclasses.replace(FIXED.delay, undecided_policy="mute"))
     strict = evaluate_calls(manifest, muted, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
-    assert strict["toxic_fully_muted_pct"] == 100 and strict["playout_check"]["mismatches"] == 0
+    assert strict["toxic_fully_muted_pct"] == 100
     assert strict["clean_speech_muted_pct"] > report["clean_speech_muted_pct"]
+    # A packet's last frame fades out toward undecided audio that is silenced when it is
+    # pulled; cleared before the next packet, that audio plays (faded in) and the record
+    # has no edge there: one fade each side (here once, in near-silence). With 20 ms
+    # packets the watermark has 20 ms instead of 60 to move in between.
+    assert strict["playout_check"]["mismatches"] <= 2 * 240
+    twenty = dataclasses.replace(muted, webrtc=dataclasses.replace(muted.webrtc, delayed_ptime_ms=20))
+    exact = evaluate_calls(manifest, twenty, delay_s=1.5, reference_lag_s=0.8, checks=keywords)
+    assert exact["toxic_fully_muted_pct"] == 100 and exact["playout_check"]["mismatches"] == 0
 
 
 def test_whisper_transcriber_runs_on_simulated_time(tmp_path: Path, tiny_whisper: Path, keywords) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ import numpy as np
 
 from testkit.client import ApiClient
 from testkit.local_server import LocalServer
-from testkit.probe import MarkerSource, find_markers, media_time_of, quiet_runs
+from testkit.probe import MarkerSource, delayed_overhead_s, find_markers, media_time_of, quiet_runs
 
 from .conftest import PASSWORD, LiveCall, open_call
 
@@ -74,14 +74,14 @@ async def test_a_supervisor_raises_and_lowers_the_delay_mid_call(
     assert risen["delay_now_s"] >= d + RISE_S - 1e-6 and back["delay_now_s"] == d, (risen, back)
     heard = call.counselor.recorder
     # Notches a second apart: the window of +-0.5 s around the midpoint holds one match each.
-    markers = find_markers(source, heard, expected_delay_s=d + 0.15 + RISE_S / 2)
+    markers = find_markers(source, heard, expected_delay_s=d + delayed_overhead_s() + RISE_S / 2)
     during = [m.delay_s for m in markers if risen["playout_media_s"] < m.media_s < at_fall["playout_media_s"]]
     after = [m.delay_s for m in markers if m.media_s > back["playout_media_s"]]
     assert len(during) >= 2 and len(after) >= 1, (markers, risen, at_fall, back)
     base = statistics.median(after)
     # D + 0.13..0.21 s on an idle machine; the receiving peer's buffer adds more under load
     # (tests/test_relay.py holds the absolute delay; this test, the change).
-    assert d <= base <= d + 0.5, f"delay {base:.3f} s for D = {d}"
+    assert d <= base <= d + delayed_overhead_s() + 0.35, f"delay {base:.3f} s for D = {d}"
     # The counselor hears the new delay (to within 30 ms), then the old one again. Single
     # markers may wander more on a loaded machine (the receiving peer shares the CPU).
     assert abs(statistics.median(during) - (base + RISE_S)) <= 0.03, (base, during)

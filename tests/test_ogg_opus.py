@@ -8,7 +8,7 @@ import av
 import numpy as np
 
 from relay.records.ogg_opus import EMPTY_20MS, OggOpusWriter, ogg_crc, packet_samples
-from relay.webrtc.tracks import OpusVoiceEncoder, mono_frame
+from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, OpusVoiceEncoder, mono_frame
 
 
 def packets(count: int) -> list[bytes]:
@@ -148,3 +148,27 @@ def test_a_gap_of_no_whole_frames_is_filled_to_within_a_fine_frame(tmp_path: Pat
     assert writer.unfilled_s == 0.0 and writer.dropped == 0
     # Decoders play the 2.5 ms empty frames too (as concealment): the decoded length is the file's.
     assert abs(decoded_seconds(path) - writer.duration_s) < 0.0013
+
+
+def test_a_sixty_ms_stream_with_a_gap_keeps_its_duration(tmp_path: Path) -> None:
+    # The delayed stream at webrtc.delayed_ptime_ms = 60: code-3 packets of three CELT
+    # frames, placed on the playout timeline 2880 samples apart; a gap (a reconnect) is
+    # filled in 20 ms and 2.5 ms frames as for any stream.
+    enc = OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames=3)
+    t = np.arange(40 * 2880) / 48000
+    voice = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    ps = [bytes(enc.encode_samples(voice[i * 2880 : (i + 1) * 2880], i * 2880)) for i in range(40)]
+    assert all(packet_samples(p) == 2880 for p in ps)
+    path = tmp_path / "delivered.opus"
+    writer = OggOpusWriter(path, channels=1)
+    for i, p in enumerate(ps[:20]):
+        assert writer.write(p, i * 2880)
+    gap = 12345  # not a whole number of frames
+    for i, p in enumerate(ps[20:]):
+        assert writer.write(p, (20 + i) * 2880 + gap)
+    writer.close()
+    expected = (40 * 2880 + gap) / 48000
+    assert writer.dropped == 0 and abs(writer.duration_s - expected) < 60 / 48000
+    assert abs(decoded_seconds(path) - writer.duration_s) < 1e-9
+    with av.open(str(path)) as container:
+        assert {frame.samples for frame in container.decode(audio=0)} >= {2880}

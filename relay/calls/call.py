@@ -25,6 +25,7 @@ from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.calls.transcription import CallTranscription
 from relay.config import Config, DelayConfig, IceServer
+from relay.media.audio_format import frames_per_packet
 from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
 from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
@@ -32,7 +33,13 @@ from relay.records.call_log import CallLog
 from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
 from relay.webrtc.peer import PeerLink, Side
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, OpusVoiceDecoder, OpusVoiceEncoder, PacedTrack
+from relay.webrtc.tracks import (
+    DELAYED_APPLICATION,
+    DELAYED_BITRATE,
+    OpusVoiceDecoder,
+    OpusVoiceEncoder,
+    PacedTrack,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +229,14 @@ class Call:
             outgoing, sink = ForwardedTrack(self.forwarder, self.prompt), self._customer_frame
         else:
             on_packet = None if self.log is None else self._delivered_packet
+            frames = frames_per_packet(self._config.webrtc.delayed_ptime_ms)
             outgoing, sink = (
                 PacedTrack(
                     self.delay_line,
                     self.clock.monotonic,
                     on_packet=on_packet,
-                    encoder=OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION),
+                    encoder=OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames),
+                    frames_per_packet=frames,
                 ),
                 self._counselor_frame,
             )

@@ -37,7 +37,7 @@ from moderation.speech import Word
 from relay.media.audio_format import RATE
 from relay.media.clock import CallClock
 from relay.records.db_thread import RowId, Writes
-from relay.records.ogg_opus import OggOpusWriter
+from relay.records.ogg_opus import OggOpusWriter, packet_samples
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,11 @@ class CallLog:
         self._write("delivered", payload, position, due)
         rec = self._recordings.get("delivered")
         if rec is not None and rec.media_s is not None:
-            self._follow(rec, "delivered", (position - rec.origin) / RATE, self._media_at("playout", due))
+            # Synced at the packet's end: playout has just rendered up to there, so that is
+            # where the delay line's clock is exact (a 60 ms packet's frames may each have
+            # stretched since its start).
+            end = position + packet_samples(payload)
+            self._follow(rec, "delivered", (end - rec.origin) / RATE, self._media_at("playout", end / RATE))
 
     def _follow(self, rec: _Recording, stream: Stream, file_s: float, media_s: float | None) -> None:
         """Notes a sync point where the file's media time has parted from its linear run."""

@@ -10,6 +10,13 @@ it to stereo, encodes at 96 kb/s on a thread-pool worker and measures its level,
 20 ms: measured at about a third of the server's CPU per call. Speech needs none of that:
 one mono encode on the event loop costs 0.1-0.2 ms, and aiortc sends a
 packet as it is.
+
+A packet may carry more than one 20 ms frame (`frames_per_packet`; webrtc.delayed_ptime_ms
+for the delayed stream): what each packet costs on the way out (aiortc's send, SRTP, the
+RTP header, the call log's page) is paid once per packet, not per frame. Every receiver
+decodes any Opus packet length (RFC 7587). The track pulls a packet's frames from its
+source one by one at their own playout times, all when the first is due: the first is
+judged exactly on time, the later ones up to (frames - 1) * 20 ms before they play.
 """
 
 from __future__ import annotations
@@ -52,24 +59,30 @@ class AudioSource(Protocol):
 
 
 class OpusVoiceEncoder:
-    """Mono Opus for a voice, one packet per 20 ms frame, stamped with the frame's pts."""
+    """Mono Opus for a voice, one packet per `frames` 20 ms frames, stamped with the first one's pts."""
 
-    def __init__(self, bitrate: int = OPUS_BITRATE, application: str = OPUS_APPLICATION) -> None:
+    def __init__(self, bitrate: int = OPUS_BITRATE, application: str = OPUS_APPLICATION, frames: int = 1) -> None:
+        self.samples = frames * FRAME_SAMPLES  # per packet
         self._codec = CodecContext.create("libopus", "w")
         self._codec.bit_rate = bitrate
         self._codec.format = "s16"
         self._codec.layout = "mono"
         self._codec.sample_rate = RATE
         self._codec.time_base = TIME_BASE
-        self._codec.options = {"application": application, "compression_level": str(OPUS_COMPLEXITY)}
+        self._codec.options = {
+            "application": application,
+            "compression_level": str(OPUS_COMPLEXITY),
+            # 40 or 60 ms: one Opus packet of two or three 20 ms frames (RFC 6716 code 1-3).
+            "frame_duration": str(frames * round(FRAME_S * 1000)),
+        }
         # One frame, refilled for every encode_samples(): building a frame from an array
         # (AudioFrame.from_ndarray) costs more than a copy into this one, 50 times a second.
-        self._frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        self._frame = AudioFrame(format="s16", layout="mono", samples=self.samples)
         self._frame.sample_rate = RATE
         self._frame.time_base = TIME_BASE
 
     def encode_samples(self, samples: np.ndarray, pts: int) -> Packet[Any]:
-        """One packet of FRAME_SAMPLES int16 mono samples; libopus has read them when this returns."""
+        """One packet of `self.samples` int16 mono samples; libopus has read them when this returns."""
         self._frame.planes[0].update(np.asarray(samples, dtype=np.int16).tobytes())
         self._frame.pts = pts
         return self.encode(self._frame)
@@ -92,15 +105,20 @@ class PacedTrack(MediaStreamTrack):
         encode: bool = True,
         encoder: OpusVoiceEncoder | None = None,
         on_packet: Callable[[Packet[Any], float], None] | None = None,
+        frames_per_packet: int = 1,
     ) -> None:
         super().__init__()
+        if encoder is not None and encoder.samples != frames_per_packet * FRAME_SAMPLES:
+            raise ValueError("the encoder's packet length is not the track's")
         # Sees each encoded packet with the monotonic time it is due to play (the call log).
         self._on_packet = on_packet
         self._source = source
         self._clock = clock
-        self._encoder = (encoder or OpusVoiceEncoder()) if encode else None
+        self._frames = frames_per_packet
+        self._encoder = (encoder or OpusVoiceEncoder(frames=frames_per_packet)) if encode else None
         self._start: float | None = None
-        self._index = 0
+        self._index = 0  # 20 ms frames sent (or skipped)
+        self._samples = np.zeros(frames_per_packet * FRAME_SAMPLES, dtype=np.int16)
 
     async def recv(self) -> AudioFrame | Packet[Any]:
         if self.readyState != "live":
@@ -114,8 +132,16 @@ class PacedTrack(MediaStreamTrack):
         elif now - due > MAX_LATE_S:
             self._index += int((now - due) / FRAME_S)
             due = self._start + self._index * FRAME_S
-        samples, pts = self._source.pull(due), self._index * FRAME_SAMPLES
-        self._index += 1
+        pts = self._index * FRAME_SAMPLES
+        if self._frames == 1:
+            samples = self._source.pull(due)
+        else:
+            # Each frame asked for at its own playout time: the source's schedule (the delay
+            # line's drift and stretch steering) runs on 20 ms frames whatever the packet.
+            samples = self._samples
+            for k in range(self._frames):
+                samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES] = self._source.pull(due + k * FRAME_S)
+        self._index += self._frames
         if self._encoder is None:
             return mono_frame(samples, pts)
         packet = self._encoder.encode_samples(samples, pts)
