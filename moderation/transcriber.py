@@ -81,7 +81,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -483,12 +483,10 @@ class StreamingTranscriber:
             for w in seg.words:
                 text = w.text.strip()
                 if not normalise(text):
-                    # Punctuation rides on the word before it, with that word's times:
-                    # the prompt built from confirmed words then keeps its sentence
-                    # ends, and Whisper, prompted with unpunctuated lower-case text,
-                    # continues in that style and misreads utterance starts.
-                    if mine and text:
-                        mine[-1] = replace(mine[-1], text=mine[-1].text + text)
+                    # Punctuation is dropped. Kept on the word before it (so the prompt
+                    # has sentence ends), a pass decoded more tokens: on two espeak-ng
+                    # Korean calls per machine, 17 % more per pass and twice the audio
+                    # played undecided (bench/stt_lag.py --driver simulated --calls 2).
                     continue
                 s = min(max(w.start, 0.0), dur)
                 e = min(max(w.end, s), dur)

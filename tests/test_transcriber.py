@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pytest
 
-from moderation.speech import SAMPLE_RATE, EngineSegment, EngineWord, TranscriptUpdate, Word
+from moderation.speech import SAMPLE_RATE, EngineSegment, TranscriptUpdate, Word
 from moderation.stt_config import SttConfig
 from moderation.transcriber import StreamingTranscriber
 from tests.stt_doubles import ScriptedEngine, render, vocab
@@ -568,30 +568,6 @@ def test_pass_interval_grows_with_pass_cost() -> None:
     )
     Feeder(tr, render(script, script[-1][2] + 0.5, VOC), engine=engine).run()
     assert tr._interval > 1.0  # every pass "took" 1.2 s: passes come about that often
-
-
-class PunctuatingEngine(ScriptedEngine):
-    """ScriptedEngine that ends every segment with a full stop of its own, as Whisper's
-    word alignment gives it."""
-
-    def transcribe(self, audio: np.ndarray, prompt: str, language: str) -> list[EngineSegment]:
-        out = []
-        for seg in super().transcribe(audio, prompt, language):
-            stop = EngineWord(".", seg.words[-1].end, seg.words[-1].end + 0.02, 0.9)
-            out.append(replace(seg, words=[*seg.words, stop], text=seg.text + "."))
-        return out
-
-
-def test_punctuation_rides_on_the_word_before_it_with_that_words_times() -> None:
-    script = [("네", 0.5, 0.9), ("잠시만요", 1.0, 1.5), ("음", 2.6, 3.0)]
-    engine = PunctuatingEngine(VOC)
-    tr = StreamingTranscriber(engine, SttConfig(prompt_chars=40, buffer_max_s=1.0))
-    trace = Feeder(tr, render(script, 4.5, VOC), engine=engine).run()
-    assert texts(trace.confirmed) == ["네", "잠시만요.", "음."]
-    assert trace.confirmed[1].end == pytest.approx(1.5, abs=0.03)
-    # The prompt keeps the sentence end.
-    assert any(c.prompt.endswith("잠시만요.") for c in engine.calls)
-    check_watermark(trace)
 
 
 def two_utterances(pause_s: float) -> tuple[list[tuple[str, float, float]], float]:
