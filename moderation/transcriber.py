@@ -100,6 +100,9 @@ _AGAIN = object()
 # this mean probability, and the cut lies this far before the first of them.
 CONTEXT_MIN_PROBABILITY = 0.5
 CONTEXT_LEAD_S = 0.1
+# ... and it is dropped when a pass finds more new audio waiting than this (a pass is due
+# every chunk_s when the machine keeps up).
+CONTEXT_MAX_BACKLOG_S = 0.75
 
 
 class _Run:
@@ -421,6 +424,11 @@ class StreamingTranscriber:
                 # utterance's final pass comes when the VAD closes the region.
                 self._due_at = self._recv_end + self.config.chunk_s
                 return None
+            if b0 < self._final_done_until - _EPS and self._recv_end - self._processed_until > CONTEXT_MAX_BACKLOG_S:
+                # Behind (more calls than the machine keeps up with): the context is the
+                # part of a pass that can go.
+                self._cut(self._final_done_until)
+                b0 = run0.start
             if b1 - b0 < self.config.min_pass_audio_s - _EPS:
                 self._due_at = b0 + self.config.min_pass_audio_s
                 return None

@@ -633,3 +633,26 @@ def test_words_whisper_was_unsure_of_are_not_forced_as_context() -> None:
     trace = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine).run()
     assert texts(trace.confirmed) == [w for w, _, _ in script]
     assert not any(engine.prefixes)
+
+
+def test_context_is_dropped_when_transcription_falls_behind() -> None:
+    from tests.stt_doubles import PrefixEngine
+
+    script, second_at = two_utterances(pause_s=0.8)
+    starts: list[float] = []
+    holder: dict[str, StreamingTranscriber] = {}
+    engine = PrefixEngine(VOC, during=lambda _d: starts.append(holder["tr"].buffer_start))
+    tr = StreamingTranscriber(engine, SttConfig(context_s=2.0), hangover_s=0.3)
+    holder["tr"] = tr
+    feeder = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine)
+    while feeder.i < int((second_at - 0.1) * SR):  # in step up to the second utterance
+        feeder.feed_one()
+        if tr.pending():
+            feeder.step()
+    assert tr.buffer_start < 1.7  # the first utterance is kept as context
+    feeder.feed_seconds(1.2)  # then the machine falls behind by more than a pass's worth
+    calls = len(starts)
+    feeder.step()
+    assert len(starts) > calls and starts[calls] >= 1.7  # that pass no longer pays for it
+    trace = feeder.run()
+    assert texts(trace.confirmed) == [w for w, _, _ in script]
