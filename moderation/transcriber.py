@@ -36,7 +36,8 @@ The schedule (issue 11: cost that grows with speech, not with buffer length x pa
 - context across utterances (config.context_s): when an utterance ends, the buffer keeps
   its last confirmed words (if Whisper was sure of them) while the pause lasts less than
   context_s; the next utterance's passes hear them first, their text forced as the
-  decoder's prefix, until a word of the new utterance is confirmed. Heard cold, with only
+  decoder's prefix, until a word of the new utterance is confirmed or a pass finds the
+  transcription behind (the context costs a pass about 14 %). Heard cold, with only
   a text prompt, an utterance's first words were where the streaming transcript most
   often differed from the offline one ("Hello" read as "the low");
 - decision-lag bound: a provisional word ending config.confirm_after_s before the newest
