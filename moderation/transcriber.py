@@ -425,10 +425,10 @@ class StreamingTranscriber:
                 # utterance's final pass comes when the VAD closes the region.
                 self._due_at = self._recv_end + self.config.chunk_s
                 return None
-            if b0 < self._final_done_until - _EPS and self._recv_end - self._processed_until > CONTEXT_MAX_BACKLOG_S:
+            if self._recv_end - self._processed_until > CONTEXT_MAX_BACKLOG_S:
                 # Behind (more calls than the machine keeps up with): the context is the
                 # part of a pass that can go.
-                self._cut(self._final_done_until)
+                self._drop_context(run0)
                 b0 = run0.start
             if b1 - b0 < self.config.min_pass_audio_s - _EPS:
                 self._due_at = b0 + self.config.min_pass_audio_s
@@ -516,8 +516,8 @@ class StreamingTranscriber:
         run0 = self._runs[0]
         # The utterance before, kept as context (config.context_s), has done its work
         # once a word of this one is confirmed; passes stop paying for it.
-        if run0.start < self._final_done_until - _EPS < self._agree.committed_end:
-            self._cut(self._final_done_until)
+        if self._agree.committed_end > self._final_done_until + _EPS:
+            self._drop_context(run0)
         if self._use_prefix:
             self._trim_at_confirmed(run0)
         half = self.config.buffer_max_s / 2
@@ -627,6 +627,11 @@ class StreamingTranscriber:
         self._processed_until = max(self._processed_until, run0.end)
         self._final_done_until = max(self._final_done_until, decided)
         self.stats.silent_steps += 1
+
+    def _drop_context(self, run0: _Run) -> None:
+        """Cut the buffer to the current utterance: away with the context kept before it."""
+        if run0.start < self._final_done_until - _EPS:
+            self._cut(self._final_done_until)
 
     def _context_start(self, run0: _Run, t: float) -> float:
         """Where to cut a buffer that is done up to t: at t, or before the confirmed words
