@@ -90,9 +90,9 @@ class SttConfig:
     buffer_max_s: float = 15.0
     # Confirmed text handed back to Whisper as context.
     prompt_chars: int = 200
-    # Audio of the utterance before that the buffer keeps when the next one starts, if the
-    # pause between them is shorter than this: Whisper hears an utterance's first words
-    # after speech, as the offline transcript does, instead of cold (0: cut at the end).
+    # An utterance's passes first hear the confirmed words of the one before that began
+    # within this many seconds of its end, their text forced, so its first words are not
+    # heard cold (only words Whisper was sure of; not while behind; 0: off).
     context_s: float = 2.0
     # Decoding against loops: a penalty > 1 on tokens already in the decode (the prompt's
     # included), and n-grams that may not repeat (0: off).

@@ -133,14 +133,11 @@ class PacedTrack(MediaStreamTrack):
             self._index += int((now - due) / FRAME_S)
             due = self._start + self._index * FRAME_S
         pts = self._index * FRAME_SAMPLES
-        if self._frames == 1:
-            samples = self._source.pull(due)
-        else:
-            # Each frame asked for at its own playout time: the source's schedule (the delay
-            # line's drift and stretch steering) runs on 20 ms frames whatever the packet.
-            samples = self._samples
-            for k in range(self._frames):
-                samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES] = self._source.pull(due + k * FRAME_S)
+        # Each frame asked for at its own playout time: the source's schedule (the delay
+        # line's drift and stretch steering) runs on 20 ms frames whatever the packet.
+        samples = self._samples
+        for k in range(self._frames):
+            samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES] = self._source.pull(due + k * FRAME_S)
         self._index += self._frames
         if self._encoder is None:
             return mono_frame(samples, pts)
