@@ -40,3 +40,12 @@ async def test_queue_is_bounded_and_a_new_track_starts_fresh() -> None:
     assert not waiting.done()
     forwarder.push(100 * 960, b"fresh", source=1)
     assert bytes(await asyncio.wait_for(waiting, 1.0)) == b"fresh"
+
+
+async def test_a_packet_that_arrives_behind_a_later_one_is_not_sent() -> None:
+    forwarder = PacketForwarder(FakeClock())
+    track = ForwardedTrack(forwarder)
+    for pts, payload in [(0, b"a"), (1920, b"c"), (960, b"b"), (1920, b"c"), (2880, b"d")]:
+        forwarder.push(pts, payload, source=1)
+    assert [bytes(await track.recv()) for _ in range(3)] == [b"a", b"c", b"d"]
+    assert forwarder.late == 2 and forwarder.dropped == 0

@@ -413,6 +413,7 @@ class Call:
                 "cleared_until_s": None if cleared == float("inf") else cleared,
                 "counselor_packets_forwarded": self.forwarder.forwarded,
                 "counselor_packets_dropped": self.forwarder.dropped,
+                "counselor_packets_late": self.forwarder.late,
             },
         }
 

@@ -2,7 +2,10 @@
 
 No decode, no re-encode: nothing on this path needs the audio itself, and forwarding each
 packet as it arrives adds no delay of its own. Only the RTP timeline is ours: it stays
-continuous when the counselor reconnects (a new connection's timestamps start over).
+continuous when the counselor reconnects (a new connection's timestamps start over), and
+only moves forward: the server holds no jitter buffer (relay/webrtc/rtp_tap.py), so a
+packet that arrives behind a later one is dropped here, where the customer's browser
+would have played it late anyway, instead of going out under a newer sequence number.
 """
 
 from __future__ import annotations
@@ -36,10 +39,14 @@ class PacketForwarder:
         self._last_out: tuple[int, float] | None = None  # (our pts, wall time) of the newest packet
         self.forwarded = 0
         self.dropped = 0
+        self.late = 0  # arrived behind a later packet: not sent
 
     def push(self, pts: int, payload: bytes, source: Hashable) -> int:
         """Queue a packet; returns its pts on our continuous timeline."""
         now = self._clock()
+        if source == self._source and self._last_out is not None and pts + self._offset <= self._last_out[0]:
+            self.late += 1
+            return pts + self._offset
         if source != self._source:
             # Continue our timeline from the last packet, moved on by the time since.
             self._source = source
