@@ -249,6 +249,13 @@ class WebRTCConfig:
     # 60). Longer packets cost less to send (relay/webrtc/tracks.py); a packet's later
     # frames are judged when its first plays, up to ptime - 20 ms before they play.
     delayed_ptime_ms: Literal[20, 40, 60] = 60
+    # Milliseconds of audio per packet the server asks both browsers to send (a=ptime in
+    # its answer). 60 ms packets are a third of the receives, SRTP decryptions, decodes
+    # and forwards of 20 ms ones, the largest share of a call's media cost after the codec
+    # itself; the counselor's voice to the customer waits 40 ms longer for its packet to
+    # fill, against the 80 ms the server no longer holds it (relay/webrtc/rtp_tap.py). A
+    # lost 60 ms packet is a longer gap to conceal: lossy networks may want 20.
+    uplink_ptime_ms: Literal[20, 40, 60] = 60
 
     def validate(self) -> None:
         for i, server in enumerate(self.ice_servers):

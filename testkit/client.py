@@ -18,9 +18,10 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
 from relay.config import IceServer
-from relay.media.audio_format import RATE
+from relay.media.audio_format import FRAME_S, RATE, frames_per_packet
 from relay.webrtc.peer import rtc_configuration
-from relay.webrtc.tracks import AudioSource, PacedTrack, to_mono
+from relay.webrtc.sdp import answered_ptime_ms
+from relay.webrtc.tracks import AudioSource, OpusVoiceEncoder, PacedTrack, to_mono
 
 
 class ApiFailure(Exception):
@@ -115,6 +116,7 @@ class CallPeer:
     ) -> None:
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers or []))
         self.recorder = recorder
+        self._source = source
         self.sent = PacedTrack(source)
         self.pc.addTrack(self.sent)
         self._connected = asyncio.Event()
@@ -127,6 +129,14 @@ class CallPeer:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         answer = await api.offer(call_id, role, self.pc.localDescription.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        # As a browser does (libwebrtc sets its Opus frame length from the answer's ptime),
+        # send packets of the length the server asked for; nothing has been sent yet.
+        ptime_ms = answered_ptime_ms(answer)
+        if ptime_ms is not None and ptime_ms != round(FRAME_S * 1000):
+            frames = frames_per_packet(ptime_ms)
+            self.sent = PacedTrack(self._source, encoder=OpusVoiceEncoder(frames=frames), frames_per_packet=frames)
+            (sender,) = [s for s in self.pc.getSenders() if s.track is not None and s.track.kind == "audio"]
+            sender.replaceTrack(self.sent)
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)

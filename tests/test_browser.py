@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from playwright.async_api import async_playwright, expect
 
+from relay.config import WebRTCConfig
 from tests.conftest import PASSWORD
 from tests.screenshots import screenshot_path
 from tests.wav import tone_bursts, write_wav
@@ -140,6 +141,11 @@ async def _call_flow(server, tmp_path: Path) -> None:
             heard_by_customer = await customer.evaluate("window.callguard.meters.snapshot()")
             await expect(counselor.locator("#stat-buffered")).to_contain_text(" s")
             await expect(counselor.locator("#stat-delay")).to_contain_text(" s")
+            # The customer's Chromium sends the packet length the server's answer asked for
+            # (webrtc.uplink_ptime_ms, a=ptime): libwebrtc sets its Opus frame length from it.
+            stats = await counselor.evaluate("window.callguard.stats")
+            packet_s = stats["received_media_s"] / stats["frames_in"]
+            assert abs(packet_s - WebRTCConfig().uplink_ptime_ms / 1000) < 0.002, stats
             # This server has no speech model: the counselor is told, and nothing pretends to check.
             await expect(counselor.locator("#moderation")).to_have_text(
                 "Moderation unavailable: you hear the customer unchecked."

@@ -4,10 +4,11 @@ and once the prompt is over packets go through untouched."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from relay.media.audio_format import FRAME_SAMPLES, RATE
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder, mono_frame
+from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder
 
 
 def _tone(hz: float, frames: int, amplitude: float = 0.3) -> np.ndarray:
@@ -20,21 +21,26 @@ def _level(x: np.ndarray, hz: float) -> float:
     return float(2 * np.abs(np.dot(x.astype(np.float64), np.exp(-2j * np.pi * hz * t))) / x.size)
 
 
-def test_prompt_is_mixed_then_packets_pass_untouched() -> None:
-    voice = _tone(900.0, 40)
-    encoder = OpusVoiceEncoder()
-    packets = [
-        bytes(encoder.encode(mono_frame(voice[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES], i * FRAME_SAMPLES)))
-        for i in range(40)
-    ]
-    mix = PromptMix(_tone(2000.0, 20))  # 0.4 s of prompt
+@pytest.mark.parametrize("frames", [1, 3])
+def test_prompt_is_mixed_then_packets_pass_untouched(frames: int) -> None:
+    """`frames`: 20 ms frames per counselor packet (webrtc.uplink_ptime_ms 20 or 60)."""
+    size = frames * FRAME_SAMPLES
+    count = 40 // frames
+    voice = _tone(900.0, count * frames)
+    encoder = OpusVoiceEncoder(frames=frames)
+    packets = [bytes(encoder.encode_samples(voice[i * size : (i + 1) * size], i * size)) for i in range(count)]
+    mix = PromptMix(_tone(2000.0, 18))  # 0.36 s of prompt
     assert mix.mix(0, packets[0]) == packets[0]  # not started: forwarded as it came
     mix.start()
-    out = [mix.mix(i * FRAME_SAMPLES, p) for i, p in enumerate(packets[1:], start=1)]
+    out = [mix.mix(i * size, p) for i, p in enumerate(packets[1:], start=1)]
     assert not mix.playing and mix.plays == 1
-    assert out[20:] == packets[21:]  # the prompt's 20 frames, then the counselor's own packets
+    mixed = 18 // frames
+    assert out[mixed:] == packets[mixed + 1 :]  # the prompt's packets, then the counselor's own
+    assert all(p != q for p, q in zip(out[:mixed], packets[1:]))
     decoder = OpusVoiceDecoder()
+    decoded = [decoder.decode(p) for p in out[:mixed]]
+    assert {d.size for d in decoded} == {size}  # the counselor's packet length is kept
     # The mix's decoder joins the counselor's stream mid-way: their voice settles in ~0.1 s.
-    heard = np.concatenate([decoder.decode(p) for p in out[:20]])[FRAME_SAMPLES * 8 :]
+    heard = np.concatenate(decoded)[FRAME_SAMPLES * 8 :]
     assert _level(heard, 2000.0) > 8000 and _level(heard, 900.0) > 8000
-    assert mix.duration_s == 0.4
+    assert mix.duration_s == 0.36

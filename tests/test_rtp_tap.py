@@ -1,13 +1,12 @@
 """The tap against the installed aiortc: real peers over loopback."""
 
 import asyncio
+import statistics
 import threading
+import time
 
 import pytest
 from aiortc import RTCPeerConnection
-
-import statistics
-import time
 
 from relay.webrtc.rtp_tap import TapUnavailable, TimestampUnwrap, tap_receiver
 from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack

@@ -248,6 +248,7 @@ class Call:
             self._peer_changed,
             self._config.calls.connect_timeout_s,
             self.clock.monotonic,
+            self._config.webrtc.uplink_ptime_ms,
         )
         self.peers[side] = link
         if old is not None:

@@ -12,6 +12,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from relay.config import IceServer
 from relay.webrtc.rtp_tap import tap_receiver
+from relay.webrtc.sdp import with_ptime
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class PeerLink:
         on_state: Callable[[PeerLink], None],
         connect_timeout_s: float,
         clock: Callable[[], float],
+        ptime_ms: int = 20,
     ) -> None:
         PeerLink._next_id += 1
         self.peer_id = PeerLink._next_id
@@ -55,6 +57,7 @@ class PeerLink:
         self._sink = sink
         self._clock = clock  # the call's monotonic clock: stamps each frame's arrival
         self._on_state = on_state
+        self._ptime_ms = ptime_ms  # the packet length asked of the remote side
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing: asyncio.Future[None] | None = None
         self.state = "connecting"
@@ -69,7 +72,8 @@ class PeerLink:
             if transceiver.kind == "audio":
                 tap_receiver(transceiver.receiver, self._frame, self._clock)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        return self.pc.localDescription.sdp
+        # Only the remote side acts on ptime: aiortc's own sender keeps the track's packets.
+        return with_ptime(self.pc.localDescription.sdp, self._ptime_ms)
 
     async def close(self) -> None:
         """Close once; every caller waits for that one close.

@@ -7,7 +7,7 @@ no gap and no change to the RTP timeline. Once the prompt is over, packets go th
 as they came. The mix's decoder joins the counselor's stream mid-way, so their voice
 settles in over about 0.1 s at the prompt's start (measured: tests/test_prompt_mix.py);
 decoding every packet all call long to avoid that would cost the whole forwarding path's
-saving. The counselor's browser sends a packet every 20 ms while connected (Opus
+saving. The counselor's browser sends a packet every 20-60 ms while connected (Opus
 without DTX), which is what paces the prompt; with no counselor connected it waits.
 """
 
@@ -50,11 +50,17 @@ class PromptMix:
         try:
             voice = self._decoder.decode(payload)
         except FFmpegError:
-            voice = np.zeros(FRAME_SAMPLES, np.int16)
-        if voice.size != FRAME_SAMPLES:
-            voice = np.resize(voice, FRAME_SAMPLES) if voice.size else np.zeros(FRAME_SAMPLES, np.int16)
-        chunk = self.prompt[self._position : self._position + FRAME_SAMPLES]
-        self._position += FRAME_SAMPLES
+            voice = np.zeros(0, np.int16)
+        # The mixed packet keeps the counselor's packet length (webrtc.uplink_ptime_ms): a
+        # whole number of 20 ms frames; an undecodable one is taken for the last length.
+        frames = voice.size // FRAME_SAMPLES
+        if frames < 1 or voice.size % FRAME_SAMPLES:
+            frames = self._encoder.samples // FRAME_SAMPLES
+            voice = np.zeros(frames * FRAME_SAMPLES, np.int16)
+        if self._encoder.samples != voice.size:
+            self._encoder = OpusVoiceEncoder(frames=frames)
+        chunk = self.prompt[self._position : self._position + voice.size]
+        self._position += voice.size
         mixed = voice.astype(np.int32)
         mixed[: chunk.size] += chunk
         packet = self._encoder.encode_samples(np.clip(mixed, -32768, 32767).astype(np.int16), pts)

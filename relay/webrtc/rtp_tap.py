@@ -95,8 +95,9 @@ def tap_receiver(
     receiver: RTCRtpReceiver, sink: EncodedSink, clock: Callable[[], float] = time.monotonic
 ) -> EncodedFrameTap:
     """Route `receiver`'s encoded frames to `sink`. Call before the connection starts it."""
-    if not all(hasattr(receiver, a) for a in (_QUEUE_ATTRIBUTE, _THREAD_ATTRIBUTE, _JITTER_ATTRIBUTE, _MAPPER_ATTRIBUTE)):
-        raise TapUnavailable("this aiortc version's RTCRtpReceiver lacks the decoder queue, jitter buffer or mapper to tap")
+    needed = (_QUEUE_ATTRIBUTE, _THREAD_ATTRIBUTE, _JITTER_ATTRIBUTE, _MAPPER_ATTRIBUTE)
+    if not all(hasattr(receiver, a) for a in needed):
+        raise TapUnavailable("this aiortc version's RTCRtpReceiver lacks the decoder queue or jitter buffer to tap")
     if getattr(receiver, _THREAD_ATTRIBUTE) is not None:
         raise TapUnavailable("the receiver is already decoding")
     tap = EncodedFrameTap(sink, clock)

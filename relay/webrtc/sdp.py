@@ -1,4 +1,4 @@
-"""Checks on offers from clients before aiortc sees them.
+"""Checks on offers from clients before aiortc sees them, and the packet length asked of them.
 
 aiortc parses leniently and fails late: a candidate port of 99999999 reaches the socket
 layer (OverflowError in the log), an unknown fingerprint algorithm or a garbled one ends
@@ -139,3 +139,35 @@ def _candidate_allowed(line: str, networks: list[ipaddress.IPv4Network | ipaddre
     except ValueError:  # an mDNS name (xxxx.local): not resolvable inside allowed networks
         return False
     return any(address in n for n in networks)
+
+
+def with_ptime(answer_sdp: str, ptime_ms: int) -> str:
+    """The answer with `a=ptime` in its audio section (replacing any there).
+
+    RFC 4566's ptime is the packet length the answering side would like to receive;
+    libwebrtc applies a remote description's ptime to its Opus encoder's frame length.
+    """
+    out: list[str] = []
+    in_audio = False
+    for line in answer_sdp.splitlines(keepends=True):
+        if line.startswith("m="):
+            if in_audio:
+                out.append(f"a=ptime:{ptime_ms}\r\n")
+            in_audio = line.startswith("m=audio")
+        elif in_audio and line.startswith("a=ptime:"):
+            continue
+        out.append(line)
+    if in_audio:
+        out.append(f"a=ptime:{ptime_ms}\r\n")
+    return "".join(out)
+
+
+def answered_ptime_ms(answer_sdp: str) -> int | None:
+    """The audio section's `a=ptime` of an answer, if it has one."""
+    in_audio = False
+    for line in answer_sdp.splitlines():
+        if line.startswith("m="):
+            in_audio = line.startswith("m=audio")
+        elif in_audio and line.startswith("a=ptime:") and line[len("a=ptime:") :].strip().isdigit():
+            return int(line[len("a=ptime:") :].strip())
+    return None
