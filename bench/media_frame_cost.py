@@ -3,10 +3,11 @@
 
     python bench/media_frame_cost.py [--frames 3000] [--json]
 
-- delay line: push + pull of one frame, with arrivals jittered (one-sided, 2 ms sd) and
-  the pull on the paced track's 20 ms grid, as on the server; `slow_renders` counts the
-  frames that could not take the bit-exact copy (interpolated or faded); again with the
-  sender's clock 1000 ppm fast, so that playout slews after it (resampled frames);
+- delay line: push + pull per 20 ms frame, with arrivals jittered (one-sided, 2 ms sd),
+  pulled 20 ms at a time and 60 ms at a time (one outgoing packet, as the call pulls);
+  `slow_renders` counts the pulls that could not take the bit-exact copy (interpolated
+  or faded); again with the sender's clock 1000 ppm fast, so that playout slews after it
+  (resampled frames);
 - the elastic delay (relay/media/elastic.py) on a moderated call whose decisions stall for
   0.8 s every 3 s: the frames played as usual, the frames stretched while a decision is
   pending (the splice search), and the frames shortened through a pause (catch-up);
@@ -36,6 +37,7 @@ import relay.webrtc.tracks as tracks  # noqa: E402
 from relay.config import DelayConfig  # noqa: E402
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES  # noqa: E402
 from relay.media.delay_line import DelayLine  # noqa: E402
+from relay.media.opus import COMPLEXITY, OpusVoiceEncoder  # noqa: E402
 from relay.media.watermark import ClearNothing  # noqa: E402
 
 SPEECH = (
@@ -43,9 +45,10 @@ SPEECH = (
 )
 
 
-def delay_line_cost(frames: int, drift_ppm: float = 0.0) -> dict[str, float]:
+def delay_line_cost(frames: int, drift_ppm: float = 0.0, pull_frames: int = 1) -> dict[str, float]:
     """`drift_ppm`: the sender's clock runs this much fast, so playout slews after it and
-    reads slightly more input per frame (resampled frames, as on a real call's drift)."""
+    reads slightly more input per frame (resampled frames, as on a real call's drift).
+    `pull_frames`: 20 ms frames a pull renders (the call pulls one 60 ms packet: 3)."""
     faded = [False]
     envelope = delay_line_module.gain_envelope
 
@@ -56,22 +59,27 @@ def delay_line_cost(frames: int, drift_ppm: float = 0.0) -> dict[str, float]:
     delay_line_module.gain_envelope = counted  # type: ignore[assignment]
     slow = 0
     try:
-        line = DelayLine(DelayConfig(), ClearNothing())
+        line = DelayLine(DelayConfig(), ClearNothing(), frame_samples=pull_frames * FRAME_SAMPLES)
         rng = random.Random(1)
         frame = (np.sin(np.arange(FRAME_SAMPLES) / 10) * 3000).astype(np.int16)
         t0, spent = 1000.0, []
-        for k in range(frames):
+        for k in range(0, frames, pull_frames):
             faded[0] = False
             started = time.perf_counter()
-            arrival = t0 + k * FRAME_S * (1 - drift_ppm * 1e-6) + abs(rng.gauss(0, 0.002))
-            line.push(k * FRAME_SAMPLES, frame, arrival)
+            for j in range(k, k + pull_frames):
+                arrival = t0 + j * FRAME_S * (1 - drift_ppm * 1e-6) + abs(rng.gauss(0, 0.002))
+                line.push(j * FRAME_SAMPLES, frame, arrival)
             line.pull(t0 + k * FRAME_S)
-            spent.append(time.perf_counter() - started)
+            spent.append((time.perf_counter() - started) / pull_frames)
             played = line.played
             slow += faded[0] or (played is not None and not played.aligned)
     finally:
         delay_line_module.gain_envelope = envelope
-    return {"push_pull_us_p50": round(float(np.median(spent)) * 1e6, 1), "slow_renders": slow, "frames": frames}
+    return {
+        "push_pull_us_per_20ms_p50": round(float(np.median(spent)) * 1e6, 1),
+        "slow_renders": slow,
+        "pulls": len(spent),
+    }
 
 
 class _StallingDecisions:
@@ -130,12 +138,11 @@ def speech_48k() -> np.ndarray:
 
 
 def opus_cost(speech: np.ndarray, complexity: int) -> float:
-    tracks.OPUS_COMPLEXITY = complexity
-    encoder = tracks.OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION)  # as the call sends it
+    encoder = OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION, complexity=complexity)
     n = speech.size // FRAME_SAMPLES
     started = time.perf_counter()
     for k in range(n):
-        encoder.encode_samples(speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], k * FRAME_SAMPLES)
+        encoder.encode(speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES])
     return round((time.perf_counter() - started) / n * 1e6, 1)
 
 
@@ -144,16 +151,16 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=3000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    chosen = tracks.OPUS_COMPLEXITY
     speech = np.tile(speech_48k(), 2)
     result = {
         "delay_line": delay_line_cost(args.frames),
+        "delay_line_60ms_pulls": delay_line_cost(args.frames, pull_frames=3),
         "delay_line_drifting_1000ppm": delay_line_cost(args.frames, drift_ppm=1000.0),
+        "delay_line_60ms_pulls_drifting_1000ppm": delay_line_cost(args.frames, drift_ppm=1000.0, pull_frames=3),
         "elastic_delay": elastic_cost(args.frames),
         "opus_encode_us_per_frame": {str(c): opus_cost(speech, c) for c in (10, 5, 0)},
-        "opus_complexity_in_use": chosen,
+        "opus_complexity_in_use": COMPLEXITY,
     }
-    tracks.OPUS_COMPLEXITY = chosen
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 

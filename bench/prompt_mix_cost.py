@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay.media.audio_format import FRAME_SAMPLES, RATE  # noqa: E402
+from relay.media.opus import OpusVoiceEncoder  # noqa: E402
 from relay.media.prompt import SHIPPED_WARNING, load_prompt  # noqa: E402
 from relay.webrtc.prompt_mix import PromptMix  # noqa: E402
-from relay.webrtc.tracks import OpusVoiceEncoder, mono_frame  # noqa: E402
 
 
 def main() -> None:
@@ -37,10 +37,7 @@ def main() -> None:
     n = np.arange(args.packets * FRAME_SAMPLES)
     voice = (0.3 * 32767 * np.sin(2 * np.pi * 900.0 * n / RATE)).astype(np.int16)
     encoder = OpusVoiceEncoder()
-    packets = [
-        bytes(encoder.encode(mono_frame(voice[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES], i * FRAME_SAMPLES)))
-        for i in range(args.packets)
-    ]
+    packets = [encoder.encode(voice[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) for i in range(args.packets)]
     mix = PromptMix(load_prompt(SHIPPED_WARNING))
     prompt_packets = -(-mix.prompt.size // FRAME_SAMPLES)
     mixed_us: list[float] = []
@@ -51,7 +48,7 @@ def main() -> None:
             mix.start()
         playing = mix.playing
         t0 = time.perf_counter()
-        mix.mix(i * FRAME_SAMPLES, packet)
+        mix.mix(packet)
         spent = (time.perf_counter() - t0) * 1e6
         (mixed_us if playing else passed_us).append(spent)
     result = {

@@ -394,7 +394,9 @@ def simulate_call(
     """Runs one call through the delay line, the transcriber and the moderation."""
     delay_cfg = dataclasses.replace(config.delay, delay_s=delay_s)
     policy: PolicyConfig = getattr(config, "policy", None) or PolicyConfig()
-    line = DelayLine(delay_cfg, _Watermark(transcriber), rate=RATE, frame_samples=FRAME_SAMPLES)
+    # As the call builds it: one outgoing packet a pull (relay/calls/call.py).
+    per_packet = frames_per_packet(config.webrtc.delayed_ptime_ms)
+    line = DelayLine(delay_cfg, _Watermark(transcriber), rate=RATE, frame_samples=per_packet * FRAME_SAMPLES)
     frames = -(-pcm48.size // FRAME_SAMPLES)
     total = frames * FRAME_SAMPLES
     audio = np.zeros(total, dtype=np.int16)
@@ -419,9 +421,8 @@ def simulate_call(
         sink.now = at
         ledger.apply(changes)
 
-    # As the counselor's track pulls: a packet's frames, each at its own wall time, all
-    # when the first is due (relay/webrtc/tracks.py), so the later ones are judged early.
-    per_packet = frames_per_packet(config.webrtc.delayed_ptime_ms)
+    # As the counselor's track pulls: a whole packet when its first frame is due
+    # (relay/webrtc/tracks.py), so its later frames are judged early.
     ticks = -(-(frames + math.ceil(max(delay_s, delay_cfg.max_s) / FRAME_S) + 2) // per_packet) * per_packet
     delays = np.zeros(ticks)
     for k in range(ticks):
@@ -436,22 +437,21 @@ def simulate_call(
         transcriber.run_until(wall, True, judge, deliver)
         if k % per_packet:
             continue  # pulled with its packet's first frame
-        for j in range(per_packet):
-            out = line.pull(wall + j * FRAME_S)
-            delays[k + j] = line.elastic.delay_s
-            # What the pull just played, as the delay line judged it.
-            heard = line.played
-            if heard is None:
-                continue
-            c0 = heard.start
-            lo, hi = max(c0, 0), min(c0 + heard.muted.size, total)
-            if lo >= hi:
-                continue
-            silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
-            undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
-            if heard.aligned:  # a stretched or shortened frame is not compared sample for sample
-                played[lo:hi] = out[lo - c0 : hi - c0]
-                seen[lo:hi] = True
+        out = line.pull(wall)
+        delays[k : k + per_packet] = line.elastic.delay_s
+        # What the pull just played, as the delay line judged it.
+        heard = line.played
+        if heard is None:
+            continue
+        c0 = heard.start
+        lo, hi = max(c0, 0), min(c0 + heard.muted.size, total)
+        if lo >= hi:
+            continue
+        silenced[lo:hi] = heard.silenced[lo - c0 : hi - c0]
+        undecided[lo:hi] = heard.unjudged[lo - c0 : hi - c0]
+        if heard.aligned:  # a stretched or shortened frame is not compared sample for sample
+            played[lo:hi] = out[lo - c0 : hi - c0]
+            seen[lo:hi] = True
 
     stats = line.stats()
     checked, mismatches = _check_playout(audio, played, silenced, seen, round(delay_cfg.fade_ms * RATE / 1000))

@@ -19,9 +19,10 @@ from av import AudioFrame
 
 from relay.config import IceServer
 from relay.media.audio_format import FRAME_S, RATE, frames_per_packet
+from relay.media.opus import OpusVoiceEncoder
 from relay.webrtc.peer import rtc_configuration
 from relay.webrtc.sdp import answered_ptime_ms
-from relay.webrtc.tracks import AudioSource, OpusVoiceEncoder, PacedTrack, to_mono
+from relay.webrtc.tracks import AudioSource, PacedTrack, to_mono
 
 
 class ApiFailure(Exception):

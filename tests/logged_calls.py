@@ -14,11 +14,9 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from av import AudioFrame
 
 from moderation.call_moderator import CallModerator
 from moderation.policy import Decision, PolicyConfig
@@ -27,9 +25,9 @@ from moderation.text_model_config import TextModelConfig
 from offline.eval_text import load_checks
 from relay.config import Config
 from relay.media.clock import CallClock
+from relay.media.opus import OpusVoiceEncoder
 from relay.records.call_log import CallLog
 from relay.records.db_thread import DirectWrites
-from relay.webrtc.tracks import OpusVoiceEncoder
 
 RATE = 48000
 FRAME = 960
@@ -169,9 +167,4 @@ def tones(
 
 def opus_packets(pcm: np.ndarray) -> list[bytes]:
     encoder = OpusVoiceEncoder()
-    packets = []
-    for k in range(pcm.size // FRAME):
-        frame = AudioFrame.from_ndarray(pcm[k * FRAME : (k + 1) * FRAME].reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE, k * FRAME, Fraction(1, RATE)
-        packets.append(bytes(encoder.encode(frame)))
-    return packets
+    return [encoder.encode(pcm[k * FRAME : (k + 1) * FRAME]) for k in range(pcm.size // FRAME)]

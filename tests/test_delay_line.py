@@ -82,8 +82,8 @@ def make_frames(
     return frames
 
 
-def walls(first: float, count: int) -> list[float]:
-    return [first + j * FRAME_S for j in range(count)]
+def walls(first: float, count: int, step_s: float = FRAME_S) -> list[float]:
+    return [first + j * step_s for j in range(count)]
 
 
 class Player:
@@ -115,10 +115,11 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, tol: int = 1) -> None
     assert np.abs(actual.astype(np.int32) - expected.astype(np.int32)).max(initial=0) <= tol
 
 
-def new_line(watermark=None, **overrides) -> DelayLine:
-    """A fixed delay of D unless told otherwise (the elastic delay: tests/test_elastic_delay.py)."""
+def new_line(watermark=None, frame_samples: int = FS, **overrides) -> DelayLine:
+    """A fixed delay of D unless told otherwise (the elastic delay: tests/test_elastic_delay.py);
+    `frame_samples` a pull (the call's: one outgoing packet, 3 * FS)."""
     config = dataclasses.replace(DelayConfig(delay_s=D, max_s=D), **overrides)
-    return DelayLine(config, watermark or ClearAll())
+    return DelayLine(config, watermark or ClearAll(), frame_samples=frame_samples)
 
 
 LEAD = 5  # pulls before media 0 plays, so output index LEAD * FS + n is media sample n
@@ -173,6 +174,34 @@ def test_exact_schedule_to_the_sample() -> None:
     stats = line.stats()
     assert stats.lost_s == 0 and stats.late_frames == 0 and stats.reanchors == 0
     assert stats.playout_media_s == pytest.approx((count * FS - start) / RATE)
+
+
+@pytest.mark.parametrize("scenario", ["jitter", "loss", "mute", "beep", "undecided"])
+def test_sixty_ms_pulls_play_what_twenty_ms_pulls_play(scenario: str) -> None:
+    # The call pulls one 60 ms packet at a time; on a fixed delay that must be the same
+    # audio, fades, beep and figures as three 20 ms pulls, sample for sample.
+    overrides: dict[str, object] = {"mute_sound": "beep"} if scenario == "beep" else {}
+    watermark = FixedWatermark(1.7) if scenario == "undecided" else None
+    if scenario == "undecided":
+        overrides["undecided_policy"] = "mute"
+    frames = make_frames(
+        4.0, jitter_s=0.03 if scenario == "jitter" else 0.0, signal=ramp if scenario == "jitter" else constant
+    )
+    if scenario == "loss":
+        frames = [f for i, f in enumerate(frames) if i not in {100, 101, 102, 151}]
+    first = T0 + D - 6 * FRAME_S + 11 / RATE  # off the frame grid
+    outs, stats = [], []
+    for pull in (1, 3):
+        line = new_line(watermark, frame_samples=pull * FS, **overrides)
+        if scenario in ("mute", "beep"):
+            line.add_mute(1.0107, 1.5373)
+            line.add_mute(2.2, 2.23)
+        outs.append(play(line, frames, walls(first, 216 // pull, pull * FRAME_S)))
+        stats.append(line.stats())
+    assert np.array_equal(outs[0], outs[1])
+    assert stats[0] == stats[1]
+    shown = {"jitter": stats[0].playout_media_s, "loss": stats[0].lost_s}.get(scenario, stats[0].muted_s)
+    assert shown > 0 and outs[0].any()
 
 
 def test_listener_waiting_before_first_frame_gets_the_envelope_anchor() -> None:
@@ -362,13 +391,13 @@ def test_new_source_reanchors_seamlessly() -> None:
 # ---------------------------------------------------------------------------- drift
 
 
-def _measured_delays(out: np.ndarray, pull_walls: list[float], ppm: float) -> np.ndarray:
-    """Wall time each frame's first output sample plays, minus when the fastest copy of
+def _measured_delays(out: np.ndarray, pull_walls: list[float], ppm: float, pull_samples: int = FS) -> np.ndarray:
+    """Wall time each pull's first output sample plays, minus when the fastest copy of
     that media sample arrived, decoded from the ramp."""
     eps = ppm * 1e-6
     delays = []
     for j, wall in enumerate(pull_walls):
-        v, nxt = int(out[j * FS]), int(out[j * FS + 1])
+        v, nxt = int(out[j * pull_samples]), int(out[j * pull_samples + 1])
         if v == 0 or abs(v) > 24000 or abs(nxt - v - 1) > 1:
             continue  # silence, fade or the ramp's wrap: position not readable
         ideal = (wall - T0 - D) * RATE * (1 + eps)
@@ -378,14 +407,15 @@ def _measured_delays(out: np.ndarray, pull_walls: list[float], ppm: float) -> np
     return np.array(delays)
 
 
+@pytest.mark.parametrize("pull_frames", [1, 3])
 @pytest.mark.parametrize("ppm", [300.0, -300.0])
-def test_drift_keeps_delay_and_is_estimated(ppm: float) -> None:
+def test_drift_keeps_delay_and_is_estimated(ppm: float, pull_frames: int) -> None:
     seconds = 120.0
     frames = make_frames(seconds, ppm=ppm, jitter_s=0.06, seed=5)
-    pull_walls = walls(T0 + D - 0.1, round(seconds / FRAME_S))
-    line = new_line()
+    pull_walls = walls(T0 + D - 0.1, round(seconds / FRAME_S / pull_frames), pull_frames * FRAME_S)
+    line = new_line(frame_samples=pull_frames * FS)
     out = play(line, frames, pull_walls)
-    delays = _measured_delays(out, pull_walls, ppm)
+    delays = _measured_delays(out, pull_walls, ppm, pull_frames * FS)
     assert len(delays) > 0.9 * len(pull_walls)
     # Uncorrected, 300 ppm over 120 s would move playout by 36 ms.
     assert np.all(np.abs(delays - D) <= 0.020)

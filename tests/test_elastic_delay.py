@@ -56,8 +56,9 @@ def call_audio(pattern: list[tuple[str, float]]) -> np.ndarray:
 
 
 def run(line: DelayLine, audio: np.ndarray, on_frame=None) -> tuple[np.ndarray, list[float]]:  # type: ignore[no-untyped-def]
-    """Push frame k at wall k * 20 ms, pull at every tick until the audio has played."""
-    frames = audio.size // FS
+    """Push frame k at wall k * 20 ms, pull whenever a pull is due until the audio has
+    played; the delay applied at every 20 ms tick."""
+    frames, per_pull = audio.size // FS, line.frame_samples // FS
     out, delays = [], []
     for k in range(frames + round(MAX / FRAME_S) + 5):
         wall = k * FRAME_S
@@ -65,14 +66,16 @@ def run(line: DelayLine, audio: np.ndarray, on_frame=None) -> tuple[np.ndarray, 
             line.push(k * FS, audio[k * FS : (k + 1) * FS], wall)
         if on_frame is not None:
             on_frame(line, wall)
-        out.append(line.pull(wall))
+        if k % per_pull == 0:
+            out.append(line.pull(wall))
         delays.append(line.elastic.delay_s)
     return np.concatenate(out), delays
 
 
-def elastic_line(decisions: Decisions, **overrides: float) -> DelayLine:
+def elastic_line(decisions: Decisions, pull_frames: int = 1, **overrides: float) -> DelayLine:
+    """`pull_frames` 20 ms frames a pull (the call pulls one 60 ms packet: 3)."""
     config = DelayConfig(delay_s=D, max_s=MAX, **overrides)  # type: ignore[arg-type]
-    return DelayLine(config, decisions)
+    return DelayLine(config, decisions, frame_samples=pull_frames * FS)
 
 
 def dominant_hz(x: np.ndarray) -> float:
@@ -92,10 +95,11 @@ def test_splice_repeats_a_whole_pitch_period() -> None:
     )
 
 
-def test_pending_decision_stretches_with_pitch_kept_no_click_and_bounded() -> None:
+@pytest.mark.parametrize("pull_frames", [1, 3])
+def test_pending_decision_stretches_with_pitch_kept_no_click_and_bounded(pull_frames: int) -> None:
     decisions = Decisions()  # nothing judged: every frame's decision is pending
     audio = call_audio([("voice", 4.0)])
-    line = elastic_line(decisions)
+    line = elastic_line(decisions, pull_frames)
     out, delays = run(line, audio)
     # Grows no faster than the rate bound allows (0.2 s per s, plus one spliced period),
     # and stops at max_s.
@@ -121,11 +125,12 @@ def test_pending_decision_stretches_with_pitch_kept_no_click_and_bounded() -> No
     assert np.count_nonzero(np.abs(out) > 1000) > np.count_nonzero(np.abs(audio) > 1000)
 
 
-def test_catch_up_shortens_pauses_never_speech() -> None:
+@pytest.mark.parametrize("pull_frames", [1, 3])
+def test_catch_up_shortens_pauses_never_speech(pull_frames: int) -> None:
     decisions = Decisions()
     pattern = [("voice", 2.5), ("pause", 1.5), ("voice", 1.0), ("pause", 1.0)]
     audio = call_audio(pattern)
-    line = elastic_line(decisions)
+    line = elastic_line(decisions, pull_frames)
 
     def decide(line: DelayLine, wall: float) -> None:
         if wall >= 2.2:  # the decision lands: nothing is pending any more

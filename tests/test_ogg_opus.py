@@ -7,8 +7,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from relay.media.opus import OpusVoiceEncoder
 from relay.records.ogg_opus import EMPTY_20MS, OggOpusWriter, ogg_crc, packet_samples
-from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, OpusVoiceEncoder, mono_frame
+from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE
 
 
 def packets(count: int) -> list[bytes]:
@@ -16,7 +17,7 @@ def packets(count: int) -> list[bytes]:
     out = []
     for i in range(count):
         t = (np.arange(960) + i * 960) / 48000
-        out.append(bytes(enc.encode(mono_frame((np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16), i * 960))))
+        out.append(enc.encode((np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)))
     return out
 
 
@@ -157,7 +158,7 @@ def test_a_sixty_ms_stream_with_a_gap_keeps_its_duration(tmp_path: Path) -> None
     enc = OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames=3)
     t = np.arange(40 * 2880) / 48000
     voice = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
-    ps = [bytes(enc.encode_samples(voice[i * 2880 : (i + 1) * 2880], i * 2880)) for i in range(40)]
+    ps = [enc.encode(voice[i * 2880 : (i + 1) * 2880]) for i in range(40)]
     assert all(packet_samples(p) == 2880 for p in ps)
     path = tmp_path / "delivered.opus"
     writer = OggOpusWriter(path, channels=1)

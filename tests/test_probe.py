@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder, mono_frame
+from relay.media.opus import OpusVoiceDecoder, OpusVoiceEncoder
 from testkit.client import Recorder
 from testkit.probe import FRAME_SAMPLES, RATE, MarkerSource, find_markers, media_time_of, quiet_runs
 
@@ -12,7 +12,7 @@ def _through_opus(source: MarkerSource, frames: int, delay_s: float, drop: set[i
     encoder, decoder, recorder = OpusVoiceEncoder(), OpusVoiceDecoder(), Recorder(max_s=frames * 0.02 + 1)
     for n in range(frames):
         samples = source.pull(1000.0 + n * 0.02)
-        decoded = decoder.decode(bytes(encoder.encode(mono_frame(samples, n * FRAME_SAMPLES))))
+        decoded = decoder.decode(encoder.encode(samples))
         if n in drop:
             decoded = np.zeros(FRAME_SAMPLES, np.int16)
         recorder.add(decoded, source.sent_walls[n] + delay_s)

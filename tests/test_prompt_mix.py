@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from relay.media.audio_format import FRAME_SAMPLES, RATE
+from relay.media.opus import OpusVoiceDecoder, OpusVoiceEncoder
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder
 
 
 def _tone(hz: float, frames: int, amplitude: float = 0.3) -> np.ndarray:
@@ -28,11 +28,11 @@ def test_prompt_is_mixed_then_packets_pass_untouched(frames: int) -> None:
     count = 40 // frames
     voice = _tone(900.0, count * frames)
     encoder = OpusVoiceEncoder(frames=frames)
-    packets = [bytes(encoder.encode_samples(voice[i * size : (i + 1) * size], i * size)) for i in range(count)]
+    packets = [encoder.encode(voice[i * size : (i + 1) * size]) for i in range(count)]
     mix = PromptMix(_tone(2000.0, 18))  # 0.36 s of prompt
-    assert mix.mix(0, packets[0]) == packets[0]  # not started: forwarded as it came
+    assert mix.mix(packets[0]) == packets[0]  # not started: forwarded as it came
     mix.start()
-    out = [mix.mix(i * size, p) for i, p in enumerate(packets[1:], start=1)]
+    out = [mix.mix(p) for p in packets[1:]]
     assert not mix.playing and mix.plays == 1
     mixed = 18 // frames
     assert out[mixed:] == packets[mixed + 1 :]  # the prompt's packets, then the counselor's own

@@ -8,8 +8,9 @@ import time
 import pytest
 from aiortc import RTCPeerConnection
 
+from relay.media.opus import OpusVoiceDecoder
 from relay.webrtc.rtp_tap import TapUnavailable, TimestampUnwrap, tap_receiver
-from relay.webrtc.tracks import OpusVoiceDecoder, PacedTrack
+from relay.webrtc.tracks import PacedTrack
 from testkit.probe import MarkerSource
 
 

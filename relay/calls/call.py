@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -25,21 +24,16 @@ from relay.calls.speech_service import SttService
 from relay.calls.text_service import TextChecks
 from relay.calls.transcription import CallTranscription
 from relay.config import Config, DelayConfig, IceServer
-from relay.media.audio_format import frames_per_packet
+from relay.media.audio_format import FRAME_SAMPLES, frames_per_packet
 from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
+from relay.media.opus import OpusError, OpusVoiceDecoder, OpusVoiceEncoder
 from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
 from relay.records.call_log import CallLog
 from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
 from relay.webrtc.peer import PeerLink, Side
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import (
-    DELAYED_APPLICATION,
-    DELAYED_BITRATE,
-    OpusVoiceDecoder,
-    OpusVoiceEncoder,
-    PacedTrack,
-)
+from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, PacedTrack
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +98,9 @@ class Call:
         judged = JudgedUntil()
         engine = stt.engine is not None
         watermark: Watermark = judged if engine else ClearAll() if stt.state == "off" else ClearNothing()
-        self.delay_line = DelayLine(config.delay, watermark)
+        # The delay line renders one outgoing packet a pull (relay/webrtc/tracks.py).
+        self._delayed_frames = frames_per_packet(config.webrtc.delayed_ptime_ms)
+        self.delay_line = DelayLine(config.delay, watermark, frame_samples=self._delayed_frames * FRAME_SAMPLES)
         self.moderation: CallModeration | None = None
         self.transcription: CallTranscription | None = None
         if engine:
@@ -228,8 +224,8 @@ class Call:
         if side == "customer":
             outgoing, sink = ForwardedTrack(self.forwarder, self.prompt), self._customer_frame
         else:
-            on_packet = None if self.log is None else self._delivered_packet
-            frames = frames_per_packet(self._config.webrtc.delayed_ptime_ms)
+            on_packet = None if self.log is None else self.log.delivered_packet
+            frames = self._delayed_frames
             outgoing, sink = (
                 PacedTrack(
                     self.delay_line,
@@ -426,7 +422,7 @@ class Call:
             self._decoder, self._decoder_peer = OpusVoiceDecoder(), peer_id
         try:
             samples = self._decoder.decode(payload)
-        except av.FFmpegError as exc:
+        except OpusError as exc:
             log.warning("call %s: undecodable customer frame: %s", self.call_id, exc)
             if self.log is not None:
                 self.log.error("undecodable_customer_frame", str(exc))
@@ -447,10 +443,6 @@ class Call:
         out_pts = self.forwarder.push(pts, payload, source=peer_id)
         if self.log is not None:
             self.log.counselor_packet(payload, out_pts, arrival)
-
-    def _delivered_packet(self, packet: av.Packet[Any], due: float) -> None:
-        assert self.log is not None
-        self.log.delivered_packet(bytes(packet), due)
 
     def _words(self) -> list[Word] | None:
         return None if self.transcription is None else self.transcription.words

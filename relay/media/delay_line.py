@@ -56,6 +56,11 @@ _STEP_SNAP = 1e-3
 _ON_TIME_SAMPLES = 1.0
 # Spans this far behind playout can no longer affect a rendered frame.
 _SPAN_KEEP_S = 1.0
+# No pull for this long: nobody is listening, and the anchor may jump freely.
+_IDLE_S = 0.5
+# A pause is cut only where it goes on this long past what the frame consumes, so the
+# catch-up never runs into the speech that ends it.
+_PAUSE_TAIL_S = 0.02
 
 
 @dataclass
@@ -104,6 +109,7 @@ class DelayLine:
         self.frame_samples = frame_samples
         self._frame_s = frame_samples / rate
         self._fade = round(config.fade_ms * rate / 1000.0)
+        self._pause_tail = round(_PAUSE_TAIL_S * rate)
         self._max_slew = config.drift_max_ppm * 1e-6
         self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
         # A stretch adds up to one longest period: it stops that short of max_s.
@@ -215,7 +221,7 @@ class DelayLine:
     def _is_free(self, now: float) -> bool:
         # The anchor may jump freely while nothing is being played: before the call's
         # first audio reached playout, or while no one is pulling.
-        return self._hwm <= 0 or self._last_wall is None or now > self._last_wall + 25 * self._frame_s
+        return self._hwm <= 0 or self._last_wall is None or now > self._last_wall + _IDLE_S
 
     def _write(self, media: int, data: np.ndarray) -> None:
         end = media + data.size
@@ -345,17 +351,17 @@ class DelayLine:
         return self.mutes.provisional_within(now, ahead)
 
     def _pause_cut(self, first: int) -> int:
-        """Input samples this frame may skip because they are a pause (and so is a frame
-        after them): the catch-up shortens silence, never speech."""
+        """Input samples this frame may skip because they are a pause (and so is what
+        follows, for _PAUSE_TAIL_S): the catch-up shortens silence, never speech."""
         room = self.elastic.catchup_room()
         if room <= 0:
             return 0
-        fs = self.frame_samples
-        data, present = self._read(first, 2 * fs + room)
+        needed = self.frame_samples + self._pause_tail  # quiet beyond the cut
+        data, present = self._read(first, needed + room)
         # Audio not here (not yet arrived, or lost) is not known to be a pause.
         loud = np.flatnonzero(~present | (np.abs(data.astype(np.int32)) >= self.elastic.gate))
         quiet = int(loud[0]) if loud.size else data.size
-        cut = min(room, quiet - 2 * fs)
+        cut = min(room, quiet - needed)
         if cut <= 0:
             return 0
         self.elastic.cut(cut)

@@ -33,6 +33,9 @@ from relay.config import DelayConfig
 _HIST_BIN_S = 0.01
 # Stretches not yet collected (take_stretches): the oldest go first if nobody collects.
 _KEEP_STRETCHES = 256
+# Credit a stretch may bank while no good splice point comes (80 ms of input): past that
+# it falls behind its rate rather than catching up in a run of long splices.
+_CREDIT_CAP_S = 0.08
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ElasticDelay:
         self.lead_s = config.stretch_lead_s
         # Input samples a stretched frame saves, on average: fs * (1 - min_rate).
         self.gain_per_frame = frame_samples * (1.0 - config.stretch_min_rate)
+        self._credit_cap = max(_CREDIT_CAP_S * rate, self.gain_per_frame)
         self.catchup_extra = round(frame_samples * (config.catchup_rate - 1.0))
         self.gate = 32768.0 * 10.0 ** (config.pause_gate_dbfs / 20.0)
         bins = math.ceil(max(config.max_s, config.delay_s) / _HIST_BIN_S) + 2
@@ -118,7 +122,7 @@ class ElasticDelay:
             self._run_start = media_s
         self._run_end = media_s + self.frame_samples / self.rate
         self.stretched_frames += 1
-        self.credit = min(self.credit + self.gain_per_frame, 4.0 * self.frame_samples)
+        self.credit = min(self.credit + self.gain_per_frame, self._credit_cap)
         return max(0, min(math.floor(self.credit), room))
 
     def settle(self) -> None:

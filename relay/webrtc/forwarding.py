@@ -19,8 +19,9 @@ from typing import Any
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet
 
-from relay.media.audio_format import FRAME_SAMPLES, RATE, TIME_BASE
+from relay.media.audio_format import FRAME_SAMPLES, RATE
 from relay.webrtc.prompt_mix import PromptMix
+from relay.webrtc.tracks import encoded_packet
 
 # Packets kept while the customer's side is not reading (connecting, or reconnecting):
 # older ones would only arrive late.
@@ -93,8 +94,5 @@ class ForwardedTrack(MediaStreamTrack):
             raise MediaStreamError
         pts, payload = await self._forwarder.next()
         if self._mix is not None:
-            payload = self._mix.mix(pts, payload)
-        packet = Packet(payload)
-        packet.pts = pts
-        packet.time_base = TIME_BASE
-        return packet
+            payload = self._mix.mix(payload)
+        return encoded_packet(payload, pts)

@@ -14,10 +14,9 @@ without DTX), which is what paces the prompt; with no counselor connected it wai
 from __future__ import annotations
 
 import numpy as np
-from av.error import FFmpegError
 
 from relay.media.audio_format import FRAME_SAMPLES, RATE
-from relay.webrtc.tracks import OpusVoiceDecoder, OpusVoiceEncoder
+from relay.media.opus import OpusError, OpusVoiceDecoder, OpusVoiceEncoder
 
 
 class PromptMix:
@@ -43,13 +42,13 @@ class PromptMix:
         self._decoder, self._encoder = OpusVoiceDecoder(), OpusVoiceEncoder()
         self.plays += 1
 
-    def mix(self, pts: int, payload: bytes) -> bytes:
+    def mix(self, payload: bytes) -> bytes:
         """The packet to send in place of `payload` (itself, when no prompt is playing)."""
         if self._position is None or self._decoder is None or self._encoder is None:
             return payload
         try:
             voice = self._decoder.decode(payload)
-        except FFmpegError:
+        except OpusError:
             voice = np.zeros(0, np.int16)
         # The mixed packet keeps the counselor's packet length (webrtc.uplink_ptime_ms): a
         # whole number of 20 ms frames; an undecodable one is taken for the last length.
@@ -63,9 +62,9 @@ class PromptMix:
         self._position += voice.size
         mixed = voice.astype(np.int32)
         mixed[: chunk.size] += chunk
-        packet = self._encoder.encode_samples(np.clip(mixed, -32768, 32767).astype(np.int16), pts)
+        packet = self._encoder.encode(np.clip(mixed, -32768, 32767).astype(np.int16))
         if self._position >= self.prompt.size:
             self._position = None
             self._decoder = None
             self._encoder = None
-        return bytes(packet)
+        return packet

@@ -1,4 +1,4 @@
-"""The paced outgoing track, and the Opus voice encoder and decoder it and the call use.
+"""The paced outgoing track the call's delayed stream and the test peers send.
 
 aiortc's sender calls recv() as fast as it returns, so an outgoing track must pace
 itself and keep its own monotonic pts. Each peer connection gets its own PacedTrack over
@@ -14,9 +14,11 @@ packet as it is.
 A packet may carry more than one 20 ms frame (`frames_per_packet`; webrtc.delayed_ptime_ms
 for the delayed stream): what each packet costs on the way out (aiortc's send, SRTP, the
 RTP header, the call log's page) is paid once per packet, not per frame. Every receiver
-decodes any Opus packet length (RFC 7587). The track pulls a packet's frames from its
-source one by one at their own playout times, all when the first is due: the first is
-judged exactly on time, the later ones up to (frames - 1) * 20 ms before they play.
+decodes any Opus packet length (RFC 7587). The track asks its source for the packet
+when the packet's first sample is due: the call's delay line renders and judges the
+whole packet in one pull (its first sample exactly on time, its last up to
+(frames - 1) * 20 ms before it plays), which also pays the delay line's per-pull work
+once a packet.
 """
 
 from __future__ import annotations
@@ -28,16 +30,13 @@ from typing import Any, Protocol
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, CodecContext, Packet
+from av import AudioFrame, Packet
 
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE, TIME_BASE
+from relay.media.opus import Application, OpusVoiceEncoder
 
 # If the event loop stalls longer than this, skip ahead instead of sending a burst.
 MAX_LATE_S = 0.2
-# What a browser sends for a voice: Opus's voice mode (SILK or hybrid) at 32 kb/s. The
-# test and bench peers send this, and the prompt mix re-encodes the counselor's packets so.
-OPUS_APPLICATION = "voip"
-OPUS_BITRATE = 32000
 # The delayed stream, the browser's Opus decoded and encoded again, goes out in CELT mode
 # (libopus "restricted low delay") at 40 kb/s. Measured on espeak-ng Korean sent through
 # a browser-like encode (complexity 10) and then this one, PESQ wideband against the
@@ -45,54 +44,15 @@ OPUS_BITRATE = 32000
 # 3.97), at 90-100 us a frame instead of 210-235: the largest single cost of a call's
 # media path. CELT's look-ahead is 2.5 ms instead of 6.5 ms. Its loss concealment is
 # weaker than SILK's for speech; no FEC was sent in voice mode either.
-DELAYED_APPLICATION = "lowdelay"
+DELAYED_APPLICATION: Application = "lowdelay"
 DELAYED_BITRATE = 40000
-# libopus's effort (0-10; ffmpeg's default is 10). 5 costs about half of 10 a frame;
-# speech at this rate does not need the top search effort.
-OPUS_COMPLEXITY = 5
 
 
 class AudioSource(Protocol):
     def pull(self, wall: float) -> np.ndarray:
-        """FRAME_SAMPLES of int16 mono audio to be played at monotonic time `wall`."""
+        """int16 mono audio to be played from monotonic time `wall`: a fixed number of
+        samples a pull that divides the track's packet (20 ms or the whole packet)."""
         ...
-
-
-class OpusVoiceEncoder:
-    """Mono Opus for a voice, one packet per `frames` 20 ms frames, stamped with the first one's pts."""
-
-    def __init__(self, bitrate: int = OPUS_BITRATE, application: str = OPUS_APPLICATION, frames: int = 1) -> None:
-        self.samples = frames * FRAME_SAMPLES  # per packet
-        self._codec = CodecContext.create("libopus", "w")
-        self._codec.bit_rate = bitrate
-        self._codec.format = "s16"
-        self._codec.layout = "mono"
-        self._codec.sample_rate = RATE
-        self._codec.time_base = TIME_BASE
-        self._codec.options = {
-            "application": application,
-            "compression_level": str(OPUS_COMPLEXITY),
-            # 40 or 60 ms: one Opus packet of two or three 20 ms frames (RFC 6716 code 1-3).
-            "frame_duration": str(frames * round(FRAME_S * 1000)),
-        }
-        # One frame, refilled for every encode_samples(): building a frame from an array
-        # (AudioFrame.from_ndarray) costs more than a copy into this one, 50 times a second.
-        self._frame = AudioFrame(format="s16", layout="mono", samples=self.samples)
-        self._frame.sample_rate = RATE
-        self._frame.time_base = TIME_BASE
-
-    def encode_samples(self, samples: np.ndarray, pts: int) -> Packet[Any]:
-        """One packet of `self.samples` int16 mono samples; libopus has read them when this returns."""
-        self._frame.planes[0].update(np.asarray(samples, dtype=np.int16).tobytes())
-        self._frame.pts = pts
-        return self.encode(self._frame)
-
-    def encode(self, frame: AudioFrame) -> Packet[Any]:
-        (packet,) = self._codec.encode(frame)
-        # The codec shifts pts by its look-ahead; the RTP clock should follow our frames.
-        packet.pts = frame.pts
-        packet.time_base = TIME_BASE
-        return packet
 
 
 class PacedTrack(MediaStreamTrack):
@@ -104,7 +64,7 @@ class PacedTrack(MediaStreamTrack):
         clock: Callable[[], float] = time.monotonic,
         encode: bool = True,
         encoder: OpusVoiceEncoder | None = None,
-        on_packet: Callable[[Packet[Any], float], None] | None = None,
+        on_packet: Callable[[bytes, float], None] | None = None,
         frames_per_packet: int = 1,
     ) -> None:
         super().__init__()
@@ -133,18 +93,30 @@ class PacedTrack(MediaStreamTrack):
             self._index += int((now - due) / FRAME_S)
             due = self._start + self._index * FRAME_S
         pts = self._index * FRAME_SAMPLES
-        # Each frame asked for at its own playout time: the source's schedule (the delay
-        # line's drift and stretch steering) runs on 20 ms frames whatever the packet.
-        samples = self._samples
-        for k in range(self._frames):
-            samples[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES] = self._source.pull(due + k * FRAME_S)
+        # A source gives its own length a pull: the call's delay line a whole packet, a
+        # test peer's source 20 ms; each pull is asked at the time its first sample plays.
+        samples, filled = self._samples, 0
+        while filled < samples.size:
+            chunk = self._source.pull(due + filled / RATE)
+            if not chunk.size:
+                raise ValueError("an audio source gave an empty pull")
+            samples[filled : filled + chunk.size] = chunk
+            filled += chunk.size
         self._index += self._frames
         if self._encoder is None:
             return mono_frame(samples, pts)
-        packet = self._encoder.encode_samples(samples, pts)
+        data = self._encoder.encode(samples)
         if self._on_packet is not None:
-            self._on_packet(packet, due)
-        return packet
+            self._on_packet(data, due)
+        return encoded_packet(data, pts)
+
+
+def encoded_packet(payload: bytes, pts: int) -> Packet[Any]:
+    """What an outgoing track hands aiortc to send as it is: an Opus payload at RTP time `pts`."""
+    packet = Packet(payload)
+    packet.pts = pts
+    packet.time_base = TIME_BASE
+    return packet
 
 
 def mono_frame(samples: np.ndarray, pts: int) -> AudioFrame:
@@ -165,19 +137,3 @@ def to_mono(frame: AudioFrame) -> np.ndarray:
         return (data.astype(np.int32).sum(axis=0) // channels).astype(np.int16)
     interleaved = data.reshape(-1, channels).astype(np.int32)
     return (interleaved.sum(axis=1) // channels).astype(np.int16)
-
-
-class OpusVoiceDecoder:
-    """One stream's Opus frames to int16 mono at 48 kHz (libopus downmixes a stereo stream)."""
-
-    def __init__(self) -> None:
-        self._codec = CodecContext.create("libopus", "r")
-        self._codec.format = "s16"
-        self._codec.layout = "mono"
-        self._codec.sample_rate = RATE
-
-    def decode(self, payload: bytes) -> np.ndarray:
-        frames = self._codec.decode(Packet(payload))
-        if len(frames) == 1:
-            return frames[0].to_ndarray().reshape(-1)
-        return np.concatenate([f.to_ndarray().reshape(-1) for f in frames] or [np.zeros(0, np.int16)])
