@@ -34,7 +34,7 @@ import numpy as np
 
 from relay.config import DelayConfig
 from relay.media import stretch
-from relay.media.audio_format import FRAME_SAMPLES, RATE
+from relay.media.audio_format import FRAME_S, FRAME_SAMPLES, RATE
 from relay.media.elastic import ElasticDelay
 from relay.media.fades import beep, gain_envelope, limit_start
 from relay.media.media_clock import MediaClock, TransitEnvelope
@@ -112,8 +112,10 @@ class DelayLine:
         self._pause_tail = round(_PAUSE_TAIL_S * rate)
         self._max_slew = config.drift_max_ppm * 1e-6
         self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
-        # A stretch adds up to one longest period: it stops that short of max_s.
-        self.elastic = ElasticDelay(config, rate, frame_samples, min_step=self._lag_hi)
+        # A splice waits for a good match while its budget is under one longest period.
+        self._period_hi = min(round(stretch.PERIOD_MAX_S * rate), self._lag_hi)
+        # A stretch stops one longest period short of max_s.
+        self.elastic = ElasticDelay(config, rate, frame_samples, min_step=self._period_hi)
         self._capacity = self._capacity_for(config)
         self._ring = np.zeros(self._capacity, dtype=np.int16)
         self._present = np.zeros(self._capacity, dtype=bool)
@@ -341,7 +343,8 @@ class DelayLine:
         text covers it yet, or a provisional span (which may still be lifted) does. A
         pause waiting for its verdict is not waited for: there is nothing in it to mute."""
         now = start / self.rate
-        ahead = now + self.elastic.lead_s
+        # Looked ahead from the frame's last 20 ms, as three 20 ms pulls of a 60 ms frame would.
+        ahead = now + self._frame_s - FRAME_S + self.elastic.lead_s
         heard = self.watermark.heard_until()
         if heard < ahead:
             first = max(int(start), sample_at(heard, self.rate))
@@ -428,7 +431,7 @@ class DelayLine:
         if exact and stretch_budget >= self._lag_lo and not want_beep:
             hi = min(self._lag_hi, stretch_budget)
             lag, likeness = stretch.best_lag(data[fade : fade + fs], self._lag_lo, hi, self._crossfade)
-            if likeness < stretch.GOOD_MATCH and stretch_budget < self._lag_hi:
+            if likeness < stretch.GOOD_MATCH and stretch_budget < self._period_hi:
                 lag = 0  # wait for a better splice point while the budget allows
             if lag:
                 self.elastic.stretched(lag)

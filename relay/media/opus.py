@@ -135,7 +135,7 @@ class OpusVoiceEncoder:
         if pcm.size != self.samples:
             raise ValueError(f"a packet takes {self.samples} samples, not {pcm.size}")
         size = _check(self._encode(self._state, pcm.ctypes.data, self.samples, self._out, _MAX_PACKET_BYTES))
-        return self._out.raw[:size]
+        return ctypes.string_at(self._out, size)
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) is not None:
