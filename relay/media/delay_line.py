@@ -113,7 +113,7 @@ class DelayLine:
         self._max_slew = config.drift_max_ppm * 1e-6
         self._lag_lo, self._lag_hi, self._crossfade = stretch.lag_bounds(rate, frame_samples)
         # A splice waits for a good match while its budget is under one longest period.
-        self._period_hi = min(round(stretch.PERIOD_MAX_S * rate), self._lag_hi)
+        self._period_hi = min(stretch.longest_period(rate), self._lag_hi)
         # A stretch stops one longest period short of max_s.
         self.elastic = ElasticDelay(config, rate, frame_samples, min_step=self._period_hi)
         self._capacity = self._capacity_for(config)
