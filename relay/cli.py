@@ -17,9 +17,7 @@ from relay.records import export as call_export
 from relay.records import retention
 from relay.records.access_log import cli_user, record_access
 from relay.records.database import NoCallLog, connect
-from relay.web import serving
-from relay.web.accounts import ROLES, AccountError, Accounts
-from relay.web.app import PathOnlyAccessLogger, accounts_for, build_app, ssl_context
+from relay.web.accounts import ROLES, AccountError, Accounts, accounts_for
 
 # `callguard users COMMAND NAME`: what each does (the console's Accounts section does the same).
 ACCOUNT_COMMANDS = {
@@ -299,10 +297,15 @@ def _data_dir_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _accounts(config: Config) -> Accounts:
-    return accounts_for(connect(config.server.data_dir, config.database.url), config)
+    return accounts_for(connect(config.server.data_dir, config.database.url), config.auth)
 
 
 def _serve(config: Config, reload_config: Callable[[], Config]) -> int:
+    # The web app and the media stack (aiortc, PyAV) take a second or more to import; only
+    # the server needs them, so the account and records commands answer without that wait.
+    from relay.web import serving
+    from relay.web.app import PathOnlyAccessLogger, build_app, ssl_context
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)  # one line per ICE check otherwise
     accounts = _accounts(config)

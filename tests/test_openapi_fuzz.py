@@ -31,7 +31,7 @@ from testkit.local_server import LocalServer  # noqa: E402
 from .conftest import PASSWORD, start_server  # noqa: E402
 
 BUDGET_S = 45.0  # the whole run, well inside a minute
-EXAMPLES = 20  # per operation and mode
+EXAMPLES = 12  # per operation and mode
 # Signing out would leave the rest of the run unauthenticated, and a drained node answers
 # every later call creation with 503 draining: both correct, but the run would test less.
 SKIP = {"POST /api/logout", "POST /api/node/drain"}

@@ -21,9 +21,12 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from relay.web.password_policy import WeakPassword, check_password
+
+if TYPE_CHECKING:
+    from relay.config import AuthConfig
 
 Role = Literal["counselor", "supervisor", "qa"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -90,6 +93,12 @@ def _scrypt(password: str, salt: bytes, n: int) -> bytes:
 
 async def _at_once(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return fn(*args, **kwargs)
+
+
+def accounts_for(
+    db: sqlite3.Connection, auth: AuthConfig, run: Callable[..., Awaitable[Any]] | None = None
+) -> Accounts:
+    return Accounts(db, auth.scrypt_n, auth.session_ttl_s, auth.password_min_length, run=run)
 
 
 class Accounts:

@@ -8,9 +8,8 @@ import logging
 import signal
 import sqlite3
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -29,7 +28,7 @@ from relay.records.db_thread import DatabaseThread
 from relay.records.s3_recordings import RecordingUploads, StoreError, recording_store
 from relay.web import calls_api as api
 from relay.web import health_api, node_proxy, openapi, pages, qa_api, security_headers, settings_api, users_api
-from relay.web.accounts import Accounts
+from relay.web.accounts import accounts_for
 from relay.web.bodies import BODY_TIMEOUT, read_in_time
 from relay.web.errors import json_errors
 from relay.web.forwarded import TRUSTED_PROXIES, forwarded, networks
@@ -49,11 +48,6 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         self.logger.info(
             "%s %s %s %d %.1fms", request.remote, request.method, request.path, response.status, time * 1000
         )
-
-
-def accounts_for(db: sqlite3.Connection, config: Config, run: Callable[..., Awaitable[Any]] | None = None) -> Accounts:
-    auth = config.auth
-    return Accounts(db, auth.scrypt_n, auth.session_ttl_s, auth.password_min_length, run=run)
 
 
 def database_for(config: Config) -> DatabaseThread:
@@ -82,7 +76,7 @@ def build_app(config: Config, reload_config: Callable[[], Config] | None = None)
     except StoreError as exc:
         raise ConfigError(f"recordings: {exc}") from None
     database = database_for(config)
-    accounts = accounts_for(database.db, config, database.run)
+    accounts = accounts_for(database.db, config.auth, database.run)
     stt = SttService(config.stt)
     checks = TextChecks(config)
     calls = Calls(database, config, stt, checks, prompt=prompt)
