@@ -8,6 +8,7 @@ import statistics
 import aiohttp
 import pytest
 
+from relay.media.audio_format import RATE
 from testkit.local_server import LocalServer
 from testkit.probe import delayed_overhead_s, find_markers, media_time_of, quiet_runs
 
@@ -41,7 +42,16 @@ async def test_sixty_second_call_delay_stability_and_mute(server: LocalServer, h
     assert len(markers) >= 100, f"only {len(markers)} markers found"
     median = statistics.median(delays)
     assert d <= median <= d + overhead + 0.1, f"delay {median:.3f} s for D = {d}"
-    assert max(abs(x - median) for x in delays) <= 0.020, f"delay wandered {min(delays):.3f}..{max(delays):.3f}"
+    # Stable: the server never re-anchored, skipped or repeated audio. Measured on the heard
+    # stream's own timeline (where each notch lies in the samples the counselor got), which
+    # a step of the server's delay moves by 20 ms or more; the wall-clock delays also carry
+    # the test process's scheduling on a loaded machine, so they get a looser bound.
+    offsets = [m.received_at / RATE - m.media_s for m in markers]
+    offset = statistics.median(offsets)
+    assert max(abs(x - offset) for x in offsets) <= 0.005, (
+        f"heard timeline moved {min(offsets):.4f}..{max(offsets):.4f}"
+    )
+    assert max(abs(x - median) for x in delays) <= 0.050, f"delay wandered {min(delays):.3f}..{max(delays):.3f}"
     # Stable over the call: the last markers are no later than the first ones.
     assert abs(statistics.mean(delays[-10:]) - statistics.mean(delays[:10])) <= 0.010
 
