@@ -56,6 +56,13 @@ def test_the_live_server_never_loads_the_offline_tools() -> None:
     assert not _tops(loaded) & {"offline", "testkit"}
 
 
+def test_the_command_line_loads_the_web_app_and_media_stack_only_to_serve() -> None:
+    # Every `callguard users ...` would otherwise wait over a second for aiortc and PyAV.
+    loaded = _modules_loaded_by("relay.cli")
+    assert "relay.cli" in loaded
+    assert not _tops(loaded) & {"aiortc", "av", "aiohttp"} and "relay.web.app" not in loaded
+
+
 def test_the_wheel_ships_pages_config_and_lists_but_not_the_test_kit(tmp_path: Path) -> None:
     subprocess.run(
         [
