@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -80,14 +80,28 @@ def tier_relay(tmp_path_factory: pytest.TempPathFactory, link: LinkSwitch) -> It
     server.stop()
 
 
-async def _moderation_until(call: LiveCall, ready: bool, timeout_s: float) -> dict[str, Any]:
+async def _until(
+    get: Callable[[], Awaitable[dict[str, Any]]], done: Callable[[dict[str, Any]], bool], timeout_s: float
+) -> dict[str, Any]:
+    """Polled, not slept: on a loaded 2-core machine the same passes take longer to come."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        moderation: dict[str, Any] = (await call.counselor_api.call(call.call_id))["moderation"]
-        if (moderation["state"] == "ready") == ready and (not ready or moderation["passes"] >= 1):
-            return moderation
-        assert time.monotonic() < deadline, moderation
+    while not done(answer := await get()):
+        assert time.monotonic() < deadline, answer
         await asyncio.sleep(0.25)
+    return answer
+
+
+async def _moderation(call: LiveCall) -> dict[str, Any]:
+    info: dict[str, Any] = await call.counselor_api.call(call.call_id)
+    return info["moderation"]
+
+
+async def _moderation_until(call: LiveCall, ready: bool, timeout_s: float) -> dict[str, Any]:
+    return await _until(
+        lambda: _moderation(call),
+        lambda m: (m["state"] == "ready") == ready and (not ready or m["passes"] >= 1),
+        timeout_s,
+    )
 
 
 def _speech(seed: int) -> RecordingSource:
@@ -102,7 +116,7 @@ async def test_two_calls_are_transcribed_by_the_tier_in_shared_batches_degrade_w
     # moderated yet, and is from the moment the tier answers.
     calls = [await open_call(tier_relay, http, counselor="anna", customer_source=_speech(0), record_s=CALL_S + 10)]
     try:
-        early = (await calls[0].counselor_api.call(calls[0].call_id))["moderation"]
+        early = await _moderation(calls[0])
         assert early["state"] in ("unavailable", "degraded") and "inference tier" in early["detail"], early
         assert early["classifier"]["state"] == "unavailable", early["classifier"]
         link.restore()
@@ -114,28 +128,23 @@ async def test_two_calls_are_transcribed_by_the_tier_in_shared_batches_degrade_w
             assert f"127.0.0.1:{link.port}" in moderation["detail"]  # the model version names the tier
         assert calls[0].call_id != calls[1].call_id
         before = tier.get("stats")
-        # Polled, not slept: on a loaded 2-core machine the same passes take longer to come.
-        deadline = time.monotonic() + 20.0
-        while (stats := tier.get("stats"))["items"] - before["items"] < 6:
-            assert time.monotonic() < deadline, (before, stats)
-            await asyncio.sleep(0.5)
+        stats = await _until(
+            lambda: asyncio.to_thread(tier.get, "stats"), lambda st: st["items"] - before["items"] >= 6, 20.0
+        )
         assert stats["max_batch_seen"] > 1, stats  # passes of both calls in one model call
         assert stats["batches"] < stats["items"]
         words = 0
         for call in calls:
-            moderation = (await call.counselor_api.call(call.call_id))["moderation"]
+            moderation = await _moderation(call)
             assert moderation["passes"] >= 3, moderation
             assert moderation["lag_s"] < 3.0
             words += moderation["words"]
         if words:  # the random Whisper heard words: the classifier on the tier judged them
             # A first judgement slower than its timeout leaves the classifier unavailable
             # until its retry answers; that is the design, so wait for the retry.
-            deadline = time.monotonic() + 15.0
-            while (moderation := (await calls[-1].counselor_api.call(calls[-1].call_id))["moderation"])["classifier"][
-                "state"
-            ] != "ready":
-                assert time.monotonic() < deadline, moderation["classifier"]
-                await asyncio.sleep(0.5)
+            moderation = await _until(
+                lambda: _moderation(calls[-1]), lambda m: m["classifier"]["state"] == "ready", 15.0
+            )
             assert f"127.0.0.1:{link.port}/classifier" in moderation["classifier"]["detail"]
             assert tier.get("stats", tier.classifier_url)["utterances"] > 0
 
