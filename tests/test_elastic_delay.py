@@ -8,6 +8,7 @@ samples at 48 kHz, not a whole number of samples), pauses are digital silence.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,15 +84,19 @@ def dominant_hz(x: np.ndarray) -> float:
     return float(np.argmax(spectrum)) * RATE / x.size
 
 
-def test_splice_repeats_a_whole_pitch_period() -> None:
-    x = voice(np.arange(FS)).astype(np.float32)
-    lo, hi, crossfade = stretch.lag_bounds(RATE, FS)
+@pytest.mark.parametrize("frame_samples", [FS, 3 * FS])
+def test_splice_repeats_the_most_whole_pitch_periods_that_fit(frame_samples: int) -> None:
+    x = voice(np.arange(frame_samples)).astype(np.float32)
+    lo, hi, crossfade = stretch.lag_bounds(RATE, frame_samples)
     lag, likeness = stretch.best_lag(x, lo, hi, crossfade)
     period = RATE / F0
-    assert likeness > 0.99 and min(abs(lag - k * period) for k in (1, 2, 3)) < 1.0
+    # Every whole period matches: the longest that fits saves the most a frame.
+    assert likeness > 0.99 and abs(lag - (hi // period) * period) < 1.0, (lag, hi)
     out = stretch.splice(x, lag, crossfade)
     assert (
-        out.size == FS and np.array_equal(out[:lag], x[:lag]) and np.array_equal(out[-10:], x[FS - lag - 10 : FS - lag])
+        out.size == frame_samples
+        and np.array_equal(out[:lag], x[:lag])
+        and np.array_equal(out[-10:], x[frame_samples - lag - 10 : frame_samples - lag])
     )
 
 
@@ -181,18 +186,24 @@ def test_config_bounds() -> None:
 
 
 def play_changing(
-    line: DelayLine, audio: np.ndarray, changes: dict[int, DelayConfig], tail_s: float = 3.0
+    line: DelayLine,
+    audio: np.ndarray,
+    changes: dict[int, DelayConfig],
+    tail_s: float = 3.0,
+    transit: Callable[[float], float] = lambda wall: 0.0,
 ) -> tuple[np.ndarray, list[float]]:
-    """As run(), with line.reconfigure(changes[k]) before the pull at frame k."""
-    frames = audio.size // FS
+    """As run(), with line.reconfigure(changes[k]) before the pull at frame k, and frame k
+    arriving transit(wall) seconds after it was sent."""
+    frames, per_pull = audio.size // FS, line.frame_samples // FS
     out, delays = [], []
     for k in range(frames + round(tail_s / FRAME_S)):
         wall = k * FRAME_S
         if k < frames:
-            line.push(k * FS, audio[k * FS : (k + 1) * FS], wall)
+            line.push(k * FS, audio[k * FS : (k + 1) * FS], wall + transit(wall))
         if k in changes:
             line.reconfigure(changes[k])
-        out.append(line.pull(wall))
+        if k % per_pull == 0:
+            out.append(line.pull(wall))
         delays.append(line.elastic.delay_s)
     return np.concatenate(out), delays
 
@@ -240,6 +251,27 @@ def test_a_live_rise_stretches_to_the_new_delay_without_a_gap() -> None:
     stats = line.stats()
     assert stats.stretched_s == pytest.approx((2.0 - D) / (1 - 0.8), abs=0.5)
     assert D < stats.delay_mean_s < 2.0 and stats.delay_p95_s == pytest.approx(2.0, abs=0.02)
+
+
+def test_a_rise_reaches_its_delay_while_playout_slews_after_a_transit_step() -> None:
+    """Under load every frame arrives 40 ms later for a while: the transit envelope steps,
+    and playout slews after it for 20 s (drift_max_ppm). The rise must not wait for that;
+    it did, and stopped short of the new delay for as long (a supervisor's rise in CI)."""
+    decisions = Decisions(cleared=math.inf, heard=math.inf)
+    audio = call_audio([("voice", 14.0), ("pause", 1.0)])
+    line = elastic_line(decisions, pull_frames=3)  # one 60 ms packet a pull, as the call
+    at = round(5.0 / FRAME_S)  # the envelope has stepped (it spans 3 s): playout slews
+    out, delays = play_changing(
+        line,
+        audio,
+        {at: DelayConfig(delay_s=1.5, max_s=1.5)},
+        transit=lambda wall: 0.04 if wall >= 1.0 else 0.0,
+    )
+    reached = next(k for k, d in enumerate(delays) if d >= 1.5 - 1e-9)
+    # At the rate bound, as without the step (it took twice as long splicing one period a packet).
+    assert (reached - at) * FRAME_S == pytest.approx((1.5 - D) / (1 - 0.8), abs=0.5)
+    assert delays[-1] == pytest.approx(1.5, abs=stretch.PERIOD_MAX_S)
+    assert_no_click_no_gap(out, audio)
 
 
 def test_a_live_fall_waits_for_a_pause_and_never_cuts_speech() -> None:

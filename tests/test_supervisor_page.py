@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, WebSocketRoute, async_playwright, expect
 
 from testkit.local_server import LocalServer
 
@@ -67,13 +67,27 @@ async def _console(server: LocalServer, http: aiohttp.ClientSession) -> None:
             first = await row.locator(".sv-duration").text_content()
             await expect(row.locator(".sv-duration")).not_to_have_text(first or "", timeout=4000)
 
-            # The call opens into its live stats and its event stream.
+            # The call opens into its live stats and its event stream, passed on to the server
+            # through the test, which may drop it.
+            sockets: list[WebSocketRoute] = []
+
+            def through(ws: WebSocketRoute) -> None:
+                ws.connect_to_server()
+                sockets.append(ws)
+
+            await page.route_web_socket(re.compile(r"/api/calls/[^/]+/events"), through)
             await row.click()
             await expect(page.locator("#detail-title")).to_contain_text(call.call_id)
             heard = page.locator("#detail-stats dd").nth(1)
             await expect(heard).not_to_have_text("–")
             before = await heard.text_content()
             await expect(heard).not_to_have_text(before or "", timeout=4000)  # stats once a second
+            # A dropped socket (a network blip) reconnects while the call lasts: the figures go on.
+            await sockets[0].close(code=1011, reason="dropped by the test")
+            await asyncio.sleep(0.2)
+            frozen = await heard.text_content()
+            await expect(heard).not_to_have_text(frozen or "", timeout=6000)
+            assert len(sockets) == 2
             await call.counselor_api.request("POST", f"/api/calls/{call.call_id}/dump", {})
             mute = page.locator('#detail-events li[data-type="mute"]')
             await expect(mute).to_contain_text('"kind":"dump"')
@@ -219,8 +233,8 @@ async def _delay_change(server: LocalServer, tmp_path: Path) -> None:
             await expect(form.get_by_role("status")).to_have_text(f"Applied: delay {d + RISE_S:.1f} s.")
             await expect(counselor.locator("#delay")).to_contain_text(f"reaches you {d + RISE_S:g} s late")
             await console.screenshot(path=screenshot_path("supervisor-call-settings.png"), full_page=True)
-            # The rise is a stretch at 0.8x at the slowest: 0.5 s more takes 2.5 s or more (no
-            # stretch while playout slews after a clock-drift estimate, as under load).
+            # The rise is a stretch at 0.8x at the slowest: 0.5 s more takes 2.5 s or more (it
+            # once stalled short of it here, waiting for a slew after a load spike to end).
             delay_now = console.locator("#detail-stats dd").last
             # Reached, or one splice past it (under 13 ms, taken back in the next pause).
             await expect(delay_now).to_have_text(re.compile(rf"^{d + RISE_S:.1f}[01] s$"), timeout=30000)

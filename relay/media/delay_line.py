@@ -317,14 +317,17 @@ class DelayLine:
 
         budget = 0
         elastic = self.elastic
-        if (elastic.enabled or elastic.extra) and not jump and step == fs and start == math.floor(start):
+        # Also while playout slews after the transit envelope: a load spike that moves the
+        # envelope by 40 ms slews for 20 s, and a stretch held back that long let a pending
+        # decision's audio play undecided and stalled a supervisor's rise short of its delay.
+        if (elastic.enabled or elastic.extra) and not jump:
             pending = elastic.enabled and self._pending(start)
             if pending or elastic.rebuilding:
                 budget = elastic.stretch_budget(start / self.rate, pending)
             else:
                 elastic.settle()
                 if elastic.extra:
-                    step += self._pause_cut(int(start))
+                    step += self._pause_cut(math.floor(start))
         if self._replaced:
             # What was lifted and not replaced in the same pass was revised away.
             self._late_lifts += len(self._lifted_played)
@@ -426,16 +429,20 @@ class DelayLine:
         if self.config.undecided_policy == "mute":
             silence |= undecided
         want_beep = self.config.mute_sound == "beep" and (mute.any() or self._last_beep_gain > 0)
+        # Where the frame's output samples lie in the window: off whole samples while slewing.
+        ratio = step / fs
+        positions = None if exact else (start - w0) + np.arange(fs, dtype=np.float64) * ratio
         lag = 0
         # Not while a beep sounds: a repeated period would break the beep's phase (a click).
-        if exact and stretch_budget >= self._lag_lo and not want_beep:
+        if stretch_budget >= self._lag_lo and not want_beep:
             hi = min(self._lag_hi, stretch_budget)
-            lag, likeness = stretch.best_lag(data[fade : fade + fs], self._lag_lo, hi, self._crossfade)
+            lag, likeness = stretch.best_lag(_frame(data, fade, fs, positions), self._lag_lo, hi, self._crossfade)
             if likeness < stretch.GOOD_MATCH and stretch_budget < self._period_hi:
                 lag = 0  # wait for a better splice point while the budget allows
             if lag:
                 self.elastic.stretched(lag)
-                step = float(fs - lag)
+                # The splice repeats output samples; the input they stand for is a ratio apart.
+                step = (fs - lag) * ratio
                 exact = False
 
         # Media consumed by this frame, each sample counted once over the call.
@@ -475,15 +482,9 @@ class DelayLine:
         else:
             self._last_beep_gain = 0.0
 
+        out = _frame(signal, fade, fs, positions)
         if lag:
-            out = stretch.splice(signal[fade : fade + fs], lag, self._crossfade)
-        elif exact:
-            out = signal[fade : fade + fs]
-        else:
-            pos = (start - w0) + np.arange(fs, dtype=np.float64) * (step / fs)
-            idx = pos.astype(np.int64)
-            frac = (pos - idx).astype(np.float32)
-            out = signal[idx] + frac * (signal[idx + 1] - signal[idx])
+            out = stretch.splice(out, lag, self._crossfade)
         return np.clip(np.rint(out), -32768, 32767).astype(np.int16), step
 
     def _count(
@@ -596,3 +597,14 @@ class DelayLine:
     def memory_bytes(self) -> int:
         """Approximate bytes held by this call's delay line (bounded by construction)."""
         return self._ring.nbytes + self._present.nbytes + 64 * len(self._envelope) + 256 * len(self.mutes)
+
+
+def _frame(window: np.ndarray, fade: int, fs: int, positions: np.ndarray | None) -> np.ndarray:
+    """The frame's fs samples out of a window read `fade` samples early: the plain slice on
+    whole samples, else linearly interpolated at `positions` (drift slew, pause catch-up)."""
+    if positions is None:
+        return window[fade : fade + fs]
+    idx = positions.astype(np.int64)
+    frac = (positions - idx).astype(np.float32)
+    base = window[idx].astype(np.float32, copy=False)
+    return base + frac * (window[idx + 1].astype(np.float32, copy=False) - base)

@@ -156,7 +156,16 @@ function openDetail(c) {
       list.append(el("li", { dataset: { type: event.type } }, WORDS.event(event)));
       while (list.children.length > MAX_EVENTS) list.firstChild.remove();
     },
-    onLost: async () => true,
+    // A dropped socket (a network blip, a server restart) reconnects while the call lasts:
+    // the detail would otherwise freeze on its last figures without a word.
+    onLost: async () => {
+      try {
+        await api(`/api/calls/${encodeURIComponent(c.call_id)}`);
+        return detail !== current;
+      } catch (err) {
+        return [404, 409].includes(err.status) || detail !== current;
+      }
+    },
   });
 }
 
