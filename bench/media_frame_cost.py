@@ -11,8 +11,11 @@
 - the elastic delay (relay/media/elastic.py) on a moderated call whose decisions stall for
   0.8 s every 3 s: the frames played as usual, the frames stretched while a decision is
   pending (the splice search), and the frames shortened through a pause (catch-up);
-- Opus encode of the delayed stream at each complexity, on Korean speech from espeak-ng
-  (tones and silence, as bench/relay_load.py sends, cost very differently: use speech).
+- the delayed stream's Opus encode (CELT, 60 ms packets, its bitrate) at complexity 10, 5
+  and 0, on Korean speech from espeak-ng that went through a browser-like encode first
+  (tones and silence, as bench/relay_load.py sends, cost very differently: use speech):
+  microseconds per 20 ms and, with the `pesq` package installed, PESQ wideband of what
+  the counselor decodes against the original.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import relay.webrtc.tracks as tracks  # noqa: E402
 from relay.config import DelayConfig  # noqa: E402
 from relay.media.audio_format import FRAME_S, FRAME_SAMPLES  # noqa: E402
 from relay.media.delay_line import DelayLine  # noqa: E402
-from relay.media.opus import COMPLEXITY, OpusVoiceEncoder  # noqa: E402
+from relay.media.opus import OpusVoiceDecoder, OpusVoiceEncoder  # noqa: E402
 from relay.media.watermark import ClearNothing  # noqa: E402
 
 SPEECH = (
@@ -137,13 +140,44 @@ def speech_48k() -> np.ndarray:
             return np.frombuffer(w.readframes(w.getnframes()), np.int16)
 
 
-def opus_cost(speech: np.ndarray, complexity: int) -> float:
-    encoder = OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION, complexity=complexity)
-    n = speech.size // FRAME_SAMPLES
-    started = time.perf_counter()
-    for k in range(n):
-        encoder.encode(speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES])
-    return round((time.perf_counter() - started) / n * 1e6, 1)
+def browser_voice(speech: np.ndarray) -> np.ndarray:
+    """The customer's voice as the server decodes it: a browser's Opus (voice mode, 32 kb/s,
+    complexity 10, 20 ms packets) encoded and decoded."""
+    encoder = OpusVoiceEncoder(complexity=10)
+    decoder = OpusVoiceDecoder()
+    frames = (speech[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES] for k in range(speech.size // FRAME_SAMPLES))
+    return np.concatenate([decoder.decode(encoder.encode(frame)) for frame in frames])
+
+
+def delayed_stream(voice: np.ndarray, original: np.ndarray, complexity: int, frames: int) -> dict[str, float | None]:
+    """The delayed stream's encode as the call runs it (CELT, 40 kb/s, `frames` 20 ms frames
+    a packet): microseconds per 20 ms of audio, and PESQ wideband of what the counselor
+    decodes against the original speech (None without the `pesq` package)."""
+    encoder = OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION, frames=frames, complexity=complexity)
+    decoder = OpusVoiceDecoder()
+    size = encoder.samples
+    packets, spent = [], 0.0
+    for k in range(voice.size // size):
+        started = time.perf_counter()
+        packets.append(encoder.encode(voice[k * size : (k + 1) * size]))
+        spent += time.perf_counter() - started
+    heard = np.concatenate([decoder.decode(p) for p in packets])
+    return {
+        "us_per_20ms": round(spent / (len(packets) * frames) * 1e6, 1),
+        "pesq_wb": pesq_wb(original[: heard.size], heard),
+    }
+
+
+def pesq_wb(reference: np.ndarray, degraded: np.ndarray) -> float | None:
+    try:
+        from pesq import pesq
+    except ImportError:
+        return None
+    # Opus's algorithmic delay (the browser's and CELT's look-ahead) shifts what is heard.
+    lag = int(np.argmax(np.correlate(degraded[:48000].astype(float), reference[:24000].astype(float), "valid")))
+    ref16 = reference[: degraded.size - lag][::3].astype(np.float32)
+    deg16 = degraded[lag:][::3].astype(np.float32)
+    return round(float(pesq(16000, ref16, deg16, "wb")), 3)
 
 
 def main() -> int:
@@ -152,14 +186,15 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     speech = np.tile(speech_48k(), 2)
+    voice = browser_voice(speech)
     result = {
         "delay_line": delay_line_cost(args.frames),
         "delay_line_60ms_pulls": delay_line_cost(args.frames, pull_frames=3),
         "delay_line_drifting_1000ppm": delay_line_cost(args.frames, drift_ppm=1000.0),
         "delay_line_60ms_pulls_drifting_1000ppm": delay_line_cost(args.frames, drift_ppm=1000.0, pull_frames=3),
         "elastic_delay": elastic_cost(args.frames),
-        "opus_encode_us_per_frame": {str(c): opus_cost(speech, c) for c in (10, 5, 0)},
-        "opus_complexity_in_use": COMPLEXITY,
+        "delayed_stream_by_complexity": {str(c): delayed_stream(voice, speech, c, 3) for c in (10, 5, 0)},
+        "delayed_stream_in_use": {"complexity": tracks.DELAYED_COMPLEXITY, "bitrate": tracks.DELAYED_BITRATE},
     }
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0

@@ -88,14 +88,19 @@ class CpuMeter:
         return procs
 
     def cpu_s(self) -> float:
-        total = 0.0
+        return sum(self.cpu_split_s())
+
+    def cpu_split_s(self) -> tuple[float, float]:
+        """(user, system) seconds: the system share is the kernel's (sockets, the timer waits)."""
+        user = system = 0.0
         for p in self._procs():
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                user += t.user
+                system += t.system
             except Exception:
                 pass
-        return total
+        return user, system
 
     def rss_mb(self) -> float:
         total = 0
@@ -307,7 +312,7 @@ def start_profiler(path: str, pid: int, seconds: float) -> subprocess.Popen[byte
             "--duration",
             str(max(1, int(seconds))),
             "--rate",
-            "100",
+            os.environ.get("PYSPY_RATE", "100"),
             "--nonblocking",
             "--threads",
             "--format",
@@ -432,6 +437,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         machine0 = machine_busy_s()
         cpu0 = server_meter.cpu_s()
+        sys0 = server_meter.cpu_split_s()[1]
         ccpu0 = [m.cpu_s() for m in client_meters]
         rss_samples = []
         while time.monotonic() < t0 + args.seconds:
@@ -439,6 +445,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rss_samples.append(server_meter.rss_mb())
         t1 = time.monotonic()
         cpu1 = server_meter.cpu_s()
+        sys1 = server_meter.cpu_split_s()[1]
         ccpu1 = [m.cpu_s() for m in client_meters]
         machine1 = machine_busy_s()
         if profiler is not None:
@@ -539,6 +546,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "lost_markers": lost_markers,
         "server_cpu_pct_total": round(server_cpu_total, 2),
         "server_cpu_pct_per_call": round(server_cpu_total / n, 3),
+        "server_cpu_system_share": round((sys1 - sys0) / (cpu1 - cpu0), 3) if cpu1 > cpu0 else None,
         "relayed_share": round(relayed_call_s / (n * wall), 3),
         "server_cpu_pct_per_relayed_call": round(100.0 * (cpu1 - cpu0) / relayed_call_s, 3) if relayed_call_s else None,
         "server_cpu_pct_idle": round(idle_cpu_pct, 2),

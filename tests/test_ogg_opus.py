@@ -9,7 +9,7 @@ import numpy as np
 
 from relay.media.opus import OpusVoiceEncoder
 from relay.records.ogg_opus import EMPTY_20MS, OggOpusWriter, ogg_crc, packet_samples
-from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE
+from relay.webrtc.tracks import delayed_encoder
 
 
 def packets(count: int) -> list[bytes]:
@@ -155,7 +155,7 @@ def test_a_sixty_ms_stream_with_a_gap_keeps_its_duration(tmp_path: Path) -> None
     # The delayed stream at webrtc.delayed_ptime_ms = 60: code-3 packets of three CELT
     # frames, placed on the playout timeline 2880 samples apart; a gap (a reconnect) is
     # filled in 20 ms and 2.5 ms frames as for any stream.
-    enc = OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames=3)
+    enc = delayed_encoder(3)
     t = np.arange(40 * 2880) / 48000
     voice = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
     ps = [enc.encode(voice[i * 2880 : (i + 1) * 2880]) for i in range(40)]

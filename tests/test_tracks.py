@@ -8,11 +8,10 @@ from av import AudioFrame, CodecContext
 from relay.media.audio_format import frames_per_packet
 from relay.media.opus import OpusVoiceEncoder
 from relay.webrtc.tracks import (
-    DELAYED_APPLICATION,
-    DELAYED_BITRATE,
     FRAME_SAMPLES,
     TIME_BASE,
     PacedTrack,
+    delayed_encoder,
     mono_frame,
     to_mono,
 )
@@ -121,7 +120,7 @@ def test_sixty_ms_opus_decodes_to_the_samples_on_the_twenty_ms_timeline() -> Non
     voice = (np.sin(2 * np.pi * 300 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t)) * 9000).astype(np.int16)
 
     def decoded(frames: int) -> np.ndarray:
-        encoder, decoder = OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames), OpusDecoder()
+        encoder, decoder = delayed_encoder(frames), OpusDecoder()
         out = []
         for i in range(0, voice.size, encoder.samples):
             packet = encoder.encode(voice[i : i + encoder.samples])

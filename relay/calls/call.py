@@ -27,13 +27,13 @@ from relay.config import Config, DelayConfig, IceServer
 from relay.media.audio_format import FRAME_SAMPLES, frames_per_packet
 from relay.media.clock import CallClock
 from relay.media.delay_line import DelayLine
-from relay.media.opus import OpusError, OpusVoiceDecoder, OpusVoiceEncoder
+from relay.media.opus import OpusError, OpusVoiceDecoder
 from relay.media.watermark import ClearAll, ClearNothing, JudgedUntil, Watermark
 from relay.records.call_log import CallLog
 from relay.webrtc.forwarding import ForwardedTrack, PacketForwarder
 from relay.webrtc.peer import PeerLink, Side
 from relay.webrtc.prompt_mix import PromptMix
-from relay.webrtc.tracks import DELAYED_APPLICATION, DELAYED_BITRATE, PacedTrack
+from relay.webrtc.tracks import PacedTrack, delayed_encoder
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class Call:
                     self.delay_line,
                     self.clock.monotonic,
                     on_packet=on_packet,
-                    encoder=OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames),
+                    encoder=delayed_encoder(frames),
                     frames_per_packet=frames,
                 ),
                 self._counselor_frame,
