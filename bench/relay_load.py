@@ -485,6 +485,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stop_process(profiler)
         stop_process(server)
         server_log = log_path.read_text(errors="replace") if log_path.exists() else ""
+        for line in [ln for ln in server_log.splitlines() if " ERROR " in ln or "Traceback" in ln][:5]:
+            print("server log:", line[:300], file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
 
     calls = [c for r in per_client.values() for c in r["calls"]]

@@ -75,8 +75,8 @@ from moderation.speech import SAMPLE_RATE  # noqa: E402
 from moderation.stt_config import SttConfig  # noqa: E402
 from moderation.whisper_engine import WhisperEngine  # noqa: E402
 from offline.eval_calls import resample, to_int16  # noqa: E402
-from relay.config import DelayConfig  # noqa: E402
-from relay.media.audio_format import FRAME_SAMPLES, RATE  # noqa: E402
+from relay.config import DelayConfig, WebRTCConfig  # noqa: E402
+from relay.media.audio_format import FRAME_SAMPLES, RATE, frames_per_packet  # noqa: E402
 from relay.media.delay_line import DelayLine  # noqa: E402
 
 CACHE = Path(os.environ.get("CALLGUARD_BENCH_CACHE", Path.home() / ".cache" / "callguard-bench"))
@@ -445,9 +445,11 @@ class TimelineWatermark:
 
 def played_undecided(call: Call, t0: float, config: DelayConfig) -> dict:
     """Replays the call through a real DelayLine: frames pushed when the feeder fed them,
-    one pull per 20 ms, the watermark as it stood at that wall time."""
+    one pull per outgoing packet as the call pulls (webrtc.delayed_ptime_ms), the watermark
+    as it stood at that wall time."""
     watermark = TimelineWatermark(call.cleared, call.heard)
-    line = DelayLine(config, watermark)
+    per_pull = frames_per_packet(WebRTCConfig().delayed_ptime_ms)
+    line = DelayLine(config, watermark, frame_samples=per_pull * FRAME_SAMPLES)
     pcm = to_int16(resample(call.audio.astype(np.float64), SAMPLE_RATE, RATE))
     frames = pcm.size // FRAME_SAMPLES
     speech = np.zeros(frames * FRAME_SAMPLES, dtype=bool)
@@ -463,6 +465,8 @@ def played_undecided(call: Call, t0: float, config: DelayConfig) -> dict:
         watermark.at(wall)
         if k < frames:
             line.push(k * FRAME_SAMPLES, pcm[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES], wall)
+        if k % per_pull:
+            continue
         line.pull(wall)
         seen = line.played
         if seen is None:
