@@ -150,10 +150,10 @@ def browser_voice(speech: np.ndarray) -> np.ndarray:
 
 
 def delayed_stream(voice: np.ndarray, original: np.ndarray, complexity: int, frames: int) -> dict[str, float | None]:
-    """The delayed stream's encode as the call runs it (CELT, 40 kb/s, `frames` 20 ms frames
-    a packet): microseconds per 20 ms of audio, and PESQ wideband of what the counselor
+    """The delayed stream's encode as the call runs it (`frames` 20 ms frames a packet) at
+    `complexity`: microseconds per 20 ms of audio, and PESQ wideband of what the counselor
     decodes against the original speech (None without the `pesq` package)."""
-    encoder = OpusVoiceEncoder(tracks.DELAYED_BITRATE, tracks.DELAYED_APPLICATION, frames=frames, complexity=complexity)
+    encoder = tracks.delayed_encoder(frames, complexity)
     decoder = OpusVoiceDecoder()
     size = encoder.samples
     packets, spent = [], 0.0

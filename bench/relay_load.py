@@ -436,16 +436,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         profiler = start_profiler(args.profile, server.pid, args.seconds) if args.profile else None
         t0 = time.monotonic()
         machine0 = machine_busy_s()
-        cpu0 = server_meter.cpu_s()
-        sys0 = server_meter.cpu_split_s()[1]
+        user0, sys0 = server_meter.cpu_split_s()
+        cpu0 = user0 + sys0
         ccpu0 = [m.cpu_s() for m in client_meters]
         rss_samples = []
         while time.monotonic() < t0 + args.seconds:
             time.sleep(min(1.0, max(0.0, t0 + args.seconds - time.monotonic())))
             rss_samples.append(server_meter.rss_mb())
         t1 = time.monotonic()
-        cpu1 = server_meter.cpu_s()
-        sys1 = server_meter.cpu_split_s()[1]
+        user1, sys1 = server_meter.cpu_split_s()
+        cpu1 = user1 + sys1
         ccpu1 = [m.cpu_s() for m in client_meters]
         machine1 = machine_busy_s()
         if profiler is not None:

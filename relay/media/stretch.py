@@ -65,10 +65,9 @@ def best_lag(x: np.ndarray, lo: int, hi: int, crossfade: int) -> tuple[int, floa
     if ref_energy <= 0.0 and float(energy.max(initial=0.0)) <= 0.0:
         return hi, 1.0  # digital silence: any lag joins
     score = dots / np.sqrt(np.maximum(energy * ref_energy, 1e-12))
-    # The longest of the lags about as alike as the best: a periodic sound matches at every
-    # whole number of periods, and the shortest would save one period a frame, half of
-    # what the rate bound allows a 60 ms frame.
-    # Peaks only: the samples around a peak are alike too, but a period off.
+    # The longest peak about as alike as the best: a periodic sound matches at every whole
+    # number of periods, and the shortest would save one period a frame, half of what the
+    # rate bound allows a 60 ms frame (peaks only: the samples beside a peak match too).
     best = float(score.max())
     rising = np.concatenate(([True], score[1:] >= score[:-1]))
     falling = np.concatenate((score[:-1] >= score[1:], [True]))

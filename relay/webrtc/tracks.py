@@ -53,9 +53,10 @@ DELAYED_BITRATE = 56000
 DELAYED_COMPLEXITY = 0
 
 
-def delayed_encoder(frames: int) -> OpusVoiceEncoder:
-    """The delayed stream's encoder, `frames` 20 ms frames a packet."""
-    return OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames, DELAYED_COMPLEXITY)
+def delayed_encoder(frames: int, complexity: int = DELAYED_COMPLEXITY) -> OpusVoiceEncoder:
+    """The delayed stream's encoder, `frames` 20 ms frames a packet (another complexity:
+    bench/media_frame_cost.py compares them)."""
+    return OpusVoiceEncoder(DELAYED_BITRATE, DELAYED_APPLICATION, frames, complexity)
 
 
 class AudioSource(Protocol):
