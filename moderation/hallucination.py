@@ -47,8 +47,13 @@ COLLAPSED_RUN_MIN = 3
 
 @dataclass(frozen=True)
 class Dropped:
-    segment: EngineSegment
+    segment: EngineSegment  # what was dropped: a whole segment, or the words cut off its end
     reason: str  # "no_speech" | "blocklist" | "repeat_loop" | "collapsed" | "outside_speech"
+
+
+# Reasons that say the decoder lost its way, not that nobody spoke: from there on the
+# pass tells nothing about the audio.
+INVENTED = frozenset({"repeat_loop", "collapsed"})
 
 
 def segment_text(segment: EngineSegment) -> str:
@@ -141,9 +146,12 @@ class HallucinationGuard:
         dropped: list[Dropped] = []
         for seg in segments:
             trimmed = without_collapsed(seg)
-            if not trimmed.words and seg.words:
-                dropped.append(Dropped(seg, "collapsed"))
-                continue
+            if len(trimmed.words) < len(seg.words):
+                cut = seg.words[len(trimmed.words) :]
+                text = " ".join(w.text.strip() for w in cut)
+                dropped.append(Dropped(replace(seg, words=cut, text=text), "collapsed"))
+                if not trimmed.words:
+                    continue
             seg = trimmed
             why = self.reason(seg)
             if why is None and has_speech is not None:

@@ -87,7 +87,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moderation.agreement import LocalAgreement, normalise
-from moderation.hallucination import HallucinationGuard
+from moderation.hallucination import INVENTED, HallucinationGuard, span
 from moderation.speech import SAMPLE_RATE, EngineSegment, SpeechEngine, TranscriptUpdate, Word
 from moderation.stt_config import SttConfig
 from moderation.vad import VadGate
@@ -452,7 +452,12 @@ class StreamingTranscriber:
         return _Job(kind, run.start, run.start + len(audio) / SAMPLE_RATE, audio, self._prompt(run.start), prefix)
 
     def _apply(self, job: _Job, segments: list[EngineSegment], upd: TranscriptUpdate) -> None:
-        words, cuts = self._words(segments, job)
+        words, cuts, lost_from = self._words(segments, job)
+        if lost_from < job.end:
+            # Where the guard found the decoder inventing, the hypothesis before this one
+            # still stands: an empty or cut-short pass must not unsay the words a good
+            # pass heard there (an utterance's final pass would then confirm nothing).
+            words = [w for w in words if w.start < lost_from] + [w for w in self._agree.tail if w.start >= lost_from]
         upd.confirmed.extend(self._confirm(self._agree.insert(words)))
         if self.config.confirm_after_s > 0:
             aged = self._agree.finalize_ended(job.end - self.config.confirm_after_s)
@@ -472,18 +477,22 @@ class StreamingTranscriber:
             if self._runs and abs(self._runs[0].start - job.start) < _EPS:
                 self._close_run(upd, judged_end=job.end)
 
-    def _words(self, segments: list[EngineSegment], job: _Job) -> tuple[list[Word], list[float]]:
-        """Engine output -> guarded words in media time, and the buffer cut points that
-        Whisper's segment ends offer."""
+    def _words(self, segments: list[EngineSegment], job: _Job) -> tuple[list[Word], list[float], float]:
+        """Engine output -> guarded words in media time, the buffer cut points that
+        Whisper's segment ends offer, and the media time from which the guard found the
+        decoder inventing (job.end when it did not)."""
         dur = job.end - job.start
 
         def has_speech(s: float, e: float) -> bool:
             return self.vad.has_speech(job.start + s, job.start + max(e, s + _EPS))
 
         kept, dropped = self.guard.filter(segments, has_speech)
+        lost_from = job.end
         for d in dropped:
             self.stats.dropped[d.reason] += 1
             log.debug("dropped segment %r (%s)", d.segment.text, d.reason)
+            if d.reason in INVENTED:
+                lost_from = min(lost_from, job.start + max(0.0, span(d.segment)[0]))
         words: list[Word] = []
         seg_words: list[list[Word]] = []
         seg_ends: list[float] = []
@@ -510,7 +519,7 @@ class StreamingTranscriber:
             last_end = max(w.end for w in mine)
             nxt_start = seg_words[i + 1][0].start if i + 1 < len(seg_words) else job.end
             cuts.append(max(last_end, min(seg_ends[i], nxt_start)))
-        return words, cuts
+        return words, cuts, lost_from
 
     def _trim(self, job: _Job, cuts: list[float], upd: TranscriptUpdate) -> None:
         run0 = self._runs[0]

@@ -69,6 +69,15 @@ class PassTiming:
     batch: int = 0
 
 
+def silence_level(mel: np.ndarray) -> float:
+    """The value Whisper's log-mel gives digital silence in this clip's window: its
+    normalisation floors every bin at the clip's maximum less 8 (log10), then maps x to
+    (x + 4) / 4, so silence sits at the normalised maximum less 2. A window padded with 0
+    instead is padded with steady noise about 45 dB over that floor, not with the
+    silence Whisper was trained to see after speech."""
+    return float(mel.max()) - 2.0 if mel.size else 0.0
+
+
 def window_frames(content_frames: int, pad_s: float, full: bool = False) -> int:
     """Encoder window for a clip of `content_frames`: the clip plus pad_s, rounded up to
     WINDOW_STEP_FRAMES, at most Whisper's 30 s window."""
@@ -140,10 +149,11 @@ class WhisperPass:
         mels = [self._features(r.audio) for r in requests]
         content = [m.shape[-1] for m in mels]
         frames = max(window_frames(c, self.pad_s, self.full_window) for c in content)
-        batch = np.zeros((len(mels), mels[0].shape[0], frames), dtype=np.float32)
+        batch = np.empty((len(mels), mels[0].shape[0], frames), dtype=np.float32)
         for i, m in enumerate(mels):
             n = min(frames, m.shape[-1])
             batch[i, :, :n] = m[:, :n]
+            batch[i, :, n:] = silence_level(m)
         t1 = time.perf_counter()
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(batch), to_cpu=False)
         t2 = time.perf_counter()

@@ -82,7 +82,10 @@ def test_an_invented_repeat_piled_on_the_window_end_is_cut() -> None:
     kept, dropped = GUARD.filter([timed(*said, *invented)])
     assert [w.text.strip() for w in kept[0].words] == ["put", "me", "through", "now"]
     assert kept[0].text == "put me through now"
-    assert not dropped
+    # What was cut off is reported, so the transcriber knows the pass went astray there.
+    assert [(d.reason, [w.text.strip() for w in d.segment.words]) for d in dropped] == [
+        ("collapsed", ["put", "me", "through", "now"])
+    ]
 
 
 def test_a_tail_that_takes_no_time_is_cut_even_without_a_repeat() -> None:

@@ -321,6 +321,43 @@ def test_low_confidence_no_speech_segment_is_dropped() -> None:
     assert tr.stats.dropped["no_speech"] >= 1
 
 
+class LostWayEngine(ScriptedEngine):
+    """Test double: from `lost_at` seconds of buffer on, a pass keeps its first word and
+    then piles prompt text onto one instant, as real Whisper did on an utterance's final
+    pass ("to call you right now i was" at 0.68 s, bench/stt_lag.py --lang en)."""
+
+    def __init__(self, *args, lost_at: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lost_at = lost_at
+        self.lost = 0
+
+    def transcribe(self, audio: np.ndarray, prompt: str, language: str) -> list[EngineSegment]:
+        segments = super().transcribe(audio, prompt, language)
+        words = [w for s in segments for w in s.words]
+        if len(audio) / SR < self.lost_at or not words:
+            return segments
+        self.lost += 1
+        t = words[0].end
+        piled = [replace(words[0], text=" " + x, start=t, end=t) for x in ("to", "call", "you", "now")]
+        kept = [words[0], *piled]
+        return [replace(segments[0], words=kept, text="".join(w.text for w in kept))]
+
+
+def test_a_pass_that_loses_its_way_does_not_unsay_what_the_pass_before_heard() -> None:
+    script = [("안녕하세요", 0.3, 0.7), ("상담원", 0.8, 1.2), ("입니다", 1.3, 1.7), ("무엇을", 1.8, 2.2)]
+    # The regular pass over 2.5 s hears all four words; the utterance's final pass, when
+    # the VAD closes the region (2.52 s), goes astray. Before, it unsaid 무엇을 for good.
+    engine = LostWayEngine(VOC, partial="drop", lost_at=2.51)
+    tr = StreamingTranscriber(engine, SttConfig(confirm_after_s=0))
+    trace = Feeder(tr, render(script, 4.0, VOC), engine=engine).run()
+    assert engine.lost >= 1
+    assert texts(trace.confirmed) == [w for w, _, _ in script]
+    every = [w.text for _, u in trace.updates for w in u.confirmed + u.provisional]
+    assert not {"to", "call", "you", "now"} & set(every)
+    assert tr.stats.dropped["collapsed"] == engine.lost
+    check_watermark(trace)
+
+
 def test_gaps_in_the_stamps_keep_media_time() -> None:
     # 100 ms lost inside the first word's phrase; then a 6 s hole (no packets at all).
     script = [("안녕하세요", 0.5, 0.9), ("상담원", 1.2, 1.6), ("네", 8.0, 8.4)]

@@ -346,6 +346,32 @@ def test_fit_path_encodes_a_window_fitted_to_the_clip(engine: WhisperEngine, spe
             assert 0.0 <= w.start <= w.end <= duration
 
 
+def test_fit_path_pads_the_window_with_what_whisper_hears_as_silence(
+    engine: WhisperEngine, speech: np.ndarray, spy: GenerateSpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window past the clip must read as the clip followed by digital silence, as
+    # faster-whisper's own 30 s padding does (the features of zeros), not as 0.0.
+    seen: list[np.ndarray] = []
+    encode = spy.encode
+
+    def recording_encode(features, *args, **kwargs):
+        seen.append(np.array(features))
+        return encode(features, *args, **kwargs)
+
+    monkeypatch.setattr(spy, "encode", recording_encode, raising=False)
+    clip = speech[: 3 * SAMPLE_RATE]
+    engine.transcribe(clip, "", "ko")
+    window = seen[-1][0]
+    frames = window.shape[-1]
+    extractor = engine._model.feature_extractor
+    silent_after = extractor(np.concatenate([clip, np.zeros(frames * 160, np.float32)]))[:, :frames]
+    clip_frames = len(clip) // 160
+    assert frames > clip_frames + 100  # a padded window
+    past = slice(clip_frames + 2, frames)  # the STFT frames that still overlap the clip aside
+    assert np.allclose(window[:, past], silent_after[:, past], atol=1e-4)
+    assert np.allclose(window[:, : clip_frames - 2], silent_after[:, : clip_frames - 2], atol=1e-4)
+
+
 def test_fit_path_batch_answers_each_clip_in_order(engine: WhisperEngine, speech: np.ndarray) -> None:
     clips = [speech[: int(k * SAMPLE_RATE)] for k in (2, 5, 8)]
     batched = engine.transcribe_batch([(c, "", "ko", "") for c in clips] + [(np.zeros(10, np.float32), "", "ko", "")])
