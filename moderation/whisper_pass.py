@@ -69,13 +69,17 @@ class PassTiming:
     batch: int = 0
 
 
+SILENCE_FLOOR = (-10.0 + 4.0) / 4.0  # digital silence in a clip that holds nothing louder
+
+
 def silence_level(mel: np.ndarray) -> float:
-    """The value Whisper's log-mel gives digital silence in this clip's window: its
-    normalisation floors every bin at the clip's maximum less 8 (log10), then maps x to
-    (x + 4) / 4, so silence sits at the normalised maximum less 2. A window padded with 0
-    instead is padded with steady noise about 45 dB over that floor, not with the
-    silence Whisper was trained to see after speech."""
-    return float(mel.max()) - 2.0 if mel.size else 0.0
+    """The value Whisper's log-mel gives digital silence in this clip's window: the power
+    of zeros is clipped at 1e-10 (log10: -10), every bin is floored at the clip's maximum
+    less 8, and x maps to (x + 4) / 4; so silence sits at the normalised maximum less 2,
+    or at -1.5 in a clip that is itself near silent. A window padded with 0 instead is
+    padded with steady noise about 45 dB over that floor on speech, not with the silence
+    Whisper was trained to see after it."""
+    return max(SILENCE_FLOOR, float(mel.max()) - 2.0) if mel.size else SILENCE_FLOOR
 
 
 def window_frames(content_frames: int, pad_s: float, full: bool = False) -> int:
