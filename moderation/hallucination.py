@@ -11,7 +11,8 @@ over and over. A segment is dropped when:
   all of the text;
 - (when the caller says so) it lies wholly outside audio the VAD called speech.
 Before those rules, a segment is cut before its first run of COLLAPSED_RUN_MIN words
-aligned to no time, and loses its collapsed tail: COLLAPSED_MIN_WORDS or more words
+aligned to no time, or of PACKED_RUN_WORDS words within PACKED_RUN_S (faster than anyone
+speaks), and loses its collapsed tail: COLLAPSED_MIN_WORDS or more words
 at its end aligned to no time at all (under COLLAPSED_WORD_S each), with the words before
 them that, together with them, repeat earlier words of the segment. Whisper piles text it
 invents past the end of what it heard onto the window's last instant: "Put me through to
@@ -32,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from moderation.agreement import normalise
-from moderation.speech import EngineSegment
+from moderation.speech import EngineSegment, EngineWord
 from moderation.stt_config import SttConfig
 
 LOOP_MIN_REPEATS = 5
@@ -43,6 +44,13 @@ COLLAPSED_WORD_S = 0.02  # a spoken word, even a clipped one, takes longer
 # place ("charged twice for this. I will charge you" at one instant, agreed on by
 # nothing, confirmed by age); what follows them is not to be trusted either.
 COLLAPSED_RUN_MIN = 3
+# Five words in 0.35 s (14 a second; fast speech is 4-6): a decoder copying its prompt
+# onto audio that said something else ("to call you it still does not arrive and nobody
+# answers my emails" onto 1.1 s of "I ... I", words 0.02-0.08 s long, so not collapsed,
+# then confirmed by age). On real base weights' passes over English espeak-ng calls, five
+# real words' starts never lay closer than 0.5 s, five invented ones' often within 0.3.
+PACKED_RUN_WORDS = 5
+PACKED_RUN_S = 0.35
 
 
 @dataclass(frozen=True)
@@ -87,16 +95,14 @@ def _repeated(seq: Sequence[Any], sizes: Iterable[int], min_repeats: int, min_co
 
 
 def without_collapsed(segment: EngineSegment) -> EngineSegment:
-    """The segment cut before its first run of COLLAPSED_RUN_MIN words that take no time,
-    or else before the COLLAPSED_MIN_WORDS or more such words at its end; either way also
-    without the words just before the cut that repeat, with what follows, what the
-    segment said earlier."""
+    """The segment cut before its first run of COLLAPSED_RUN_MIN words that take no time
+    or of PACKED_RUN_WORDS words packed into PACKED_RUN_S, or else before the
+    COLLAPSED_MIN_WORDS or more no-time words at its end; either way also without the
+    words just before the cut that repeat, with what follows, what the segment said
+    earlier."""
     words = segment.words
     collapsed = [w.end - w.start < COLLAPSED_WORD_S for w in words]
-    cut = next(
-        (i for i in range(len(words) - COLLAPSED_RUN_MIN + 1) if all(collapsed[i : i + COLLAPSED_RUN_MIN])),
-        len(words),
-    )
+    cut = next((i for i in range(len(words)) if _invented_run_at(words, collapsed, i)), len(words))
     if cut == len(words):
         while cut > 0 and collapsed[cut - 1]:
             cut -= 1
@@ -107,6 +113,15 @@ def without_collapsed(segment: EngineSegment) -> EngineSegment:
         cut -= 1
     kept = words[:cut]
     return replace(segment, words=kept, text=" ".join(w.text.strip() for w in kept))
+
+
+def _invented_run_at(words: Sequence[EngineWord], collapsed: list[bool], i: int) -> bool:
+    """Whether a run of words no one could have said starts at words[i]."""
+    run = collapsed[i : i + COLLAPSED_RUN_MIN]
+    if len(run) == COLLAPSED_RUN_MIN and all(run):
+        return True
+    last = i + PACKED_RUN_WORDS - 1
+    return last < len(words) and words[last].end - words[i].start < PACKED_RUN_S
 
 
 def _occurs_in(part: list[str], seq: list[str]) -> bool:

@@ -101,9 +101,12 @@ _AGAIN = object()
 # this mean probability, and the cut lies this far before the first of them.
 CONTEXT_MIN_PROBABILITY = 0.5
 CONTEXT_LEAD_S = 0.1
-# ... and it is dropped when a pass finds more new audio waiting than this (a pass is due
-# every chunk_s when the machine keeps up).
-CONTEXT_MAX_BACKLOG_S = 0.75
+# ... and it is dropped when a pass finds more new audio waiting than this share of
+# max_lag_s: halfway to a skip, the context is the part of a pass that goes first. Not a
+# fixed 0.75 s: one real-time base call on 2 cores keeps up with passes of about 0.5 s,
+# so a pass often found 0.75-1.0 s waiting and lost its context while nothing was behind
+# (docs/OPERATIONS.md has the paired runs).
+CONTEXT_MAX_BACKLOG_SHARE = 0.5
 
 
 class _Run:
@@ -425,7 +428,7 @@ class StreamingTranscriber:
                 # utterance's final pass comes when the VAD closes the region.
                 self._due_at = self._recv_end + self.config.chunk_s
                 return None
-            if self._recv_end - self._processed_until > CONTEXT_MAX_BACKLOG_S:
+            if self._recv_end - self._processed_until > CONTEXT_MAX_BACKLOG_SHARE * self.config.max_lag_s:
                 # Behind (more calls than the machine keeps up with): the context is the
                 # part of a pass that can go.
                 self._drop_context(run0)

@@ -112,3 +112,17 @@ def test_a_run_of_words_that_take_no_time_cuts_the_segment_wherever_it_lies() ->
     # Two such words in the middle are not a run: a fast "I'm gonna" can align so.
     two = timed(("so", 0.0, 0.3), ("I'm", 0.3, 0.3), ("gonna", 0.3, 0.3), ("go", 0.3, 0.6))
     assert GUARD.filter([two])[0] == [two]
+
+
+def test_words_packed_faster_than_anyone_speaks_cut_the_segment() -> None:
+    # As real base weights gave it (bench/stt_lag.py --lang en, real time): the prompt's
+    # sentence copied onto 1.1 s of audio, each word 0.04-0.08 s long, so not collapsed.
+    said = [("I", 0.0, 0.3)]
+    copied = "to call you it still does not arrive and nobody answers my emails".split()
+    invented = [(w, 0.3 + 0.06 * k, 0.3 + 0.06 * (k + 1)) for k, w in enumerate(copied)]
+    kept, dropped = GUARD.filter([timed(*said, *invented)])
+    assert [w.text.strip() for w in kept[0].words] == ["I"]
+    assert [d.reason for d in dropped] == ["collapsed"]
+    # Five quick words in 0.4 s (fast speech, espeak-ng's "out in the order I" is 0.78 s).
+    quick = timed(("out", 0.0, 0.08), ("in", 0.08, 0.14), ("the", 0.14, 0.2), ("order", 0.2, 0.32), ("I", 0.32, 0.4))
+    assert GUARD.filter([quick])[0] == [quick]

@@ -672,14 +672,17 @@ def test_words_whisper_was_unsure_of_are_not_forced_as_context() -> None:
     assert not any(engine.prefixes)
 
 
-def test_context_is_dropped_when_transcription_falls_behind() -> None:
+def _context_after_backlog(fed_s: float) -> float:
+    """Buffer start of the first pass after fed_s more seconds arrive unprocessed in the
+    second of two utterances (the first kept as context; its audio since the first
+    utterance was finished, 0.4 s before, is waiting too); every word is confirmed once."""
     from tests.stt_doubles import PrefixEngine
 
     script, second_at = two_utterances(pause_s=0.8)
     starts: list[float] = []
     holder: dict[str, StreamingTranscriber] = {}
     engine = PrefixEngine(VOC, during=lambda _d: starts.append(holder["tr"].buffer_start))
-    tr = StreamingTranscriber(engine, SttConfig(context_s=2.0), hangover_s=0.3)
+    tr = StreamingTranscriber(engine, SttConfig(context_s=2.0, max_lag_s=2.0), hangover_s=0.3)
     holder["tr"] = tr
     feeder = Feeder(tr, render(script, script[-1][2] + 1.0, VOC), engine=engine)
     while feeder.i < int((second_at - 0.1) * SR):  # in step up to the second utterance
@@ -687,9 +690,21 @@ def test_context_is_dropped_when_transcription_falls_behind() -> None:
         if tr.pending():
             feeder.step()
     assert tr.buffer_start < 1.7  # the first utterance is kept as context
-    feeder.feed_seconds(1.2)  # then the machine falls behind by more than a pass's worth
+    feeder.feed_seconds(fed_s)
     calls = len(starts)
     feeder.step()
-    assert len(starts) > calls and starts[calls] >= 1.7  # that pass no longer pays for it
+    assert len(starts) > calls
     trace = feeder.run()
     assert texts(trace.confirmed) == [w for w, _, _ in script]
+    return starts[calls]
+
+
+def test_context_is_dropped_when_transcription_falls_halfway_to_a_skip() -> None:
+    start = _context_after_backlog(1.2)  # 1.6 s waiting: past max_lag_s / 2
+    assert start >= 1.7  # that pass no longer pays for the utterance before
+
+
+def test_context_is_kept_by_a_machine_that_keeps_up_with_slow_passes() -> None:
+    # 0.8 s waiting: a pass every 0.5 s that takes 0.5 s (one base call on 2 cores).
+    start = _context_after_backlog(0.4)
+    assert start < 1.7
