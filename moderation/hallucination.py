@@ -47,8 +47,8 @@ COLLAPSED_RUN_MIN = 3
 # Five words in 0.35 s (14 a second; fast speech is 4-6): a decoder copying its prompt
 # onto audio that said something else ("to call you it still does not arrive and nobody
 # answers my emails" onto 1.1 s of "I ... I", words 0.02-0.08 s long, so not collapsed,
-# then confirmed by age). On real base weights' passes over English espeak-ng calls, five
-# real words' starts never lay closer than 0.5 s, five invented ones' often within 0.3.
+# then confirmed by age). In real base weights' passes over English espeak-ng calls, the
+# five-word windows read that lay under 0.4 s were all invented; real ones 0.5 s or more.
 PACKED_RUN_WORDS = 5
 PACKED_RUN_S = 0.35
 
